@@ -1,0 +1,180 @@
+"""Streamed reading of export files behind signed URLs.
+
+The SDK's request path reads every response body whole (it sends without
+`stream=True`), which would hold an entire export in memory. Files are read
+here instead: a streamed GET (wrapped in the stream's `request_decorator`, so
+it gets the same retries as any API call), gunzipped incrementally, parsed
+item by item. Memory stays flat whatever the file's size.
+
+A connection that breaks mid-file, or a gzip stream that ends early, is
+retried from the start of the file with the items already yielded skipped, so
+nothing is lost and nothing is yielded twice. A 403 (expired signature) asks
+the caller's `refresh` for a fresh URL, once per expiry.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import http.client
+import io
+import time
+import typing as t
+import zlib
+
+import requests
+import urllib3.exceptions
+
+from tap_branch.errors import (
+    DownloadError,
+    FileNotReadyError,
+    RateLimitedError,
+    SignedUrlExpiredError,
+    describe_response,
+)
+from tap_branch.redaction import strip_query
+
+if t.TYPE_CHECKING:
+    from tap_branch.client import BranchStream
+
+T = t.TypeVar("T")
+Parser = t.Callable[[t.IO[bytes]], t.Iterator[T]]
+
+# Export cells hold whole JSON documents; the csv module's default cap is 128 KiB.
+csv.field_size_limit(2**31 - 1)
+
+_CHUNK = 1 << 20
+
+#: Failures while reading a body: the transfer broke, not the request.
+BROKEN_TRANSFER = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    http.client.IncompleteRead,
+    ConnectionError,
+    EOFError,  # gzip stream ended before its end-of-stream marker
+    zlib.error,
+    gzip.BadGzipFile,
+)
+
+
+def file_label(url: str) -> str:
+    """How a file is named in logs and errors: its URL without the signed query string."""
+    return strip_query(url)
+
+
+def decompressed(raw: t.IO[bytes]) -> t.IO[bytes]:
+    """The body as plain bytes, gunzipped when it starts with gzip's magic number."""
+    # urllib3 closes a body at its last byte by default; io wrappers then fail reading past it.
+    raw.auto_close = False
+    raw.decode_content = True  # undo a transport Content-Encoding; a .gz file body stays gzip
+    buffered = io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
+
+
+def csv_rows(body: t.IO[bytes]) -> t.Iterator[list[str]]:
+    """CSV rows (header first) of a UTF-8 body; quoted cells may hold commas and newlines."""
+    text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+    return csv.reader(text)
+
+
+def json_lines(body: t.IO[bytes]) -> t.Iterator[dict]:
+    """Objects of a newline-delimited JSON body; blank lines are skipped."""
+    import msgspec
+
+    decode = msgspec.json.decode
+    for line in body:
+        line = line.strip()
+        if line:
+            yield decode(line)
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
+class FileReader:
+    """Reads files for one stream, with its session, timeout and retry policy."""
+
+    def __init__(self, stream: BranchStream) -> None:
+        self.stream = stream
+        self.logger = stream.logger
+        self._open = stream.request_decorator(self._open_once)
+
+    def _open_once(self, url: str) -> requests.Response:
+        # Signed URLs carry their own credentials: no authenticator, no API headers.
+        response = self.stream.requests_session.get(
+            url,
+            stream=True,
+            timeout=self.stream.timeout,
+            headers={"User-Agent": self.stream.user_agent},
+            auth=_no_auth,  # never the session's API authenticator: no Access-Token to S3
+        )
+        if response.status_code < 400:
+            return response
+        response.close()
+        if response.status_code == 403:
+            raise SignedUrlExpiredError(describe_response(response))
+        if response.status_code == 400:
+            raise FileNotReadyError(describe_response(response))
+        self.stream.validate_response(response)
+        raise DownloadError(describe_response(response))  # pragma: no cover - validate_response raised
+
+    def items(
+        self,
+        url: str,
+        parse: Parser[T],
+        *,
+        refresh: t.Callable[[], str] | None = None,
+        skip: int = 0,
+    ) -> t.Iterator[T]:
+        """Every item `parse` finds in the file at `url`, each exactly once.
+
+        `skip` items are passed over first (a resumed file). On a 403, `refresh()`
+        must return a new URL for the same file; without it the 403 is raised.
+        """
+        label = file_label(url)
+        done = skip
+        broken_tries = 0
+        refreshes = 0
+        max_tries = self.stream.backoff_max_tries()
+        while True:
+            try:
+                response = self._open(url)
+            except SignedUrlExpiredError:
+                if refresh is None or refreshes >= 2:
+                    raise
+                refreshes += 1
+                self.logger.info("Signed URL of %s expired; asking Branch for a fresh one", label)
+                url = refresh()
+                continue
+            try:
+                with response:
+                    body = decompressed(response.raw)
+                    for index, item in enumerate(parse(body)):
+                        if index < done:
+                            continue
+                        yield item
+                        done += 1
+                return
+            except BROKEN_TRANSFER as exc:
+                broken_tries += 1
+                if broken_tries >= max_tries:
+                    raise DownloadError(
+                        f"{label}: the download broke off {broken_tries} times, last after {done} items "
+                        f"({type(exc).__name__}: {exc})"
+                    ) from None
+                wait = min(60.0, float(self.stream.config.get("backoff_factor", 2)) * 2 ** (broken_tries - 1))
+                self.logger.warning(
+                    "%s: download broke off after %d items (%s); retrying in %.1f s, resuming after item %d",
+                    label, done, type(exc).__name__, wait, done,
+                )
+                time.sleep(wait)
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise DownloadError(f"{label}: not a readable UTF-8 CSV/JSON file near item {done + 1}: {exc}") from None
+            except RateLimitedError:
+                raise

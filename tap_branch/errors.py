@@ -1,0 +1,96 @@
+"""Errors the tap raises, and how Branch's error bodies are read."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+import typing as t
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.redaction import redact, redact_url
+
+if t.TYPE_CHECKING:
+    import requests
+
+_RETRY_AFTER_IN_BODY = re.compile(r"retry after (\d+(?:\.\d+)?) ?s", re.IGNORECASE)
+_BODY_EXCERPT = 500
+
+
+class RateLimitedError(Exception):
+    """HTTP 429: retried after the wait Branch asks for, never given up early.
+
+    Deliberately not a `RetriableAPIError`: those count against the SDK's retry
+    budget, a rate limit only costs time.
+    """
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SignedUrlExpiredError(FatalAPIError):
+    """A signed file URL answered 403: it expired (or its signature is wrong)."""
+
+
+class FileNotReadyError(FatalAPIError):
+    """A file host answered 400: Branch has not finished that day's files yet."""
+
+
+class DownloadError(FatalAPIError):
+    """A file could not be read completely, after every retry."""
+
+
+def branch_error_message(response: requests.Response) -> str | None:
+    """Branch's own error text from a response body, in any of its documented shapes.
+
+    `{"error": {"message": ..., "code": ...}}`, `{"errors": [{"message": ..., "error_code": ...}]}`,
+    `{"error_message": ...}`, `{"message": ...}`.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str):
+        return error
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+    for key in ("error_message", "message"):
+        if body.get(key):
+            return str(body[key])
+    return None
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The wait a 429 asks for: the Retry-After header, else "retry after N seconds" in the body."""
+    header = response.headers.get("Retry-After")
+    if header:
+        header = header.strip()
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(header) if header else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - time.time())
+    match = _RETRY_AFTER_IN_BODY.search(response.text[:2000] if response.text else "")
+    if match:
+        return float(match.group(1))
+    return None
+
+
+def describe_response(response: requests.Response) -> str:
+    """A one-line, secret-free description of a failed response for errors and logs."""
+    method = response.request.method if response.request is not None else "GET"
+    url = redact_url(response.url)
+    detail = branch_error_message(response)
+    if detail is None:
+        text = (response.text or "").strip().replace("\n", " ")
+        detail = text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")
+    return redact(f"HTTP {response.status_code} {response.reason} for {method} {url}: {detail}")

@@ -1,0 +1,8 @@
+"""The local Branch sandbox: `tap-branch-sandbox --port N --seed S`.
+
+API families register their routes from their own modules (`register(sandbox)`).
+"""
+
+from tap_branch.sandbox import cohort, credits, daily_export, event_exports, scheduled_exports
+
+FAMILIES = [daily_export, cohort, scheduled_exports, credits, event_exports]

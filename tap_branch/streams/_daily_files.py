@@ -1,0 +1,183 @@
+"""Shared shape of Branch's per-day file exports (legacy daily export, Daily Exports v3).
+
+For each app and UTC day, one API request returns lists of signed csv.gz URLs,
+one list per kind of data. Every stream of the family reads its own list from
+the same answer, so the answer is cached per (family, app, day) for the whole
+run: Branch is asked once a day, not once a stream.
+
+Bookmarks: the SDK advances a bookmark record by record; here a day's bookmark
+moves only once every file of that day has been emitted, so a run that stops
+half-way through a day redoes that whole day and never skips part of it. That
+is written by hand (`_mark_day_complete`) because the SDK has no notion of a
+unit of completeness bigger than a record. Records do not touch state at all.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_branch.apps import BranchApp, app_partitions, find_app
+from tap_branch.client import BranchStream
+from tap_branch.downloads import FileReader, csv_rows, file_label
+from tap_branch.errors import FileNotReadyError
+from tap_branch.settings import parse_date
+from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
+
+Manifest = t.Mapping[str, t.Sequence[str]]
+
+EXPORT_DATE_PROPERTY = th.Property(
+    "export_date",
+    th.DateTimeType,
+    required=True,
+    description="The UTC day of the export file the row came from, as midnight UTC (the bookmark).",
+)
+APP_ID_PROPERTY = th.Property(
+    "app_id",
+    th.StringType,
+    required=True,
+    description="Branch app id of the row (the branch_key when no app_id is configured).",
+)
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def midnight(day: dt.date) -> str:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).isoformat()
+
+
+class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
+    """One kind of a per-day file export, partitioned by app, incremental by day."""
+
+    credentials_needed = "v1"
+    replication_key = "export_date"
+    #: Cache namespace shared by the streams that read the same per-day answer.
+    family: str = ""
+    #: This stream's list in the per-day answer.
+    kind: str = ""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._warned: set = set()
+        self._reader = FileReader(self)
+
+    @property
+    def partitions(self) -> list[dict]:
+        return app_partitions(self.config)
+
+    # --- what the family defines ---------------------------------------------
+
+    @abc.abstractmethod
+    def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
+        """Ask Branch for one day's file lists (one HTTP request)."""
+
+    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+        """Whether a day's answer is final. Default: some list has files, or the day is old enough
+        (`empty_day_grace_days`) that empty lists mean a day without data."""
+        if any(manifest.values()):
+            return True
+        grace = int(self.config.get("empty_day_grace_days", 2))
+        return (utc_today() - day).days > grace
+
+    def records_of_file(self, app: BranchApp, day: dt.date, index: int, url: str) -> t.Iterator[dict]:
+        """Typed records of one csv.gz file; the header decides the columns."""
+        rows = self._reader.items(url, csv_rows, refresh=lambda: self._fresh_url(app, day, index))
+        header = next(rows, None)
+        if header is None:
+            return
+        typer = RowTyper(
+            self.schema,
+            header,
+            source=f"{self.name} file {index + 1} of {day} ({file_label(url)})",
+            constants={"app_id": app.app_id, "export_date": midnight(day)},
+            logger=self.logger,
+            warned=self._warned,
+        )
+        for cells in rows:
+            if cells:
+                yield typer(cells)
+
+    # --- days and bookmarks -------------------------------------------------
+
+    def last_day(self) -> dt.date:
+        yesterday = utc_today() - dt.timedelta(days=1)
+        if self.config.get("end_date"):
+            return min(yesterday, parse_date(str(self.config["end_date"]), "end_date"))
+        return yesterday
+
+    def first_day(self, context: dict | None) -> dt.date:
+        start = parse_date(str(self.config["start_date"]), "start_date")
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:
+            return max(start, parse_date(str(bookmark), "state") + dt.timedelta(days=1))
+        return start
+
+    def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
+        state = self.get_context_state(context)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = midnight(day)
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        """Records never move the bookmark; completed days do (`_mark_day_complete`)."""
+
+    # --- the shared per-day answer ------------------------------------------
+
+    def manifest(self, app: BranchApp, day: dt.date, *, fresh: bool = False) -> Manifest:
+        cache: dict = self._tap.__dict__.setdefault("_daily_manifests", {})
+        key = (self.family, app.app_id, day)
+        if fresh or key not in cache:
+            # Old days are dropped: their signed URLs are not needed again.
+            for old in [k for k in cache if k[0] == self.family and k[1] == app.app_id and k[2] < day]:
+                del cache[old]
+            cache[key] = self.request_manifest(app, day)
+        return cache[key]
+
+    def _fresh_url(self, app: BranchApp, day: dt.date, index: int) -> str:
+        return self.manifest(app, day, fresh=True)[self.kind][index]
+
+    # --- sync ---------------------------------------------------------------
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        app = find_app(self.config, context["app_id"])
+        day, last = self.first_day(context), self.last_day()
+        if day > last:
+            self.logger.info("%s for app %s is up to date (through %s).", self.name, app.app_id, last)
+            return
+        while day <= last:
+            manifest = self.manifest(app, day)
+            if not self.manifest_is_ready(manifest, day):
+                self._log_not_ready(app, day)
+                return
+            files = list(manifest.get(self.kind) or [])
+            try:
+                for index, url in enumerate(files):
+                    yield from self.records_of_file(app, day, index, url)
+            except FileNotReadyError:
+                self._log_not_ready(app, day)
+                return
+            self._mark_day_complete(context, day)
+            day += dt.timedelta(days=1)
+
+    def _log_not_ready(self, app: BranchApp, day: dt.date) -> None:
+        self.logger.info(
+            "%s: Branch's files for %s (app %s) are not ready yet; stopping here. "
+            "The next run starts again from %s.",
+            self.name, day, app.app_id, day,
+        )
+
+    @classmethod
+    def schema_for(cls, columns: t.Mapping[str, th.JSONTypeHelper], descriptions: t.Mapping[str, str] | None = None) -> dict:
+        descriptions = descriptions or {}
+        return th.PropertiesList(
+            APP_ID_PROPERTY,
+            EXPORT_DATE_PROPERTY,
+            *(th.Property(name, type_, description=descriptions.get(name)) for name, type_ in columns.items()),
+            *CATCH_ALL_PROPERTIES,
+        ).to_dict()

@@ -1,0 +1,312 @@
+"""Per-column converters built once from a stream's JSON schema.
+
+The SDK's type conformance walks every value of every record recursively; on
+wide CSV exports that is most of the tap's time. Instead each column gets one
+converter, chosen from its schema when a file's header is read, and the
+streams that use these set `TYPE_CONFORMANCE_LEVEL = NONE`.
+
+A cell that does not parse is never dropped and never crashes the run: its
+field becomes null and its raw text is kept in the record's `unparsed_cells`
+object under the column's name. Columns the schema does not know are kept, as
+text, in `extra_columns`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+import msgspec
+
+from singer_sdk import typing as th
+
+Converter = t.Callable[[t.Any], t.Any]
+
+UNPARSED = "unparsed_cells"
+EXTRA = "extra_columns"
+
+#: Declared by every typed stream: where unparseable cells and unknown columns go.
+CATCH_ALL_PROPERTIES = [
+    th.Property(
+        UNPARSED,
+        th.ObjectType(additional_properties=th.StringType()),
+        description="Raw text of cells that did not parse as their column's type, by column name. "
+        "The typed field itself is null for those cells.",
+    ),
+    th.Property(
+        EXTRA,
+        th.ObjectType(additional_properties=th.StringType()),
+        description="Columns the file had that this stream's schema does not know, kept as text.",
+    ),
+]
+
+_UTC = dt.timezone.utc
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+# Epoch values at or above this are milliseconds (1e11 s is the year 5138).
+_MILLIS_THRESHOLD = 100_000_000_000
+
+_json_decode = msgspec.json.decode
+
+
+def parse_datetime(value: t.Any) -> str:
+    """ISO-8601 UTC text for an ISO string or an epoch in seconds or milliseconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if text and (text[0].isdigit() or text[0] == "-") and text.lstrip("-").replace(".", "", 1).isdigit():
+            number = float(text)
+        else:
+            if text.endswith(("Z", "z")):
+                text = text[:-1] + "+00:00"
+            parsed = dt.datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=_UTC)
+            return parsed.astimezone(_UTC).isoformat()
+    if abs(number) >= _MILLIS_THRESHOLD:
+        number /= 1000.0
+    return (_EPOCH + dt.timedelta(seconds=number)).isoformat()
+
+
+def parse_integer(value: t.Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("boolean is not an integer")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        number = float(value)
+        if not number.is_integer():
+            raise
+        return int(number)
+
+
+def parse_number(value: t.Any) -> float | int:
+    if isinstance(value, bool):
+        raise ValueError("boolean is not a number")
+    if isinstance(value, (int, float)):
+        return value
+    return float(value)
+
+
+_TRUE = frozenset({"true", "t", "1", "yes", "y"})
+_FALSE = frozenset({"false", "f", "0", "no", "n"})
+
+
+def parse_boolean(value: t.Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _json_of(expected: type) -> Converter:
+    def convert(value: t.Any) -> t.Any:
+        if isinstance(value, expected):
+            return value
+        decoded = _json_decode(value)
+        if not isinstance(decoded, expected):
+            raise ValueError(f"JSON cell is a {type(decoded).__name__}, not a {expected.__name__}")
+        return decoded
+
+    return convert
+
+
+def as_text(value: t.Any) -> str:
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode() if isinstance(value, (dict, list)) else str(value)
+
+
+def _types_of(prop: dict) -> list[str]:
+    if "anyOf" in prop:
+        types: list[str] = []
+        for option in prop["anyOf"]:
+            types.extend(_types_of(option))
+        return types
+    declared = prop.get("type", [])
+    return [declared] if isinstance(declared, str) else list(declared)
+
+
+def converter_for(prop: dict) -> Converter | None:
+    """The converter for one schema property; None where a value passes as it is."""
+    types = [ty for ty in _types_of(prop) if ty != "null"]
+    if "string" in types and prop.get("format") == "date-time":
+        return parse_datetime
+    if "object" in types:
+        return _json_of(dict)
+    if "array" in types:
+        return _json_of(list)
+    if "integer" in types:
+        return parse_integer
+    if "number" in types:
+        return parse_number
+    if "boolean" in types:
+        return parse_boolean
+    if "string" in types:
+        return as_text
+    return None
+
+
+class RowTyper:
+    """Turns the rows of one file (lists of cells, in `header` order) into typed records.
+
+    Built once per file: the header decides which converter each position gets.
+    `constants` are fields every record of the file carries (`app_id`, ...).
+    """
+
+    def __init__(
+        self,
+        schema: dict,
+        header: t.Sequence[str],
+        *,
+        source: str,
+        constants: t.Mapping[str, t.Any] | None = None,
+        logger: logging.Logger | None = None,
+        warned: set | None = None,
+    ) -> None:
+        """`warned`: shared across the files of a stream, so each problem is logged once a run."""
+        properties = schema["properties"]
+        self.source = source
+        self._warned_columns: set = warned if warned is not None else set()
+        self.logger = logger or logging.getLogger(__name__)
+        self.header = list(header)
+        self._typed: list[tuple[int, str, Converter]] = []
+        self._plain: list[tuple[int, str]] = []
+        self._extra: list[tuple[int, str]] = []
+        for index, column in enumerate(self.header):
+            if column in (UNPARSED, EXTRA) or column not in properties:
+                self._extra.append((index, column))
+                continue
+            convert = converter_for(properties[column])
+            if convert is None or convert is as_text:
+                self._plain.append((index, column))
+            else:
+                self._typed.append((index, column, convert))
+        present = set(self.header)
+        # Documented columns missing from this file become null, not absent.
+        self._template: dict[str, t.Any] = {
+            name: None for name in properties if name not in present and name not in (UNPARSED, EXTRA)
+        }
+        self._template.update(constants or {})
+        self._template[UNPARSED] = None
+        self._template[EXTRA] = None
+        unseen = [column for _, column in self._extra if ("extra", column) not in self._warned_columns]
+        if unseen:
+            self._warned_columns.update(("extra", column) for column in unseen)
+            self.logger.warning(
+                "%s has columns this stream's schema does not know; they are kept as text in '%s': %s",
+                source,
+                EXTRA,
+                ", ".join(unseen),
+            )
+        self._width = len(self.header)
+
+    def __call__(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
+        record = self._template.copy()
+        if len(cells) != self._width:
+            cells = self._fit(cells)
+        for index, column in self._plain:
+            cell = cells[index]
+            record[column] = cell if cell != "" else None
+        unparsed = None
+        for index, column, convert in self._typed:
+            cell = cells[index]
+            if cell == "":
+                record[column] = None
+                continue
+            try:
+                record[column] = convert(cell)
+            except (ValueError, TypeError, OverflowError, msgspec.DecodeError):
+                record[column] = None
+                if unparsed is None:
+                    unparsed = {}
+                unparsed[column] = cell
+                self._warn_once(column, cell)
+        if unparsed is not None:
+            record[UNPARSED] = unparsed
+        if self._extra:
+            record[EXTRA] = {column: cells[index] for index, column in self._extra if cells[index] != ""} or None
+        return record
+
+    def _fit(self, cells: t.Sequence[str]) -> list[str]:
+        """Pad a short row with empty cells; keep the overflow of a long one in `extra_columns`."""
+        cells = list(cells)
+        if len(cells) < self._width:
+            return cells + [""] * (self._width - len(cells))
+        overflow = cells[self._width :]
+        self._warn_once("<row width>", f"{len(cells)} cells for {self._width} columns")
+        self._extra = [*self._extra, *((self._width + i, f"_overflow_{i}") for i in range(len(overflow)))]
+        self._width = len(cells)
+        return cells
+
+    def _warn_once(self, column: str, cell: str) -> None:
+        if column in self._warned_columns:
+            return
+        self._warned_columns.add(column)
+        sample = cell if len(cell) <= 60 else cell[:57] + "..."
+        self.logger.warning(
+            "%s: column '%s' has a value that does not parse as its type (%r); "
+            "kept as text in '%s' (further ones in this column are not logged).",
+            self.source,
+            column,
+            sample,
+            UNPARSED,
+        )
+
+
+class DictTyper:
+    """The same typing for records that arrive as JSON objects (newline-delimited exports)."""
+
+    def __init__(self, schema: dict, *, source: str, constants: t.Mapping[str, t.Any] | None = None,
+                 logger: logging.Logger | None = None) -> None:
+        properties = schema["properties"]
+        self.source = source
+        self.logger = logger or logging.getLogger(__name__)
+        self._converters = {
+            name: converter_for(prop) for name, prop in properties.items() if name not in (UNPARSED, EXTRA)
+        }
+        self._template = {name: None for name in self._converters}
+        self._template.update(constants or {})
+        self._template[UNPARSED] = None
+        self._template[EXTRA] = None
+        self._warned: set[str] = set()
+
+    def __call__(self, obj: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        record = self._template.copy()
+        unparsed = extra = None
+        converters = self._converters
+        for column, value in obj.items():
+            if column not in converters:
+                if value is not None:
+                    if extra is None:
+                        extra = {}
+                    extra[column] = as_text(value)
+                continue
+            if value is None or value == "":
+                record[column] = None
+                continue
+            convert = converters[column]
+            if convert is None:
+                record[column] = value
+                continue
+            try:
+                record[column] = convert(value)
+            except (ValueError, TypeError, OverflowError, msgspec.DecodeError):
+                record[column] = None
+                if unparsed is None:
+                    unparsed = {}
+                unparsed[column] = as_text(value)
+                if column not in self._warned:
+                    self._warned.add(column)
+                    self.logger.warning(
+                        "%s: field '%s' has a value that does not parse as its type; kept as text in '%s'.",
+                        self.source, column, UNPARSED,
+                    )
+        record[UNPARSED] = unparsed
+        record[EXTRA] = extra
+        return record

@@ -1,0 +1,90 @@
+"""Run TapBranch in this process and collect what it writes: messages, records, state, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import logging
+import sys
+import typing as t
+
+from tap_branch.tap import TapBranch
+
+
+@dataclasses.dataclass
+class TapRun:
+    messages: list[dict]
+    logs: str
+    error: BaseException | None = None
+
+    def records(self, stream: str) -> list[dict]:
+        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+
+    @property
+    def streams_with_records(self) -> set[str]:
+        return {m["stream"] for m in self.messages if m["type"] == "RECORD"}
+
+    @property
+    def state(self) -> dict:
+        states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+        return states[-1] if states else {}
+
+    @property
+    def raw_output(self) -> str:
+        return "\n".join(json.dumps(m) for m in self.messages)
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def run_tap(
+    config: dict,
+    *,
+    state: dict | None = None,
+    catalog: dict | None = None,
+    select: t.Iterable[str] | None = None,
+    expect_error: bool = False,
+) -> TapRun:
+    """Sync like `tap-branch --config ... --state ...`, in process.
+
+    `select`: stream names to select (all others deselected). With `expect_error`,
+    an exception is returned in `TapRun.error` instead of raised.
+    """
+    handler = _Capture()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.INFO)
+    out = io.BytesIO()
+    fake_stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    error = None
+    try:
+        with contextlib.redirect_stdout(fake_stdout):
+            tap = TapBranch(config=config, state=state, catalog=catalog, parse_env_config=False)
+            if select is not None:
+                wanted = set(select)
+                for name, stream in tap.streams.items():
+                    stream.selected = name in wanted
+            try:
+                tap.sync_all()
+            except BaseException as exc:  # noqa: BLE001 - the test decides
+                if not expect_error:
+                    raise
+                error = exc
+                logging.getLogger("tap-branch").exception(str(exc))
+            fake_stdout.flush()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    sys.stdout.flush()
+    messages = [json.loads(line) for line in out.getvalue().decode().splitlines() if line.strip()]
+    return TapRun(messages=messages, logs="\n".join(handler.lines), error=error)
