@@ -1,0 +1,194 @@
+"""Client-side rate limiting: several windows at once, shared per process by name.
+
+Branch enforces more than one window on the same API (the Cohort API: 2 requests a
+second, 5 a minute and 150 an hour). Waiting out 429s would work but wastes calls and
+can lock an account out for the rest of an hour, so the tap paces itself instead.
+
+The counting is pyrate-limiter's (`InMemoryBucket`, a sliding-window log over every
+`Rate` at once). We do not use its `Limiter` wrapper: its blocking wait sleeps silently,
+and the tap must log every wait with its reason (which window is full, how long), so
+a user sees why a run is slow. We therefore put items without blocking, read the
+failing rate and the wait from the bucket, log, and sleep ourselves.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+import typing as t
+
+from pyrate_limiter import InMemoryBucket, Rate, RateItem
+
+#: Real seconds added to every window: a request admitted at the very edge of a window
+#: reaches the server a little later than we counted it, and the server may count from
+#: its arrival. Capped so that tiny, time-scaled windows in tests keep their shape.
+EDGE_PADDING_SECONDS = 0.05
+
+
+def _describe_window(limit: int, seconds: float) -> str:
+    return f"{limit} requests / {seconds:g} s"
+
+
+class Limiter:
+    """Admits a request only when every window still has room; blocks (and says why) until then."""
+
+    def __init__(
+        self,
+        name: str,
+        windows: t.Sequence[tuple[int, float]],
+        logger: logging.Logger,
+        *,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not windows:
+            raise ValueError(f"rate limiter {name!r} needs at least one (limit, seconds) window")
+        for limit, seconds in windows:
+            if int(limit) < 1 or float(seconds) <= 0:
+                raise ValueError(
+                    f"rate limiter {name!r}: window ({limit}, {seconds}) must allow at least "
+                    "1 request in a positive number of seconds"
+                )
+        self.name = name
+        self.windows = [(int(limit), float(seconds)) for limit, seconds in windows]
+        self.logger = logger
+        self._sleep = sleep
+        # Window length in ms as pyrate-limiter counts it, padded (see EDGE_PADDING_SECONDS).
+        self._interval_ms = {
+            (limit, seconds): max(
+                1, round(1000 * (seconds + min(EDGE_PADDING_SECONDS, seconds / 4)))
+            )
+            for limit, seconds in self.windows
+        }
+        rates = [
+            Rate(limit, self._interval_ms[(limit, sec)]) for limit, sec in _binding(self.windows)
+        ]
+        try:
+            self._bucket = InMemoryBucket(rates)
+        except ValueError as exc:
+            # pyrate-limiter wants longer windows to allow more requests at a lower rate.
+            raise ValueError(
+                f"rate limiter {name!r}: windows {self.windows} cannot be combined: a longer "
+                "window must allow more requests, at a lower average rate, than a shorter one"
+            ) from exc
+        self._lock = threading.Lock()
+        #: Requests admitted and total seconds waited, for logs, tests and benchmarks.
+        self.admitted = 0
+        self.waited_seconds = 0.0
+
+    def acquire(self, what: str = "") -> None:
+        """Block until a request may go; count it. Every wait is logged with its reason."""
+        while True:
+            with self._lock:
+                item = RateItem(self.name, self._bucket.now())
+                if self._bucket.put(item):
+                    self.admitted += 1
+                    if self.admitted % 200 == 0:
+                        self._bucket.leak(item.timestamp)  # keep the log bounded
+                    return
+                rate = self._bucket.failing_rate
+                wait_ms = self._bucket.waiting(item)
+            wait = max(wait_ms, 1) / 1000
+            window = next(w for w in self.windows if self._interval_ms[w] == rate.interval)
+            self.logger.info(
+                "Rate limit %s: waiting %.2f s before %s: the %s window is full.",
+                self.name,
+                wait,
+                what or "the next request",
+                _describe_window(*window),
+            )
+            self.waited_seconds += wait
+            self._sleep(wait)
+
+    def budget(self, seconds: float) -> int:
+        """How many requests the windows allow from now over the next `seconds`.
+
+        Simulates greedy use of every window from the requests already counted, so it
+        is exact for short horizons; beyond two of the longest windows it extrapolates
+        at the tightest window's steady rate.
+        """
+        with self._lock:
+            now = self._bucket.now()
+            history = [item.timestamp for item in self._bucket.items]
+        horizon_ms = max(0, round(seconds * 1000))
+        longest = max(self._interval_ms.values())
+        simulated_ms = min(horizon_ms, 2 * longest)
+        count = _simulate(history, list(self._interval_ms.items()), now, now + simulated_ms)
+        rest_ms = horizon_ms - simulated_ms
+        if rest_ms > 0:
+            count += int(min(limit * rest_ms / ms for (limit, _), ms in self._interval_ms.items()))
+        return count
+
+    def seconds_for(self, requests: int) -> float:
+        """Shortest time in which `requests` more requests can go, from an idle start."""
+        if requests <= 0:
+            return 0.0
+        # Each window allows `limit` per interval; after the first burst, a request waits
+        # for the one `limit` places before it to leave the window.
+        return max(((requests - 1) // limit) * seconds for limit, seconds in self.windows)
+
+
+def _binding(windows: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Drop windows that another window already implies (pyrate-limiter rejects those lists)."""
+
+    def implied(window: tuple[int, float]) -> bool:
+        limit, seconds = window
+        for other_limit, other_seconds in windows:
+            if (other_limit, other_seconds) == window:
+                continue
+            if other_seconds >= seconds and other_limit <= limit:
+                return True  # the longer window never lets this many through
+            if other_seconds < seconds and other_limit * -(-seconds // other_seconds) <= limit:
+                return True  # the shorter window caps this one below its limit
+        return False
+
+    kept = sorted({w for w in windows if not implied(w)}, key=lambda w: w[1])
+    return kept or [min(windows, key=lambda w: w[0] / w[1])]
+
+
+def _simulate(
+    history: list[int], windows: list[tuple[tuple[int, float], int]], start: int, end: int
+) -> int:
+    """Greedily admit requests in [start, end] (ms) under every window; return how many."""
+    stamps = sorted(history)
+    admitted = 0
+    moment = start
+    while moment <= end:
+        earliest = moment
+        for (limit, _), interval in windows:
+            first_in_window = bisect.bisect_right(stamps, earliest - interval)
+            if len(stamps) - first_in_window >= limit:
+                earliest = max(earliest, stamps[len(stamps) - limit] + interval)
+        if earliest != moment:
+            moment = earliest  # re-check every window at the later moment
+            continue
+        stamps.append(moment)
+        admitted += 1
+    return admitted
+
+
+_registry: dict[tuple[str, tuple[tuple[int, float], ...]], Limiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(
+    name: str, windows: t.Sequence[tuple[int, float]], logger: logging.Logger
+) -> Limiter:
+    """The process-wide limiter for `name`: every stream that talks to one API shares it.
+
+    Keyed by name and windows, so two taps configured with different limits in the same
+    process (as tests do) do not silently inherit each other's windows.
+    """
+    key = (name, tuple((int(limit), float(seconds)) for limit, seconds in windows))
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = _registry[key] = Limiter(name, windows, logger)
+        return limiter
+
+
+def reset_shared_limiters() -> None:
+    """Forget every shared limiter (tests that start from an idle account)."""
+    with _registry_lock:
+        _registry.clear()
