@@ -10,7 +10,6 @@ It adds to the SDK's `RESTStream`:
 from __future__ import annotations
 
 import logging
-import sys
 import typing as t
 from functools import cached_property
 
@@ -24,6 +23,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
+from tap_branch.writer import OUTPUT
 
 if t.TYPE_CHECKING:
     import requests
@@ -31,7 +31,6 @@ if t.TYPE_CHECKING:
 _RECORD_CLOCK_EVERY = 1024
 
 _encoder = msgspec.json.Encoder(enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj))
-_buffer = bytearray(256)
 
 
 class FastRecordMixin:
@@ -48,8 +47,9 @@ class FastRecordMixin:
       the message is encoded straight to stdout's buffer; any other stream map
       configuration takes the SDK's own path, so mapping keeps working;
     - `time_extracted` is read every 1024 records rather than every record;
-    - stdout is flushed by the tap's writer on every non-RECORD message
-      (`tap_branch.writer`), so STATE never overtakes the records before it.
+    - lines go to the tap writer's batch (`tap_branch.writer.OUTPUT`), written
+      in large chunks and drained before every STATE, so STATE never overtakes
+      the records before it.
     """
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -95,9 +95,10 @@ class FastRecordMixin:
         message = {"type": "RECORD", "stream": self.name, "record": record, "time_extracted": self._time_extracted}
         if self._stream_version is not None:
             message["version"] = self._stream_version
-        _encoder.encode_into(message, _buffer)
-        _buffer.extend(b"\n")
-        sys.stdout.buffer.write(_buffer)
+        buffer = OUTPUT.buffer
+        _encoder.encode_into(message, buffer, len(buffer))
+        buffer += b"\n"
+        OUTPUT.line_added()
         self.state_manager.is_flushed = False
 
     def _generate_record_messages_after_selection(self, record: dict):

@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from tap_branch import streams as families
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates
-from tap_branch.writer import BufferedMsgSpecWriter
+from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -52,7 +52,11 @@ class TapBranch(Tap):
     def sync_all(self) -> None:
         check_dates(self.config)
         self._check_credentials_of_selected_streams()
-        super().sync_all()
+        try:
+            super().sync_all()
+        finally:
+            # Records batched for stdout belong to this run, whether it ends well or not.
+            OUTPUT.drain_and_flush()
 
     def _check_credentials_of_selected_streams(self) -> None:
         by_need: dict[str, list[str]] = collections.defaultdict(list)

@@ -1,0 +1,165 @@
+"""Benchmark: the `events` daily export against a floor pipeline, on the same sandbox files.
+
+    python benchmarks/bench_daily_events.py [--rows 300000] [--rows-per-file 150000] [--repeat 1]
+
+It starts the sandbox with one large events day, fetches the day's files once
+(so the sandbox has them on disk and neither side pays for generating them),
+then measures, on this machine, in the same run:
+
+- floor: Python gzip + csv.DictReader + orjson-dumped RECORD lines to /dev/null
+  (the least a Python tap can do; no typing, no state, no Singer SDK);
+- tap: `tap-branch` syncing only `events` for that day, stdout to /dev/null.
+
+It prints rows/s of each, the tap/floor time ratio, and the tap's peak RSS.
+Targets (issue 2): ratio <= 1.5; peak RSS <= 100 MB on a 1M-row day
+(`--rows 1000000`). Figures, not a pass/fail: these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+try:
+    import orjson
+
+    def dumps(obj: object) -> bytes:
+        return orjson.dumps(obj)
+except ImportError:  # the floor is then a little slower than it should be: say so
+    orjson = None
+
+    def dumps(obj: object) -> bytes:
+        return json.dumps(obj).encode()
+
+
+KEY, SECRET = "key_live_sandbox", "secret_live_sandbox"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_sandbox(port: int, rows: int, rows_per_file: int) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "tap_branch.sandbox.cli", "--port", str(port), "--quiet",
+        "--option", "daily_rows=" + json.dumps({"links": 0, "link_clicks": 0, "events": rows}),
+        "--option", f"daily_rows_per_file={rows_per_file}",
+        "--option", "daily_volume_jitter=0",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def export_urls(base: str, day: dt.date) -> list[str]:
+    response = requests.get(f"{base}/v1/export/{KEY}", params={"branch_secret": SECRET, "export_date": day.isoformat()}, timeout=60)
+    response.raise_for_status()
+    return response.json()["events_export_url"]
+
+
+def floor(urls: list[str]) -> tuple[int, float]:
+    rows = 0
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        for url in urls:
+            with requests.get(url, stream=True, timeout=300) as response:
+                response.raise_for_status()
+                text = io.TextIOWrapper(gzip.GzipFile(fileobj=response.raw), encoding="utf-8", newline="")
+                for row in csv.DictReader(text):
+                    sink.write(dumps({"type": "RECORD", "stream": "events", "record": row}) + b"\n")
+                    rows += 1
+    return rows, time.perf_counter() - started
+
+
+def tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, float]:
+    config = {"start_date": day.isoformat(), "end_date": day.isoformat(), "branch_key": KEY, "branch_secret": SECRET,
+              "api_url": base, "api2_url": base}
+    config_path = os.path.join(workdir, "config.json")
+    with open(config_path, "w") as handle:
+        json.dump(config, handle)
+    catalog = json.loads(subprocess.run([sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--discover"],
+                                        capture_output=True, check=True, text=True).stdout)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "events"
+    catalog_path = os.path.join(workdir, "catalog.json")
+    with open(catalog_path, "w") as handle:
+        json.dump(catalog, handle)
+    counted = os.path.join(workdir, "out.jsonl")
+    started = time.perf_counter()
+    with open(counted, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--catalog", catalog_path],
+                                   stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"tap-branch failed (status {status})")
+    rows = 0
+    with open(counted, "rb") as handle:
+        for line in handle:
+            if line.startswith(b'{"type":"RECORD"'):
+                rows += 1
+    os.remove(counted)
+    return rows, elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=300_000, help="events rows in the day (default 300000)")
+    parser.add_argument("--rows-per-file", type=int, default=150_000, help="rows per csv.gz file (default 150000)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure each side this many times, keep the best")
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    sandbox = start_sandbox(port, args.rows, args.rows_per_file)
+    try:
+        day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=2)
+        urls = export_urls(base, day)
+        print(f"day {day}: {len(urls)} events files; generating them in the sandbox...", flush=True)
+        started = time.perf_counter()
+        warm_rows, _ = floor(urls)  # also materialises the files in the sandbox's cache
+        print(f"  {warm_rows} rows generated and read once in {time.perf_counter() - started:.1f} s", flush=True)
+        floor_best = tap_best = float("inf")
+        rss = 0.0
+        for _ in range(args.repeat):
+            floor_rows, floor_time = floor(export_urls(base, day))
+            floor_best = min(floor_best, floor_time)
+            with tempfile.TemporaryDirectory() as workdir:
+                tap_rows, tap_time, tap_rss = tap(base, day, workdir)
+            tap_best = min(tap_best, tap_time)
+            rss = max(rss, tap_rss)
+        if tap_rows != floor_rows:
+            raise SystemExit(f"row counts differ: tap {tap_rows}, floor {floor_rows}")
+        print(f"floor ({'orjson' if orjson else 'json: orjson not installed'}): {floor_rows} rows in {floor_best:.2f} s = {floor_rows / floor_best:,.0f} rows/s")
+        print(f"tap-branch: {tap_rows} rows in {tap_best:.2f} s = {tap_rows / tap_best:,.0f} rows/s (process start included)")
+        print(f"ratio tap/floor: {tap_best / floor_best:.2f}x (target <= 1.5x)")
+        print(f"tap peak RSS: {rss:.0f} MB (target <= 100 MB on a 1M-row day)")
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: set up (once) a virtualenv with the project and its test extras, then lint and test.
+#   ./scripts/test.sh [pytest args...]
+# VENV=path picks the virtualenv (default .venv); CI passes a fresh one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.tap-branch-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+  touch "$stamp"
+fi
+"$VENV/bin/ruff" check tap_branch tests benchmarks scripts
+"$VENV/bin/ruff" format --check tap_branch tests benchmarks scripts
+"$VENV/bin/python" scripts/meltano_settings.py --check
+"$VENV/bin/python" -m pytest "$@"
