@@ -18,6 +18,7 @@ import csv
 import gzip
 import http.client
 import io
+import itertools
 import time
 import typing as t
 import zlib
@@ -154,10 +155,10 @@ class FileReader:
                 continue
             try:
                 with response:
-                    body = decompressed(response.raw)
-                    for index, item in enumerate(parse(body)):
-                        if index < done:
-                            continue
+                    parsed = parse(decompressed(response.raw))
+                    for _ in itertools.islice(parsed, done):  # already yielded before the break
+                        pass
+                    for item in parsed:
                         yield item
                         done += 1
                 return

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
+import sys
 import typing as t
 
 import msgspec
@@ -49,24 +51,48 @@ _MILLIS_THRESHOLD = 100_000_000_000
 _json_decode = msgspec.json.decode
 
 
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_from_iso = dt.datetime.fromisoformat
+_MILLISECOND = dt.timedelta(milliseconds=1)
+_ZERO = dt.timedelta(0)
+# Python < 3.11's fromisoformat does not read a trailing "Z".
+_ISO_NEEDS_Z_FIX = sys.version_info < (3, 11)
+
+
 def parse_datetime(value: t.Any) -> str:
-    """ISO-8601 UTC text for an ISO string or an epoch in seconds or milliseconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        text = str(value).strip()
-        if text and (text[0].isdigit() or text[0] == "-") and text.lstrip("-").replace(".", "", 1).isdigit():
-            number = float(text)
-        else:
-            if text.endswith(("Z", "z")):
+    """ISO-8601 UTC text for an ISO string or an epoch in seconds or milliseconds.
+
+    The hot path of every export (several timestamp columns a row), hence the
+    type checks by class and the digit test before any exception can happen.
+    """
+    if value.__class__ is str:
+        if value.isdigit():
+            number: float = int(value)
+        elif value[4:5] == "-":
+            text = value.strip()
+            if _ISO_NEEDS_Z_FIX and text[-1:] in ("Z", "z"):
                 text = text[:-1] + "+00:00"
-            parsed = dt.datetime.fromisoformat(text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=_UTC)
+            parsed = _from_iso(text)
+            offset = parsed.utcoffset()
+            if offset is None:
+                return parsed.isoformat() + "+00:00"
+            if offset == _ZERO:
+                return parsed.isoformat()
             return parsed.astimezone(_UTC).isoformat()
+        else:
+            number = float(value)  # negative or fractional epochs; anything else raises ValueError
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"not a timestamp: {value!r}")
+    # Naive arithmetic and a literal offset: formatting an aware datetime costs twice as much.
     if abs(number) >= _MILLIS_THRESHOLD:
+        if number.__class__ is int:
+            return (_NAIVE_EPOCH + number * _MILLISECOND).isoformat() + "+00:00"
         number /= 1000.0
-    return (_EPOCH + dt.timedelta(seconds=number)).isoformat()
+    return (_NAIVE_EPOCH + dt.timedelta(seconds=number)).isoformat() + "+00:00"
 
 
 def parse_integer(value: t.Any) -> int:
@@ -152,6 +178,16 @@ def converter_for(prop: dict) -> Converter | None:
     return None
 
 
+def _cell_getter(indexes: list[int]) -> t.Callable[[t.Sequence[str]], t.Sequence[str]]:
+    """`cells -> the cells at indexes`, as one C-level call (itemgetter), for any count of indexes."""
+    if not indexes:
+        return lambda cells: ()
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda cells: (cells[only],)
+    return operator.itemgetter(*indexes)
+
+
 class RowTyper:
     """Turns the rows of one file (lists of cells, in `header` order) into typed records.
 
@@ -205,18 +241,25 @@ class RowTyper:
                 ", ".join(unseen),
             )
         self._width = len(self.header)
+        self._index_plan()
+
+    def _index_plan(self) -> None:
+        """Precomputed getters and name lists: the per-row loops touch no tuples and no indexes."""
+        self._plain_names = [column for _, column in self._plain]
+        self._plain_cells = _cell_getter([index for index, _ in self._plain])
+        self._typed_names = [column for _, column, _ in self._typed]
+        self._typed_converters = [convert for _, _, convert in self._typed]
+        self._typed_cells = _cell_getter([index for index, _, _ in self._typed])
 
     def __call__(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
         record = self._template.copy()
         if len(cells) != self._width:
             cells = self._fit(cells)
-        for index, column in self._plain:
-            cell = cells[index]
-            record[column] = cell if cell != "" else None
+        for column, cell in zip(self._plain_names, self._plain_cells(cells)):
+            record[column] = cell or None  # an empty cell is null
         unparsed = None
-        for index, column, convert in self._typed:
-            cell = cells[index]
-            if cell == "":
+        for column, convert, cell in zip(self._typed_names, self._typed_converters, self._typed_cells(cells)):
+            if not cell:
                 record[column] = None
                 continue
             try:
@@ -242,6 +285,7 @@ class RowTyper:
         self._warn_once("<row width>", f"{len(cells)} cells for {self._width} columns")
         self._extra = [*self._extra, *((self._width + i, f"_overflow_{i}") for i in range(len(overflow)))]
         self._width = len(cells)
+        self._index_plan()
         return cells
 
     def _warn_once(self, column: str, cell: str) -> None:

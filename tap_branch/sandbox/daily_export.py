@@ -6,6 +6,7 @@
 Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `daily_rows`: rows per day by kind, e.g. `{"links": 40, "link_clicks": 120, "events": 200}`
 - `daily_rows_per_file`: rows per csv.gz file before a kind's day is split (default 100)
+- `daily_volume_jitter`: how far a day's volume varies around `daily_rows` (default 0.2 = ±20%)
 - `daily_get_form`: false makes the GET form answer 404 (to exercise the POST fallback)
 - `daily_bad_cells`: rows per file whose timestamp cell is garbage
 - `daily_extra_column`: add an undocumented column; `daily_drop_column`: omit a documented one
@@ -77,11 +78,13 @@ def rows_per_file(sandbox: Sandbox) -> int:
 
 
 def rows_for_day(sandbox: Sandbox, app_id: str, day: dt.date, kind: str) -> int:
-    """Deterministic volume: the configured rows a day, give or take 20%."""
+    """Deterministic volume: the configured rows a day, give or take `daily_volume_jitter` (20%)."""
     base = int({**DEFAULT_ROWS, **(sandbox.option("daily_rows") or {})}.get(kind, 0))
     if base <= 0:
         return 0
-    return max(1, round(base * syn.rng_for(sandbox.config.seed, app_id, day, kind, "volume").uniform(0.8, 1.2)))
+    jitter = float(sandbox.option("daily_volume_jitter", 0.2))
+    factor = syn.rng_for(sandbox.config.seed, app_id, day, kind, "volume").uniform(1 - jitter, 1 + jitter)
+    return max(1, round(base * factor))
 
 
 def header_for(sandbox: Sandbox, kind: str) -> list[str]:
