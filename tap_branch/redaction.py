@@ -39,7 +39,17 @@ SENSITIVE_QUERY_KEYS = frozenset(
 
 # `key=value` pairs inside arbitrary text (a URL embedded in an error message).
 _QUERY_PAIR_RE = re.compile(
-    r"(?i)\b(" + "|".join(re.escape(k) for k in sorted(SENSITIVE_QUERY_KEYS, key=len, reverse=True)) + r")=([^&\s\"'<>]+)"
+    r"(?i)\b("
+    + "|".join(re.escape(k) for k in sorted(SENSITIVE_QUERY_KEYS, key=len, reverse=True))
+    + r")=([^&\s\"'<>]+)"
+)
+
+# `"key": "value"` pairs inside text (a JSON request or response body quoted in an error).
+_JSON_PAIR_RE = re.compile(
+    r'(?i)("(?:'
+    + "|".join(re.escape(k) for k in sorted(SENSITIVE_QUERY_KEYS, key=len, reverse=True))
+    + r')"\s*:\s*")'
+    r'((?:[^"\\]|\\.)*)"'
 )
 
 
@@ -79,7 +89,9 @@ class SecretRegistry:
                 if isinstance(value, str) and len(value) >= 4:
                     self._secrets.add(value)
             self._pattern = (
-                re.compile("|".join(re.escape(s) for s in sorted(self._secrets, key=len, reverse=True)))
+                re.compile(
+                    "|".join(re.escape(s) for s in sorted(self._secrets, key=len, reverse=True))
+                )
                 if self._secrets
                 else None
             )
@@ -88,7 +100,8 @@ class SecretRegistry:
         pattern = self._pattern
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
-        return _QUERY_PAIR_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+        text = _QUERY_PAIR_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+        return _JSON_PAIR_RE.sub(lambda m: f'{m.group(1)}{REDACTED}"', text)
 
 
 #: One registry per process: every tap instance adds its configured secrets.
@@ -127,7 +140,9 @@ def install_log_redaction() -> None:
     """
     root = logging.getLogger()
     loggers = [root] + [
-        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
     ]
     for logger in loggers:
         if _FILTER not in logger.filters:

@@ -1,0 +1,270 @@
+"""Per-column converters and the row/dict typers built from a stream's schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pytest
+
+from tap_branch.sandbox import daily_export as sandbox_daily
+from tap_branch.sandbox import synthetic
+from tap_branch.streams.daily_exports import EventsStream, LinkClicksStream, LinksStream
+from tap_branch.typing import (
+    EXTRA,
+    UNPARSED,
+    DictTyper,
+    RowTyper,
+    converter_for,
+    parse_boolean,
+    parse_datetime,
+    parse_integer,
+    parse_number,
+)
+
+CLICKS = LinkClicksStream.schema
+LINKS = LinksStream.schema
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05+00:00"),
+        ("2024-01-02T03:04:05.123Z", "2024-01-02T03:04:05.123000+00:00"),
+        ("2024-01-02T03:04:05+00:00", "2024-01-02T03:04:05+00:00"),
+        # Another offset is converted to UTC, naive text is taken as UTC.
+        ("2024-01-02T03:04:05.123+02:00", "2024-01-02T01:04:05.123000+00:00"),
+        ("2024-01-02 03:04:05", "2024-01-02T03:04:05+00:00"),
+        ("2024-01-02", "2024-01-02T00:00:00+00:00"),
+        # Epoch seconds and milliseconds, as text and as numbers.
+        ("1704164645", "2024-01-02T03:04:05+00:00"),
+        ("1704164645123", "2024-01-02T03:04:05.123000+00:00"),
+        ("1704164645.5", "2024-01-02T03:04:05.500000+00:00"),
+        (1704164645, "2024-01-02T03:04:05+00:00"),
+        (1704164645123, "2024-01-02T03:04:05.123000+00:00"),
+        (1704164645.0, "2024-01-02T03:04:05+00:00"),
+        ("0", "1970-01-01T00:00:00+00:00"),
+    ],
+)
+def test_datetimes_become_utc_iso(value, expected):
+    assert parse_datetime(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["", "abc", "not-a-timestamp", "nan", "inf", "2024-13-45", True, None]
+)
+def test_bad_datetimes_raise_value_error(value):
+    with pytest.raises((ValueError, TypeError)):
+        parse_datetime(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("t", True),
+        ("false", False),
+        ("False", False),
+        ("0", False),
+        ("no", False),
+        (True, True),
+        (False, False),
+    ],
+)
+def test_booleans(value, expected):
+    assert parse_boolean(value) is expected
+
+
+def test_bad_boolean_raises():
+    with pytest.raises(ValueError):
+        parse_boolean("maybe")
+
+
+def test_numbers():
+    assert parse_integer("42") == 42
+    assert parse_integer("42.0") == 42
+    assert parse_number("1.5") == 1.5
+    with pytest.raises(ValueError):
+        parse_integer("1.5")
+    with pytest.raises(ValueError):
+        parse_integer(True)
+
+
+def test_converter_choice_follows_the_schema():
+    props = CLICKS["properties"]
+    assert converter_for(props["click_timestamp"]) is parse_datetime
+    assert converter_for(props["sms_from_desktop"]) is parse_boolean
+    assert converter_for(props["link_data"])('{"a": 1}') == {"a": 1}
+    assert converter_for(props["link_tags"])('["x", "y"]') == ["x", "y"]
+    # An object column refuses a JSON array and vice versa: the cell is not what the schema says.
+    with pytest.raises(ValueError):
+        converter_for(props["link_data"])("[1]")
+    with pytest.raises(ValueError):
+        converter_for(props["link_tags"])('{"a": 1}')
+    assert converter_for({"type": ["integer", "null"]}) is parse_integer
+    assert converter_for({"anyOf": [{"type": "number"}, {"type": "null"}]}) is parse_number
+
+
+def _typer(schema, header, **kwargs):
+    return RowTyper(schema, header, source="test file", constants={"app_id": "app-1"}, **kwargs)
+
+
+def test_row_typer_types_every_cell_once():
+    header = [
+        "click_timestamp",
+        "branch_link_click_id",
+        "sms_from_desktop",
+        "link_data",
+        "link_tags",
+        "os",
+    ]
+    record = _typer(CLICKS, header)(
+        [
+            "1704164645123",
+            "123456789012345678901",
+            "true",
+            '{"$og_title":"Café, \\"50%\\"\\nnew"}',
+            '["ünï","b"]',
+            "",
+        ]
+    )
+    assert record["click_timestamp"] == "2024-01-02T03:04:05.123000+00:00"
+    # Long numeric ids stay exact text.
+    assert record["branch_link_click_id"] == "123456789012345678901"
+    assert record["sms_from_desktop"] is True
+    assert record["link_data"] == {"$og_title": 'Café, "50%"\nnew'}
+    assert record["link_tags"] == ["ünï", "b"]
+    assert record["os"] is None  # an empty cell is null
+    assert record["app_id"] == "app-1"
+    assert record[UNPARSED] is None and record[EXTRA] is None
+
+
+def test_empty_typed_cells_are_null_not_unparsed():
+    record = _typer(CLICKS, ["click_timestamp", "link_data", "sms_from_desktop"])(["", "", ""])
+    assert (
+        record["click_timestamp"] is None
+        and record["link_data"] is None
+        and record["sms_from_desktop"] is None
+    )
+    assert record[UNPARSED] is None
+
+
+def test_bad_cells_are_kept_as_text_and_logged_once(caplog):
+    warned: set = set()
+    typer = _typer(
+        CLICKS, ["click_timestamp", "link_data", "sms_from_desktop", "link_tags"], warned=warned
+    )
+    with caplog.at_level(logging.WARNING):
+        first = typer(["yesterday-ish", "{not json", "maybe", "[1,"])
+        second = typer(["also bad", '{"ok": true}', "false", "[]"])
+    assert first["click_timestamp"] is None and first["link_data"] is None
+    assert first["sms_from_desktop"] is None and first["link_tags"] is None
+    assert first[UNPARSED] == {
+        "click_timestamp": "yesterday-ish",
+        "link_data": "{not json",
+        "sms_from_desktop": "maybe",
+        "link_tags": "[1,",
+    }
+    assert second[UNPARSED] == {"click_timestamp": "also bad"}
+    assert second["link_data"] == {"ok": True} and second["sms_from_desktop"] is False
+    # One warning per column, naming the file and the catch-all field.
+    timestamp_warnings = [r for r in caplog.records if "'click_timestamp'" in r.getMessage()]
+    assert len(timestamp_warnings) == 1
+    assert "test file" in timestamp_warnings[0].getMessage()
+    assert UNPARSED in timestamp_warnings[0].getMessage()
+    # A second file of the same stream shares `warned`: no repeat.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _typer(CLICKS, ["click_timestamp"], warned=warned)(["bad again"])
+    assert not caplog.records
+
+
+def test_unknown_columns_go_to_extra_columns_and_are_logged_once(caplog):
+    warned: set = set()
+    with caplog.at_level(logging.WARNING):
+        typer = _typer(LINKS, ["link_id", "brand_new_column", "another"], warned=warned)
+        _typer(LINKS, ["link_id", "brand_new_column"], warned=warned)
+    record = typer(["42", "x,y", ""])
+    assert record["link_id"] == "42"
+    assert record[EXTRA] == {"brand_new_column": "x,y"}  # empty extra cells are left out
+    assert "brand_new_column" not in record
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "brand_new_column" in m]) == 1
+    assert EXTRA in messages[0]
+
+
+def test_missing_documented_columns_are_null():
+    record = _typer(LINKS, ["link_id"])(["42"])
+    for column in LINKS["properties"]:
+        assert column in record, column
+    assert record["creation_timestamp"] is None and record["data"] is None and record["url"] is None
+
+
+def test_ragged_rows_are_padded_or_kept():
+    typer = _typer(LINKS, ["link_id", "channel"])
+    assert typer(["42"]) == {**typer(["42", ""]), "link_id": "42"}
+    long = typer(["42", "email", "surplus"])
+    assert long["channel"] == "email"
+    assert long[EXTRA] == {"_overflow_0": "surplus"}
+
+
+def test_a_file_cannot_overwrite_the_catch_all_or_constant_fields():
+    record = _typer(LINKS, ["link_id", UNPARSED, EXTRA])(["42", "oops", "also"])
+    assert record[UNPARSED] is None
+    assert record[EXTRA] == {UNPARSED: "oops", EXTRA: "also"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "stream"),
+    [("links", LinksStream), ("link_clicks", LinkClicksStream), ("events", EventsStream)],
+)
+def test_sandbox_rows_type_cleanly(kind, stream):
+    """Every documented column has a converter that reads what the sandbox (like Branch) writes."""
+    make = {
+        "links": sandbox_daily.link_row,
+        "link_clicks": sandbox_daily.click_row,
+        "events": sandbox_daily.event_row,
+    }[kind]
+    header = sandbox_daily.KINDS[kind]
+    typer = _typer(stream.schema, header)
+    rng = synthetic.rng_for("typing-test")
+    day = dt.date(2024, 5, 1)
+    for number in range(200):
+        values = make(rng, 7, "app-1", day, number)
+        record = typer([values.get(column, "") for column in header])
+        assert record[UNPARSED] is None, record[UNPARSED]
+        assert record[EXTRA] is None
+        for column, value in record.items():
+            kind_of = stream.schema["properties"][column]
+            if value is not None and kind_of.get("format") == "date-time":
+                assert value.endswith("+00:00")
+            if value is not None and "object" in kind_of.get("type", []):
+                assert isinstance(value, dict)
+
+
+def test_dict_typer_types_json_objects():
+    typer = DictTyper(CLICKS, source="test json", constants={"app_id": "app-1"})
+    record = typer(
+        {
+            "click_timestamp": 1704164645123,
+            "sms_from_desktop": "no",
+            "link_data": {"a": 1},
+            "link_tags": '["x"]',
+            "os": "IOS",
+            "surprise": {"nested": True},
+            "model": "",
+            "browser": None,
+        }
+    )
+    assert record["click_timestamp"] == "2024-01-02T03:04:05.123000+00:00"
+    assert record["sms_from_desktop"] is False
+    assert record["link_data"] == {"a": 1} and record["link_tags"] == ["x"]
+    assert record["os"] == "IOS" and record["model"] is None and record["browser"] is None
+    assert record[EXTRA] == {"surprise": '{"nested":true}'}
+    assert record["phone_number"] is None  # absent documented field
+    bad = typer({"click_timestamp": "soon", "link_data": [1, 2]})
+    assert bad["click_timestamp"] is None and bad["link_data"] is None
+    assert bad[UNPARSED] == {"click_timestamp": "soon", "link_data": "[1,2]"}
