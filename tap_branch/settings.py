@@ -126,10 +126,12 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
 def check_credentials(config: t.Mapping[str, t.Any], needs: str, stream_names: t.Sequence[str]) -> None:
     """Fail before syncing when the selected streams lack the settings they need.
 
-    `needs`: "v1" (branch_key + branch_secret, or apps), "v2" (access_token),
-    "v2-app" (access_token + app_id).
+    `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
+    reads that send the public key only), "v2" (access_token), "v2-app" (access_token + app_id).
     """
     names = ", ".join(sorted(stream_names))
+    if needs == "v1-key" and not configured_apps(config):
+        raise ConfigValidationError(f"Streams {names} need a Branch key: set 'branch_key' (or the 'apps' list).")
     if needs == "v1":
         apps = configured_apps(config)
         if not apps:
