@@ -1,23 +1,26 @@
-"""Write the tap's settings into meltano.yml (between the generated markers), from `--about`.
+"""Write the tap's settings into meltano.yml and the README's settings table.
 
-    python scripts/meltano_settings.py          # rewrite meltano.yml
-    python scripts/meltano_settings.py --check  # exit 1 if meltano.yml is out of date
+    python scripts/sync_settings.py          # rewrite both
+    python scripts/sync_settings.py --check  # exit 1 if either is out of date
 
 The tap's config schema is the one source of truth; this keeps Meltano's view of
-it (kinds, descriptions, secrets marked `sensitive`) from drifting.
+it (kinds, descriptions, secrets marked `sensitive`) and the README from drifting.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
 import sys
 
 from tap_branch.tap import TapBranch
 
-BEGIN = "      # BEGIN generated settings (scripts/meltano_settings.py)\n"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BEGIN = "      # BEGIN generated settings (scripts/sync_settings.py)\n"
 END = "      # END generated settings\n"
-MELTANO_YML = pathlib.Path(__file__).resolve().parent.parent / "meltano.yml"
+README_BEGIN = "<!-- BEGIN generated settings (scripts/sync_settings.py) -->\n"
+README_END = "<!-- END generated settings -->\n"
 
 _KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean", "array": "array", "object": "object"}
 _SDK_BUILTINS = {"stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "flattening_max_depth",
@@ -50,16 +53,41 @@ def settings_block() -> str:
     return BEGIN + "".join(lines) + END
 
 
+def readme_table() -> str:
+    """The settings table of `tap-branch --about --format=markdown`."""
+    about = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--about", "--format=markdown"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    table = about[about.index("## Settings") + len("## Settings") :]
+    if "\n## " in table:
+        table = table[: table.index("\n## ")]
+    return README_BEGIN + table.strip() + "\n" + README_END
+
+
+def replace_between(text: str, begin: str, end: str, block: str) -> str:
+    start, stop = text.index(begin), text.index(end) + len(end)
+    return text[:start] + block + text[stop:]
+
+
 def main() -> int:
-    text = MELTANO_YML.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    updated = text[:start] + settings_block() + text[end:]
-    if "--check" in sys.argv:
-        if updated != text:
-            print("meltano.yml settings are out of date: run python scripts/meltano_settings.py", file=sys.stderr)
-            return 1
-        return 0
-    MELTANO_YML.write_text(updated)
+    targets = [
+        (ROOT / "meltano.yml", BEGIN, END, settings_block()),
+        (ROOT / "README.md", README_BEGIN, README_END, readme_table()),
+    ]
+    stale = []
+    for path, begin, end, block in targets:
+        text = path.read_text()
+        updated = replace_between(text, begin, end, block)
+        if updated == text:
+            continue
+        if "--check" in sys.argv:
+            stale.append(path.name)
+        else:
+            path.write_text(updated)
+    if stale:
+        print(f"Settings out of date in {', '.join(stale)}: run python scripts/sync_settings.py", file=sys.stderr)
+        return 1
     return 0
 
 

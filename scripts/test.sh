@@ -17,5 +17,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 "$VENV/bin/ruff" check tap_branch tests benchmarks scripts
 "$VENV/bin/ruff" format --check tap_branch tests benchmarks scripts
-"$VENV/bin/python" scripts/meltano_settings.py --check
+"$VENV/bin/python" scripts/sync_settings.py --check
 "$VENV/bin/python" -m pytest "$@"
