@@ -1,7 +1,359 @@
-"""Placeholder: this stream family is being built; it declares no settings and no streams yet."""
+"""Branch credits (Public API v1, public-api-v1.md): `credit_history`, `credit_balances`, `app_config`.
 
-SETTINGS: list = []
+The tap only reads: it never calls the endpoints that add, redeem or reconcile
+credits, nor those that create links or apps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from urllib.parse import parse_qs, urlsplit
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_branch.streams.credit_app_config import USER_ID_SETTING, AppConfigStream
+from tap_branch.streams.credit_base import PublicApiStream
+from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
+
+if t.TYPE_CHECKING:
+    import requests
+
+    from tap_branch.apps import BranchApp
+
+SETTINGS = [
+    th.Property(
+        "credit_identities",
+        th.CustomType(
+            {
+                "anyOf": [
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "string"},
+                    {"type": "null"},
+                ]
+            }
+        ),
+        description="Credits: the identities (your user ids, as passed to Branch's identify call) whose credit "
+        "history and balances are read. A list, or the path of a text file with one identity a line.",
+    ),
+    th.Property(
+        "credit_buckets",
+        th.ArrayType(th.StringType),
+        description="Credits: only these credit buckets (default: every bucket). The history is then "
+        "read and bookmarked bucket by bucket.",
+    ),
+    th.Property(
+        "credit_history_page_size",
+        th.IntegerType,
+        default=100,
+        description="Credits: transactions asked for per credit history request (`length`; Branch's default 100).",
+    ),
+    th.Property(
+        "credit_history_direction",
+        th.StringType,
+        default="asc",
+        allowed_values=["asc", "1"],
+        description="Credits: the `direction` value that asks Branch for least recent first. `asc` is the "
+        "documented value; Branch's mobile SDKs send the ordinal `1` instead. Set `1` if the tap reports "
+        "that Branch answered newest first.",
+    ),
+    th.Property(
+        USER_ID_SETTING,
+        th.StringType,
+        secret=True,
+        description="App config: the Branch dashboard user id that grants access to `GET /v1/app/{app_id}` "
+        "(Branch sends it on request). With `app_id`, enables the `app_config` stream.",
+    ),
+]
+
+APP_ID_PROPERTY = th.Property(
+    "app_id",
+    th.StringType,
+    required=True,
+    description="Branch app id (the branch_key when no app_id is configured).",
+)
+IDENTITY_PROPERTY = th.Property(
+    "identity",
+    th.StringType,
+    required=True,
+    description="The identity (your user id) the credits belong to.",
+)
+
+TRANSACTION_TYPES = (
+    "0: a reward added automatically (the user completed an action or a referral); "
+    "1: a reward added manually; 2: a redemption through Branch's API or SDKs; "
+    "3 or 5: credits subtracted automatically because Branch detected fraud; "
+    "4: a manual reconciliation (/v1/reconcile)."
+)
+
+
+class BeginAfterIdPaginator(BaseAPIPaginator[int | None]):
+    """Credit history pages: the next one begins after the last transaction id of this one.
+
+    Branch's page is full (`length` items) while more may follow; a shorter page is the last.
+    Ids are compared as integers: Branch sends them as text of varying length.
+    """
+
+    def __init__(self, start_value: int | None, page_size: int) -> None:
+        super().__init__(start_value)
+        self.page_size = page_size
+
+    def has_more(self, response: requests.Response) -> bool:
+        return len(history_page(response)) >= self.page_size
+
+    def get_next(self, response: requests.Response) -> int | None:
+        ids = [transaction_id(item) for item in history_page(response)]
+        return max(ids) if ids else None
+
+
+def history_page(response: requests.Response) -> list:
+    body = response.json()
+    if body is None or body == {}:
+        return []
+    if not isinstance(body, list):
+        raise FatalAPIError(
+            f"Branch's credit history answer is not a list but a {type(body).__name__}"
+        )
+    return body
+
+
+def transaction_id(item: t.Any) -> int:
+    try:
+        return int(str(item["transaction"]["id"]))
+    except (TypeError, KeyError, ValueError):
+        raise FatalAPIError(
+            f"Branch's credit history has a transaction without an integer id: {str(item)[:200]}"
+        ) from None
+
+
+def flatten_transaction(item: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """One credit history item as a flat record; fields the docs do not name go to `extra_columns`."""
+    transaction = dict(item.get("transaction") or {})
+    event = dict(item.get("event") or {})
+    flat: dict[str, t.Any] = {
+        "transaction_id": transaction.pop("id", None),
+        "date": transaction.pop("date", None),
+        "bucket": transaction.pop("bucket", None),
+        "type": transaction.pop("type", None),
+        "amount": transaction.pop("amount", None),
+        "identity_id": transaction.pop("identity_id", None),
+        "event_name": event.pop("name", None),
+        "event_metadata": event.pop("metadata", None),
+    }
+    flat.update({f"transaction_{key}": value for key, value in transaction.items()})
+    flat.update({f"event_{key}": value for key, value in event.items()})
+    flat.update({key: value for key, value in item.items() if key not in ("transaction", "event")})
+    return flat
+
+
+class CreditHistoryStream(PublicApiStream):
+    """`GET /v1/credithistory`: each identity's credit transactions, least recent first.
+
+    Incremental by transaction id per (app, identity): each request begins after
+    the last id seen. The whole history is read on the first run: Branch pages it
+    by id, not by date, so `start_date` does not apply.
+    """
+
+    name = "credit_history"
+    path = "/v1/credithistory"
+    primary_keys = ("app_id", "identity", "transaction_id")
+    replication_key = "transaction_id"
+    is_sorted = True
+    schema = th.PropertiesList(
+        APP_ID_PROPERTY,
+        IDENTITY_PROPERTY,
+        th.Property(
+            "transaction_id",
+            th.IntegerType,
+            required=True,
+            description="Branch's credit transaction id (sent as text; ids grow with time). The bookmark.",
+        ),
+        th.Property("date", th.DateTimeType, description="When the transaction happened (UTC)."),
+        th.Property(
+            "bucket", th.StringType, description="The credit bucket ('default' unless named)."
+        ),
+        th.Property("type", th.IntegerType, description="Transaction type. " + TRANSACTION_TYPES),
+        th.Property(
+            "amount", th.IntegerType, description="Credits added (positive) or taken (negative)."
+        ),
+        th.Property(
+            "identity_id", th.StringType, description="Branch's own id of the identity, when sent."
+        ),
+        th.Property(
+            "event_name", th.StringType, description="The event that triggered the transaction."
+        ),
+        th.Property(
+            "event_metadata",
+            th.ObjectType(additional_properties=True),
+            description="The event's metadata.",
+        ),
+        th.Property(
+            "referrer", th.StringType, description="Your user id of the referring user, if any."
+        ),
+        th.Property(
+            "referree", th.StringType, description="Your user id of the referred user, if any."
+        ),
+        *CATCH_ALL_PROPERTIES,
+    ).to_dict()
+
+    def partition_extras(self) -> list[dict]:
+        return [{"bucket": bucket} for bucket in self.config.get("credit_buckets") or []] or [{}]
+
+    @property
+    def page_size(self) -> int:
+        size = int(self.config.get("credit_history_page_size") or 100)
+        if size < 1:
+            raise FatalAPIError(
+                f"Setting 'credit_history_page_size' must be at least 1, got {size}."
+            )
+        return size
+
+    def get_new_paginator(self) -> BeginAfterIdPaginator:
+        return BeginAfterIdPaginator(self._begin_after, self.page_size)
+
+    def get_url_params(self, context: dict | None, next_page_token: int | None) -> dict[str, t.Any]:
+        params = {
+            **super().get_url_params(context, next_page_token),
+            "direction": self.config.get("credit_history_direction") or "asc",
+            "length": self.page_size,
+        }
+        if context.get("bucket"):
+            params["bucket"] = context["bucket"]
+        if next_page_token is not None:
+            params["begin_after_id"] = str(next_page_token)
+        return params
+
+    def bookmark(self, context: dict) -> int | None:
+        """The last transaction id read for this partition; None before the first run.
+
+        Without a bookmark the SDK offers `start_date` here, which is not an id.
+        """
+        value = self.get_starting_replication_key_value(context)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return None
+
+    def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
+        self._begin_after = self.bookmark(context)
+        self._partition_state = self.get_context_state(context)
+        self._typer = DictTyper(
+            self.schema,
+            source=f"{self.name} of identity {context['identity']!r} (app {app.app_id})",
+            constants={"app_id": app.app_id, "identity": context["identity"]},
+            logger=self.logger,
+        )
+        count = 0
+        for record in self.request_records(context):
+            count += 1
+            yield record
+        if count == 0 and self._begin_after is None:
+            self.logger.warning(
+                "%s: Branch returned no credit history for identity %r (app %s); an identity Branch "
+                "does not know is answered so. Going on with the next identity.",
+                self.name,
+                context["identity"],
+                app.app_id,
+            )
+
+    def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
+        items = history_page(response)
+        ids = [transaction_id(item) for item in items]
+        if any(later <= earlier for earlier, later in zip(ids, ids[1:], strict=False)):
+            raise FatalAPIError(
+                f"Branch answered the credit history newest first although the tap asked for least recent "
+                f"first with direction={self.config.get('credit_history_direction') or 'asc'}. Set "
+                "'credit_history_direction' to the other value ('asc' or '1') that this account understands."
+            )
+        after = _begin_after_id(response)
+        skipped = 0
+        for item, item_id in zip(items, ids, strict=True):
+            if after is not None and item_id <= after:
+                skipped += 1  # Branch did not honour begin_after_id: never emit a row twice
+                continue
+            yield self._typer(flatten_transaction(item))
+        if skipped:
+            self.logger.warning(
+                "%s: Branch answered %d transactions at or before begin_after_id=%s; skipped them "
+                "(already read). Check setting 'credit_history_direction'.",
+                self.name,
+                skipped,
+                after,
+            )
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        """The partition's bookmark is the latest id (`parse_response` checks they ascend).
+
+        Written by hand: the SDK looks the partition's state up among all partitions
+        for every record, which is quadratic with thousands of identities.
+        """
+        state = self._partition_state
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = latest_record["transaction_id"]
+
+
+def _begin_after_id(response: requests.Response) -> int | None:
+    values = parse_qs(urlsplit(response.request.url).query).get("begin_after_id")
+    return int(values[0]) if values else None
+
+
+class CreditBalancesStream(PublicApiStream):
+    """`GET /v1/credits`: each identity's balance per bucket, read again in full every run."""
+
+    name = "credit_balances"
+    path = "/v1/credits"
+    primary_keys = ("app_id", "identity", "bucket")
+    #: Full table: partitions only drive the requests; no per-identity state is kept.
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema = th.PropertiesList(
+        APP_ID_PROPERTY,
+        IDENTITY_PROPERTY,
+        th.Property("bucket", th.StringType, required=True, description="The credit bucket."),
+        th.Property("balance", th.IntegerType, description="Credits in the bucket when read."),
+        th.Property("read_at", th.DateTimeType, description="When the tap read the balance (UTC)."),
+        *CATCH_ALL_PROPERTIES,
+    ).to_dict()
+
+    def get_new_paginator(self) -> None:
+        return None
+
+    def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
+        self._typer = DictTyper(
+            self.schema,
+            source=f"{self.name} of identity {context['identity']!r} (app {app.app_id})",
+            constants={"app_id": app.app_id, "identity": context["identity"]},
+            logger=self.logger,
+        )
+        count = 0
+        for record in self.request_records(context):
+            count += 1
+            yield record
+        if count == 0:
+            self.logger.warning(
+                "%s: Branch returned no credit balance for identity %r (app %s); an identity Branch "
+                "does not know is answered so. Going on with the next identity.",
+                self.name,
+                context["identity"],
+                app.app_id,
+            )
+
+    def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
+        body = response.json()
+        if body is None or body == []:
+            return
+        if not isinstance(body, dict):
+            raise FatalAPIError(
+                f"Branch's credit balance answer is not an object but a {type(body).__name__}"
+            )
+        read_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        wanted = set(self.config.get("credit_buckets") or [])
+        for bucket, balance in body.items():
+            if not wanted or bucket in wanted:
+                yield self._typer({"bucket": bucket, "balance": balance, "read_at": read_at})
 
 
 def build_streams(tap) -> list:
-    return []
+    return [CreditHistoryStream(tap), CreditBalancesStream(tap), AppConfigStream(tap)]

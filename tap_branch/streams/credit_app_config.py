@@ -1,0 +1,154 @@
+"""`app_config`: `GET /v1/app/{app_id}?user_id=...` (public-api-v1.md), one record per app.
+
+Read only when the app ids and the (secret) dashboard `user_id` are set; the
+stream is optional, so without them it logs why and emits nothing. Branch's
+answer can carry the app's `branch_secret`: fields that look like credentials
+are dropped from the record and their values registered for log redaction.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+from singer_sdk import typing as th
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.client import BranchStream
+from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
+from tap_branch.streams.credit_base import CREDENTIALS, UNAVAILABLE, RequestRejected, rejection_kind
+from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
+
+if t.TYPE_CHECKING:
+    import requests
+
+USER_ID_SETTING = "user_id"
+
+_TEXT_FIELDS = {
+    "app_key": "The app's key.",
+    "branch_key": "The app's Branch key (public).",
+    "app_name": "Name of the app.",
+    "dev_name": "Main contact name.",
+    "dev_email": "Main contact email.",
+    "dev_phone_number": "Main contact phone.",
+    "android_url": "Android store URL, or the package namespace.",
+    "android_uri_scheme": "The Android URI scheme.",
+    "ios_url": "iOS store URL, or the app id (id512451233).",
+    "ios_uri_scheme": "The iOS URI scheme.",
+    "ios_store_country": "Country code of the app's store (default US).",
+    "web_url": "Backup website if the URLs are null.",
+    "short_url_domain": "White-labeled domain of short links.",
+    "text_message": "Text-me message; {{ link }} is replaced with the short link.",
+    "og_app_id": "Default Open Graph app id.",
+    "og_title": "Default OG title.",
+    "og_image_url": "Default OG image URL.",
+    "og_description": "Default OG description.",
+}
+
+
+def is_credential_field(name: str) -> bool:
+    lowered = name.lower()
+    return "secret" in lowered or lowered in SENSITIVE_QUERY_KEYS
+
+
+def configured_app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
+    """App ids set explicitly (the `apps` entries' or the flat `app_id`); a branch_key is no app id."""
+    apps = config.get("apps") or []
+    if apps:
+        return [str(app["app_id"]) for app in apps if app.get("app_id")]
+    return [str(config["app_id"])] if config.get("app_id") else []
+
+
+class AppConfigStream(BranchStream):
+    name = "app_config"
+    path = "/v1/app/{app_id}"
+    primary_keys = ("app_id",)
+    #: Optional: without `app_id` and `user_id` the stream emits nothing (see get_records).
+    credentials_needed = None
+    #: Full table: partitions (one per app) only drive the requests; no state is kept.
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema = th.PropertiesList(
+        th.Property("app_id", th.StringType, required=True, description="Branch app id."),
+        th.Property("creation_date", th.DateTimeType, description="When the app was created."),
+        *(
+            th.Property(name, th.StringType, description=text)
+            for name, text in _TEXT_FIELDS.items()
+        ),
+        *CATCH_ALL_PROPERTIES,
+    ).to_dict()
+
+    @property
+    def partitions(self) -> list[dict]:
+        if not self.config.get(USER_ID_SETTING):
+            return []
+        return [{"app_id": app_id} for app_id in configured_app_ids(self.config)]
+
+    @cached_property
+    def authenticator(self) -> APIKeyAuthenticator:
+        SECRETS.add(self.config[USER_ID_SETTING])
+        return APIKeyAuthenticator(
+            key="user_id", value=self.config[USER_ID_SETTING], location="params"
+        )
+
+    def get_new_paginator(self) -> None:
+        return None
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status in (401, 403, 404, 410) or (
+            status == 400 and rejection_kind(400, _detail(response)) == CREDENTIALS
+        ):
+            raise RequestRejected(describe_response(response), status, _detail(response))
+        super().validate_response(response)
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        if not context:
+            self.logger.info(
+                "app_config is read only when settings 'user_id' and 'app_id' (or 'apps' entries with an "
+                "app_id) are set; skipping it."
+            )
+            return
+        self._app_id = context["app_id"]
+        try:
+            yield from self.request_records(context)
+        except RequestRejected as exc:
+            kind = rejection_kind(exc.status, exc.detail)
+            if kind == CREDENTIALS:
+                raise FatalAPIError(
+                    f"Branch rejected the dashboard user id for app '{context['app_id']}' ({exc}). "
+                    f"Check setting '{USER_ID_SETTING}'."
+                ) from None
+            self.logger.warning(
+                "app_config: Branch answered HTTP %s for app '%s'. Either the app id is wrong (setting "
+                "'app_id' or the 'apps' entries) or %s: Branch removed the App API from its public docs "
+                "in 2021. Skipping this app. Branch said: %s",
+                exc.status,
+                context["app_id"],
+                "the App API is not available to this account"
+                if kind == UNAVAILABLE
+                else "it is not readable",
+                exc.detail,
+            )
+
+    def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
+        body = response.json()
+        if not isinstance(body, dict):
+            raise FatalAPIError(
+                f"Branch's app config answer is not an object but a {type(body).__name__}"
+            )
+        for name in [name for name in body if is_credential_field(name)]:
+            SECRETS.add(body.pop(name))
+        body.pop("app_id", None)  # the partition's app id is the key
+        typer = DictTyper(
+            self.schema,
+            source=f"app_config of app '{self._app_id}'",
+            constants={"app_id": self._app_id},
+            logger=self.logger,
+        )
+        yield typer(body)
+
+
+def _detail(response: requests.Response) -> str:
+    return redact(branch_error_message(response) or (response.text or "")[:500])

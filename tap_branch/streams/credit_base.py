@@ -1,0 +1,182 @@
+"""What the Public API v1 credit reads share: one request sequence per (app, identity).
+
+Branch answers these reads per identity, and a 4xx can mean three different
+things, which the tap must not confuse:
+- the app's key is wrong: a clear error naming the setting (nothing can be read);
+- the endpoint is gone for this account (Branch removed these pages from its
+  docs in 2021; 410, or a 404 that is not about the identity): a warning, and
+  the app's other identities are not asked again;
+- Branch does not know this identity: a warning, and the next identity.
+The SDK has no notion of a per-partition error, hence `PublicApiStream.get_records`.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from functools import cached_property
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.apps import BranchApp, configured_apps, find_app
+from tap_branch.auth import BranchKeyAuthenticator
+from tap_branch.client import BranchStream
+from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.redaction import redact
+from tap_branch.streams.credit_identities import SETTING as IDENTITIES_SETTING
+from tap_branch.streams.credit_identities import configured_identities
+
+if t.TYPE_CHECKING:
+    import requests
+
+CREDENTIALS = "credentials"
+UNAVAILABLE = "unavailable"
+IDENTITY = "identity"
+
+_CREDENTIAL_WORDS = re.compile(
+    r"auth|branch[_ ]?key|api key|invalid key|credential|permission|forbidden", re.I
+)
+_IDENTITY_WORDS = re.compile(r"identit|user", re.I)
+
+
+class RequestRejected(FatalAPIError):
+    """A 4xx (other than 429) answer, kept with its status and Branch's text for `rejection_kind`."""
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+def rejection_kind(status: int, detail: str) -> str:
+    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account) or IDENTITY (this identity only)."""
+    if status in (401, 403) or _CREDENTIAL_WORDS.search(detail):
+        return CREDENTIALS
+    if status == 410 or (status == 404 and not _IDENTITY_WORDS.search(detail)):
+        return UNAVAILABLE
+    return IDENTITY
+
+
+def key_setting(config: t.Mapping[str, t.Any], app: BranchApp) -> str:
+    """Where the user sets this app's key, for error messages."""
+    if config.get("apps"):
+        return f"the 'apps' entry with app_id '{app.app_id}' (its 'branch_key')"
+    return "'branch_key'"
+
+
+class PublicApiStream(BranchStream):
+    """A Public API v1 read, partitioned by (app_id, identity), sending the public branch_key only.
+
+    `credentials_needed = "v1-key"`: these reads document only `branch_key` and
+    `identity`; a `branch_secret` not sent cannot leak, so it is not required either.
+    """
+
+    credentials_needed = "v1-key"
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._app: BranchApp | None = None
+        self._authenticators: dict[str, BranchKeyAuthenticator] = {}
+        self._unavailable_apps: set[str] = set()
+        self._warned_no_identities = False
+
+    # --- partitions and auth -----------------------------------------------------------
+
+    @cached_property
+    def identities(self) -> list[str]:
+        return configured_identities(self.config)
+
+    def partition_extras(self) -> list[dict]:
+        """More partition keys per (app, identity); [{}] for none."""
+        return [{}]
+
+    @cached_property
+    def _partitions(self) -> list[dict]:
+        extras = self.partition_extras()
+        return [
+            {"app_id": app.app_id, "identity": identity, **extra}
+            for app in configured_apps(self.config)
+            for identity in self.identities
+            for extra in extras
+        ]
+
+    @property
+    def partitions(self) -> list[dict]:
+        # Cached: the SDK reads this more than once a run, and it may come from a file.
+        return self._partitions
+
+    @property
+    def authenticator(self) -> BranchKeyAuthenticator:
+        app = self._app
+        if app is None:  # pragma: no cover - get_records sets it before any request
+            raise RuntimeError(f"{self.name}: no app selected before a request")
+        if app.app_id not in self._authenticators:
+            self._authenticators[app.app_id] = BranchKeyAuthenticator(
+                app, location="query", fields=("branch_key",)
+            )
+        return self._authenticators[app.app_id]
+
+    def get_url_params(self, context: dict | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        return {"identity": context["identity"]}
+
+    # --- errors ------------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if 400 <= status < 500 and status != 429 and status not in self.extra_retry_statuses:
+            detail = branch_error_message(response) or (response.text or "")[:500]
+            raise RequestRejected(describe_response(response), status, redact(detail))
+        super().validate_response(response)
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        if not context:
+            if not self._warned_no_identities:
+                self._warned_no_identities = True
+                self.logger.warning(
+                    "%s is selected but setting '%s' lists no identities: nothing to read. "
+                    "Set it (a list, or a file with one identity a line) or deselect the stream.",
+                    self.name,
+                    IDENTITIES_SETTING,
+                )
+            return
+        app = find_app(self.config, context["app_id"])
+        if app.app_id in self._unavailable_apps:
+            return
+        self._app = app
+        try:
+            yield from self.records_of_identity(app, context)
+        except RequestRejected as exc:
+            self._handle_rejection(exc, app, context)
+
+    def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
+        """The records of one partition; the default is the SDK's request loop."""
+        yield from self.request_records(context)
+
+    def _handle_rejection(self, exc: RequestRejected, app: BranchApp, context: dict) -> None:
+        kind = rejection_kind(exc.status, exc.detail)
+        if kind == CREDENTIALS:
+            raise FatalAPIError(
+                f"Branch rejected the Branch key of app '{app.app_id}' ({exc}). "
+                f"Check setting {key_setting(self.config, app)}."
+            ) from None
+        if kind == UNAVAILABLE:
+            self._unavailable_apps.add(app.app_id)
+            self.logger.warning(
+                "%s: Branch answered HTTP %s for %s (app %s): this Public API v1 endpoint is not available "
+                "to this account (Branch removed it from its public docs in 2021). Skipping %s for this app. "
+                "Branch said: %s",
+                self.name,
+                exc.status,
+                self.path,
+                app.app_id,
+                self.name,
+                exc.detail,
+            )
+            return
+        self.logger.warning(
+            "%s: Branch does not know identity %r (app %s): %s. Going on with the next identity.",
+            self.name,
+            context["identity"],
+            app.app_id,
+            exc,
+        )
