@@ -1,7 +1,477 @@
-"""Placeholder: this stream family is being built; it declares no settings and no streams yet."""
+"""Scheduled Log Exports (scheduled-export-jobs.txt): `scheduled_export_jobs` and `scheduled_export_rows`.
 
-SETTINGS: list = []
+- `scheduled_export_jobs`: one partition per subscription (state partitioned by
+  `subscription_id`), incremental on `end_date`. The bookmark is written by
+  hand, job by job, once a job and all its rows are done: the SDK would move it
+  record by record, before the rows of a job (its child stream) are complete.
+- `scheduled_export_rows`: a child of the jobs stream, one context per
+  SUCCEEDED job. Its state, partitioned by subscription, holds one progress
+  marker (`job_id`, `files_done`, `rows_done`) for the job in progress, so a run
+  stopped after file 1 of 3 resumes at file 2 of that job.
+
+Signed URLs stay in memory (`ScheduledRun.live`) and never enter a child
+context: the SDK logs contexts, and records/state carry URLs without query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing as t
+from functools import cached_property
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.auth import AccessTokenAuthenticator
+from tap_branch.client import Branch2Stream
+from tap_branch.downloads import FileReader, file_label
+from tap_branch.errors import SignedUrlExpiredError
+from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.settings import parse_date
+from tap_branch.streams.scheduled_api import (
+    FAILED,
+    SUCCEEDED,
+    UNFINISHED,
+    Job,
+    ScheduledExportsApi,
+    Subscription,
+    configured_subscriptions,
+    to_datetime,
+    v2_app_ids,
+)
+from tap_branch.streams.scheduled_files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
+from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper, RowTyper
+
+SETTINGS = [
+    th.Property(
+        "scheduled_exports",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("subscription_id", th.StringType, required=True),
+                th.Property("app_id", th.StringType, description="Default: the tap's app_id."),
+                th.Property(
+                    "name", th.StringType, description="A label for logs and the jobs' records."
+                ),
+            )
+        ),
+        description="Scheduled log export subscriptions to read. Default: every ACTIVE subscription of "
+        "the app(s) whose destination is Branch's own storage (destination.subscription_type 'branch').",
+    ),
+    th.Property(
+        "scheduled_export_accepted_mismatches",
+        th.ArrayType(th.StringType),
+        description="Job ids of scheduled exports whose row count you have checked and accept although it "
+        "differs from Branch's lines_exported. Any other mismatch fails the job and keeps its bookmark.",
+    ),
+]
+
+#: Outcomes of a job's rows, as the rows stream reports them to the jobs stream.
+DONE, MISMATCH, EXPIRED = "done", "mismatch", "expired"
 
 
-def build_streams(tap) -> list:
-    return []
+class ExportIntegrityError(FatalAPIError):
+    """Rows read from a job's files do not add up to its `lines_exported`."""
+
+
+@dataclasses.dataclass
+class ScheduledRun:
+    """What the two streams of one tap run share."""
+
+    #: Subscriptions to sync, by id (filled once per run).
+    by_id: dict[str, Subscription] = dataclasses.field(default_factory=dict)
+    listed: bool = False
+    #: Jobs whose rows are being read, with their live signed URLs.
+    live: dict[tuple[str, str], Job] = dataclasses.field(default_factory=dict)
+    outcomes: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    failures: list[str] = dataclasses.field(default_factory=list)
+    flags: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+
+
+class _ScheduledStream(Branch2Stream):
+    credentials_needed = "v2-app"
+
+    def __init__(self, tap: t.Any, run: ScheduledRun) -> None:
+        super().__init__(tap)
+        self.run = run
+        self.api = ScheduledExportsApi(self, run.flags)
+
+    @cached_property
+    def authenticator(self) -> AccessTokenAuthenticator:
+        return AccessTokenAuthenticator(self.config.get("access_token") or "")
+
+
+# --- jobs ------------------------------------------------------------------------
+
+
+class ScheduledExportJobsStream(_ScheduledStream):
+    name = "scheduled_export_jobs"
+    primary_keys = ("subscription_id", "job_id")
+    replication_key = "end_date"
+    schema = th.PropertiesList(
+        th.Property("subscription_id", th.StringType, required=True),
+        th.Property(
+            "job_id",
+            th.StringType,
+            required=True,
+            description="Branch's persistent id of the job run.",
+        ),
+        th.Property("app_id", th.StringType),
+        th.Property(
+            "subscription_name",
+            th.StringType,
+            description="The subscription's name or report type.",
+        ),
+        th.Property(
+            "status",
+            th.StringType,
+            description="PENDING_GENERATION, PENDING_UPLOAD, RUNNING, SUCCEEDED or FAILED.",
+        ),
+        th.Property(
+            "start_date", th.DateTimeType, description="Earliest time of the exported data (UTC)."
+        ),
+        th.Property(
+            "end_date",
+            th.DateTimeType,
+            description="Latest time of the exported data (UTC), inclusive through its last millisecond.",
+        ),
+        th.Property(
+            "lines_exported", th.IntegerType, description="Rows Branch says the job's files hold."
+        ),
+        th.Property("file_count", th.IntegerType),
+        th.Property(
+            "export_url",
+            th.ArrayType(th.StringType),
+            description="The job's files, without the signed query string (not downloadable as they are).",
+        ),
+    ).to_dict()
+
+    # --- partitions: the subscriptions ---------------------------------------
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"subscription_id": sid} for sid in self.subscriptions()]
+
+    def subscriptions(self) -> dict[str, Subscription]:
+        if not self.run.listed:
+            found = configured_subscriptions(self.config) or self._listed_subscriptions()
+            self.run.by_id = {sub.subscription_id: sub for sub in found}
+            self.run.listed = True
+        return self.run.by_id
+
+    def _listed_subscriptions(self) -> list[Subscription]:
+        found = []
+        for app_id in v2_app_ids(self.config):
+            for item in self.api.list_subscriptions(app_id):
+                sid = item.get("subscription_id") or item.get("id")
+                status = str(item.get("subscription_status") or item.get("status") or "").upper()
+                destination = (item.get("destination") or {}).get("subscription_type")
+                report = item.get("report") or {}
+                if not sid:
+                    continue
+                if status != "ACTIVE" or destination != "branch":
+                    self.logger.info(
+                        "Skipping scheduled export subscription %s of app %s: status %s, destination %s "
+                        "(only ACTIVE subscriptions stored by Branch can be downloaded).",
+                        sid,
+                        app_id,
+                        status or "unknown",
+                        destination or "unknown",
+                    )
+                    continue
+                found.append(
+                    Subscription(
+                        subscription_id=str(sid),
+                        app_id=str(item.get("app_id") or app_id),
+                        name=item.get("name") or report.get("report_type"),
+                        response_format=report.get("response_format"),
+                        compression=report.get("response_format_compression"),
+                    )
+                )
+        if not found:
+            self.logger.warning(
+                "No ACTIVE scheduled export subscription with destination 'branch' for app(s) %s; "
+                "nothing to read. Set 'scheduled_exports' to name subscriptions.",
+                ", ".join(v2_app_ids(self.config)) or "(none)",
+            )
+        return found
+
+    # --- sync ------------------------------------------------------------------
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        if context:
+            yield from self._jobs_of(self.subscriptions()[context["subscription_id"]], context)
+            if context == self.partitions[-1]:
+                self._raise_failures()
+
+    def _jobs_of(self, sub: Subscription, context: dict) -> t.Iterator[dict]:
+        state = self.get_context_state(context)
+        bookmark = (
+            to_datetime(state["replication_key_value"])
+            if state.get("replication_key_value")
+            else None
+        )
+        done_at_bookmark = set(state.get("jobs_at_bookmark") or [])
+        start = to_datetime(str(self.config["start_date"]))
+        end_limit = None
+        if self.config.get("end_date"):
+            last_day = parse_date(str(self.config["end_date"]), "end_date") + dt.timedelta(days=1)
+            end_limit = dt.datetime(
+                last_day.year, last_day.month, last_day.day, tzinfo=dt.timezone.utc
+            )
+        for job in self.api.list_jobs(sub):
+            if bookmark and (
+                job.end < bookmark or (job.end == bookmark and job.job_id in done_at_bookmark)
+            ):
+                continue
+            if job.covers_through < start:
+                continue
+            if end_limit and to_datetime(job.start_date or job.end_date) >= end_limit:
+                break
+            where = f"Job {job.job_id} of {sub.label} (end_date {job.end_date})"
+            if job.status == FAILED:
+                self.logger.warning(
+                    "%s FAILED at Branch: it has no files. Emitted with its status.", where
+                )
+                yield job.record(sub)
+                self._mark_done(context, job)
+                continue
+            if job.status != SUCCEEDED:
+                yield job.record(sub)
+                self.logger.info(
+                    "%s is %s%s; stopping this subscription here. The next run starts again from this job.",
+                    where,
+                    job.status or "without a status",
+                    "" if job.status in UNFINISHED else " (a status this tap does not know)",
+                )
+                return
+            key = (sub.subscription_id, job.job_id)
+            self.run.live[key] = job
+            try:
+                yield job.record(sub)  # the SDK syncs the job's rows (child stream) right here
+            finally:
+                self.run.live.pop(key, None)
+            if self.run.outcomes.pop(key, DONE) == MISMATCH:
+                return  # the bookmark stays before this job
+            self._mark_done(context, job)
+
+    def generate_child_contexts(self, record: dict, context: dict | None) -> t.Iterable[dict]:
+        # Only a SUCCEEDED job has files; its context names it, the URLs stay in `run.live`.
+        if (record["subscription_id"], record["job_id"]) in self.run.live:
+            yield {"subscription_id": record["subscription_id"], "job_id": record["job_id"]}
+
+    def _mark_done(self, context: dict, job: Job) -> None:
+        """Move the bookmark past a finished job (several jobs may share one end_date)."""
+        state = self.get_context_state(context)
+        current = state.get("replication_key_value")
+        if current and to_datetime(current) == job.end:
+            state["jobs_at_bookmark"] = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
+        else:
+            state["jobs_at_bookmark"] = [job.job_id]
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = job.end_date
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        """Records never move the bookmark; finished jobs do (`_mark_done`)."""
+
+    def _raise_failures(self) -> None:
+        if self.run.failures:
+            failures, self.run.failures = self.run.failures, []
+            raise ExportIntegrityError(
+                f"{len(failures)} scheduled export job(s) failed their row count check: "
+                + " | ".join(failures)
+            )
+
+
+# --- rows ------------------------------------------------------------------------
+
+_ROW_FIELDS = [
+    th.Property("subscription_id", th.StringType, required=True),
+    th.Property("job_id", th.StringType, required=True),
+    th.Property(
+        "file_index",
+        th.IntegerType,
+        required=True,
+        description="Position of the row's file in the job's export_url list (0 = first).",
+    ),
+    th.Property(
+        "row_number",
+        th.IntegerType,
+        required=True,
+        description="Number of the row in its file (1 = first data row; a CSV header is not counted).",
+    ),
+    th.Property("app_id", th.StringType),
+]
+_FIXED = {prop.name for prop in _ROW_FIELDS}
+
+
+def rows_schema() -> dict:
+    """Declared before any file is read: the fixed fields, every Branch event-ontology column
+    (typed), and the catch-all objects for columns the ontology does not know."""
+    known = [prop for prop in ontology_properties() if prop.name not in _FIXED]
+    return th.PropertiesList(*_ROW_FIELDS, *known, *CATCH_ALL_PROPERTIES).to_dict()
+
+
+class ScheduledExportRowsStream(_ScheduledStream):
+    name = "scheduled_export_rows"
+    parent_stream_type = ScheduledExportJobsStream
+    state_partitioning_keys = ("subscription_id",)
+    primary_keys = ("subscription_id", "job_id", "file_index", "row_number")
+    schema = rows_schema()
+
+    def __init__(self, tap: t.Any, run: ScheduledRun) -> None:
+        super().__init__(tap, run)
+        self._reader = FileReader(self)
+        self._warned: set = set()
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        # Each sync of this stream is one job, not the whole table: a new table
+        # version per job would let targets delete the other jobs' rows.
+        return False
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        key = (context["subscription_id"], context["job_id"])
+        job, sub = self.run.live[key], self.run.by_id[context["subscription_id"]]
+        state = self.get_context_state(context)
+        progress = state.get("progress") or {}
+        files_done = rows_done = 0
+        if progress.get("job_id") == job.job_id:
+            files_done, rows_done = int(progress["files_done"]), int(progress["rows_done"])
+            self.logger.info(
+                "Resuming job %s of %s after file %d of %d (%d rows already emitted).",
+                job.job_id,
+                sub.label,
+                files_done,
+                len(job.urls),
+                rows_done,
+            )
+        try:
+            for index in range(files_done, len(job.urls)):
+                for record in self._records_of_file(sub, job, index):
+                    rows_done += 1
+                    yield record
+                state["progress"] = {
+                    "job_id": job.job_id,
+                    "files_done": index + 1,
+                    "rows_done": rows_done,
+                }
+                self._flush_state()
+        except SignedUrlExpiredError as exc:
+            self.logger.warning(
+                "Job %s of %s (end_date %s) is unrecoverable: its files can no longer be downloaded even with "
+                "fresh URLs (Branch keeps them about 7 days). %d of %s rows were read; the job is passed. (%s)",
+                job.job_id,
+                sub.label,
+                job.end_date,
+                rows_done,
+                job.lines_exported,
+                exc,
+            )
+            self.run.outcomes[key] = EXPIRED
+        else:
+            self.run.outcomes[key] = self._check_count(sub, job, rows_done)
+        state.pop("progress", None)
+        self._flush_state()
+
+    def _flush_state(self) -> None:
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _records_of_file(self, sub: Subscription, job: Job, index: int) -> t.Iterator[dict]:
+        url = job.urls[index]
+        where = f"file {index + 1} of {len(job.urls)} of job {job.job_id} ({file_label(url)})"
+        fmt = file_format(url, sub.response_format, sub.compression, where=where)
+        if fmt == PARQUET:
+            require_pyarrow(where)
+        items = self._reader.items(
+            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index)
+        )
+        constants = {
+            "subscription_id": sub.subscription_id,
+            "job_id": job.job_id,
+            "app_id": sub.app_id,
+            "file_index": index,
+        }
+        number = 0
+        if fmt == CSV:
+            header = next(items, None)
+            if header is None:
+                return
+            typer = RowTyper(
+                self.schema,
+                header,
+                source=where,
+                constants=constants,
+                logger=self.logger,
+                warned=self._warned,
+            )
+            millis = RawMillis(self.schema, header)
+            for cells in items:
+                if not cells:
+                    continue  # a blank line is not a row
+                number += 1
+                record = typer(cells)
+                if millis:
+                    millis.from_cells(record, cells)
+                record.update(constants)  # a file column of the same name never replaces the keys
+                record["row_number"] = number
+                yield record
+            return
+        dict_typer = DictTyper(self.schema, source=where, constants=constants, logger=self.logger)
+        millis = RawMillis(self.schema)
+        for obj in items:
+            number += 1
+            record = dict_typer(obj)
+            millis.from_object(record, obj)
+            record.update(constants)
+            record["row_number"] = number
+            yield record
+
+    def _fresh_url(self, sub: Subscription, job: Job, index: int) -> str:
+        """A new signed URL for file `index`: the job asked again, else the jobs listed again."""
+        fresh = self.api.get_job(sub, job.job_id)
+        if fresh is None:
+            fresh = next((j for j in self.api.list_jobs(sub) if j.job_id == job.job_id), None)
+        if fresh is None or len(fresh.urls) != len(job.urls):
+            raise SignedUrlExpiredError(
+                f"Branch no longer lists job {job.job_id} with its {len(job.urls)} files"
+            )
+        job.urls = fresh.urls  # the later files use the fresh URLs too
+        return fresh.urls[index]
+
+    def _check_count(self, sub: Subscription, job: Job, rows: int) -> str:
+        if job.lines_exported is None:
+            self.logger.warning(
+                "Job %s of %s has no lines_exported: its %d rows cannot be checked.",
+                job.job_id,
+                sub.label,
+                rows,
+            )
+            return DONE
+        if rows == job.lines_exported:
+            return DONE
+        message = (
+            f"job {job.job_id} of {sub.label} (end_date {job.end_date}): read {rows} rows from "
+            f"{len(job.urls)} file(s), Branch reports lines_exported={job.lines_exported}"
+        )
+        if job.job_id in set(self.config.get("scheduled_export_accepted_mismatches") or []):
+            self.logger.warning(
+                "Row count mismatch accepted by 'scheduled_export_accepted_mismatches': %s", message
+            )
+            return DONE
+        self.logger.error(
+            "Row count mismatch, %s. The job fails: the bookmark stays before it and the next run reads it "
+            "again. If you have checked its files and accept them, add its job_id to the setting "
+            "'scheduled_export_accepted_mismatches'.",
+            message,
+        )
+        self.run.failures.append(message)
+        return MISMATCH
+
+
+def build_streams(tap: t.Any) -> list:
+    run = ScheduledRun()
+    return [ScheduledExportJobsStream(tap, run), ScheduledExportRowsStream(tap, run)]
