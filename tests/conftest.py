@@ -36,10 +36,14 @@ class SandboxControl:
         requests.delete(f"{self.url}/_sandbox/faults", timeout=10).raise_for_status()
 
     def set_today(self, day: dt.date) -> None:
-        requests.post(f"{self.url}/_sandbox/clock", json={"today": day.isoformat()}, timeout=10).raise_for_status()
+        requests.post(
+            f"{self.url}/_sandbox/clock", json={"today": day.isoformat()}, timeout=10
+        ).raise_for_status()
 
     def advance_days(self, days: int = 1) -> None:
-        requests.post(f"{self.url}/_sandbox/clock", json={"advance_days": days}, timeout=10).raise_for_status()
+        requests.post(
+            f"{self.url}/_sandbox/clock", json={"advance_days": days}, timeout=10
+        ).raise_for_status()
 
     def options(self, **options: t.Any) -> None:
         requests.post(f"{self.url}/_sandbox/options", json=options, timeout=10).raise_for_status()
@@ -81,3 +85,50 @@ def base_config(sandbox: SandboxControl) -> dict:
         "api2_url": sandbox.url,
         "backoff_factor": 0.05,
     }
+
+
+# --- daily exports: what the sandbox holds, to compare the tap's output with ----------
+
+DAILY_STREAMS = ("links", "link_clicks", "events")
+#: The natural key of each daily stream (the primary key is `app_id` plus this).
+DAILY_KEYS = {"links": "link_id", "link_clicks": "branch_link_click_id", "events": "id"}
+
+
+def days_back(*offsets: int) -> list[dt.date]:
+    """UTC days `offset` days before today, oldest first."""
+    today = utc_today()
+    return sorted(today - dt.timedelta(days=n) for n in offsets)
+
+
+def sandbox_volumes(
+    control: SandboxControl, app_id: str, days: t.Iterable[dt.date]
+) -> dict[str, dict[str, int]]:
+    """Rows the sandbox serves per stream and day (`YYYY-MM-DD`) for one app."""
+    from tap_branch.sandbox.daily_export import rows_for_day
+
+    return {
+        stream: {
+            day.isoformat(): rows_for_day(control.sandbox, app_id, day, stream) for day in days
+        }
+        for stream in DAILY_STREAMS
+    }
+
+
+def volumes_of(records_by_stream: t.Mapping[str, list[dict]]) -> dict[str, dict[str, int]]:
+    """Rows the tap emitted per stream and day."""
+    counts: dict[str, dict[str, int]] = {}
+    for stream, records in records_by_stream.items():
+        per_day = counts.setdefault(stream, {})
+        for record in records:
+            day = record["export_date"][:10]
+            per_day[day] = per_day.get(day, 0) + 1
+    return counts
+
+
+def export_requests(control: SandboxControl) -> list[dict]:
+    """The daily export API requests (GET and POST forms) in the sandbox's request log."""
+    return [r for r in control.requests_log() if r["path"].startswith(("/v1/export", "/v2/export"))]
+
+
+def file_requests(control: SandboxControl) -> list[dict]:
+    return [r for r in control.requests_log() if r["path"].startswith("/files/")]

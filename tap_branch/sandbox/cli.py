@@ -9,8 +9,8 @@ import logging
 import signal
 import sys
 
-from werkzeug.serving import make_server
-
+from tap_branch.redaction import SECRETS
+from tap_branch.sandbox.runner import make_sandbox_server
 from tap_branch.sandbox.server import Sandbox, SandboxApp, SandboxConfig
 
 
@@ -27,7 +27,9 @@ def _option(text: str) -> tuple[str, object]:
 def _app(text: str) -> SandboxApp:
     parts = text.split(":")
     if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"--app takes app_id:branch_key:branch_secret, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--app takes app_id:branch_key:branch_secret, got {text!r}"
+        )
     return SandboxApp(*parts)
 
 
@@ -41,7 +43,9 @@ def _fault(text: str) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = SandboxConfig()
-    parser = argparse.ArgumentParser(prog="tap-branch-sandbox", description="A local server that behaves like Branch's APIs.")
+    parser = argparse.ArgumentParser(
+        prog="tap-branch-sandbox", description="A local server that behaves like Branch's APIs."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8787)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -50,14 +54,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--access-token", default=defaults.access_token)
     parser.add_argument("--app-id", default=defaults.app_id)
     parser.add_argument("--organization-id", default=defaults.organization_id)
-    parser.add_argument("--app", type=_app, action="append", default=[], help="an extra app: app_id:branch_key:branch_secret")
-    parser.add_argument("--today", type=dt.date.fromisoformat, help="the sandbox's UTC date (default: the real one)")
-    parser.add_argument("--url-ttl", type=int, default=defaults.url_ttl, help="signed URL lifetime in seconds")
-    parser.add_argument("--time-scale", type=float, default=defaults.time_scale, help="sandbox seconds per real second (rate-limit windows, job latencies)")
-    parser.add_argument("--retry-after-header", action="store_true", help="send Retry-After on 429s (default: only in the body)")
-    parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce the documented rate limits")
-    parser.add_argument("--option", type=_option, action="append", default=[], help="family option name=value (JSON values allowed)")
-    parser.add_argument("--fault", type=_fault, action="append", default=[], help='fault rule as JSON, e.g. {"kind": "status", "status": 503, "path": "/v1/export"}')
+    parser.add_argument(
+        "--app",
+        type=_app,
+        action="append",
+        default=[],
+        help="an extra app: app_id:branch_key:branch_secret",
+    )
+    parser.add_argument(
+        "--today", type=dt.date.fromisoformat, help="the sandbox's UTC date (default: the real one)"
+    )
+    parser.add_argument(
+        "--url-ttl", type=int, default=defaults.url_ttl, help="signed URL lifetime in seconds"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=defaults.time_scale,
+        help="sandbox seconds per real second (rate-limit windows, job latencies)",
+    )
+    parser.add_argument(
+        "--retry-after-header",
+        action="store_true",
+        help="send Retry-After on 429s (default: only in the body)",
+    )
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="do not enforce the documented rate limits"
+    )
+    parser.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        help="family option name=value (JSON values allowed)",
+    )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        help='fault rule as JSON, e.g. {"kind": "status", "status": 503, "path": "/v1/export"}',
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser.parse_args(argv)
 
@@ -83,13 +120,19 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sandbox = Sandbox(build_config(args))
+    # Its own credentials never appear in its request log (`make_sandbox_server`).
+    SECRETS.add(args.branch_secret, args.access_token, *(app.branch_secret for app in args.app))
     for rule in args.fault:
         sandbox.faults.add(rule)
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(args.host, args.port, sandbox, threaded=True)
+    server = make_sandbox_server(sandbox, args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    print(f"tap-branch sandbox on http://{args.host}:{server.port} (today {sandbox.today()})", file=sys.stderr, flush=True)
+    print(
+        f"tap-branch sandbox on http://{args.host}:{server.port} (today {sandbox.today()})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -5,9 +5,30 @@ from __future__ import annotations
 import threading
 import typing as t
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tap_branch.redaction import redact
 from tap_branch.sandbox.server import Sandbox, SandboxConfig
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler, with credentials taken out of its log lines.
+
+    werkzeug logs every request line with its query string: the daily export's
+    `branch_secret` and the signed URLs' `X-Amz-Signature`/`X-Amz-Credential`
+    would end up in the sandbox's output (a CI log, a test report).
+    """
+
+    def log(self, type: str, message: str, *args: t.Any) -> None:
+        try:
+            text = message % args if args else message
+        except (TypeError, ValueError):
+            text = " ".join([message, *map(str, args)])
+        super().log(type, "%s", redact(text))
+
+
+def make_sandbox_server(sandbox: Sandbox, host: str, port: int) -> BaseWSGIServer:
+    return make_server(host, port, sandbox, threaded=True, request_handler=RedactingRequestHandler)
 
 
 class RunningSandbox:
@@ -17,7 +38,13 @@ class RunningSandbox:
         self.sandbox = sandbox
         self.server = server
         self.url = f"http://{server.host}:{server.port}"
-        self._thread = threading.Thread(target=server.serve_forever, name="tap-branch-sandbox", daemon=True)
+        # A short poll interval: `stop()` waits for the serving loop to notice, once per test.
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="tap-branch-sandbox",
+            daemon=True,
+        )
 
     def start(self) -> RunningSandbox:
         self._thread.start()
@@ -35,7 +62,9 @@ class RunningSandbox:
         self.stop()
 
 
-def serve_in_thread(config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
+def serve_in_thread(
+    config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> RunningSandbox:
     sandbox = Sandbox(config)
-    server = make_server(host, port, sandbox, threaded=True)
+    server = make_sandbox_server(sandbox, host, port)
     return RunningSandbox(sandbox, server).start()

@@ -23,7 +23,7 @@ from singer_sdk import typing as th
 from tap_branch.apps import BranchApp, app_partitions, find_app
 from tap_branch.client import BranchStream
 from tap_branch.downloads import FileReader, csv_rows, file_label
-from tap_branch.errors import FileNotReadyError
+from tap_branch.errors import DownloadError, FileNotReadyError
 from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -84,7 +84,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         grace = int(self.config.get("empty_day_grace_days", 2))
         return (utc_today() - day).days > grace
 
-    def records_of_file(self, app: BranchApp, day: dt.date, index: int, url: str) -> t.Iterator[dict]:
+    def records_of_file(
+        self, app: BranchApp, day: dt.date, index: int, url: str
+    ) -> t.Iterator[dict]:
         """Typed records of one csv.gz file; the header decides the columns."""
         rows = self._reader.items(url, csv_rows, refresh=lambda: self._fresh_url(app, day, index))
         header = next(rows, None)
@@ -130,17 +132,24 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     # --- the shared per-day answer ------------------------------------------
 
     def manifest(self, app: BranchApp, day: dt.date, *, fresh: bool = False) -> Manifest:
+        # Kept for the whole run: the SDK syncs one stream after another, so the
+        # next stream of the family walks the same days again later. An answer is
+        # a few URLs (kilobytes even for a year's backfill); URLs that expired in
+        # the meantime are refreshed on their 403 (`_fresh_url`).
         cache: dict = self._tap.__dict__.setdefault("_daily_manifests", {})
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
-            # Old days are dropped: their signed URLs are not needed again.
-            for old in [k for k in cache if k[0] == self.family and k[1] == app.app_id and k[2] < day]:
-                del cache[old]
             cache[key] = self.request_manifest(app, day)
         return cache[key]
 
     def _fresh_url(self, app: BranchApp, day: dt.date, index: int) -> str:
-        return self.manifest(app, day, fresh=True)[self.kind][index]
+        files = self.manifest(app, day, fresh=True).get(self.kind) or []
+        if index >= len(files):
+            raise DownloadError(
+                f"{self.name}: Branch's fresh answer for {day} (app {app.app_id}) lists {len(files)} files, "
+                f"no longer file {index + 1}; run the sync again to read that day anew."
+            )
+        return files[index]
 
     # --- sync ---------------------------------------------------------------
 
@@ -148,7 +157,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         app = find_app(self.config, context["app_id"])
         day, last = self.first_day(context), self.last_day()
         if day > last:
-            self.logger.info("%s for app %s is up to date (through %s).", self.name, app.app_id, last)
+            self.logger.info(
+                "%s for app %s is up to date (through %s).", self.name, app.app_id, last
+            )
             return
         while day <= last:
             manifest = self.manifest(app, day)
@@ -169,15 +180,25 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         self.logger.info(
             "%s: Branch's files for %s (app %s) are not ready yet; stopping here. "
             "The next run starts again from %s.",
-            self.name, day, app.app_id, day,
+            self.name,
+            day,
+            app.app_id,
+            day,
         )
 
     @classmethod
-    def schema_for(cls, columns: t.Mapping[str, th.JSONTypeHelper], descriptions: t.Mapping[str, str] | None = None) -> dict:
+    def schema_for(
+        cls,
+        columns: t.Mapping[str, th.JSONTypeHelper],
+        descriptions: t.Mapping[str, str] | None = None,
+    ) -> dict:
         descriptions = descriptions or {}
         return th.PropertiesList(
             APP_ID_PROPERTY,
             EXPORT_DATE_PROPERTY,
-            *(th.Property(name, type_, description=descriptions.get(name)) for name, type_ in columns.items()),
+            *(
+                th.Property(name, type_, description=descriptions.get(name))
+                for name, type_ in columns.items()
+            ),
             *CATCH_ALL_PROPERTIES,
         ).to_dict()
