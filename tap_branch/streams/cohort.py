@@ -1,7 +1,488 @@
-"""Placeholder: this stream family is being built; it declares no settings and no streams yet."""
+"""Cohort results (cohort-export-api.md): one stream `cohort_<name>` per configured report.
 
-SETTINGS: list = []
+A report's date range is cut into windows (at most 90 days each). Each window is
+an asynchronous Branch job: `POST /v2/analytics` -> job id, `GET /v2/analytics/<id>`
+until FINISHED, then the result file behind a signed URL. Several windows are
+submitted before any is polled (`cohort_max_concurrent_jobs`), so Branch computes
+them side by side and a backfill costs about one job latency plus what the rate
+limits impose, not the sum of the latencies.
+
+Every API call (submissions and polls) passes the process-wide limiter
+`tap_branch.ratelimit.shared_limiter("cohort", ...)`, so all cohort streams
+together stay within Branch's 2/s, 5/min, 150/h.
+
+Bookmarks: a cohort day's band values change until its last band has passed. The
+bookmark is the last *mature* cohort date; each run re-extracts everything after
+it up to yesterday, and targets upsert those rows on the primary key. The SDK
+moves bookmarks record by record, which would mark immature days as done, so the
+bookmark is written by hand once every window up to it has been emitted.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import tempfile
+import time
+import typing as t
+from functools import cached_property
+
+import msgspec
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+
+from tap_branch.auth import AccessTokenAuthenticator
+from tap_branch.client import Branch2Stream
+from tap_branch.downloads import FileReader, file_label
+from tap_branch.ratelimit import shared_limiter
+from tap_branch.settings import parse_date
+from tap_branch.streams import cohort_catalog as catalog
+from tap_branch.streams import cohort_reports as reports
+from tap_branch.streams.cohort_results import RowExpander, csv_dicts, json_array_items
+
+SETTINGS = [
+    th.Property(
+        "cohort_reports",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property(
+                    "name",
+                    th.StringType,
+                    required=True,
+                    description="Stream name suffix: cohort_<name>.",
+                ),
+                th.Property(
+                    "data_source",
+                    th.StringType,
+                    description="install_cohort (default) or reengagement_cohort.",
+                ),
+                th.Property(
+                    "dimensions",
+                    th.ArrayType(th.StringType),
+                    description="Up to 10 dimensions (the cohort date is always added).",
+                ),
+                th.Property(
+                    "measures",
+                    th.ArrayType(th.StringType),
+                    description="1 to 5 measures: documented ones or custom event names.",
+                ),
+                th.Property(
+                    "filters",
+                    th.ObjectType(additional_properties=True),
+                    description="{dimension: [values]}: AND across dimensions, OR within one.",
+                ),
+                th.Property(
+                    "granularity", th.StringType, description="day (default), week or month."
+                ),
+                th.Property(
+                    "granularity_band_count",
+                    th.IntegerType,
+                    description="Bands per cohort (default 30).",
+                ),
+                th.Property("cumulative", th.BooleanType),
+                th.Property("per_user", th.BooleanType),
+                th.Property("enable_install_recalculation", th.BooleanType),
+            )
+        ),
+        description="Cohort reports, each its own stream cohort_<name>. Default: one report 'installs_by_campaign' "
+        "(install cohorts by campaign, channel and ad partner; users, revenue, OPEN; 30 daily bands).",
+    ),
+    th.Property(
+        "cohort_format",
+        th.StringType,
+        default="json",
+        allowed_values=["json", "csv"],
+        description="Result format to request.",
+    ),
+    th.Property(
+        "cohort_record_limit",
+        th.IntegerType,
+        default=catalog.RECORD_LIMIT,
+        description="`limit` sent with every cohort query (Branch's own default is 100 rows). A window whose result "
+        "reaches it is split in half and asked again.",
+    ),
+    th.Property(
+        "cohort_max_concurrent_jobs",
+        th.IntegerType,
+        default=5,
+        description="Cohort jobs submitted before polling.",
+    ),
+    th.Property(
+        "cohort_job_timeout",
+        th.NumberType,
+        default=3600,
+        description="Seconds a cohort job may take before the run fails.",
+    ),
+    th.Property(
+        "cohort_poll_interval",
+        th.NumberType,
+        default=5,
+        description="Seconds before a cohort job's first poll; each further wait grows by half.",
+    ),
+    th.Property(
+        "cohort_poll_max_interval",
+        th.NumberType,
+        default=60,
+        description="Longest wait between polls of one cohort job.",
+    ),
+    th.Property(
+        "cohort_rate_limits",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("requests", th.IntegerType, required=True),
+                th.Property("seconds", th.NumberType, required=True),
+            )
+        ),
+        description="Client-side limits for the cohort API, all enforced at once. Default: 2/1 s, 5/60 s, 150/3600 s.",
+    ),
+]
+
+DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
+#: Calls a window is expected to cost (submission and polls), for the up-front estimate.
+EXPECTED_CALLS_PER_WINDOW = 3
+
+Window = tuple[dt.date, dt.date]
+
+
+@dataclasses.dataclass
+class Job:
+    window: Window
+    job_id: str
+    submitted: float
+    next_poll: float
+    interval: float
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+class CohortStream(Branch2Stream):
+    """The results of one cohort report, in long format (one record per band)."""
+
+    credentials_needed = "v2"
+    replication_key = "cohort_date"
+    is_sorted = False
+
+    report: reports.CohortReport
+
+    def __init__(self, tap: t.Any, report: reports.CohortReport) -> None:
+        self.report = report
+        self.scope = reports.scope_field(tap.config)
+        super().__init__(tap, schema=reports.schema(report), name=report.stream_name)
+        self.primary_keys = reports.primary_keys(report, self.scope)
+        self._reader = FileReader(self)
+
+    # --- settings -------------------------------------------------------------
+
+    @cached_property
+    def authenticator(self) -> AccessTokenAuthenticator:
+        return AccessTokenAuthenticator(self.config.get("access_token") or "")
+
+    @property
+    def scope_param(self) -> dict[str, str]:
+        value = self.config.get(self.scope)
+        if not value:
+            raise ConfigValidationError(
+                f"Stream {self.name} needs setting 'organization_id' or 'app_id': Branch's cohort API is "
+                "queried per organization (organization_id) or per app (app_id)."
+            )
+        return {self.scope: str(value)}
+
+    @cached_property
+    def limiter(self):
+        windows = self.config.get("cohort_rate_limits")
+        parsed = (
+            [(int(w["requests"]), float(w["seconds"])) for w in windows]
+            if windows
+            else DEFAULT_RATE_LIMITS
+        )
+        try:
+            return shared_limiter("cohort", parsed, self.logger)
+        except ValueError as exc:
+            raise ConfigValidationError(f"Setting 'cohort_rate_limits': {exc}") from None
+
+    @property
+    def record_limit(self) -> int:
+        return int(self.config.get("cohort_record_limit") or catalog.RECORD_LIMIT)
+
+    @property
+    def result_format(self) -> str:
+        return str(self.config.get("cohort_format") or "json").lower()
+
+    # --- dates and bookmarks --------------------------------------------------------
+
+    def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
+        today = utc_today()
+        start = parse_date(str(self.config["start_date"]), "start_date")
+        oldest = reports.add_units(today, "month", -catalog.MAX_LOOKBACK_MONTHS) + dt.timedelta(
+            days=1
+        )
+        if start < oldest:
+            self.logger.warning(
+                "%s: start_date %s is beyond Branch's %d-month cohort lookback; starting at %s instead.",
+                self.name,
+                start,
+                catalog.MAX_LOOKBACK_MONTHS,
+                oldest,
+            )
+            start = oldest
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:
+            start = max(start, parse_date(str(bookmark), "state") + dt.timedelta(days=1))
+        end = today - dt.timedelta(days=1)
+        if self.config.get("end_date"):
+            end = min(end, parse_date(str(self.config["end_date"]), "end_date"))
+        return start, end
+
+    def _write_bookmark(self, context: dict | None, day: dt.date) -> None:
+        state = self.get_context_state(context)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = day.isoformat()
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        """Records never move the bookmark: mature, completed windows do (`_write_bookmark`)."""
+
+    # --- API calls ------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: dict | None = None,
+        body: dict | None = None,
+    ) -> dict:
+        """One cohort API call through the shared limiter; 429s and 5xx retried by the base class."""
+        request = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}{path}",
+            params={**self.scope_param, **(params or {})},
+            json=body,
+            headers=self.http_headers,
+        )
+
+        def send():
+            self.limiter.acquire(what)  # every attempt counts, retries included
+            response = self.requests_session.send(request, timeout=self.timeout)
+            self.validate_response(response)
+            return response
+
+        response = self.request_decorator(send)()
+        try:
+            answer = response.json()
+        except ValueError:
+            raise FatalAPIError(f"{self.name}: Branch's answer to {what} is not JSON") from None
+        if not isinstance(answer, dict):
+            raise FatalAPIError(f"{self.name}: Branch's answer to {what} is not a JSON object")
+        return answer
+
+    def _submit(self, window: Window) -> Job:
+        what = f"submitting {self.name} {window[0]}..{window[1]}"
+        answer = self._call(
+            "POST",
+            "/v2/analytics",
+            what,
+            params={"limit": self.record_limit, "format": self.result_format},
+            body=self.report.query(*window),
+        )
+        job_id = answer.get("job_id")
+        if not job_id:
+            raise FatalAPIError(
+                f"{self.name}: Branch accepted no job for {window[0]}..{window[1]}: "
+                f"{answer.get('error_message') or answer}"
+            )
+        interval = float(self.config.get("cohort_poll_interval", 5))
+        now = time.monotonic()
+        self.logger.info("%s: job %s submitted for %s..%s", self.name, job_id, *window)
+        return Job(window, str(job_id), now, now + interval, interval)
+
+    def _poll(self, job: Job) -> dict:
+        # The job's own path on our configured host, not `status_url`: the token goes nowhere else.
+        return self._call(
+            "GET", f"/v2/analytics/{job.job_id}", f"polling {self.name} job {job.job_id}"
+        )
+
+    def _finished_url(self, job: Job) -> str:
+        """Poll until the job is FINISHED; its signed result URL. (For refreshing an expired URL.)"""
+        answer = self._poll(job)
+        if answer.get("status") != "FINISHED" or not answer.get("response_url"):
+            raise FatalAPIError(
+                f"{self.name}: job {job.job_id} no longer offers a result ({answer.get('status')})"
+            )
+        return str(answer["response_url"])
+
+    # --- sync -----------------------------------------------------------------------
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        start, end = self.date_range(context)
+        scope = self.scope_param
+        if start > end:
+            self.logger.info("%s is up to date (through %s).", self.name, end)
+            return
+        mature = reports.last_mature_day(self.report, utc_today())
+        planned = reports.windows(self.report, start, end)
+        self._announce(planned, start, end, mature)
+        done: dict[dt.date, dt.date] = {}  # completed windows: start -> end
+        frontier = start
+        for window, records in self._results(planned):
+            yield from records
+            done[window[0]] = window[1]
+            # The bookmark moves over the contiguous completed range, never past maturity.
+            while frontier in done:
+                frontier = done.pop(frontier) + dt.timedelta(days=1)
+            covered = frontier - dt.timedelta(days=1)
+            bookmark = min(covered, mature)
+            if bookmark >= start:
+                self._write_bookmark(context, bookmark)
+        self.logger.info(
+            "%s: %s..%s extracted for %s %s; days after %s are not mature yet and will be re-extracted next run.",
+            self.name,
+            start,
+            end,
+            self.scope,
+            scope[self.scope],
+            mature,
+        )
+
+    def _announce(
+        self, planned: list[Window], start: dt.date, end: dt.date, mature: dt.date
+    ) -> None:
+        calls = len(planned) * EXPECTED_CALLS_PER_WINDOW
+        hour_budget = self.limiter.budget(3600)
+        self.logger.info(
+            "%s: %s..%s in %d window(s), about %d API calls; bookmark moves to mature days (through %s).",
+            self.name,
+            start,
+            end,
+            len(planned),
+            calls,
+            mature,
+        )
+        custom = [m for m in self.report.measures if m not in catalog.DOCUMENTED_MEASURES]
+        if custom:
+            self.logger.info("%s: measures %s are sent as custom event names.", self.name, ", ".join(custom))
+        if calls > hour_budget:
+            self.logger.warning(
+                "%s: about %d cohort API calls needed but the rate limits allow %d in the next hour; "
+                "this run will take at least %.1f hours (estimate).",
+                self.name,
+                calls,
+                hour_budget,
+                self.limiter.seconds_for(calls) / 3600,
+            )
+
+    def _results(self, planned: list[Window]) -> t.Iterator[tuple[Window, t.Iterator[dict]]]:
+        """(window, its records) for every window, with up to `cohort_max_concurrent_jobs` in flight."""
+        pending: collections.deque[Window] = collections.deque(planned)
+        in_flight: list[Job] = []
+        most = max(1, int(self.config.get("cohort_max_concurrent_jobs") or 5))
+        timeout = float(self.config.get("cohort_job_timeout") or 3600)
+        longest_wait = float(self.config.get("cohort_poll_max_interval") or 60)
+        while pending or in_flight:
+            while pending and len(in_flight) < most:
+                in_flight.append(self._submit(pending.popleft()))
+            job = min(in_flight, key=lambda j: j.next_poll)
+            delay = job.next_poll - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            answer = self._poll(job)
+            status = str(answer.get("status") or "").upper()
+            if status == "FINISHED":
+                in_flight.remove(job)
+                window = job.window
+                spool, rows = self._spool(job, str(answer.get("response_url") or ""))
+                if rows >= self.record_limit and window[0] < window[1]:
+                    spool.close()
+                    self.logger.info(
+                        "%s: %s..%s returned %d rows, the record limit: it may be cut; splitting it in half.",
+                        self.name,
+                        *window,
+                        rows,
+                    )
+                    pending.extendleft(reversed(reports.halves(*window)))
+                    continue
+                if rows >= self.record_limit:
+                    self.logger.warning(
+                        "%s: cohort day %s alone returned %d rows, the record limit (cohort_record_limit): "
+                        "Branch may have cut rows of report '%s' for that day. Add filters or fewer "
+                        "dimensions, or raise the limit if Branch allows it.",
+                        self.name,
+                        window[0],
+                        rows,
+                        self.report.name,
+                    )
+                yield window, _replay(spool)
+            elif status == "ERROR":
+                raise FatalAPIError(
+                    f"{self.name}: Branch's job {job.job_id} for {job.window[0]}..{job.window[1]} failed: "
+                    f"{answer.get('error_message') or 'no error message'}"
+                )
+            elif status in ("QUEUED", "RUNNING", ""):
+                waited = time.monotonic() - job.submitted
+                if waited > timeout:
+                    raise FatalAPIError(
+                        f"{self.name}: Branch's job {job.job_id} for {job.window[0]}..{job.window[1]} is still "
+                        f"{status or 'pending'} after {waited:.0f} s (cohort_job_timeout {timeout:g} s)."
+                    )
+                job.interval = min(job.interval * 1.5, longest_wait)
+                job.next_poll = time.monotonic() + job.interval
+            else:
+                raise FatalAPIError(
+                    f"{self.name}: job {job.job_id} has an unknown status {status!r}"
+                )
+
+    def _spool(self, job: Job, url: str) -> tuple[t.IO[bytes], int]:
+        """Read the result once into a temporary file of typed records; count its rows.
+
+        Whether a result reached the record limit is known only at its end, and records
+        already emitted could not be taken back before splitting the window. Spooling to
+        disk (not memory) keeps memory flat.
+        """
+        if not url:
+            raise FatalAPIError(f"{self.name}: job {job.job_id} is FINISHED without a response_url")
+        label = file_label(url)
+        parse = json_array_items if self.result_format == "json" else csv_dicts
+        expand = RowExpander(
+            self.report,
+            {"report": self.report.name, **self._scope_constants()},
+            source=f"{self.name} {job.window[0]}..{job.window[1]} ({label})",
+        )
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by _replay
+        encode = msgspec.json.Encoder().encode
+        rows = 0
+        try:
+            for row in self._reader.items(url, parse, refresh=lambda: self._finished_url(job)):
+                rows += 1
+                for record in expand(row):
+                    spool.write(encode(record) + b"\n")
+        except ValueError as exc:
+            spool.close()
+            raise FatalAPIError(
+                f"{self.name}: the result of job {job.job_id} ({label}) is not readable: {exc}"
+            ) from None
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool, rows
+
+    def _scope_constants(self) -> dict[str, t.Any]:
+        constants: dict[str, t.Any] = {"organization_id": None, "app_id": None}
+        constants.update(self.scope_param)
+        return constants
+
+
+def _replay(spool: t.IO[bytes]) -> t.Iterator[dict]:
+    decode = msgspec.json.Decoder().decode
+    with spool:
+        for line in spool:
+            yield decode(line)
 
 
 def build_streams(tap) -> list:
-    return []
+    return [CohortStream(tap, report) for report in reports.reports_from_config(tap.config)]

@@ -1,0 +1,167 @@
+"""Reading a cohort job's result file into long-format, typed records.
+
+Branch answers one row per (cohort date, dimension values, measure, per_user,
+cumulative) with its bands side by side: in JSON a `data` object
+(`{"day0": "12.5", "day1": 3}`, values as strings or numbers), in CSV one column
+per band after `measure, metric, per_user, cumulative, users, cost, <dimensions>`.
+The docs' CSV says `user` in one place and `users` in another, and their sample
+has no `cost`: both spellings are read and a missing cost is null.
+
+Each row becomes one record per band, so a warehouse can query any band without
+knowing the report's band count, and the primary key stays the same when a
+report's band count changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import typing as t
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.typing import EXTRA, UNPARSED, as_text, parse_boolean, parse_integer, parse_number
+
+if t.TYPE_CHECKING:
+    from tap_branch.streams.cohort_reports import CohortReport
+
+_BAND = re.compile(r"^(day|week|month)_?(\d+)$")
+_CONVERTERS: dict[str, t.Callable[[t.Any], t.Any]] = {
+    "measure": as_text,
+    "metric": as_text,
+    "per_user": parse_boolean,
+    "cumulative": parse_boolean,
+    "users": parse_integer,
+    "cost": parse_number,
+}
+_ALIASES = {"user": "users"}
+_CHUNK = 1 << 16
+
+
+def json_array_items(body: t.IO[bytes]) -> t.Iterator[dict]:
+    """The objects of a JSON array, one at a time, without reading the file whole.
+
+    Branch's JSON result is one array, possibly pretty-printed over many lines, so
+    the newline-delimited reader does not fit. Also reads newline-delimited objects.
+    """
+    decoder = json.JSONDecoder()
+    text = io.TextIOWrapper(body, encoding="utf-8-sig")
+    buffer, position, exhausted = "", 0, False
+    while True:
+        # Skip what separates objects: whitespace, the array's brackets and commas.
+        while position < len(buffer) and buffer[position] in " \t\r\n[],":
+            position += 1
+        try:
+            if position >= len(buffer):
+                raise json.JSONDecodeError("need more", buffer, position)
+            # A row is an object: once it decodes, its closing brace has been read.
+            item, position = decoder.raw_decode(buffer, position)
+        except json.JSONDecodeError:
+            if exhausted:
+                if position >= len(buffer):
+                    return
+                raise ValueError(
+                    f"the JSON result ends inside a row near {buffer[position : position + 40]!r}"
+                ) from None
+            chunk = text.read(_CHUNK)
+            buffer, position, exhausted = buffer[position:] + chunk, 0, not chunk
+            continue
+        if not isinstance(item, dict):
+            raise ValueError(
+                f"the JSON result holds a {type(item).__name__} where a row object belongs"
+            )
+        yield item
+
+
+def csv_dicts(body: t.IO[bytes]) -> t.Iterator[dict]:
+    """CSV rows as {header: cell} dicts; empty cells are left out (null)."""
+    reader = csv.reader(io.TextIOWrapper(body, encoding="utf-8-sig", newline=""))
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [column.strip() for column in header]
+    for cells in reader:
+        if cells:
+            yield {column: cell for column, cell in zip(header, cells, strict=False) if cell != ""}
+
+
+class RowExpander:
+    """Turns one result row into its per-band records, typed; nothing is dropped silently.
+
+    A cell that does not parse is null and kept as text in `unparsed_cells`; a column
+    the report did not ask for is kept in `extra_columns`.
+    """
+
+    def __init__(self, report: CohortReport, constants: t.Mapping[str, t.Any], source: str) -> None:
+        self.report = report
+        self.constants = dict(constants)
+        self.source = source
+        self.date_dimension = report.date_dimension
+        self.dimensions = frozenset(report.dimensions)
+
+    def __call__(self, row: t.Mapping[str, t.Any]) -> list[dict]:
+        base: dict[str, t.Any] = {**self.constants, "cohort_date": None}
+        for dimension in self.report.dimensions:
+            base[dimension] = None
+        for field in _CONVERTERS:
+            base[field] = None
+        unparsed: dict[str, str] = {}
+        extra: dict[str, str] = {}
+        bands: list[tuple[str, int, t.Any]] = []
+        for key, value in row.items():
+            if key == "data" and isinstance(value, t.Mapping):
+                for band_key, band_value in value.items():
+                    self._band(band_key, band_value, bands, extra)
+            elif key == self.date_dimension:
+                base["cohort_date"] = _date(value)
+                if base["cohort_date"] is None:
+                    unparsed[key] = as_text(value)
+            elif key in self.dimensions:
+                base[key] = None if value is None or value == "" else as_text(value)
+            elif _ALIASES.get(key, key) in _CONVERTERS:
+                field = _ALIASES.get(key, key)
+                if value is None or value == "":
+                    continue
+                try:
+                    base[field] = _CONVERTERS[field](value)
+                except (TypeError, ValueError):
+                    unparsed[field] = as_text(value)
+            elif value is not None:
+                self._band(key, value, bands, extra)
+        if base["cohort_date"] is None:
+            raise FatalAPIError(
+                f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
+                f"Row fields: {', '.join(sorted(row))}"
+            )
+        base[UNPARSED] = None
+        base[EXTRA] = extra or None
+        records = []
+        for unit, index, raw in bands:
+            record = dict(base, band=index, band_unit=unit, value=None)
+            if raw is not None and raw != "":
+                try:
+                    record["value"] = parse_number(raw)
+                except (TypeError, ValueError):
+                    record[UNPARSED] = {**unparsed, "value": as_text(raw)}
+            if unparsed and record[UNPARSED] is None:
+                record[UNPARSED] = dict(unparsed)
+            records.append(record)
+        return records
+
+    @staticmethod
+    def _band(key: str, value: t.Any, bands: list, extra: dict) -> None:
+        match = _BAND.match(key)
+        if match:
+            bands.append((match.group(1), int(match.group(2)), value))
+        elif value is not None:
+            extra[key] = as_text(value)
+
+
+def _date(value: t.Any) -> str | None:
+    """A cohort day as YYYY-MM-DD (Branch may add a time part)."""
+    text = as_text(value).strip() if value is not None else ""
+    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        return text[:10]
+    return None
