@@ -69,6 +69,10 @@ def parse_datetime(value: t.Any) -> str:
         if value.isdigit():
             number: float = int(value)
         elif value[4:5] == "-":
+            if len(value) == 24 and value[23] == "Z" and value[19] == ".":
+                # Branch's usual form, 2024-05-01T12:34:56.789Z: validate, then reformat by hand.
+                _from_iso(value[:23])
+                return value[:10] + "T" + value[11:23] + "000+00:00"
             text = value.strip()
             if _ISO_NEEDS_Z_FIX and text[-1:] in ("Z", "z"):
                 text = text[:-1] + "+00:00"
