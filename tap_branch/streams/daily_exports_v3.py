@@ -1,0 +1,222 @@
+"""Daily Exports v3: one day of Branch's event-level data per request, as csv.gz files per topic.
+
+`POST {api2_url}/v3/export` with `{branch_key, branch_secret, export_date}` answers an object
+keyed by topic (`eo_click`, `eo_open`, ...), each a list of csv.gz URLs (~200k rows each).
+The shape is the legacy daily export's, so the family builds on `DailyFileStream`: per-app
+partitions, one request per app and day shared by every topic stream, a day's bookmark moved
+once all its files are read. What v3 adds:
+
+- Only the last 7 days exist: an older start (or bookmark) is clamped, with a warning naming
+  the days that can no longer be fetched.
+- Until a day is published (usually 07:00-08:00 UTC the next day, sometimes much later) all
+  its lists are empty. Empty lists therefore mean "not ready" and end the sync there, unless
+  Branch already publishes a later day: then the empty day really had no data.
+- Progress inside a day: after each file the stream's state records the files done
+  (`day_in_progress`), so a run killed between files resumes without re-reading them.
+  Files are named by URL without the signed query (stable, secret-free).
+- A topic Branch lists that no stream knows is reported once, never silently dropped.
+
+Stream names are `daily_<topic>` (`daily_eo_click`): the topic keeps Branch's name, the
+prefix tells this API's streams from Custom Exports' (`custom_eo_click`), which carry the
+same events from another API and state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_branch.apps import BranchApp
+from tap_branch.auth import BranchKeyAuthenticator
+from tap_branch.downloads import csv_rows, file_label
+from tap_branch.errors import FatalAPIError
+from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.streams._daily_files import (
+    APP_ID_PROPERTY,
+    EXPORT_DATE_PROPERTY,
+    DailyFileStream,
+    Manifest,
+    midnight,
+    utc_today,
+)
+from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
+
+#: Topics Branch documents for Daily Exports v3 (each gets a `daily_<topic>` stream).
+TOPICS = [
+    "eo_click",
+    "eo_open",
+    "eo_install",
+    "eo_reinstall",
+    "eo_impression",
+    "eo_commerce_event",
+    "eo_custom_event",
+    "eo_web_session_start",
+    "eo_branch_cta_view",
+    "eo_content_event",
+    "eo_user_lifecycle_event",
+    "eo_pageview",
+    "eo_web_to_app_auto_redirect",
+    "eo_dismissal",
+]
+#: Branch keeps a rolling window of this many days before today (UTC).
+AVAILABLE_DAYS = 7
+PROGRESS = "day_in_progress"
+
+SCHEMA = th.PropertiesList(
+    APP_ID_PROPERTY, EXPORT_DATE_PROPERTY, *ontology_properties(), *CATCH_ALL_PROPERTIES
+).to_dict()
+
+
+class DailyV3Stream(DailyFileStream):
+    """One `eo_*` topic of Daily Exports v3."""
+
+    family = "daily_export_v3"
+    path = "/v3/export"
+    primary_keys = ("app_id", "id")
+    schema = SCHEMA
+
+    @property
+    def url_base(self) -> str:
+        return self.config.get("api2_url", "https://api2.branch.io").rstrip("/")
+
+    # --- the per-day answer -------------------------------------------------
+
+    def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
+        request = self.build_prepared_request(
+            method="POST",
+            url=f"{self.url_base}{self.path}",
+            json={"export_date": day.isoformat()},
+            headers=self.http_headers,
+        )
+        auth = BranchKeyAuthenticator(app, location="json")
+
+        def send():
+            response = self.requests_session.send(auth(request), timeout=self.timeout)
+            self.validate_response(response)
+            return response
+
+        response = self.request_decorator(send)()
+        try:
+            body = response.json()
+        except ValueError:
+            raise FatalAPIError(
+                f"Daily Exports v3 answer for {day} (app {app.app_id}) is not JSON"
+            ) from None
+        if not isinstance(body, dict):
+            raise FatalAPIError(
+                f"Daily Exports v3 answer for {day} (app {app.app_id}) is not a JSON object"
+            )
+        manifest: dict[str, list[str]] = {}
+        for topic, urls in body.items():
+            if isinstance(urls, str):  # a single URL instead of a list
+                urls = [urls]
+            if isinstance(urls, list) and all(isinstance(url, str) for url in urls):
+                manifest[topic] = urls
+        self._report_unknown_topics(manifest, day)
+        return manifest
+
+    def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
+        seen: set = self._tap.__dict__.setdefault("_daily_v3_unknown_topics", set())
+        for topic, urls in manifest.items():
+            if urls and topic not in TOPICS and topic not in seen:
+                seen.add(topic)
+                self.logger.warning(
+                    "Daily Exports v3 lists topic '%s' (first on %s) that this tap has no stream for; "
+                    "its files are not read. Please report it so a stream can be added.",
+                    topic,
+                    day,
+                )
+
+    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+        """Files for some topic: ready. All lists empty: not published yet, unless a later day
+        already is (then this day had no data)."""
+        if any(manifest.values()):
+            return True
+        later = day + dt.timedelta(days=1)
+        if later > self.last_day():
+            return False
+        return any(self.manifest(self._app_of_day, later).values())
+
+    # --- days ---------------------------------------------------------------
+
+    def first_day(self, context: dict | None) -> dt.date:
+        wanted = super().first_day(context)
+        earliest = utc_today() - dt.timedelta(days=AVAILABLE_DAYS)
+        if wanted < earliest:
+            self.logger.warning(
+                "%s (app %s): Daily Exports v3 keeps only the last %d days; the days %s to %s can no "
+                "longer be fetched and are skipped. Starting at %s.",
+                self.name,
+                context["app_id"] if context else "?",
+                AVAILABLE_DAYS,
+                wanted,
+                earliest - dt.timedelta(days=1),
+                earliest,
+            )
+            return earliest
+        return wanted
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        from tap_branch.apps import find_app
+
+        self._app_of_day = find_app(self.config, context["app_id"])
+        self._context = context
+        yield from super().get_records(context)
+
+    def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
+        self.get_context_state(context).pop(PROGRESS, None)
+        super()._mark_day_complete(context, day)
+
+    # --- files --------------------------------------------------------------
+
+    def records_of_file(
+        self, app: BranchApp, day: dt.date, index: int, url: str
+    ) -> t.Iterator[dict]:
+        label = file_label(url)
+        state = self.get_context_state(self._context)
+        progress = state.get(PROGRESS) or {}
+        done = (
+            list(progress.get("files_done") or []) if progress.get("day") == day.isoformat() else []
+        )
+        if label in done:
+            self.logger.info(
+                "%s: %s was read before this run stopped; not read again.", self.name, label
+            )
+            return
+        rows = self._reader.items(url, csv_rows, refresh=lambda: self._fresh_url(app, day, index))
+        header = next(rows, None)
+        if header is not None:
+            typer = RowTyper(
+                self.schema,
+                header,
+                source=f"{self.name} file {index + 1} of {day} ({label})",
+                constants={"app_id": app.app_id, "export_date": midnight(day)},
+                logger=self.logger,
+                warned=self._warned,
+            )
+            millis = RawMillis(self.schema, header)
+            for cells in rows:
+                if cells:
+                    yield millis.from_cells(typer(cells), cells)
+        # Every row of this file has been emitted: remember it, so a stop before the
+        # day's end does not read it again.
+        state[PROGRESS] = {"day": day.isoformat(), "files_done": [*done, label]}
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+
+def _stream_class(topic: str) -> type[DailyV3Stream]:
+    return type(
+        f"DailyV3_{topic}",
+        (DailyV3Stream,),
+        {"name": f"daily_{topic}", "kind": topic, "__doc__": f"Daily Exports v3 topic `{topic}`."},
+    )
+
+
+STREAM_CLASSES = [_stream_class(topic) for topic in TOPICS]
+
+
+def build_streams(tap) -> list:
+    return [cls(tap) for cls in STREAM_CLASSES]

@@ -1,0 +1,116 @@
+"""Daily Exports v3 end to end against the sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from tests.conftest import utc_today
+from tests.tap_runner import run_tap
+
+V3 = ["daily_eo_click", "daily_eo_open", "daily_eo_install"]
+
+
+def _days(run, stream):
+    return sorted({r["export_date"][:10] for r in run.records(stream)})
+
+
+def _bookmark(state, stream):
+    return state["bookmarks"][stream]["partitions"][0]["replication_key_value"][:10]
+
+
+def test_topics_typed_incremental_and_one_request_per_day(sandbox, base_config):
+    today = utc_today()
+    run = run_tap(base_config, select=V3)
+    expected_days = [(today - dt.timedelta(days=n)).isoformat() for n in (3, 2, 1)]
+    for stream in V3:
+        assert _days(run, stream) == expected_days
+        assert _bookmark(run.state, stream) == expected_days[-1]
+    clicks = run.records("daily_eo_click")
+    ids = [r["id"] for r in clicks]
+    assert len(ids) == len(set(ids)) > 3 * 50  # several files a day (50 rows each)
+    row = clicks[0]
+    assert row["app_id"] == "sandbox-app"
+    assert isinstance(row["timestamp_ms"], int)
+    assert row["timestamp"].startswith(row["export_date"][:10])
+    assert isinstance(row["custom_data"], dict)
+    assert isinstance(row["last_attributed_touch_data_tilde_tags"], list)
+    assert isinstance(row["attributed"], bool)
+    assert isinstance(row["persona_identifiers[].id"], list)
+    assert row["unparsed_cells"] is None and row["extra_columns"] is None
+    # One /v3/export request per day for all three topics.
+    asks = [r for r in sandbox.requests_log() if r["path"] == "/v3/export"]
+    assert len(asks) == 3
+
+    again = run_tap(base_config, state=run.state, select=V3)
+    assert again.streams_with_records == set()
+
+
+def test_day_not_published_stops_without_moving_bookmark_then_is_read(sandbox, base_config):
+    today = utc_today()
+    sandbox.options(v3_publish_lag_days=1)  # yesterday's lists are still empty
+    first = run_tap(base_config, select=["daily_eo_click"])
+    assert _days(first, "daily_eo_click") == [
+        (today - dt.timedelta(days=n)).isoformat() for n in (3, 2)
+    ]
+    assert _bookmark(first.state, "daily_eo_click") == (today - dt.timedelta(days=2)).isoformat()
+    assert "not ready yet" in first.logs
+
+    sandbox.options(v3_publish_lag_days=0)  # the day became ready between two runs
+    second = run_tap(base_config, state=first.state, select=["daily_eo_click"])
+    assert _days(second, "daily_eo_click") == [(today - dt.timedelta(days=1)).isoformat()]
+    assert _bookmark(second.state, "daily_eo_click") == (today - dt.timedelta(days=1)).isoformat()
+
+
+def test_empty_day_followed_by_published_day_is_passed(sandbox, base_config):
+    today = utc_today()
+    empty = (today - dt.timedelta(days=2)).isoformat()
+    sandbox.options(v3_empty_days=[empty])
+    run = run_tap(base_config, select=["daily_eo_click"])
+    assert empty not in _days(run, "daily_eo_click")
+    assert _bookmark(run.state, "daily_eo_click") == (today - dt.timedelta(days=1)).isoformat()
+
+
+def test_start_older_than_seven_days_is_clamped_with_warning(sandbox, base_config):
+    today = utc_today()
+    config = {**base_config, "start_date": (today - dt.timedelta(days=10)).isoformat()}
+    run = run_tap(config, select=["daily_eo_install"])
+    assert _days(run, "daily_eo_install")[0] == (today - dt.timedelta(days=7)).isoformat()
+    assert "can no longer be fetched" in run.logs
+    assert (today - dt.timedelta(days=10)).isoformat() in run.logs
+    assert (today - dt.timedelta(days=8)).isoformat() in run.logs
+
+
+def test_resume_after_kill_between_files_reads_each_row_once(sandbox, base_config):
+    today = utc_today()
+    config = {**base_config, "start_date": (today - dt.timedelta(days=1)).isoformat()}
+    full = run_tap(config, select=["daily_eo_click"])
+    all_ids = sorted(r["id"] for r in full.records("daily_eo_click"))
+    assert len(all_ids) > 100  # at least three files
+
+    # The second file of the day fails hard: the run stops after the first file.
+    sandbox.fault(kind="status", path="/eo_click/1-", status=404, times=-1)
+    killed = run_tap(config, select=["daily_eo_click"], expect_error=True)
+    assert killed.error is not None
+    progress = killed.state["bookmarks"]["daily_eo_click"]["partitions"][0]["day_in_progress"]
+    assert len(progress["files_done"]) == 1
+    assert "X-Amz" not in str(killed.state)
+    sandbox.clear_faults()
+
+    resumed = run_tap(config, state=killed.state, select=["daily_eo_click"])
+    ids = [r["id"] for r in killed.records("daily_eo_click")] + [
+        r["id"] for r in resumed.records("daily_eo_click")
+    ]
+    assert sorted(ids) == all_ids
+    partition = resumed.state["bookmarks"]["daily_eo_click"]["partitions"][0]
+    assert "day_in_progress" not in partition
+    assert partition["replication_key_value"][:10] == (today - dt.timedelta(days=1)).isoformat()
+
+
+def test_unknown_topic_is_reported_and_secrets_stay_out(sandbox, base_config):
+    sandbox.options(v3_extra_topic="eo_brand_new", v3_rows={"eo_brand_new": 5})
+    run = run_tap(base_config, select=["daily_eo_open"])
+    assert "eo_brand_new" in run.logs and "no stream" in run.logs
+    assert "secret_live_sandbox" not in run.logs + run.raw_output
+    assert not re.search(r"X-Amz-Signature=[0-9a-f]", run.logs + run.raw_output)
+    assert "X-Amz" not in run.raw_output  # no signed URL in records or state
