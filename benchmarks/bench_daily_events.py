@@ -55,10 +55,18 @@ def free_port() -> int:
 
 def start_sandbox(port: int, rows: int, rows_per_file: int) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "tap_branch.sandbox.cli", "--port", str(port), "--quiet",
-        "--option", "daily_rows=" + json.dumps({"links": 0, "link_clicks": 0, "events": rows}),
-        "--option", f"daily_rows_per_file={rows_per_file}",
-        "--option", "daily_volume_jitter=0",
+        sys.executable,
+        "-m",
+        "tap_branch.sandbox.cli",
+        "--port",
+        str(port),
+        "--quiet",
+        "--option",
+        "daily_rows=" + json.dumps({"links": 0, "link_clicks": 0, "events": rows}),
+        "--option",
+        f"daily_rows_per_file={rows_per_file}",
+        "--option",
+        "daily_volume_jitter=0",
     ]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     for _ in range(100):
@@ -72,7 +80,11 @@ def start_sandbox(port: int, rows: int, rows_per_file: int) -> subprocess.Popen:
 
 
 def export_urls(base: str, day: dt.date) -> list[str]:
-    response = requests.get(f"{base}/v1/export/{KEY}", params={"branch_secret": SECRET, "export_date": day.isoformat()}, timeout=60)
+    response = requests.get(
+        f"{base}/v1/export/{KEY}",
+        params={"branch_secret": SECRET, "export_date": day.isoformat()},
+        timeout=60,
+    )
     response.raise_for_status()
     return response.json()["events_export_url"]
 
@@ -84,7 +96,9 @@ def floor(urls: list[str]) -> tuple[int, float]:
         for url in urls:
             with requests.get(url, stream=True, timeout=300) as response:
                 response.raise_for_status()
-                text = io.TextIOWrapper(gzip.GzipFile(fileobj=response.raw), encoding="utf-8", newline="")
+                text = io.TextIOWrapper(
+                    gzip.GzipFile(fileobj=response.raw), encoding="utf-8", newline=""
+                )
                 for row in csv.DictReader(text):
                     sink.write(dumps({"type": "RECORD", "stream": "events", "record": row}) + b"\n")
                     rows += 1
@@ -92,13 +106,25 @@ def floor(urls: list[str]) -> tuple[int, float]:
 
 
 def tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, float]:
-    config = {"start_date": day.isoformat(), "end_date": day.isoformat(), "branch_key": KEY, "branch_secret": SECRET,
-              "api_url": base, "api2_url": base}
+    config = {
+        "start_date": day.isoformat(),
+        "end_date": day.isoformat(),
+        "branch_key": KEY,
+        "branch_secret": SECRET,
+        "api_url": base,
+        "api2_url": base,
+    }
     config_path = os.path.join(workdir, "config.json")
     with open(config_path, "w") as handle:
         json.dump(config, handle)
-    catalog = json.loads(subprocess.run([sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--discover"],
-                                        capture_output=True, check=True, text=True).stdout)
+    catalog = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--discover"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:
@@ -109,8 +135,19 @@ def tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, float]:
     counted = os.path.join(workdir, "out.jsonl")
     started = time.perf_counter()
     with open(counted, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--catalog", catalog_path],
-                                   stdout=out, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tap_branch.tap",
+                "--config",
+                config_path,
+                "--catalog",
+                catalog_path,
+            ],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
@@ -125,10 +162,18 @@ def tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=300_000, help="events rows in the day (default 300000)")
-    parser.add_argument("--rows-per-file", type=int, default=150_000, help="rows per csv.gz file (default 150000)")
-    parser.add_argument("--repeat", type=int, default=1, help="measure each side this many times, keep the best")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, default=300_000, help="events rows in the day (default 300000)"
+    )
+    parser.add_argument(
+        "--rows-per-file", type=int, default=150_000, help="rows per csv.gz file (default 150000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure each side this many times, keep the best"
+    )
     args = parser.parse_args()
 
     port = free_port()
@@ -140,7 +185,10 @@ def main() -> None:
         print(f"day {day}: {len(urls)} events files; generating them in the sandbox...", flush=True)
         started = time.perf_counter()
         warm_rows, _ = floor(urls)  # also materialises the files in the sandbox's cache
-        print(f"  {warm_rows} rows generated and read once in {time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"  {warm_rows} rows generated and read once in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         floor_best = tap_best = float("inf")
         rss = 0.0
         for _ in range(args.repeat):
@@ -152,8 +200,12 @@ def main() -> None:
             rss = max(rss, tap_rss)
         if tap_rows != floor_rows:
             raise SystemExit(f"row counts differ: tap {tap_rows}, floor {floor_rows}")
-        print(f"floor ({'orjson' if orjson else 'json: orjson not installed'}): {floor_rows} rows in {floor_best:.2f} s = {floor_rows / floor_best:,.0f} rows/s")
-        print(f"tap-branch: {tap_rows} rows in {tap_best:.2f} s = {tap_rows / tap_best:,.0f} rows/s (process start included)")
+        print(
+            f"floor ({'orjson' if orjson else 'json: orjson not installed'}): {floor_rows} rows in {floor_best:.2f} s = {floor_rows / floor_best:,.0f} rows/s"
+        )
+        print(
+            f"tap-branch: {tap_rows} rows in {tap_best:.2f} s = {tap_rows / tap_best:,.0f} rows/s (process start included)"
+        )
         print(f"ratio tap/floor: {tap_best / floor_best:.2f}x (target <= 1.5x)")
         print(f"tap peak RSS: {rss:.0f} MB (target <= 100 MB on a 1M-row day)")
     finally:

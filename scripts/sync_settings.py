@@ -22,9 +22,24 @@ END = "      # END generated settings\n"
 README_BEGIN = "<!-- BEGIN generated settings (scripts/sync_settings.py) -->\n"
 README_END = "<!-- END generated settings -->\n"
 
-_KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean", "array": "array", "object": "object"}
-_SDK_BUILTINS = {"stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "flattening_max_depth",
-                 "flattening_max_key_length", "flattening_separator", "batch_config"}
+_KINDS = {
+    "string": "string",
+    "integer": "integer",
+    "number": "decimal",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+_SDK_BUILTINS = {
+    "stream_maps",
+    "stream_map_config",
+    "faker_config",
+    "flattening_enabled",
+    "flattening_max_depth",
+    "flattening_max_key_length",
+    "flattening_separator",
+    "batch_config",
+}
 
 
 def kind_of(schema: dict) -> str:
@@ -48,6 +63,8 @@ def settings_block() -> str:
             lines.append("        sensitive: true\n")
         if name in required:
             lines.append("        required: true\n")
+        if "default" in schema:
+            lines.append(f"        value: {json.dumps(schema['default'])}\n")
         if "description" in schema:
             lines.append(f"        description: {json.dumps(schema['description'])}\n")
     return BEGIN + "".join(lines) + END
@@ -57,7 +74,9 @@ def readme_table() -> str:
     """The settings table of `tap-branch --about --format=markdown`."""
     about = subprocess.run(
         [sys.executable, "-m", "tap_branch.tap", "--about", "--format=markdown"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     table = about[about.index("## Settings") + len("## Settings") :]
     if "\n## " in table:
@@ -86,7 +105,10 @@ def main() -> int:
         else:
             path.write_text(updated)
     if stale:
-        print(f"Settings out of date in {', '.join(stale)}: run python scripts/sync_settings.py", file=sys.stderr)
+        print(
+            f"Settings out of date in {', '.join(stale)}: run python scripts/sync_settings.py",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -30,7 +30,9 @@ if t.TYPE_CHECKING:
 
 _RECORD_CLOCK_EVERY = 1024
 
-_encoder = msgspec.json.Encoder(enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj))
+_encoder = msgspec.json.Encoder(
+    enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
+)
 
 
 class FastRecordMixin:
@@ -92,7 +94,12 @@ class FastRecordMixin:
             self._time_extracted = utc_now().isoformat()
             count = 0
         self._records_since_clock = count + 1
-        message = {"type": "RECORD", "stream": self.name, "record": record, "time_extracted": self._time_extracted}
+        message = {
+            "type": "RECORD",
+            "stream": self.name,
+            "record": record,
+            "time_extracted": self._time_extracted,
+        }
         if self._stream_version is not None:
             message["version"] = self._stream_version
         buffer = OUTPUT.buffer
@@ -118,7 +125,9 @@ class FastRecordMixin:
         # Streams without children: the SDK would still evaluate the first stream
         # map's filter and build a child context for every record.
         if self.child_streams:
-            super()._process_record(record, child_context=child_context, partition_context=partition_context)
+            super()._process_record(
+                record, child_context=child_context, partition_context=partition_context
+            )
             return
         for key, value in (partition_context or {}).items():
             if key not in record:
@@ -217,7 +226,9 @@ class Branch2Stream(BranchStream):
         return self.config.get("api2_url", "https://api2.branch.io").rstrip("/")
 
 
-def log_once(logger: logging.Logger, seen: set, key: t.Hashable, message: str, *args: t.Any) -> None:
+def log_once(
+    logger: logging.Logger, seen: set, key: t.Hashable, message: str, *args: t.Any
+) -> None:
     if key not in seen:
         seen.add(key)
         logger.warning(message, *args)

@@ -39,7 +39,11 @@ class TapBranch(Tap):
             check_dates(self.config)
 
     def _register_secrets(self) -> None:
-        SECRETS.add(self.config.get("branch_secret"), self.config.get("access_token"), self.config.get("user_id"))
+        SECRETS.add(
+            self.config.get("branch_secret"),
+            self.config.get("access_token"),
+            self.config.get("user_id"),
+        )
         for app in self.config.get("apps") or []:
             SECRETS.add(app.get("branch_secret"))
 
