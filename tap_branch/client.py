@@ -9,7 +9,6 @@ It adds to the SDK's `RESTStream`:
 
 from __future__ import annotations
 
-import logging
 import typing as t
 from functools import cached_property
 
@@ -224,11 +223,3 @@ class Branch2Stream(BranchStream):
     @property
     def url_base(self) -> str:
         return self.config.get("api2_url", "https://api2.branch.io").rstrip("/")
-
-
-def log_once(
-    logger: logging.Logger, seen: set, key: t.Hashable, message: str, *args: t.Any
-) -> None:
-    if key not in seen:
-        seen.add(key)
-        logger.warning(message, *args)
