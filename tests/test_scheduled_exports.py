@@ -1,0 +1,277 @@
+"""Scheduled export jobs and their files, end to end against the sandbox."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import importlib.util
+import sys
+
+import pytest
+
+from tap_branch.sandbox.scheduled_exports import job_id_for
+from tests.conftest import utc_today
+from tests.tap_runner import run_tap
+
+JOBS, ROWS = "scheduled_export_jobs", "scheduled_export_rows"
+BOTH = [JOBS, ROWS]
+
+
+def days_ago(n: int) -> dt.date:
+    return utc_today() - dt.timedelta(days=n)
+
+
+def bookmark(run, subscription_id: str) -> dict:
+    partitions = run.state["bookmarks"][JOBS]["partitions"]
+    return next(p for p in partitions if p["context"] == {"subscription_id": subscription_id})
+
+
+def tap_logs(run) -> str:
+    """The tap's own log lines (the in-process sandbox's access log prints the URLs it serves)."""
+    return "\n".join(line for line in run.logs.splitlines() if " werkzeug " not in line)
+
+
+def row_keys(rows: list[dict]) -> list[tuple]:
+    return [(r["subscription_id"], r["job_id"], r["file_index"], r["row_number"]) for r in rows]
+
+
+def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
+    run = run_tap(base_config, select=BOTH)
+    jobs = run.records(JOBS)
+    statuses = collections.defaultdict(list)
+    for job in jobs:
+        statuses[job["subscription_id"]].append(job["status"])
+    # The cloud-delivered and the INACTIVE subscriptions are listed by Branch but skipped.
+    assert statuses == {
+        "sandbox-sub-1": ["SUCCEEDED", "SUCCEEDED", "RUNNING"],
+        "sandbox-sub-2": ["FAILED", "SUCCEEDED", "SUCCEEDED", "PENDING_GENERATION"],
+    }
+    assert "sandbox-sub-cloud" in run.logs and "sandbox-sub-paused" in run.logs
+
+    rows = run.records(ROWS)
+    by_job = collections.Counter(r["job_id"] for r in rows)
+    for job in jobs:
+        assert all("?" not in url and "X-Amz" not in url for url in job["export_url"])
+        assert job["file_count"] == len(job["export_url"])
+        if job["status"] == "SUCCEEDED":
+            assert by_job[job["job_id"]] == job["lines_exported"] > 0
+            assert job["file_count"] == (3 if job["subscription_id"] == "sandbox-sub-1" else 2)
+        else:
+            assert by_job[job["job_id"]] == 0
+    assert len(set(row_keys(rows))) == len(rows)
+    failed = next(j for j in jobs if j["status"] == "FAILED")
+    assert f"Job {failed['job_id']}" in run.logs and "WARNING" in run.logs
+
+    # The bookmark holds before each subscription's first unfinished job.
+    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
+        days_ago(2).isoformat()
+    )
+    assert bookmark(run, "sandbox-sub-2")["replication_key_value"].startswith(
+        days_ago(1).isoformat()
+    )
+
+    # Known ontology columns are typed, unknown ones kept as text in extra_columns.
+    csv_rows = [r for r in rows if r["subscription_id"] == "sandbox-sub-1"]
+    first = csv_rows[0]
+    assert dt.datetime.fromisoformat(first["timestamp"]).tzinfo is not None
+    assert isinstance(first["timestamp_ms"], int)
+    assert isinstance(first["attributed"], bool)
+    assert isinstance(first["custom_data"], dict)
+    assert isinstance(first["last_attributed_touch_data_tilde_tags"], list)
+    assert isinstance(first["days_from_last_attributed_touch_to_event"], int)
+    assert {r["extra_columns"]["x_sandbox_segment"] for r in csv_rows if r["extra_columns"]} == {
+        "alpha",
+        "beta",
+    }
+    assert all(r["unparsed_cells"] is None for r in rows)
+    json_row = next(r for r in rows if r["subscription_id"] == "sandbox-sub-2")
+    assert isinstance(json_row["event_data_revenue"], float)
+    assert isinstance(json_row["content_items"], list)
+    assert isinstance(json_row["timestamp_ms"], int)
+    assert [r["row_number"] for r in csv_rows if r["file_index"] == 0][:3] == [1, 2, 3]
+
+    # No secret and no signature anywhere: records, state, the tap's logs.
+    for text in (run.raw_output, tap_logs(run)):
+        assert "api_app_sandbox" not in text
+        assert "X-Amz-Signature" not in text and "X-Amz-Credential" not in text
+
+
+def test_next_runs_read_only_jobs_finished_since(sandbox, base_config):
+    first = run_tap(base_config, select=[ROWS])
+    assert first.records(JOBS) == []  # the parent is synced for its children, not emitted
+    seen = {r["job_id"] for r in first.records(ROWS)}
+    assert len(seen) == 4
+
+    again = run_tap(base_config, state=first.state, select=[ROWS])
+    assert again.records(ROWS) == []
+
+    sandbox.advance_days(1)  # yesterday's RUNNING job and today's pending one are done now
+    later = run_tap(base_config, state=again.state, select=[ROWS])
+    new_jobs = {r["job_id"] for r in later.records(ROWS)}
+    assert new_jobs == {
+        job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(1)),
+        job_id_for(sandbox.sandbox, "sandbox-sub-2", days_ago(0)),
+    }
+    assert not new_jobs & seen
+
+
+def test_jobs_are_listed_by_post_with_get_fallback_on_405(sandbox, base_config):
+    sandbox.options(scheduled_jobs_post=False)
+    run = run_tap(base_config, select=BOTH)
+    calls = [
+        (e["method"], e["status"]) for e in sandbox.requests_log() if e["path"].endswith("/jobs")
+    ]
+    assert calls == [("POST", 405), ("GET", 200), ("GET", 200)]  # POST is not tried again
+    assert len(run.records(JOBS)) == 7
+
+
+def test_configured_subscriptions_replace_the_listing(sandbox, base_config):
+    config = {
+        **base_config,
+        "scheduled_exports": [{"subscription_id": "sandbox-sub-2", "name": "commerce"}],
+    }
+    run = run_tap(config, select=BOTH)
+    assert {(j["subscription_id"], j["subscription_name"]) for j in run.records(JOBS)} == {
+        ("sandbox-sub-2", "commerce")
+    }
+    assert not any(e["path"].endswith("/subscriptions") for e in sandbox.requests_log())
+
+
+def test_unknown_subscription_fails_naming_the_setting(sandbox, base_config):
+    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-404"}]}
+    run = run_tap(config, select=BOTH, expect_error=True)
+    message = str(run.error)
+    assert "scheduled_exports" in message and "sandbox-sub-404" in message
+    assert "Invalid subscription_id" in message  # Branch's own 400 message
+    assert "api_app_sandbox" not in message
+
+
+def test_line_count_mismatch_fails_the_job_and_keeps_its_bookmark(sandbox, base_config):
+    bad_day = days_ago(2)
+    sandbox.options(scheduled_line_mismatch=[f"sandbox-sub-1/{bad_day.isoformat()}"])
+    bad_job = job_id_for(sandbox.sandbox, "sandbox-sub-1", bad_day)
+    run = run_tap(base_config, select=BOTH, expect_error=True)
+    assert (
+        run.error is not None and bad_job in str(run.error) and "lines_exported" in str(run.error)
+    )
+    assert "ERROR" in run.logs and "scheduled_export_accepted_mismatches" in run.logs
+    # sub-1 stays before the bad job; sub-2, synced after it, still completed.
+    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
+        days_ago(3).isoformat()
+    )
+    assert bookmark(run, "sandbox-sub-2")["replication_key_value"].startswith(
+        days_ago(1).isoformat()
+    )
+
+    retry = run_tap(base_config, state=run.state, select=BOTH, expect_error=True)
+    assert retry.error is not None  # the next run reads it again and fails again
+    assert {r["job_id"] for r in retry.records(ROWS)} == {bad_job}
+
+    accepted = {**base_config, "scheduled_export_accepted_mismatches": [bad_job]}
+    done = run_tap(accepted, state=retry.state, select=BOTH)
+    assert "mismatch accepted" in done.logs
+    assert bookmark(done, "sandbox-sub-1")["replication_key_value"].startswith(bad_day.isoformat())
+
+
+def test_expired_signed_url_is_refreshed_from_the_job(sandbox, base_config):
+    sandbox.fault(kind="expire", path="/files/scheduled/sandbox-app/sandbox-sub-1/", times=1)
+    run = run_tap(base_config, select=BOTH)
+    jobs = {j["job_id"]: j for j in run.records(JOBS) if j["status"] == "SUCCEEDED"}
+    rows = run.records(ROWS)
+    counts = collections.Counter(r["job_id"] for r in rows)
+    assert {job_id: counts[job_id] for job_id in jobs} == {
+        job_id: job["lines_exported"] for job_id, job in jobs.items()
+    }
+    assert len(set(row_keys(rows))) == len(rows)
+    refreshed = [e for e in sandbox.requests_log() if "/job/" in e["path"]]
+    assert len(refreshed) == 1 and refreshed[0]["status"] == 200
+    assert [e["status"] for e in sandbox.requests_log() if e["path"].startswith("/files/")].count(
+        403
+    ) == 1
+
+
+def test_job_past_retention_is_reported_not_a_crash(sandbox, base_config):
+    config = {**base_config, "start_date": days_ago(9).isoformat()}
+    run = run_tap(config, select=BOTH)
+    gone = {job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(n)) for n in (8, 9)}
+    for job_id in gone:
+        assert f"Job {job_id} of subscription sandbox-sub-1" in run.logs
+    assert "unrecoverable" in run.logs
+    read = {r["job_id"] for r in run.records(ROWS)}
+    assert not gone & read
+    assert job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(7)) in read
+    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
+        days_ago(2).isoformat()
+    )
+
+
+def test_run_stopped_after_file_1_of_3_resumes_without_loss_or_duplicates(sandbox, base_config):
+    config = {
+        **base_config,
+        "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}],
+        "max_retries": 2,
+    }
+    job = job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(3))
+    sandbox.fault(kind="status", status=503, path=f"/{job}/part-0001", times=-1)
+    stopped = run_tap(config, select=BOTH, expect_error=True)
+    assert stopped.error is not None
+    first_rows = stopped.records(ROWS)
+    assert {r["file_index"] for r in first_rows} == {0}
+    progress = stopped.state["bookmarks"][ROWS]["partitions"][0]["progress"]
+    assert progress == {"job_id": job, "files_done": 1, "rows_done": len(first_rows)}
+
+    sandbox.clear_faults()
+    resumed = run_tap(config, state=stopped.state, select=BOTH)
+    lines = next(j["lines_exported"] for j in resumed.records(JOBS) if j["job_id"] == job)
+    of_job = first_rows + [r for r in resumed.records(ROWS) if r["job_id"] == job]
+    assert {r["file_index"] for r in of_job[len(first_rows) :]} == {1, 2}
+    assert len(of_job) == len(set(row_keys(of_job))) == lines
+    assert len({r["id"] for r in of_job}) == lines
+    assert "Resuming job" in resumed.logs
+    assert "progress" not in resumed.state["bookmarks"][ROWS]["partitions"][0]
+
+
+def test_parquet_without_the_extra_fails_naming_it(sandbox, base_config, monkeypatch):
+    monkeypatch.setitem(
+        sys.modules, "pyarrow", None
+    )  # as if `tap-branch[parquet]` were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    sandbox.options(scheduled_formats={"sandbox-sub-1": "parquet"})
+    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
+    run = run_tap(config, select=BOTH, expect_error=True)
+    assert "tap-branch[parquet]" in str(run.error) and "pyarrow" in str(run.error)
+    assert run.records(ROWS) == []
+    partitions = run.state.get("bookmarks", {}).get(JOBS, {}).get("partitions", [])
+    assert not any("replication_key_value" in p for p in partitions)  # no job passed
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pyarrow") is None, reason="the parquet extra is not installed"
+)
+def test_parquet_files_are_read_with_the_extra(sandbox, base_config):
+    sandbox.options(scheduled_formats={"sandbox-sub-1": "parquet"})
+    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
+    run = run_tap(config, select=BOTH)
+    rows = run.records(ROWS)
+    jobs = [j for j in run.records(JOBS) if j["status"] == "SUCCEEDED"]
+    assert len(rows) == sum(j["lines_exported"] for j in jobs) > 0
+    assert all(url.endswith(".parquet") for j in jobs for url in j["export_url"])
+    assert isinstance(rows[0]["timestamp_ms"], int) and isinstance(rows[0]["custom_data"], dict)
+    assert isinstance(rows[0]["attributed"], bool)
+
+
+def test_file_format_follows_the_file_name_then_the_subscription():
+    from tap_branch.streams.scheduled_files import UnsupportedFileError, file_format
+
+    where = "file 1 of job x"
+    assert (
+        file_format("https://s3/x/part-0.csv.gz?X-Amz-Signature=s", None, None, where=where)
+        == "csv"
+    )
+    assert file_format("https://s3/x/part-0.json.gz", "csv", "gz", where=where) == "json"
+    assert (
+        file_format("https://s3/x/part-0.snappy.parquet", None, "snappy", where=where) == "parquet"
+    )
+    assert file_format("https://s3/x/part-0", "json", "gz", where=where) == "json"
+    with pytest.raises(UnsupportedFileError, match="response_format_compression to gz"):
+        file_format("https://s3/x/part-0.csv.snappy", "csv", "snappy", where=where)
