@@ -587,9 +587,7 @@ class CustomExportStream(Branch2Stream):
             if response.status_code == 400:
                 message = branch_error_message(response) or response.text
                 missing = [
-                    f
-                    for f in fields
-                    if re.search(rf"(?<![\w\[\].]){re.escape(f)}(?![\w\[\].])", message)
+                    f for f in fields if re.search(rf"(?<![\w.]){re.escape(f)}(?![\w.\[])", message)
                 ]
                 if attempt == 2 or not missing:
                     raise FatalAPIError(

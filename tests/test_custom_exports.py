@@ -1,0 +1,223 @@
+"""Custom Exports (`/v2/logs`) end to end against a time-scaled sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+
+import pytest
+
+from tap_branch.ratelimit import reset_shared_limiters
+from tests.conftest import SandboxControl, start_sandbox, utc_today
+from tests.tap_runner import run_tap
+
+#: Sandbox time runs this much faster: Branch's per-minute and per-hour windows take 1/60 s and 1 s.
+SCALE = 3600.0
+TRIO = ["custom_eo_click", "custom_eo_open", "custom_eo_install"]
+
+
+def _scaled(windows: list[tuple[int, float]]) -> list[dict]:
+    return [{"limit": limit, "seconds": seconds / SCALE} for limit, seconds in windows]
+
+
+@pytest.fixture
+def fast_sandbox() -> t.Iterator[SandboxControl]:
+    reset_shared_limiters()
+    running = start_sandbox(time_scale=SCALE)
+    try:
+        yield SandboxControl(running)
+    finally:
+        running.stop()
+        reset_shared_limiters()
+
+
+@pytest.fixture
+def config(fast_sandbox) -> dict:
+    return {
+        "start_date": (utc_today() - dt.timedelta(days=2)).isoformat(),
+        "access_token": "api_app_sandbox",
+        "app_id": "sandbox-app",
+        "api_url": fast_sandbox.url,
+        "api2_url": fast_sandbox.url,
+        "backoff_factor": 0.05,
+        "custom_exports_poll_seconds": 0.01,
+        "custom_exports_create_limits": _scaled([(10, 60), (25, 3600)]),
+        "custom_exports_status_limits": _scaled([(50, 60), (1000, 3600)]),
+        "custom_exports_days_limits": _scaled([(100, 3600)]),
+    }
+
+
+def _now_hour() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def _hours_since_start(config: dict, end: dt.datetime) -> int:
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.timezone.utc)
+    return int((end - start).total_seconds() // 3600)
+
+
+def _bookmark(state: dict, stream: str) -> str:
+    return state["bookmarks"][stream]["partitions"][0]["replication_key_value"]
+
+
+def _jobs(sandbox: SandboxControl) -> list[dict]:
+    return sandbox.sandbox.state.get("custom_jobs_created", [])
+
+
+def test_three_report_types_typed_and_bookmarked_at_last_ready_hour(fast_sandbox, config):
+    run = run_tap(config, select=TRIO)
+    ready_end = _now_hour() - dt.timedelta(hours=3)  # the sandbox's data lands 3 hours late
+    hours = _hours_since_start(config, ready_end)
+    for stream, per_hour in zip(TRIO, (3, 2, 1), strict=True):
+        records = run.records(stream)
+        assert len(records) == hours * per_hour
+        assert len({r["id"] for r in records}) == len(records)
+        assert dt.datetime.fromisoformat(_bookmark(run.state, stream)) == ready_end
+        assert max(r["timestamp"] for r in records) < ready_end.isoformat()
+    row = run.records("custom_eo_click")[0]
+    assert row["app_id"] == "sandbox-app"
+    assert isinstance(row["timestamp_ms"], int) and row["timestamp"].endswith("+00:00")
+    assert isinstance(row["custom_data"], dict)
+    assert isinstance(row["last_attributed_touch_data_tilde_tags"], list)
+    objects = [r["last_attributed_touch_data_custom_fields"] for r in run.records("custom_eo_open")]
+    assert any(isinstance(o, dict) for o in objects)  # written as JSON text by that job, parsed
+    assert all(r["unparsed_cells"] is None for r in run.records("custom_eo_open"))
+    job = _jobs(fast_sandbox)[0]
+    assert job["start"].startswith(config["start_date"])
+    assert "api_app_sandbox" not in run.logs + run.raw_output
+    assert not re.search(r"X-Amz-Signature=[0-9a-f]", run.logs + run.raw_output)
+    assert "X-Amz" not in run.raw_output
+
+    again = run_tap(config, state=run.state, select=TRIO)
+    assert again.streams_with_records == set()
+    assert len(_jobs(fast_sandbox)) == 3  # nothing new is ready: no job created
+
+
+def test_late_events_are_picked_up_by_the_next_run(fast_sandbox, config):
+    fast_sandbox.options(custom_ready_lag_hours=6)
+    first = run_tap(config, select=["custom_eo_click"])
+    assert dt.datetime.fromisoformat(
+        _bookmark(first.state, "custom_eo_click")
+    ) == _now_hour() - dt.timedelta(hours=6)
+
+    fast_sandbox.options(custom_ready_lag_hours=2)  # four more hours have landed since
+    second = run_tap(config, state=first.state, select=["custom_eo_click"])
+    ids = [r["id"] for r in first.records("custom_eo_click") + second.records("custom_eo_click")]
+    assert len(ids) == len(set(ids))
+    assert len(second.records("custom_eo_click")) == 4 * 3
+    assert len(ids) == _hours_since_start(config, _now_hour() - dt.timedelta(hours=2)) * 3
+
+
+def test_windows_of_at_most_60_days_and_120_day_clamp(fast_sandbox, config):
+    fast_sandbox.options(custom_rows_per_hour={"eo_install": 1})
+    cfg = {**config, "start_date": (utc_today() - dt.timedelta(days=130)).isoformat()}
+    run = run_tap(cfg, select=["custom_eo_install"])
+    assert "reach back only 120 days" in run.logs
+    assert cfg["start_date"] in run.logs
+    jobs = _jobs(fast_sandbox)
+    assert len(jobs) == 2
+    for job in jobs:
+        span = dt.datetime.fromisoformat(job["end"]) - dt.datetime.fromisoformat(job["start"])
+        assert span <= dt.timedelta(days=60)
+    assert jobs[1]["start"] == dt.datetime.fromisoformat(jobs[0]["end"]).replace(
+        microsecond=0
+    ).isoformat() or (
+        dt.datetime.fromisoformat(jobs[1]["start"]) - dt.datetime.fromisoformat(jobs[0]["end"])
+        <= dt.timedelta(seconds=1)
+    )
+    # 120 days in two jobs exceed Branch's 100 days an hour: the limiter waited instead of a 429.
+    assert fast_sandbox.sandbox.state.get("rate_limited", {}) == {}
+    assert "days of data" in run.logs or "Rate limit" in run.logs
+    records = run.records("custom_eo_install")
+    assert len(records) == len({r["id"] for r in records}) > 2800
+
+
+def test_field_not_available_is_dropped_with_a_warning(fast_sandbox, config):
+    fast_sandbox.options(custom_unavailable_fields=["user_data_idfv"])
+    run = run_tap(config, select=["custom_eo_click", "custom_eo_open"])
+    assert "user_data_idfv" in run.logs and "not available" in run.logs
+    jobs = _jobs(fast_sandbox)
+    assert len(jobs) == 2 and all("user_data_idfv" not in job["fields"] for job in jobs)
+    assert all(r["user_data_idfv"] is None for r in run.records("custom_eo_click"))
+    assert run.records("custom_eo_open")
+
+
+def test_request_handle_key_and_multi_file_results(fast_sandbox, config):
+    fast_sandbox.options(custom_handle_key="request_handle", custom_rows_per_file=25)
+    run = run_tap(config, select=["custom_eo_click"])
+    files = {
+        r["path"] for r in fast_sandbox.requests_log() if r["path"].startswith("/files/custom/")
+    }
+    assert len(files) > 3
+    hours = _hours_since_start(config, _now_hour() - dt.timedelta(hours=3))
+    assert len(run.records("custom_eo_click")) == hours * 3
+
+
+def test_429_with_error_code_7_body_is_waited_out(fast_sandbox, config):
+    fast_sandbox.fault(kind="rate_limit", path="/v2/logs", method="POST", retry_after=1)
+    run = run_tap(config, select=["custom_eo_install"])
+    assert "rate limit" in run.logs.lower() and "retry after 1 seconds" in run.logs
+    assert run.records("custom_eo_install")
+
+
+def test_client_limiter_paces_job_creation_without_429s(fast_sandbox, config):
+    cfg = {
+        **config,
+        "custom_exports_window_days": 1,
+        "start_date": (utc_today() - dt.timedelta(days=30)).isoformat(),
+    }
+    run = run_tap(cfg, select=["custom_eo_install"])
+    assert len(_jobs(fast_sandbox)) >= 30  # more than the 25 an hour Branch allows
+    assert "window is full" in run.logs
+    assert fast_sandbox.sandbox.state.get("rate_limited", {}) == {}
+
+
+def test_resume_after_kill_between_files_reuses_the_job(fast_sandbox, config):
+    fast_sandbox.options(custom_rows_per_file=40)
+    full = run_tap(config, select=["custom_eo_click"])
+    all_ids = sorted(r["id"] for r in full.records("custom_eo_click"))
+    assert len(all_ids) > 80
+
+    fast_sandbox.options(custom_now=None)
+    fast_sandbox.sandbox.state["custom_jobs_created"] = []
+    fast_sandbox.fault(kind="status", path="/1.json.gz", status=404, times=-1)
+    killed = run_tap(config, select=["custom_eo_click"], expect_error=True)
+    assert killed.error is not None
+    progress = killed.state["bookmarks"]["custom_eo_click"]["partitions"][0]["window_in_progress"]
+    assert len(progress["files_done"]) == 1 and progress["handle"]
+    assert (
+        "replication_key_value" not in killed.state["bookmarks"]["custom_eo_click"]["partitions"][0]
+    )
+    fast_sandbox.clear_faults()
+
+    resumed = run_tap(config, state=killed.state, select=["custom_eo_click"])
+    assert len(_jobs(fast_sandbox)) == 1  # the interrupted job was resumed, not created again
+    ids = [r["id"] for r in killed.records("custom_eo_click") + resumed.records("custom_eo_click")]
+    assert sorted(ids) == all_ids
+    partition = resumed.state["bookmarks"]["custom_eo_click"]["partitions"][0]
+    assert "window_in_progress" not in partition
+
+
+def test_failed_job_is_a_clear_error_and_keeps_the_bookmark(fast_sandbox, config):
+    fast_sandbox.options(custom_fail_report_types=["eo_open"])
+    run = run_tap(config, select=["custom_eo_open"], expect_error=True)
+    assert run.error is not None
+    assert "custom_eo_open" in str(run.error) and "fail" in str(run.error)
+    assert "replication_key_value" not in str(run.state)
+
+
+def test_report_type_unknown_to_readiness_uses_the_assumed_delay(fast_sandbox, config):
+    run = run_tap(config, select=["custom_skadnetwork_invalid_messages"])
+    assert "readiness check does not know" in run.logs
+    end = dt.datetime.fromisoformat(_bookmark(run.state, "custom_skadnetwork_invalid_messages"))
+    assert end == (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=6)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    assert run.records("custom_skadnetwork_invalid_messages")
+
+
+def test_missing_access_token_names_the_setting(fast_sandbox, config):
+    cfg = {k: v for k, v in config.items() if k != "access_token"}
+    run = run_tap(cfg, select=["custom_eo_click"], expect_error=True)
+    assert "access_token" in str(run.error)
