@@ -23,7 +23,7 @@ from pyrate_limiter import InMemoryBucket, Rate, RateItem
 
 #: Real seconds added to every window: a request admitted at the very edge of a window
 #: reaches the server a little later than we counted it, and the server may count from
-#: its arrival. Capped so that tiny, time-scaled windows in tests keep their shape.
+#: its arrival. Windows shorter than the padding are doubled instead (time-scaled tests).
 EDGE_PADDING_SECONDS = 0.05
 
 
@@ -56,9 +56,7 @@ class Limiter:
         self._sleep = sleep
         # Window length in ms as pyrate-limiter counts it, padded (see EDGE_PADDING_SECONDS).
         self._interval_ms = {
-            (limit, seconds): max(
-                1, round(1000 * (seconds + min(EDGE_PADDING_SECONDS, seconds / 4)))
-            )
+            (limit, seconds): max(1, round(1000 * (seconds + min(EDGE_PADDING_SECONDS, seconds))))
             for limit, seconds in self.windows
         }
         rates = [

@@ -21,7 +21,7 @@ def _starts(limiter: Limiter, count: int) -> list[float]:
     return starts
 
 
-def test_every_window_is_enforced_at_once(caplog):
+def test_every_window_is_enforced_at_once(caplog):  # needs the logging plugin (default on)
     # 2 per 0.1 s and 4 per 0.6 s: the fifth request must wait for the longer window.
     limiter = Limiter("test-both", [(2, 0.1), (4, 0.6)], LOGGER)
     caplog.set_level(logging.INFO, logger="test.ratelimit")

@@ -365,7 +365,9 @@ class CohortStream(Branch2Stream):
         )
         custom = [m for m in self.report.measures if m not in catalog.DOCUMENTED_MEASURES]
         if custom:
-            self.logger.info("%s: measures %s are sent as custom event names.", self.name, ", ".join(custom))
+            self.logger.info(
+                "%s: measures %s are sent as custom event names.", self.name, ", ".join(custom)
+            )
         if calls > hour_budget:
             self.logger.warning(
                 "%s: about %d cohort API calls needed but the rate limits allow %d in the next hour; "

@@ -142,7 +142,7 @@ class RowExpander:
             record = dict(base, band=index, band_unit=unit, value=None)
             if raw is not None and raw != "":
                 try:
-                    record["value"] = parse_number(raw)
+                    record["value"] = _number(raw)
                 except (TypeError, ValueError):
                     record[UNPARSED] = {**unparsed, "value": as_text(raw)}
             if unparsed and record[UNPARSED] is None:
@@ -157,6 +157,16 @@ class RowExpander:
             bands.append((match.group(1), int(match.group(2)), value))
         elif value is not None:
             extra[key] = as_text(value)
+
+
+def _number(raw: t.Any) -> int | float:
+    """A band value; "407" stays an integer, so CSV and JSON results give the same records."""
+    if isinstance(raw, str):
+        try:
+            return int(raw)
+        except ValueError:
+            return parse_number(raw)
+    return parse_number(raw)
 
 
 def _date(value: t.Any) -> str | None:
