@@ -234,12 +234,13 @@ class CreditHistoryStream(PublicApiStream):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.isdigit():
+            # A hand-edited state may hold the id as text; the SDK compares the next ones as integers.
+            self.get_context_state(context)["replication_key_value"] = int(value)
             return int(value)
         return None
 
     def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
         self._begin_after = self.bookmark(context)
-        self._partition_state = self.get_context_state(context)
         self._typer = DictTyper(
             self.schema,
             source=f"{self.name} of identity {context['identity']!r} (app {app.app_id})",
@@ -283,16 +284,6 @@ class CreditHistoryStream(PublicApiStream):
                 skipped,
                 after,
             )
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """The partition's bookmark is the latest id (`parse_response` checks they ascend).
-
-        Written by hand: the SDK looks the partition's state up among all partitions
-        for every record, which is quadratic with thousands of identities.
-        """
-        state = self._partition_state
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = latest_record["transaction_id"]
 
 
 def _begin_after_id(response: requests.Response) -> int | None:
