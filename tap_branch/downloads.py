@@ -45,6 +45,7 @@ Parser = t.Callable[[t.IO[bytes]], t.Iterator[T]]
 csv.field_size_limit(2**31 - 1)
 
 _CHUNK = 1 << 20
+_ERROR_BODY_LIMIT = 1 << 16
 
 #: Failures while reading a body: the transfer broke, not the request.
 BROKEN_TRANSFER = (
@@ -94,6 +95,25 @@ def json_lines(body: t.IO[bytes]) -> t.Iterator[dict]:
             yield decode(line)
 
 
+def _keep_error_body(response: requests.Response) -> None:
+    """Read the start of an error body, then release the connection.
+
+    The error's description (S3's XML message, a 429's "retry after N seconds")
+    is in the body, which a streamed response has not read yet; reading it
+    after `close()` gives nothing. Error bodies are small; the cap keeps a
+    misbehaving server's huge error page out of memory. Setting `_content` is
+    how `requests` itself stores a body read once.
+    """
+    try:
+        body = response.raw.read(_ERROR_BODY_LIMIT, decode_content=True) or b""
+    except BROKEN_TRANSFER:
+        body = b""
+    finally:
+        response.close()
+    response._content = body
+    response._content_consumed = True
+
+
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
@@ -117,13 +137,15 @@ class FileReader:
         )
         if response.status_code < 400:
             return response
-        response.close()
+        _keep_error_body(response)
         if response.status_code == 403:
             raise SignedUrlExpiredError(describe_response(response))
         if response.status_code == 400:
             raise FileNotReadyError(describe_response(response))
         self.stream.validate_response(response)
-        raise DownloadError(describe_response(response))  # pragma: no cover - validate_response raised
+        raise DownloadError(
+            describe_response(response)
+        )  # pragma: no cover - validate_response raised
 
     def items(
         self,
@@ -169,13 +191,22 @@ class FileReader:
                         f"{label}: the download broke off {broken_tries} times, last after {done} items "
                         f"({type(exc).__name__}: {exc})"
                     ) from None
-                wait = min(60.0, float(self.stream.config.get("backoff_factor", 2)) * 2 ** (broken_tries - 1))
+                wait = min(
+                    60.0,
+                    float(self.stream.config.get("backoff_factor", 2)) * 2 ** (broken_tries - 1),
+                )
                 self.logger.warning(
                     "%s: download broke off after %d items (%s); retrying in %.1f s, resuming after item %d",
-                    label, done, type(exc).__name__, wait, done,
+                    label,
+                    done,
+                    type(exc).__name__,
+                    wait,
+                    done,
                 )
                 time.sleep(wait)
             except (UnicodeDecodeError, csv.Error) as exc:
-                raise DownloadError(f"{label}: not a readable UTF-8 CSV/JSON file near item {done + 1}: {exc}") from None
+                raise DownloadError(
+                    f"{label}: not a readable UTF-8 CSV/JSON file near item {done + 1}: {exc}"
+                ) from None
             except RateLimitedError:
                 raise

@@ -16,6 +16,8 @@ if t.TYPE_CHECKING:
 
 _RETRY_AFTER_IN_BODY = re.compile(r"retry after (\d+(?:\.\d+)?) ?s", re.IGNORECASE)
 _BODY_EXCERPT = 500
+_XML_CODE = re.compile(r"<Code>([^<]{1,200})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{1,500})</Message>")
 
 
 class RateLimitedError(Exception):
@@ -51,7 +53,7 @@ def branch_error_message(response: requests.Response) -> str | None:
     try:
         body = response.json()
     except ValueError:
-        return None
+        return _s3_error_message(response.text or "")
     if not isinstance(body, dict):
         return None
     error = body.get("error")
@@ -61,11 +63,22 @@ def branch_error_message(response: requests.Response) -> str | None:
         return error
     errors = body.get("errors")
     if isinstance(errors, list) and errors:
-        return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+        return "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+        )
     for key in ("error_message", "message"):
         if body.get(key):
             return str(body[key])
     return None
+
+
+def _s3_error_message(text: str) -> str | None:
+    """`Code: Message` of an S3-style XML error (`<Error><Code>..</Code><Message>..</Message>`),
+    what a signed file URL answers when it expired or the file is not there."""
+    code, message = _XML_CODE.search(text), _XML_MESSAGE.search(text)
+    if not (code or message):
+        return None
+    return ": ".join(m.group(1).strip() for m in (code, message) if m)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

@@ -41,7 +41,7 @@ SENSITIVE_QUERY_KEYS = frozenset(
 _QUERY_PAIR_RE = re.compile(
     r"(?i)\b("
     + "|".join(re.escape(k) for k in sorted(SENSITIVE_QUERY_KEYS, key=len, reverse=True))
-    + r")=([^&\s\"'<>]+)"
+    + r")=((?:[^&\s\"'<>:]|:(?!\s|$))+)"
 )
 
 # `"key": "value"` pairs inside text (a JSON request or response body quoted in an error).

@@ -124,7 +124,9 @@ class FaultInjector:
 class SlidingWindowLimiter:
     """Several (limit, window seconds) windows at once, in sandbox time."""
 
-    def __init__(self, windows: t.Sequence[tuple[int, float]], clock: t.Callable[[], float]) -> None:
+    def __init__(
+        self, windows: t.Sequence[tuple[int, float]], clock: t.Callable[[], float]
+    ) -> None:
         self.windows = list(windows)
         self.clock = clock
         self._hits: dict[str, deque[float]] = {}
@@ -205,9 +207,13 @@ class Sandbox:
 
     # --- credentials --------------------------------------------------------
 
-    def app_for_key(self, branch_key: str | None, branch_secret: str | None, *, need_secret: bool = True) -> SandboxApp | None:
+    def app_for_key(
+        self, branch_key: str | None, branch_secret: str | None, *, need_secret: bool = True
+    ) -> SandboxApp | None:
         for app in self.config.apps:
-            if branch_key == app.branch_key and (not need_secret or branch_secret == app.branch_secret):
+            if branch_key == app.branch_key and (
+                not need_secret or branch_secret == app.branch_secret
+            ):
                 return app
         return None
 
@@ -224,13 +230,17 @@ class Sandbox:
 
     # --- rate limits --------------------------------------------------------
 
-    def rate_limited(self, name: str, key: str, windows: t.Sequence[tuple[int, float]]) -> Response | None:
+    def rate_limited(
+        self, name: str, key: str, windows: t.Sequence[tuple[int, float]]
+    ) -> Response | None:
         """Count a request against `name`'s windows; a Branch-style 429 when over."""
         if not self.config.rate_limits:
             return None
         limiter = self._limiters.get(name)
         if limiter is None:
-            limiter = self._limiters.setdefault(name, SlidingWindowLimiter(windows, self.scaled_seconds))
+            limiter = self._limiters.setdefault(
+                name, SlidingWindowLimiter(windows, self.scaled_seconds)
+            )
         wait = limiter.hit(key)
         if wait is None:
             return None
@@ -240,7 +250,14 @@ class Sandbox:
 
     def too_many_requests(self, key: str, wait_real_seconds: float) -> Response:
         seconds = max(1, int(wait_real_seconds + 0.999))
-        body = {"errors": [{"message": f"Limit is exceeded for org-{key}, retry after {seconds} seconds", "error_code": 7}]}
+        body = {
+            "errors": [
+                {
+                    "message": f"Limit is exceeded for org-{key}, retry after {seconds} seconds",
+                    "error_code": 7,
+                }
+            ]
+        }
         response = json_response(body, 429)
         if self.config.retry_after_header:
             response.headers["Retry-After"] = str(seconds)
@@ -265,7 +282,9 @@ class Sandbox:
         return f"{request.host_url}files/{key}?{urlencode(params)}"
 
     def _signature(self, key: str, params: t.Mapping[str, str]) -> str:
-        message = "\n".join([key, params["X-Amz-Date"], params["X-Amz-Expires"], params["X-Amz-Issued"]])
+        message = "\n".join(
+            [key, params["X-Amz-Date"], params["X-Amz-Expires"], params["X-Amz-Issued"]]
+        )
         return hmac.new(self._signing_key, message.encode(), hashlib.sha256).hexdigest()
 
     def _check_signature(self, request: Request, key: str) -> Response | None:
@@ -275,9 +294,15 @@ class Sandbox:
             issued = float(args["X-Amz-Issued"])
             ttl = float(args["X-Amz-Expires"])
         except (KeyError, ValueError):
-            return s3_error("AccessDenied", "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+            return s3_error(
+                "AccessDenied",
+                "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters",
+            )
         if not hmac.compare_digest(expected, args.get("X-Amz-Signature", "")):
-            return s3_error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+            return s3_error(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         if time.time() > issued + ttl or issued <= self._expired_before:
             return s3_error("AccessDenied", "Request has expired")
         return None
@@ -303,9 +328,19 @@ class Sandbox:
         if fault and fault["kind"] in ("reset", "truncate"):
             cut = max(1, int(size * float(fault.get("fraction", 0.5))))
         if fault and fault["kind"] == "truncate":
-            return Response(_read_file(path, limit=cut), headers={"Content-Length": str(cut)}, content_type=source.content_type, direct_passthrough=True)
+            return Response(
+                _read_file(path, limit=cut),
+                headers={"Content-Length": str(cut)},
+                content_type=source.content_type,
+                direct_passthrough=True,
+            )
         body = _read_file(path, limit=cut, reset_after=cut is not None)
-        return Response(body, headers={"Content-Length": str(size)}, content_type=source.content_type, direct_passthrough=True)
+        return Response(
+            body,
+            headers={"Content-Length": str(size)},
+            content_type=source.content_type,
+            direct_passthrough=True,
+        )
 
     def _cached(self, key: str, source: FileSource) -> str:
         """Materialise a file once on disk, so it has a length and is served byte-identical."""
@@ -336,12 +371,18 @@ class Sandbox:
             if fault and fault["kind"] == "slow":
                 time.sleep(float(fault.get("delay", 1.0)))
             if fault and fault["kind"] == "status":
-                response = json_response(fault.get("body") or {"error": {"message": "Injected fault", "code": fault.get("status", 503)}}, int(fault.get("status", 503)))
+                response = json_response(
+                    fault.get("body")
+                    or {"error": {"message": "Injected fault", "code": fault.get("status", 503)}},
+                    int(fault.get("status", 503)),
+                )
             elif fault and fault["kind"] == "rate_limit":
                 response = self.too_many_requests("sandbox-org", float(fault.get("retry_after", 1)))
                 if fault.get("header") is not None:
                     if fault["header"]:
-                        response.headers["Retry-After"] = str(max(1, int(float(fault.get("retry_after", 1)))))
+                        response.headers["Retry-After"] = str(
+                            max(1, int(float(fault.get("retry_after", 1))))
+                        )
                     else:
                         response.headers.pop("Retry-After", None)
             else:
@@ -355,18 +396,28 @@ class Sandbox:
         except HTTPException as exc:
             response = exc.get_response()
             if isinstance(exc, NotFound):
-                response = json_response({"error": {"message": f"Not found: {request.path}", "code": 404}}, 404)
+                response = json_response(
+                    {"error": {"message": f"Not found: {request.path}", "code": 404}}, 404
+                )
         with self._log_lock:
             self.request_log.append(
-                {"method": request.method, "path": request.path, "status": response.status_code,
-                 "fault": fault["kind"] if fault else None, "time": time.time()}
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "fault": fault["kind"] if fault else None,
+                    "time": time.time(),
+                }
             )
         return response
 
     # --- control ------------------------------------------------------------
 
     def _add_control_routes(self) -> None:
-        self.add_route("/_sandbox/health", lambda request: json_response({"ok": True, "today": self.today().isoformat()}))
+        self.add_route(
+            "/_sandbox/health",
+            lambda request: json_response({"ok": True, "today": self.today().isoformat()}),
+        )
         self.add_route("/_sandbox/faults", self._control_faults, methods=["POST", "DELETE"])
         self.add_route("/_sandbox/clock", self._control_clock, methods=["POST", "GET"])
         self.add_route("/_sandbox/expire-urls", self._control_expire, methods=["POST"])
@@ -397,8 +448,12 @@ class Sandbox:
         return json_response({"today": self.today().isoformat()})
 
     def _control_expire(self, request: Request) -> Response:
-        self._expired_before = time.time()
+        self.expire_signed_urls()
         return json_response({"ok": True})
+
+    def expire_signed_urls(self) -> None:
+        """Every signed URL issued so far answers 403 from now on (like S3 after X-Amz-Expires)."""
+        self._expired_before = time.time()
 
     def _control_requests(self, request: Request) -> Response:
         with self._log_lock:
@@ -432,7 +487,9 @@ class _ConnectionReset(Exception):
     """Raised mid-body so the server drops the connection, like a reset."""
 
 
-def _read_file(path: str, *, limit: int | None = None, reset_after: bool = False) -> t.Iterator[bytes]:
+def _read_file(
+    path: str, *, limit: int | None = None, reset_after: bool = False
+) -> t.Iterator[bytes]:
     sent = 0
     with open(path, "rb") as handle:
         while True:
@@ -461,8 +518,13 @@ def _cut_response(response: Response, fault: dict) -> Response:
         yield data[:cut]
         raise _ConnectionReset("injected connection reset")
 
-    return Response(body(), status=response.status_code, headers={"Content-Length": str(len(data))},
-                    content_type=response.content_type, direct_passthrough=True)
+    return Response(
+        body(),
+        status=response.status_code,
+        headers={"Content-Length": str(len(data))},
+        content_type=response.content_type,
+        direct_passthrough=True,
+    )
 
 
 def _jsonable(value: t.Any) -> t.Any:
