@@ -1,0 +1,186 @@
+"""Benchmark: a 2-year backfill of 3 cohort reports against a time-scaled sandbox.
+
+    python benchmarks/cohort_backfill.py [--time-scale 60] [--latency 60] [--days 729]
+
+Starts `tap-branch-sandbox` in its own process (so its clock is not slowed by the
+tap's work) with the documented rate limits (2/s, 5/min, 150/h in sandbox time)
+and a job latency, then runs `tap-branch` with 3 reports and the same limits
+scaled to real seconds. Prints: API calls, 429s seen (must be 0), wall time, the
+bound the rate limits impose on that many calls, and what running the jobs one
+after another would have cost on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cohort_only(bin_dir: str, config_path: str) -> dict:
+    """The discovered catalog with the cohort streams selected and every other stream not."""
+    found = subprocess.run(
+        [os.path.join(bin_dir, "tap-branch"), "--config", config_path, "--discover"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    catalog = json.loads(found.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"].startswith("cohort_")
+    return catalog
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--time-scale", type=float, default=60.0, help="sandbox seconds per real second"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=60.0, help="sandbox seconds a cohort job takes"
+    )
+    parser.add_argument("--days", type=int, default=729, help="days to backfill (up to yesterday)")
+    parser.add_argument(
+        "--rows-per-day", type=int, default=3, help="dimension combinations per cohort day"
+    )
+    args = parser.parse_args()
+    scale = args.time_scale
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    bin_dir = os.path.dirname(sys.executable)
+    sandbox = subprocess.Popen(
+        [
+            os.path.join(bin_dir, "tap-branch-sandbox"),
+            "--port",
+            str(port),
+            "--time-scale",
+            str(scale),
+            "--quiet",
+            "--option",
+            f"cohort_job_latency={args.latency}",
+            "--option",
+            f"cohort_rows_per_day={args.rows_per_day}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{url}/_sandbox/health", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        today = dt.datetime.now(dt.timezone.utc).date()
+        reports = [
+            {
+                "name": "installs",
+                "measures": ["users", "revenue", "OPEN"],
+                "dimensions": [
+                    "install_activity_touch_data_tilde_campaign",
+                    "install_activity_touch_data_tilde_channel",
+                ],
+            },
+            {
+                "name": "installs_by_partner",
+                "measures": ["OPEN"],
+                "granularity": "week",
+                "granularity_band_count": 8,
+                "dimensions": ["install_activity_touch_data_tilde_advertising_partner_name"],
+            },
+            {
+                "name": "reengagement",
+                "data_source": "reengagement_cohort",
+                "measures": ["OPEN", "revenue"],
+                "dimensions": ["reengagement_activity_touch_data_tilde_channel"],
+            },
+        ]
+        config = {
+            "start_date": (today - dt.timedelta(days=args.days)).isoformat(),
+            "access_token": "api_app_sandbox",
+            "organization_id": "sandbox-org",
+            "api_url": url,
+            "api2_url": url,
+            "cohort_reports": reports,
+            "cohort_rate_limits": [
+                {"requests": 2, "seconds": 1 / scale},
+                {"requests": 5, "seconds": 60 / scale},
+                {"requests": 150, "seconds": 3600 / scale},
+            ],
+            "cohort_poll_interval": 5 / scale,
+            "cohort_poll_max_interval": 60 / scale,
+        }
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(config, handle)
+        catalog_path = handle.name + ".catalog"
+        with open(catalog_path, "w") as out:
+            out.write(json.dumps(cohort_only(bin_dir, handle.name)))
+        started = time.monotonic()
+        tap = subprocess.run(
+            [
+                os.path.join(bin_dir, "tap-branch"),
+                "--config",
+                handle.name,
+                "--catalog",
+                catalog_path,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        wall = time.monotonic() - started
+        os.unlink(handle.name)
+        os.unlink(catalog_path)
+        if tap.returncode != 0:
+            sys.exit(f"tap failed:\n{tap.stderr.decode()[-3000:]}")
+        records = sum(1 for line in tap.stdout.splitlines() if line.startswith(b'{"type":"RECORD"'))
+        log = requests.get(f"{url}/_sandbox/requests", timeout=10).json()
+        api = [r for r in log if r["path"].startswith("/v2/analytics")]
+        posts = sum(1 for r in api if r["method"] == "POST")
+        rate_limited = sum(1 for r in api if r["status"] == 429)
+        waits = sum(1 for line in tap.stderr.splitlines() if b"window is full" in line)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+    # The tightest window for this many calls: 5 a minute (150 an hour binds only past 150 calls).
+    calls = len(api)
+    bound = max((calls - 1) // 5 * 60, (calls - 1) // 150 * 3600) / scale
+    latency = args.latency / scale
+    print(
+        f"time scale            : {scale:g} sandbox s per real s (job latency {args.latency:g} sandbox s = {latency:.2f} s)"
+    )
+    print(
+        f"backfill              : {args.days} days x 3 reports -> {posts} jobs, {records} records"
+    )
+    print(f"tap throughput        : {records / wall:,.0f} records/s over the whole run")
+    print(f"API calls             : {calls} ({posts} submissions, {calls - posts} polls)")
+    print(f"429s seen             : {rate_limited}")
+    print(f"limiter waits logged  : {waits}")
+    print(f"wall time             : {wall:.2f} s = {wall * scale / 60:.1f} sandbox minutes")
+    print(
+        f"rate-limit bound      : {bound:.2f} s for {calls} calls at 5/min ({bound * scale / 60:.1f} sandbox minutes)"
+    )
+    print(
+        f"bound + 1 job latency : {bound + latency:.2f} s; jobs one after another would add {posts * latency:.2f} s of latency"
+    )
+    print(f"wall / bound          : {wall / bound:.2f}" if bound else "")
+
+
+if __name__ == "__main__":
+    main()
