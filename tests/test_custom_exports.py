@@ -221,3 +221,21 @@ def test_missing_access_token_names_the_setting(fast_sandbox, config):
     cfg = {k: v for k, v in config.items() if k != "access_token"}
     run = run_tap(cfg, select=["custom_eo_click"], expect_error=True)
     assert "access_token" in str(run.error)
+
+
+def test_expired_file_url_is_refreshed_from_the_job(fast_sandbox, config):
+    fast_sandbox.fault(kind="expire", path="/files/custom/", times=1)
+    run = run_tap(config, select=["custom_eo_install"])
+    assert "expired" in run.logs
+    hours = _hours_since_start(config, _now_hour() - dt.timedelta(hours=3))
+    assert len(run.records("custom_eo_install")) == hours
+
+
+def test_custom_streams_are_opt_in_and_daily_v3_streams_are_not(config):
+    from tap_branch.tap import TapBranch
+
+    tap = TapBranch(config=config, parse_env_config=False)
+    custom = [s for name, s in tap.streams.items() if name.startswith("custom_")]
+    assert len(custom) == 31
+    assert not any(stream.selected for stream in custom)
+    assert all(tap.streams[f"daily_{t}"].selected for t in ("eo_click", "eo_open", "eo_install"))

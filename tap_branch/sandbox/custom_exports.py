@@ -18,7 +18,7 @@ Data lands late: the events of an hour exist only once the hour is `custom_ready
 Options: `custom_now` (ISO datetime; default the sandbox's today at the real time of day),
 `custom_ready_lag_hours`, `custom_rows_per_hour` ({report_type: n}; default DEFAULT_ROWS_PER_HOUR,
 others 1), `custom_rows_per_file` (default 200), `custom_job_seconds` (sandbox seconds a job
-takes, default 20), `custom_fail_report_types`, `custom_unavailable_fields`, `custom_handle_key`.
+takes, default 2), `custom_fail_report_types`, `custom_unavailable_fields`, `custom_handle_key`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ REPORT_TYPES = [
     "skadnetwork_valid_messages",
     "skadnetwork_invalid_messages",
     *(f"{topic}_blocked" for topic in BLOCKABLE),
+    "eo_san_touch",
 ]
 #: Topics the readiness endpoint knows (Branch's list has no skadnetwork_invalid_messages).
 READINESS_TOPICS = [rt for rt in REPORT_TYPES if rt != "skadnetwork_invalid_messages"] + [
@@ -173,7 +174,7 @@ def register(sandbox: Sandbox) -> None:
                 {"status": "fail", "code": 200, "message": "Export failed (sandbox)"}
             )
         elapsed = sandbox.scaled_seconds() - job["created"]
-        took = float(sandbox.option("custom_job_seconds", 20))
+        took = float(sandbox.option("custom_job_seconds", 2))
         if elapsed < took:
             return json_response(
                 {"status": "pending" if elapsed < took / 2 else "running", "code": 200}
