@@ -55,7 +55,9 @@ COMMON_SETTINGS = [
         "apps",
         th.ArrayType(
             th.ObjectType(
-                th.Property("app_id", th.StringType, description="Branch app id (default: the branch_key)"),
+                th.Property(
+                    "app_id", th.StringType, description="Branch app id (default: the branch_key)"
+                ),
                 th.Property("branch_key", th.StringType, required=True),
                 th.Property("branch_secret", th.StringType, secret=True),
             )
@@ -70,9 +72,24 @@ COMMON_SETTINGS = [
         secret=True,
         description="Branch API access token (api_app_...), sent as the `Access-Token` header to the v2 APIs.",
     ),
-    th.Property("api_url", th.StringType, default="https://api.branch.io", description="Base URL of Branch's v1 API host."),
-    th.Property("api2_url", th.StringType, default="https://api2.branch.io", description="Base URL of Branch's v2 API host."),
-    th.Property("request_timeout", th.IntegerType, default=300, description="Seconds to wait for any one HTTP response."),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default="https://api.branch.io",
+        description="Base URL of Branch's v1 API host.",
+    ),
+    th.Property(
+        "api2_url",
+        th.StringType,
+        default="https://api2.branch.io",
+        description="Base URL of Branch's v2 API host.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType,
+        default=300,
+        description="Seconds to wait for any one HTTP response.",
+    ),
     th.Property(
         "max_retries",
         th.IntegerType,
@@ -92,8 +109,18 @@ COMMON_SETTINGS = [
         default=21600,
         description="Longest total time (seconds) to keep retrying one request that Branch rate-limits (429).",
     ),
-    th.Property("user_agent", th.StringType, description="User-Agent header (default: tap-branch/<version>)."),
+    th.Property(
+        "user_agent",
+        th.StringType,
+        description="User-Agent header (default: tap-branch/<version>).",
+    ),
 ]
+
+
+def invalid_setting(message: str) -> ConfigValidationError:
+    """A ConfigValidationError that the CLI shows: the SDK's CLI logs an error's
+    `errors` list and then only "Config validation failed", never its message."""
+    return ConfigValidationError(message, errors=[message])
 
 
 def parse_date(value: str, setting: str) -> dt.date:
@@ -101,9 +128,13 @@ def parse_date(value: str, setting: str) -> dt.date:
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        parsed = dt.datetime.fromisoformat(text) if "T" in text or " " in text else dt.datetime.fromisoformat(text[:10])
+        parsed = (
+            dt.datetime.fromisoformat(text)
+            if "T" in text or " " in text
+            else dt.datetime.fromisoformat(text[:10])
+        )
     except (ValueError, AttributeError):
-        raise ConfigValidationError(
+        raise invalid_setting(
             f"Setting '{setting}' is not a date: {value!r}. Use ISO 8601, e.g. 2024-01-31."
         ) from None
     if parsed.tzinfo is not None:
@@ -112,18 +143,22 @@ def parse_date(value: str, setting: str) -> dt.date:
 
 
 def check_dates(config: t.Mapping[str, t.Any]) -> None:
-    start = parse_date(str(config["start_date"]), "start_date") if config.get("start_date") else None
+    start = (
+        parse_date(str(config["start_date"]), "start_date") if config.get("start_date") else None
+    )
     if start is None:
-        raise ConfigValidationError("Setting 'start_date' is required (ISO 8601, e.g. 2024-01-01).")
+        raise invalid_setting("Setting 'start_date' is required (ISO 8601, e.g. 2024-01-01).")
     if config.get("end_date"):
         end = parse_date(str(config["end_date"]), "end_date")
         if start > end:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting 'start_date' ({start}) is after 'end_date' ({end}): nothing to extract."
             )
 
 
-def check_credentials(config: t.Mapping[str, t.Any], needs: str, stream_names: t.Sequence[str]) -> None:
+def check_credentials(
+    config: t.Mapping[str, t.Any], needs: str, stream_names: t.Sequence[str]
+) -> None:
     """Fail before syncing when the selected streams lack the settings they need.
 
     `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
@@ -131,19 +166,27 @@ def check_credentials(config: t.Mapping[str, t.Any], needs: str, stream_names: t
     """
     names = ", ".join(sorted(stream_names))
     if needs == "v1-key" and not configured_apps(config):
-        raise ConfigValidationError(f"Streams {names} need a Branch key: set 'branch_key' (or the 'apps' list).")
+        raise invalid_setting(
+            f"Streams {names} need a Branch key: set 'branch_key' (or the 'apps' list)."
+        )
     if needs == "v1":
         apps = configured_apps(config)
         if not apps:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Streams {names} need Branch app credentials: set 'branch_key' and 'branch_secret' "
                 "(or the 'apps' list)."
             )
         for app in apps:
             if not app.branch_secret:
-                where = "'apps' entry for app " + app.app_id if config.get("apps") else "'branch_secret'"
-                raise ConfigValidationError(f"Streams {names} need the Branch secret: set {where}.")
+                where = (
+                    "'apps' entry for app " + app.app_id
+                    if config.get("apps")
+                    else "'branch_secret'"
+                )
+                raise invalid_setting(f"Streams {names} need the Branch secret: set {where}.")
     if needs in ("v2", "v2-app") and not config.get("access_token"):
-        raise ConfigValidationError(f"Streams {names} need setting 'access_token' (Branch API access token).")
+        raise invalid_setting(
+            f"Streams {names} need setting 'access_token' (Branch API access token)."
+        )
     if needs == "v2-app" and not (config.get("app_id") or config.get("apps")):
-        raise ConfigValidationError(f"Streams {names} need setting 'app_id'.")
+        raise invalid_setting(f"Streams {names} need setting 'app_id'.")
