@@ -11,7 +11,7 @@ import typing as t
 from urllib.parse import parse_qs, urlsplit
 
 from singer_sdk import typing as th
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_branch.streams.credit_app_config import USER_ID_SETTING, AppConfigStream
@@ -205,7 +205,7 @@ class CreditHistoryStream(PublicApiStream):
     def page_size(self) -> int:
         size = int(self.config.get("credit_history_page_size") or 100)
         if size < 1:
-            raise FatalAPIError(
+            raise ConfigValidationError(
                 f"Setting 'credit_history_page_size' must be at least 1, got {size}."
             )
         return size
