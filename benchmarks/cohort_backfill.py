@@ -140,8 +140,7 @@ def main() -> None:
                 "--catalog",
                 catalog_path,
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             check=False,
         )
         wall = time.monotonic() - started
