@@ -20,7 +20,9 @@ class TapRun:
     error: BaseException | None = None
 
     def records(self, stream: str) -> list[dict]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     @property
     def streams_with_records(self) -> set[str]:
@@ -53,17 +55,19 @@ def run_tap(
     catalog: dict | None = None,
     select: t.Iterable[str] | None = None,
     expect_error: bool = False,
+    log_level: int = logging.INFO,
 ) -> TapRun:
     """Sync like `tap-branch --config ... --state ...`, in process.
 
     `select`: stream names to select (all others deselected). With `expect_error`,
-    an exception is returned in `TapRun.error` instead of raised.
+    an exception is returned in `TapRun.error` instead of raised, and logged
+    with its traceback (as the CLI does), so `TapRun.logs` holds it too.
     """
     handler = _Capture()
     root = logging.getLogger()
     root.addHandler(handler)
     old_level = root.level
-    root.setLevel(logging.INFO)
+    root.setLevel(log_level)
     out = io.BytesIO()
     fake_stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
     error = None
