@@ -120,12 +120,12 @@ def test_windows_of_at_most_60_days_and_120_day_clamp(fast_sandbox, config):
     for job in jobs:
         span = dt.datetime.fromisoformat(job["end"]) - dt.datetime.fromisoformat(job["start"])
         assert span <= dt.timedelta(days=60)
-    assert jobs[1]["start"] == dt.datetime.fromisoformat(jobs[0]["end"]).replace(
-        microsecond=0
-    ).isoformat() or (
-        dt.datetime.fromisoformat(jobs[1]["start"]) - dt.datetime.fromisoformat(jobs[0]["end"])
-        <= dt.timedelta(seconds=1)
-    )
+    first_end = dt.datetime.fromisoformat(jobs[0]["end"]) + dt.timedelta(
+        seconds=1
+    )  # end is inclusive
+    assert (
+        dt.datetime.fromisoformat(jobs[1]["start"]) == first_end
+    )  # contiguous: no gap, no overlap
     # 120 days in two jobs exceed Branch's 100 days an hour: the limiter waited instead of a 429.
     assert fast_sandbox.sandbox.state.get("rate_limited", {}) == {}
     assert "days of data" in run.logs or "Rate limit" in run.logs

@@ -177,9 +177,28 @@ _USER_DATA.update(
     }
 )
 
+#: Cost and SKAdNetwork report columns (Custom Exports `cost`, `skadnetwork_*`).
+_REPORTS: dict[str, JSONType] = {
+    "cost": _NUMBER,
+    "cost_in_usd": _NUMBER,
+    "cost_currency": _TEXT,
+    "impressions": _INTEGER,
+    "clicks": _INTEGER,
+    "skan_version": _TEXT,
+    "skan_ad_network_id": _TEXT,
+    "skan_campaign_id": _TEXT,
+    "skan_source_app_id": _TEXT,
+    "skan_conversion_value": _INTEGER,
+    "skan_coarse_conversion_value": _TEXT,
+    "skan_redownload": _BOOLEAN,
+    "skan_fidelity_type": _INTEGER,
+    "skan_postback_sequence_index": _INTEGER,
+}
+
 #: Column name -> type, as Branch exports them (CSV header / JSON keys).
 ONTOLOGY: dict[str, JSONType] = {
     **_EVENT,
+    **_REPORTS,
     **_touch("last_attributed_touch_data"),
     **_touch("last_cta_view_data"),
     **_USER_DATA,
