@@ -79,6 +79,10 @@ def test_typed_values_reach_the_records(sandbox, base_config):
         )
     titles = {r["data"]["$og_title"] for r in run.records("links")}
     assert 'He said "hi"\nthen left' in titles  # quotes and a newline inside a quoted cell
+    campaigns = {r["campaign"] for r in run.records("links")}
+    assert (
+        "Holiday\nsecond line" in campaigns and "Black Friday, 2024" in campaigns
+    )  # raw newline, comma
 
 
 def test_second_run_with_the_state_reads_nothing_and_asks_nothing(sandbox, base_config):

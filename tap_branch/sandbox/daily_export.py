@@ -25,34 +25,52 @@ from tap_branch.sandbox.server import FileSource, Sandbox, json_response
 from tap_branch.schemas.daily_export import EVENT_COLUMNS, LINK_CLICK_COLUMNS, LINK_COLUMNS
 
 KINDS = {"links": LINK_COLUMNS, "link_clicks": LINK_CLICK_COLUMNS, "events": EVENT_COLUMNS}
-RESPONSE_KEYS = {"links": "links_export_url", "link_clicks": "clicks_export_url", "events": "events_export_url"}
+RESPONSE_KEYS = {
+    "links": "links_export_url",
+    "link_clicks": "clicks_export_url",
+    "events": "events_export_url",
+}
 DEFAULT_ROWS = {"links": 40, "link_clicks": 120, "events": 200}
+#: Campaign names as typed into the dashboard: one spans two lines (a raw newline
+#: inside a quoted CSV cell, which the JSON cells never have: JSON escapes it).
+CAMPAIGNS = [*syn.CAMPAIGNS, "Holiday\nsecond line"]
 
 
 def register(sandbox: Sandbox) -> None:
     def export_get(request: Request, branch_key: str) -> Response:
         if not sandbox.option("daily_get_form", True):
             return json_response({"error": {"message": "Not found", "code": 404}}, 404)
-        return export(request, branch_key, request.args.get("branch_secret"), request.args.get("export_date"))
+        return export(
+            request, branch_key, request.args.get("branch_secret"), request.args.get("export_date")
+        )
 
     def export_post(request: Request) -> Response:
         body = request.get_json(silent=True) or {}
-        return export(request, body.get("branch_key"), body.get("branch_secret"), body.get("export_date"))
+        return export(
+            request, body.get("branch_key"), body.get("branch_secret"), body.get("export_date")
+        )
 
-    def export(request: Request, key: str | None, secret: str | None, date_text: str | None) -> Response:
+    def export(
+        request: Request, key: str | None, secret: str | None, date_text: str | None
+    ) -> Response:
         app = sandbox.app_for_key(key, secret)
         if app is None:
             return sandbox.auth_failed()
         try:
             day = dt.date.fromisoformat(date_text or "")
         except ValueError:
-            return json_response({"error": {"message": f"Invalid export_date: {date_text!r}", "code": 400}}, 400)
+            return json_response(
+                {"error": {"message": f"Invalid export_date: {date_text!r}", "code": 400}}, 400
+            )
         urls = {}
         for kind, response_key in RESPONSE_KEYS.items():
             count = rows_for_day(sandbox, app.app_id, day, kind)
             files = math.ceil(count / rows_per_file(sandbox)) if count else 0
             urls[response_key] = [
-                sandbox.signed_url(request, f"daily/{app.app_id}/{day.isoformat()}/{kind}/{index}-{syn.stable_id(app.app_id, day, kind, index, digits=12)}.csv.gz")
+                sandbox.signed_url(
+                    request,
+                    f"daily/{app.app_id}/{day.isoformat()}/{kind}/{index}-{syn.stable_id(app.app_id, day, kind, index, digits=12)}.csv.gz",
+                )
                 for index in range(files)
             ]
         return json_response(urls)
@@ -66,7 +84,10 @@ def register(sandbox: Sandbox) -> None:
             return None
         if kind not in KINDS or app_id not in sandbox.app_ids():
             return None
-        return FileSource(produce=lambda: file_bytes(sandbox, app_id, day, kind, index), ready=day < sandbox.today())
+        return FileSource(
+            produce=lambda: file_bytes(sandbox, app_id, day, kind, index),
+            ready=day < sandbox.today(),
+        )
 
     sandbox.add_route("/v1/export/<branch_key>", export_get, methods=["GET"])
     sandbox.add_route("/v2/export", export_post, methods=["POST"])
@@ -83,7 +104,9 @@ def rows_for_day(sandbox: Sandbox, app_id: str, day: dt.date, kind: str) -> int:
     if base <= 0:
         return 0
     jitter = float(sandbox.option("daily_volume_jitter", 0.2))
-    factor = syn.rng_for(sandbox.config.seed, app_id, day, kind, "volume").uniform(1 - jitter, 1 + jitter)
+    factor = syn.rng_for(sandbox.config.seed, app_id, day, kind, "volume").uniform(
+        1 - jitter, 1 + jitter
+    )
     return max(1, round(base * factor))
 
 
@@ -94,7 +117,9 @@ def header_for(sandbox: Sandbox, kind: str) -> list[str]:
     return header
 
 
-def file_bytes(sandbox: Sandbox, app_id: str, day: dt.date, kind: str, index: int) -> t.Iterator[bytes]:
+def file_bytes(
+    sandbox: Sandbox, app_id: str, day: dt.date, kind: str, index: int
+) -> t.Iterator[bytes]:
     per_file = rows_per_file(sandbox)
     total = rows_for_day(sandbox, app_id, day, kind)
     first, last = index * per_file, min(total, (index + 1) * per_file)
@@ -116,7 +141,9 @@ def file_bytes(sandbox: Sandbox, app_id: str, day: dt.date, kind: str, index: in
 
 
 def _timestamp_column(kind: str) -> str:
-    return {"links": "creation_timestamp", "link_clicks": "click_timestamp", "events": "timestamp"}[kind]
+    return {"links": "creation_timestamp", "link_clicks": "click_timestamp", "events": "timestamp"}[
+        kind
+    ]
 
 
 def _link_fields(rng, seed, app_id, day, number) -> dict[str, str]:
@@ -124,15 +151,25 @@ def _link_fields(rng, seed, app_id, day, number) -> dict[str, str]:
     created = syn.day_start(day) - dt.timedelta(minutes=rng.randrange(60 * 24 * 30))
     return {
         "creation_timestamp": syn.iso(created),
-        "link_id": syn.stable_id(seed, app_id, "link", link_number if number < 0 else f"{day}:{number}"),
-        "branch_identity_id": syn.stable_id(seed, app_id, "identity", rng.randrange(5000)) if rng.random() < 0.7 else "",
+        "link_id": syn.stable_id(
+            seed, app_id, "link", link_number if number < 0 else f"{day}:{number}"
+        ),
+        "branch_identity_id": syn.stable_id(seed, app_id, "identity", rng.randrange(5000))
+        if rng.random() < 0.7
+        else "",
         "channel": rng.choice(syn.CHANNELS),
         "feature": rng.choice(syn.FEATURES),
-        "campaign": rng.choice(syn.CAMPAIGNS),
+        "campaign": rng.choice(CAMPAIGNS),
         "stage": rng.choice(syn.STAGES),
         "tags": syn.jdump(rng.sample(["promo", "q3", "vip", "beta", "ünïcode"], rng.randrange(3))),
-        "data": syn.jdump({"$og_title": rng.choice(syn.TITLES), "$canonical_identifier": f"item/{rng.randrange(999)}",
-                           "~campaign": rng.choice(syn.CAMPAIGNS), "price": round(rng.uniform(1, 300), 2)}),
+        "data": syn.jdump(
+            {
+                "$og_title": rng.choice(syn.TITLES),
+                "$canonical_identifier": f"item/{rng.randrange(999)}",
+                "~campaign": rng.choice(syn.CAMPAIGNS),
+                "price": round(rng.uniform(1, 300), 2),
+            }
+        ),
         "creation_source": rng.choice(["API", "SDK", "Dashboard", "Quick Link"]),
         "alias": rng.choice(["", "", f"promo-{rng.randrange(999)}"]),
         "domain": rng.choice(syn.DOMAINS),
@@ -150,7 +187,9 @@ def click_row(rng, seed, app_id, day, number) -> dict[str, str]:
     return {
         "click_timestamp": syn.epoch_ms(syn.moment_in_day(rng, day)),
         "branch_link_click_id": syn.stable_id(seed, app_id, "click", day, number),
-        "branch_browser_fingerprint_id": syn.stable_id(seed, app_id, "browser", rng.randrange(9000)),
+        "branch_browser_fingerprint_id": syn.stable_id(
+            seed, app_id, "browser", rng.randrange(9000)
+        ),
         "os": os_name,
         "os_version": rng.choice(versions),
         "model": rng.choice(syn.MODELS),
@@ -161,7 +200,10 @@ def click_row(rng, seed, app_id, day, number) -> dict[str, str]:
         "sms_from_desktop": rng.choice(["true", "false", "false"]),
         "phone_number": "",
         "redirect_method": rng.choice(["app_store", "uri_scheme", "universal_link", "web"]),
-        **{f"link_{k}": link[k] for k in ("channel", "feature", "campaign", "stage", "tags", "data", "url")},
+        **{
+            f"link_{k}": link[k]
+            for k in ("channel", "feature", "campaign", "stage", "tags", "data", "url")
+        },
         "link_creation_timestamp": link["creation_timestamp"],
         "link_creation_source": link["creation_source"],
         "link_branch_identity_id": link["branch_identity_id"],
@@ -175,7 +217,13 @@ def event_row(rng, seed, app_id, day, number) -> dict[str, str]:
     row = {
         "id": syn.stable_id(seed, app_id, "event", day, number),
         "name": rng.choice(syn.EVENT_NAMES),
-        "metadata": syn.jdump({"revenue": round(rng.uniform(0, 99), 2), "currency": "USD", "note": rng.choice(syn.TITLES)}),
+        "metadata": syn.jdump(
+            {
+                "revenue": round(rng.uniform(0, 99), 2),
+                "currency": "USD",
+                "note": rng.choice(syn.TITLES),
+            }
+        ),
         "timestamp": syn.epoch_ms(moment),
         "branch_identity_id": syn.stable_id(seed, app_id, "identity", rng.randrange(5000)),
         "developer_identity": rng.choice(["", f"user-{rng.randrange(100000)}", "user@example.com"]),
@@ -188,7 +236,13 @@ def event_row(rng, seed, app_id, day, number) -> dict[str, str]:
         "device_first_seen_timestamp": syn.iso(moment - dt.timedelta(days=rng.randrange(700))),
         "device_os": os_name,
         "device_os_version": rng.choice(versions),
-        "device_metadata": syn.jdump({"model": rng.choice(syn.MODELS), "country": rng.choice(syn.COUNTRIES), "carrier": rng.choice(["Verizon", "O2", "ドコモ", ""])}),
+        "device_metadata": syn.jdump(
+            {
+                "model": rng.choice(syn.MODELS),
+                "country": rng.choice(syn.COUNTRIES),
+                "carrier": rng.choice(["Verizon", "O2", "ドコモ", ""]),
+            }
+        ),
         "hardware_id": syn.stable_id(seed, "hw", rng.randrange(20000), digits=16),
         "google_advertising_id": "" if os_name != "ANDROID" else f"{rng.getrandbits(128):032x}",
         "branch_browser_fingerprint_id": "",
@@ -204,15 +258,24 @@ def event_row(rng, seed, app_id, day, number) -> dict[str, str]:
                     row[column] = ""
             continue
         link = _link_fields(rng, seed, app_id, day, -1)
-        row.update({
-            f"{prefix}click_timestamp": syn.epoch_ms(moment - dt.timedelta(minutes=rng.randrange(90))),
-            f"{prefix}click_query_params": syn.jdump({"utm_source": rng.choice(syn.CHANNELS), "q": "a,b \"c\""}),
-            f"{prefix}branch_identity_id": link["branch_identity_id"],
-            f"{prefix}developer_identity": "",
-            f"{prefix}hardware_id": "",
-            f"{prefix}branch_link_id": link["link_id"],
-            f"{prefix}link_creation_timestamp": link["creation_timestamp"],
-            **{f"{prefix}link_{k}": link[k] for k in ("channel", "feature", "campaign", "stage", "tags", "data", "url")},
-            f"{prefix}link_creation_source": link["creation_source"],
-        })
+        row.update(
+            {
+                f"{prefix}click_timestamp": syn.epoch_ms(
+                    moment - dt.timedelta(minutes=rng.randrange(90))
+                ),
+                f"{prefix}click_query_params": syn.jdump(
+                    {"utm_source": rng.choice(syn.CHANNELS), "q": 'a,b "c"'}
+                ),
+                f"{prefix}branch_identity_id": link["branch_identity_id"],
+                f"{prefix}developer_identity": "",
+                f"{prefix}hardware_id": "",
+                f"{prefix}branch_link_id": link["link_id"],
+                f"{prefix}link_creation_timestamp": link["creation_timestamp"],
+                **{
+                    f"{prefix}link_{k}": link[k]
+                    for k in ("channel", "feature", "campaign", "stage", "tags", "data", "url")
+                },
+                f"{prefix}link_creation_source": link["creation_source"],
+            }
+        )
     return row

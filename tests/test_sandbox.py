@@ -1,0 +1,260 @@
+"""The sandbox itself, over HTTP: Branch's answers, signed URLs, deterministic realistic files,
+faults, rate-limit answers and control endpoints."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+
+import pytest
+import requests
+
+from tap_branch.sandbox import synthetic
+from tap_branch.sandbox.cli import build_config, parse_args
+from tap_branch.sandbox.server import SlidingWindowLimiter
+from tests.conftest import SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, days_back, start_sandbox
+
+AUTH_FAILED = {"error": {"message": "Authentication failed !", "code": 400}}
+
+
+def _export(
+    control: SandboxControl, day: dt.date, key=SANDBOX_KEY, secret=SANDBOX_SECRET
+) -> requests.Response:
+    return requests.get(
+        f"{control.url}/v1/export/{key}",
+        params={"branch_secret": secret, "export_date": day.isoformat()},
+        timeout=10,
+    )
+
+
+def _rows(url: str) -> list[list[str]]:
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    text = gzip.decompress(response.content).decode("utf-8")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_export_answer_lists_signed_csv_gz_urls_per_kind(sandbox):
+    body = _export(sandbox, days_back(1)[0]).json()
+    assert set(body) == {"links_export_url", "clicks_export_url", "events_export_url"}
+    for urls in body.values():
+        assert urls and all(".csv.gz?" in url and "X-Amz-Signature=" in url for url in urls)
+
+
+def test_post_form_gives_the_same_files(sandbox):
+    day = days_back(1)[0]
+    post = requests.post(
+        f"{sandbox.url}/v2/export",
+        json={
+            "branch_key": SANDBOX_KEY,
+            "branch_secret": SANDBOX_SECRET,
+            "export_date": day.isoformat(),
+        },
+        timeout=10,
+    ).json()
+    get = _export(sandbox, day).json()
+    strip = lambda body: {k: [u.split("?")[0] for u in v] for k, v in body.items()}  # noqa: E731
+    assert strip(post) == strip(get)
+    sandbox.options(daily_get_form=False)
+    assert _export(sandbox, day).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [("key_live_nope", SANDBOX_SECRET), (SANDBOX_KEY, "secret_live_nope"), (SANDBOX_KEY, None)],
+)
+def test_wrong_credentials_get_branchs_error_body(sandbox, key, secret):
+    response = _export(sandbox, days_back(1)[0], key=key, secret=secret)
+    assert response.status_code == 400
+    assert response.json() == AUTH_FAILED
+
+
+def test_bad_export_date_is_a_400(sandbox):
+    response = requests.get(
+        f"{sandbox.url}/v1/export/{SANDBOX_KEY}",
+        params={"branch_secret": SANDBOX_SECRET, "export_date": "01/02/2024"},
+        timeout=10,
+    )
+    assert response.status_code == 400 and "export_date" in response.json()["error"]["message"]
+
+
+def test_files_are_deterministic_by_seed():
+    day = days_back(2)[0]
+    contents = []
+    for seed in (7, 7, 8):
+        running = start_sandbox(seed=seed)
+        try:
+            control = SandboxControl(running)
+            url = _export(control, day).json()["events_export_url"][0]
+            contents.append(gzip.decompress(requests.get(url, timeout=10).content))
+        finally:
+            running.stop()
+    assert contents[0] == contents[1]
+    assert contents[0] != contents[2]
+
+
+def test_files_hold_realistic_values(sandbox):
+    body = _export(sandbox, days_back(1)[0]).json()
+    events = [row for url in body["events_export_url"] for row in _rows(url)[1:]]
+    links = [row for url in body["links_export_url"] for row in _rows(url)[1:]]
+    header = _rows(body["events_export_url"][0])[0]
+    column = {name: index for index, name in enumerate(header)}
+    cells = [cell for row in events + links for cell in row]
+    assert any("\n" in cell for cell in cells)  # newlines inside quoted cells
+    assert any(
+        "," in cell and not cell.startswith(("{", "[")) for cell in cells
+    )  # commas inside cells
+    assert any('"' in cell for cell in cells)
+    assert any(not cell.isascii() for cell in cells)  # unicode
+    assert any(cell == "" for cell in cells)  # empty cells
+    assert all(
+        row[column["timestamp"]].isdigit() and len(row[column["timestamp"]]) == 13 for row in events
+    )
+    assert all("T" in row[column["identity_creation_timestamp"]] for row in events)  # ISO text
+    assert all(isinstance(json.loads(row[column["metadata"]]), dict) for row in events)
+    assert all(len(row[column["id"]]) == 18 and row[column["id"]].isdigit() for row in events)
+
+
+def test_large_days_are_split_across_files(sandbox):
+    sandbox.options(
+        daily_rows={"links": 95, "link_clicks": 5, "events": 0},
+        daily_rows_per_file=30,
+        daily_volume_jitter=0,
+    )
+    body = _export(sandbox, days_back(1)[0]).json()
+    assert len(body["links_export_url"]) == 4  # 30 + 30 + 30 + 5
+    assert [len(_rows(url)) - 1 for url in body["links_export_url"]] == [30, 30, 30, 5]
+    assert len(body["clicks_export_url"]) == 1 and body["events_export_url"] == []
+
+
+def test_signed_urls_are_checked_and_expire(sandbox):
+    url = _export(sandbox, days_back(1)[0]).json()["links_export_url"][0]
+    assert requests.get(url, timeout=10).status_code == 200
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    response = requests.get(tampered, timeout=10)
+    assert response.status_code == 403 and "SignatureDoesNotMatch" in response.text
+    assert requests.get(url.split("?")[0], timeout=10).status_code == 403
+    sandbox.expire_urls()
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 403 and "Request has expired" in response.text
+    fresh = _export(sandbox, days_back(1)[0]).json()["links_export_url"][0]
+    assert requests.get(fresh, timeout=10).status_code == 200
+
+
+def test_url_lifetime_is_configurable():
+    running = start_sandbox(url_ttl=0)
+    try:
+        control = SandboxControl(running)
+        url = _export(control, days_back(1)[0]).json()["links_export_url"][0]
+        assert requests.get(url, timeout=10).status_code == 403
+    finally:
+        running.stop()
+
+
+def test_todays_files_answer_400_until_the_day_is_over(sandbox):
+    today = _export(sandbox, sandbox.sandbox.today()).json()["links_export_url"][0]
+    response = requests.get(today, timeout=10)
+    assert response.status_code == 400
+    sandbox.advance_days(1)
+    assert requests.get(today, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_rate_limit_fault_answers_like_branch(sandbox, header):
+    sandbox.fault(kind="rate_limit", path="/v1/export", retry_after=12, header=header)
+    response = _export(sandbox, days_back(1)[0])
+    assert response.status_code == 429
+    error = response.json()["errors"][0]
+    assert error["error_code"] == 7
+    assert (
+        error["message"].startswith("Limit is exceeded for org-")
+        and "retry after 12 seconds" in error["message"]
+    )
+    assert response.headers.get("Retry-After") == ("12" if header else None)
+    assert _export(sandbox, days_back(1)[0]).status_code == 200  # times=1 by default
+
+
+def test_sliding_windows_count_in_sandbox_time():
+    now = [0.0]
+    limiter = SlidingWindowLimiter([(2, 1.0), (3, 60.0)], clock=lambda: now[0])
+    assert limiter.hit("org") is None and limiter.hit("org") is None
+    assert limiter.hit("org") == pytest.approx(1.0)  # third in the same second
+    now[0] = 1.5
+    assert limiter.hit("org") is None
+    now[0] = 3.0
+    assert limiter.hit("org") == pytest.approx(57.0)  # the minute window is full
+    assert limiter.hit("other-org") is None
+
+
+def test_status_and_reset_faults_and_the_request_log(sandbox):
+    sandbox.fault(kind="status", status=502, path="/v1/export", times=2)
+    statuses = [_export(sandbox, days_back(1)[0]).status_code for _ in range(3)]
+    assert statuses == [502, 502, 200]
+    sandbox.fault(kind="reset", path="/v1/export")
+    with pytest.raises(requests.exceptions.RequestException):
+        _export(sandbox, days_back(1)[0]).json()
+    log = [entry for entry in sandbox.requests_log() if entry["path"].startswith("/v1/")]
+    assert all(entry["path"] == f"/v1/export/{SANDBOX_KEY}" for entry in log)
+    assert [(e["status"], e["fault"]) for e in log] == [
+        (502, "status"),
+        (502, "status"),
+        (200, None),
+        (200, "reset"),
+    ]
+    sandbox.clear_requests()
+    assert [e for e in sandbox.requests_log() if not e["path"].startswith("/_sandbox/")] == []
+
+
+def test_unknown_fault_kind_is_refused(sandbox):
+    response = requests.post(f"{sandbox.url}/_sandbox/faults", json={"kind": "explode"}, timeout=10)
+    assert response.status_code == 400 and "explode" in response.text
+
+
+def test_clock_control(sandbox):
+    sandbox.set_today(dt.date(2024, 3, 1))
+    sandbox.advance_days(2)
+    health = requests.get(f"{sandbox.url}/_sandbox/health", timeout=10).json()
+    assert health == {"ok": True, "today": "2024-03-03"}
+
+
+def test_gzip_csv_is_produced_in_chunks_and_round_trips():
+    rows = [
+        [synthetic.stable_id(n), f"text, with comma {n}", "line\nbreak", "ünï"]
+        for n in range(30000)
+    ]
+    chunks = list(synthetic.gzip_csv(["a", "b", "c", "d"], rows))
+    assert len(chunks) > 1
+    parsed = list(csv.reader(io.StringIO(gzip.decompress(b"".join(chunks)).decode(), newline="")))
+    assert parsed[0] == ["a", "b", "c", "d"] and parsed[1:] == rows
+
+
+def test_cli_arguments_build_the_config():
+    args = parse_args(
+        [
+            "--port",
+            "0",
+            "--seed",
+            "9",
+            "--option",
+            'daily_rows={"events": 5}',
+            "--option",
+            "daily_get_form=false",
+            "--app",
+            "second:key_live_2:secret_live_2",
+            "--today",
+            "2024-01-31",
+            "--retry-after-header",
+            "--fault",
+            '{"kind": "status", "status": 503}',
+        ]
+    )
+    config = build_config(args)
+    assert config.seed == 9 and config.today == dt.date(2024, 1, 31) and config.retry_after_header
+    assert config.options == {"daily_rows": {"events": 5}, "daily_get_form": False}
+    assert [app.app_id for app in config.apps] == ["sandbox-app", "second"]
+    assert args.fault == [{"kind": "status", "status": 503}]
+    with pytest.raises(SystemExit):
+        parse_args(["--app", "only:two"])
