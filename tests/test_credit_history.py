@@ -167,6 +167,14 @@ def test_wrong_direction_value_is_a_clear_error(sandbox, config):
     ] == ids_of(ledger(sandbox, "user-1"))
 
 
+def test_a_server_ignoring_begin_after_id_never_duplicates_rows(sandbox, config):
+    sandbox.options(credits_ignore_begin_after_id=True)
+    run = run_tap({**config, "credit_identities": ["user-1"]}, select=HISTORY)
+    ids = [r["transaction_id"] for r in run.records("credit_history")]
+    assert ids == ids_of(ledger(sandbox, "user-1"))[:10]
+    assert "at or before begin_after_id" in run.logs
+
+
 def test_buckets_are_read_and_bookmarked_separately(sandbox, config):
     cfg = {
         **config,

@@ -19,6 +19,7 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
   or an HTTP status (e.g. 400) with Branch's error body
 - `credits_direction_values`: the `direction` values read as least recent first
   (default `["asc", "1"]`; anything else is most recent first, Branch's default)
+- `credits_ignore_begin_after_id`: true answers every page from the start (a server that ignores it)
 - `credits_rate_limit`: `[[requests, window seconds], ...]` per branch_key (default `[[1000, 60]]`)
 - `app_config_user_id`: the dashboard user id `/v1/app` accepts (default `dashboard_user_sandbox`)
 
@@ -73,7 +74,7 @@ def register(sandbox: Sandbox) -> None:
         ]
         if not ascending:
             items = items[::-1]
-        if after is not None:
+        if after is not None and not sandbox.option("credits_ignore_begin_after_id", False):
             items = [tx for tx in items if (int(tx["transaction"]["id"]) > after) == ascending]
         return json_response(items[: max(0, length)])
 

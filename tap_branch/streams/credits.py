@@ -252,6 +252,16 @@ class CreditHistoryStream(PublicApiStream):
             count += 1
             yield record
         if count == 0 and self._begin_after is None:
+            if context.get("bucket"):
+                # An empty bucket is ordinary; only a wholly empty history hints at an unknown identity.
+                self.logger.info(
+                    "%s: no credit history in bucket %r for identity %r (app %s).",
+                    self.name,
+                    context["bucket"],
+                    context["identity"],
+                    app.app_id,
+                )
+                return
             self.logger.warning(
                 "%s: Branch returned no credit history for identity %r (app %s); an identity Branch "
                 "does not know is answered so. Going on with the next identity.",
