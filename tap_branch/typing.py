@@ -83,6 +83,8 @@ def parse_datetime(value: t.Any) -> str:
             if offset == _ZERO:
                 return parsed.isoformat()
             return parsed.astimezone(_UTC).isoformat()
+        elif value[:1].isspace() and value.strip():
+            return parse_datetime(value.strip())  # padded text; rare, so off the hot path
         else:
             number = float(value)  # negative or fractional epochs; anything else raises ValueError
     elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -44,6 +44,9 @@ LINKS = LinksStream.schema
         (1704164645123, "2024-01-02T03:04:05.123000+00:00"),
         (1704164645.0, "2024-01-02T03:04:05+00:00"),
         ("0", "1970-01-01T00:00:00+00:00"),
+        # Padding around a value (hand-edited exports) does not hide it.
+        (" 2024-01-02T03:04:05Z ", "2024-01-02T03:04:05+00:00"),
+        (" 1704164645123", "2024-01-02T03:04:05.123000+00:00"),
     ],
 )
 def test_datetimes_become_utc_iso(value, expected):
