@@ -20,7 +20,6 @@ import sys
 import typing as t
 
 import msgspec
-
 from singer_sdk import typing as th
 
 Converter = t.Callable[[t.Any], t.Any]
@@ -151,7 +150,13 @@ def _json_of(expected: type) -> Converter:
 
 
 def as_text(value: t.Any) -> str:
-    return value if isinstance(value, str) else msgspec.json.encode(value).decode() if isinstance(value, (dict, list)) else str(value)
+    return (
+        value
+        if isinstance(value, str)
+        else msgspec.json.encode(value).decode()
+        if isinstance(value, (dict, list))
+        else str(value)
+    )
 
 
 def _types_of(prop: dict) -> list[str]:
@@ -232,12 +237,16 @@ class RowTyper:
         present = set(self.header)
         # Documented columns missing from this file become null, not absent.
         self._template: dict[str, t.Any] = {
-            name: None for name in properties if name not in present and name not in (UNPARSED, EXTRA)
+            name: None
+            for name in properties
+            if name not in present and name not in (UNPARSED, EXTRA)
         }
         self._template.update(constants or {})
         self._template[UNPARSED] = None
         self._template[EXTRA] = None
-        unseen = [column for _, column in self._extra if ("extra", column) not in self._warned_columns]
+        unseen = [
+            column for _, column in self._extra if ("extra", column) not in self._warned_columns
+        ]
         if unseen:
             self._warned_columns.update(("extra", column) for column in unseen)
             self.logger.warning(
@@ -261,10 +270,12 @@ class RowTyper:
         record = self._template.copy()
         if len(cells) != self._width:
             cells = self._fit(cells)
-        for column, cell in zip(self._plain_names, self._plain_cells(cells)):
+        for column, cell in zip(self._plain_names, self._plain_cells(cells), strict=False):
             record[column] = cell or None  # an empty cell is null
         unparsed = None
-        for column, convert, cell in zip(self._typed_names, self._typed_converters, self._typed_cells(cells)):
+        for column, convert, cell in zip(
+            self._typed_names, self._typed_converters, self._typed_cells(cells), strict=False
+        ):
             if not cell:
                 record[column] = None
                 continue
@@ -279,7 +290,9 @@ class RowTyper:
         if unparsed is not None:
             record[UNPARSED] = unparsed
         if self._extra:
-            record[EXTRA] = {column: cells[index] for index, column in self._extra if cells[index] != ""} or None
+            record[EXTRA] = {
+                column: cells[index] for index, column in self._extra if cells[index] != ""
+            } or None
         return record
 
     def _fit(self, cells: t.Sequence[str]) -> list[str]:
@@ -289,7 +302,10 @@ class RowTyper:
             return cells + [""] * (self._width - len(cells))
         overflow = cells[self._width :]
         self._warn_once("<row width>", f"{len(cells)} cells for {self._width} columns")
-        self._extra = [*self._extra, *((self._width + i, f"_overflow_{i}") for i in range(len(overflow)))]
+        self._extra = [
+            *self._extra,
+            *((self._width + i, f"_overflow_{i}") for i in range(len(overflow))),
+        ]
         self._width = len(cells)
         self._index_plan()
         return cells
@@ -312,13 +328,21 @@ class RowTyper:
 class DictTyper:
     """The same typing for records that arrive as JSON objects (newline-delimited exports)."""
 
-    def __init__(self, schema: dict, *, source: str, constants: t.Mapping[str, t.Any] | None = None,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        schema: dict,
+        *,
+        source: str,
+        constants: t.Mapping[str, t.Any] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
         properties = schema["properties"]
         self.source = source
         self.logger = logger or logging.getLogger(__name__)
         self._converters = {
-            name: converter_for(prop) for name, prop in properties.items() if name not in (UNPARSED, EXTRA)
+            name: converter_for(prop)
+            for name, prop in properties.items()
+            if name not in (UNPARSED, EXTRA)
         }
         self._template = {name: None for name in self._converters}
         self._template.update(constants or {})
@@ -355,7 +379,9 @@ class DictTyper:
                     self._warned.add(column)
                     self.logger.warning(
                         "%s: field '%s' has a value that does not parse as its type; kept as text in '%s'.",
-                        self.source, column, UNPARSED,
+                        self.source,
+                        column,
+                        UNPARSED,
                     )
         record[UNPARSED] = unparsed
         record[EXTRA] = extra
