@@ -68,7 +68,11 @@ class BranchKeyAuthenticator(APIAuthenticatorBase):
             request.prepare_body(data=None, files=None, json=body)
         else:
             parts = urlsplit(request.url)
-            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in self.credentials]
+            query = [
+                (k, v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                if k not in self.credentials
+            ]
             query.extend(self.credentials.items())
             request.url = urlunsplit(parts._replace(query=urlencode(query)))
         return request

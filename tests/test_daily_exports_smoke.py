@@ -28,6 +28,8 @@ def test_daily_exports_incremental_by_day(sandbox, base_config):
     sandbox.advance_days(1)
     next_day = run_tap(base_config, state=again.state, select=DAILY)
     for stream in DAILY:
-        assert {r["export_date"][:10] for r in next_day.records(stream)} == {(today - dt.timedelta(days=1)).isoformat()}
+        assert {r["export_date"][:10] for r in next_day.records(stream)} == {
+            (today - dt.timedelta(days=1)).isoformat()
+        }
     ids = [r["id"] for r in next_day.records("events")]
     assert len(ids) == len(set(ids)) > 0

@@ -18,21 +18,52 @@ import typing as t
 
 CHANNELS = ["facebook", "google", "email", "sms", "twitter", "tiktok", "organic", ""]
 FEATURES = ["marketing", "sharing", "referral", "invite", "paid advertising", "journeys"]
-CAMPAIGNS = ["spring_sale", "Black Friday, 2024", "launch \"v2\"", "été_promo", "retargeting-q3", "唯一活动", ""]
+CAMPAIGNS = [
+    "spring_sale",
+    "Black Friday, 2024",
+    'launch "v2"',
+    "été_promo",
+    "retargeting-q3",
+    "唯一活动",
+    "",
+]
 STAGES = ["new_user", "level 1", "checkout", "onboarded", ""]
 OSES = [("IOS", ["17.4", "16.7.2", "18.0"]), ("ANDROID", ["14", "13", "12"]), ("DESKTOP", [""])]
 MODELS = ["iPhone15,2", "iPhone14,5", "Pixel 8", "SM-S918B", "iPad13,4", ""]
 BROWSERS = ["Chrome", "Safari", "Firefox", "Samsung Internet", "Edge"]
 COUNTRIES = ["US", "GB", "DE", "FR", "JP", "BR", "IN", "KR"]
-PARTNERS = ["Facebook", "Google AdWords", "Apple Search Ads", "Snap", "TikTok", "Taptica", "Applovin"]
-EVENT_NAMES = ["install", "open", "reinstall", "web_session_start", "PURCHASE", "ADD_TO_CART", "COMPLETE_REGISTRATION", "custom_event_α"]
+PARTNERS = [
+    "Facebook",
+    "Google AdWords",
+    "Apple Search Ads",
+    "Snap",
+    "TikTok",
+    "Taptica",
+    "Applovin",
+]
+EVENT_NAMES = [
+    "install",
+    "open",
+    "reinstall",
+    "web_session_start",
+    "PURCHASE",
+    "ADD_TO_CART",
+    "COMPLETE_REGISTRATION",
+    "custom_event_α",
+]
 DOMAINS = ["example.app.link", "example.test-app.link", "go.example.com"]
 USER_AGENTS = [
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
 ]
-TITLES = ["Summer sale, 50% off!", "He said \"hi\"\nthen left", "Café — crème brûlée", "普通の商品", "plain title"]
+TITLES = [
+    "Summer sale, 50% off!",
+    'He said "hi"\nthen left',
+    "Café — crème brûlée",
+    "普通の商品",
+    "plain title",
+]
 
 
 def rng_for(*parts: object) -> random.Random:

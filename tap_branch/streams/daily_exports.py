@@ -17,7 +17,12 @@ from singer_sdk import typing as th
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.errors import FatalAPIError
-from tap_branch.schemas.daily_export import EVENT_COLUMNS, LINK_CLICK_COLUMNS, LINK_COLUMNS, column_kind
+from tap_branch.schemas.daily_export import (
+    EVENT_COLUMNS,
+    LINK_CLICK_COLUMNS,
+    LINK_COLUMNS,
+    column_kind,
+)
 from tap_branch.streams._daily_files import DailyFileStream, Manifest
 
 SETTINGS = [
@@ -39,7 +44,11 @@ _TYPES = {
     "string": th.StringType,
 }
 
-RESPONSE_LISTS = {"links": "links_export_url", "link_clicks": "clicks_export_url", "events": "events_export_url"}
+RESPONSE_LISTS = {
+    "links": "links_export_url",
+    "link_clicks": "clicks_export_url",
+    "events": "events_export_url",
+}
 
 
 def _columns(names: t.Sequence[str]) -> dict[str, th.JSONTypeHelper]:
@@ -68,14 +77,18 @@ class DailyExportStream(DailyFileStream):
     def _send_export_request(self, app: BranchApp, day: dt.date, *, post: bool):
         if post:
             request = self.build_prepared_request(
-                method="POST", url=f"{self.url_base}/v2/export", json={"export_date": day.isoformat()},
+                method="POST",
+                url=f"{self.url_base}/v2/export",
+                json={"export_date": day.isoformat()},
                 headers=self.http_headers,
             )
             auth = BranchKeyAuthenticator(app, location="json")
         else:
             request = self.build_prepared_request(
-                method="GET", url=f"{self.url_base}/v1/export/{app.branch_key}",
-                params={"export_date": day.isoformat()}, headers=self.http_headers,
+                method="GET",
+                url=f"{self.url_base}/v1/export/{app.branch_key}",
+                params={"export_date": day.isoformat()},
+                headers=self.http_headers,
             )
             auth = BranchKeyAuthenticator(app, location="query", fields=("branch_secret",))
 
@@ -100,7 +113,9 @@ class DailyExportStream(DailyFileStream):
             if isinstance(urls, str):  # a single URL instead of a list
                 urls = [urls]
             if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-                raise FatalAPIError(f"Branch's daily export answer for {day}: '{key}' is not a list of URLs")
+                raise FatalAPIError(
+                    f"Branch's daily export answer for {day}: '{key}' is not a list of URLs"
+                )
             manifest[kind] = urls
         return manifest
 
