@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import typing as t
 
 import pytest
@@ -21,8 +22,16 @@ def _scaled(windows: list[tuple[int, float]]) -> list[dict]:
     return [{"limit": limit, "seconds": seconds / SCALE} for limit, seconds in windows]
 
 
+def _away_from_the_hour() -> None:
+    """Expected counts follow the clock's hour; a test never starts in an hour's last 20 s."""
+    now = dt.datetime.now(dt.timezone.utc)
+    if now.minute == 59 and now.second >= 40:
+        time.sleep(61 - now.second)
+
+
 @pytest.fixture
 def fast_sandbox() -> t.Iterator[SandboxControl]:
+    _away_from_the_hour()
     reset_shared_limiters()
     running = start_sandbox(time_scale=SCALE)
     try:
@@ -126,9 +135,8 @@ def test_windows_of_at_most_60_days_and_120_day_clamp(fast_sandbox, config):
     assert (
         dt.datetime.fromisoformat(jobs[1]["start"]) == first_end
     )  # contiguous: no gap, no overlap
-    # 120 days in two jobs exceed Branch's 100 days an hour: the limiter waited instead of a 429.
+    # 120 days in two jobs exceed Branch's 100 days an hour: paced by the client, never a 429.
     assert fast_sandbox.sandbox.state.get("rate_limited", {}) == {}
-    assert "days of data" in run.logs or "Rate limit" in run.logs
     records = run.records("custom_eo_install")
     assert len(records) == len({r["id"] for r in records}) > 2800
 
@@ -161,16 +169,42 @@ def test_429_with_error_code_7_body_is_waited_out(fast_sandbox, config):
     assert run.records("custom_eo_install")
 
 
-def test_client_limiter_paces_job_creation_without_429s(fast_sandbox, config):
-    cfg = {
-        **config,
-        "custom_exports_window_days": 1,
-        "start_date": (utc_today() - dt.timedelta(days=30)).isoformat(),
-    }
-    run = run_tap(cfg, select=["custom_eo_install"])
-    assert len(_jobs(fast_sandbox)) >= 30  # more than the 25 an hour Branch allows
-    assert "window is full" in run.logs
-    assert fast_sandbox.sandbox.state.get("rate_limited", {}) == {}
+def test_client_limiter_paces_job_creation_without_429s():
+    # Its own sandbox where Branch's minute lasts 2 s: twelve quick jobs always fill it.
+    scale = 30.0
+    _away_from_the_hour()
+    reset_shared_limiters()
+    running = start_sandbox(time_scale=scale, options={"custom_job_seconds": 0.3})
+    try:
+        control = SandboxControl(running)
+        cfg = {
+            "start_date": (utc_today() - dt.timedelta(days=11)).isoformat(),
+            "access_token": "api_app_sandbox",
+            "app_id": "sandbox-app",
+            "api2_url": control.url,
+            "custom_exports_poll_seconds": 0.01,
+            "custom_exports_window_days": 1,
+            "custom_exports_create_limits": [
+                {"limit": limit, "seconds": seconds / scale}
+                for limit, seconds in [(10, 60), (25, 3600)]
+            ],
+        }
+        run = run_tap(cfg, select=["custom_eo_install"])
+        created = [
+            r["time"]
+            for r in control.requests_log()
+            if r["path"] == "/v2/logs" and r["method"] == "POST"
+        ]
+        assert len(created) == 12
+        assert "window is full" in run.logs
+        assert control.sandbox.state.get("rate_limited", {}) == {}
+        # Never more than 10 creations in any 60 sandbox seconds (2 s here).
+        assert all(
+            later - first >= 60 / scale for first, later in zip(created, created[10:], strict=False)
+        )
+    finally:
+        running.stop()
+        reset_shared_limiters()
 
 
 def test_resume_after_kill_between_files_reuses_the_job(fast_sandbox, config):
