@@ -273,3 +273,11 @@ def test_custom_streams_are_opt_in_and_daily_v3_streams_are_not(config):
     assert len(custom) == 31
     assert not any(stream.selected for stream in custom)
     assert all(tap.streams[f"daily_{t}"].selected for t in ("eo_click", "eo_open", "eo_install"))
+
+
+def test_end_date_bounds_the_export(fast_sandbox, config):
+    cfg = {**config, "end_date": (utc_today() - dt.timedelta(days=2)).isoformat()}
+    run = run_tap(cfg, select=["custom_eo_open"])
+    limit = dt.datetime.combine(utc_today() - dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    assert dt.datetime.fromisoformat(_bookmark(run.state, "custom_eo_open")) == limit
+    assert len(run.records("custom_eo_open")) == 24 * 2

@@ -348,9 +348,7 @@ class CustomExportStream(Branch2Stream):
         self, app_id: str, start: dt.datetime, limit: dt.datetime
     ) -> dt.datetime | None:
         """The end of the last hour Branch has finished loading (after `start`), at most `limit`."""
-        hour = floor_hour(min(limit, utc_now())) - _HOUR
-        if floor_hour(limit) == limit and limit <= utc_now():
-            hour = limit - _HOUR
+        hour = floor_hour(min(limit, utc_now())) - _HOUR  # the last hour that has ended
         checks = int(self.config.get("custom_exports_ready_max_checks") or 48)
         while hour >= floor_hour(start) and checks > 0:
             checks -= 1
