@@ -268,3 +268,19 @@ def test_stream_maps_alias_computed_and_removed_properties(sandbox, base_config)
     )
     # State stays keyed by the stream's own name.
     assert _bookmark(run, "links") == _midnight(days_back(1)[0])
+
+
+def test_flattening_takes_the_sdks_path_and_still_flattens(sandbox, base_config):
+    config = {
+        **base_config,
+        "start_date": days_back(1)[0].isoformat(),
+        "flattening_enabled": True,
+        "flattening_max_depth": 1,
+    }
+    clean = run_tap({**base_config, "start_date": days_back(1)[0].isoformat()}, select=["links"])
+    run = run_tap(config, select=["links"])
+    assert len(run.records("links")) == len(clean.records("links")) > 0
+    for before, after in zip(clean.records("links"), run.records("links"), strict=True):
+        assert "data" not in after
+        assert after["data__$og_title"] == before["data"]["$og_title"]
+        assert after["link_id"] == before["link_id"]
