@@ -79,6 +79,7 @@ def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
     assert isinstance(first["custom_data"], dict)
     assert isinstance(first["last_attributed_touch_data_tilde_tags"], list)
     assert isinstance(first["days_from_last_attributed_touch_to_event"], int)
+    assert "event_timestamp" not in first  # ontology columns the file lacks are left out
     assert {r["extra_columns"]["x_sandbox_segment"] for r in csv_rows if r["extra_columns"]} == {
         "alpha",
         "beta",

@@ -27,7 +27,7 @@ from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import SignedUrlExpiredError
-from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.settings import parse_date
 from tap_branch.streams.scheduled_api import (
     FAILED,
@@ -41,7 +41,7 @@ from tap_branch.streams.scheduled_api import (
     v2_app_ids,
 )
 from tap_branch.streams.scheduled_files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
-from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper, RowTyper
+from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 
 SETTINGS = [
     th.Property(
@@ -400,15 +400,16 @@ class ScheduledExportRowsStream(_ScheduledStream):
             header = next(items, None)
             if header is None:
                 return
+            schema = self._file_schema(header)
             typer = RowTyper(
-                self.schema,
+                schema,
                 header,
                 source=where,
                 constants=constants,
                 logger=self.logger,
                 warned=self._warned,
             )
-            millis = RawMillis(self.schema, header)
+            millis = RawMillis(schema, header)
             for cells in items:
                 if not cells:
                     continue  # a blank line is not a row
@@ -420,15 +421,40 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 record["row_number"] = number
                 yield record
             return
-        dict_typer = DictTyper(self.schema, source=where, constants=constants, logger=self.logger)
-        millis = RawMillis(self.schema)
+        typers: dict[frozenset, tuple[DictTyper, RawMillis]] = {}
         for obj in items:
             number += 1
+            keys = frozenset(obj)
+            if keys not in typers:  # rows of one file share their keys: built once or twice a file
+                schema = self._file_schema(keys)
+                typers[keys] = (
+                    DictTyper(schema, source=where, constants=constants, logger=self.logger),
+                    RawMillis(schema),
+                )
+            dict_typer, millis = typers[keys]
             record = dict_typer(obj)
-            millis.from_object(record, obj)
+            if millis:
+                millis.from_object(record, obj)
             record.update(constants)
             record["row_number"] = number
             yield record
+
+    def _file_schema(self, columns: t.Iterable[str]) -> dict:
+        """The stream's schema cut down to one file's columns.
+
+        The declared schema is the whole ontology (~250 columns) while a subscription
+        exports a few dozen: records carry the file's columns (null when empty), and
+        the ontology columns the file does not have are left out (null to a target)
+        rather than written as hundreds of nulls per row.
+        """
+        properties = self.schema["properties"]
+        wanted = [*_FIXED, UNPARSED, EXTRA]
+        for column in columns:
+            wanted.extend((column, millis_column(column)))
+        return {
+            "type": "object",
+            "properties": {k: properties[k] for k in wanted if k in properties},
+        }
 
     def _fresh_url(self, sub: Subscription, job: Job, index: int) -> str:
         """A new signed URL for file `index`: the job asked again, else the jobs listed again."""
