@@ -9,6 +9,7 @@ It adds to the SDK's `RESTStream`:
 
 from __future__ import annotations
 
+import random
 import typing as t
 from functools import cached_property
 
@@ -176,6 +177,11 @@ class BranchStream(FastRecordMixin, RESTStream):
     def backoff_wait_generator(self) -> t.Generator[float, None, None]:
         factor = float(self.config.get("backoff_factor", 2))
         return backoff.expo(factor=factor, max_value=60)
+
+    def backoff_jitter(self, value: float) -> float:
+        """Up to 10% more than the wait: the SDK adds up to a whole second, which
+        would make small `backoff_factor` values meaningless."""
+        return value * (1 + random.random() * 0.1)
 
     def backoff_handler(self, details: dict) -> None:
         exc = details.get("exception")

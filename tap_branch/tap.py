@@ -7,10 +7,11 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch import streams as families
 from tap_branch.redaction import SECRETS, install_log_redaction
-from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates
+from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates, invalid_setting
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -63,13 +64,40 @@ class TapBranch(Tap):
             OUTPUT.drain_and_flush()
 
     def _check_credentials_of_selected_streams(self) -> None:
-        by_need: dict[str, list[str]] = collections.defaultdict(list)
+        """Fail before any request when a selected stream lacks its credentials.
+
+        Without a catalog the streams are selected by default, and nobody has
+        every kind of Branch credential: then the streams whose credentials are
+        missing are skipped with a warning, and only a run with nothing left fails.
+        A stream selected on purpose (a catalog, or a partial selection) fails.
+        """
+        by_need: dict[str, list[Stream]] = collections.defaultdict(list)
         for stream in self.streams.values():
             need = getattr(stream, "credentials_needed", None)
             if need and (stream.selected or stream.has_selected_descendents):
-                by_need[need].append(stream.name)
-        for need, names in by_need.items():
-            check_credentials(self.config, need, names)
+                by_need[need].append(stream)
+        selected_by_default = self._input_catalog is None and all(
+            stream.selected == stream.selected_by_default for stream in self.streams.values()
+        )
+        for need, streams in by_need.items():
+            try:
+                check_credentials(self.config, need, [stream.name for stream in streams])
+            except ConfigValidationError as exc:
+                if not selected_by_default:
+                    raise
+                self.logger.warning("Skipping streams without their credentials: %s", exc)
+                for stream in streams:
+                    stream.selected = False
+        runnable = [
+            s
+            for s in self.streams.values()
+            if s.selected and getattr(s, "credentials_needed", None)
+        ]
+        if selected_by_default and not runnable:
+            raise invalid_setting(
+                "No stream can run with these settings: set Branch credentials "
+                "('branch_key' and 'branch_secret', or 'apps'; 'access_token' for the v2 APIs)."
+            )
 
 
 if __name__ == "__main__":
