@@ -359,16 +359,15 @@ class ScheduledExportRowsStream(_ScheduledStream):
                     "rows_done": rows_done,
                 }
                 self._flush_state()
-        except SignedUrlExpiredError as exc:
+        except SignedUrlExpiredError:
             self.logger.warning(
-                "Job %s of %s (end_date %s) is unrecoverable: its files can no longer be downloaded even with "
-                "fresh URLs (Branch keeps them about 7 days). %d of %s rows were read; the job is passed. (%s)",
+                "Job %s of %s (end_date %s) is unrecoverable: its files answer 403 even with fresh URLs "
+                "(Branch keeps them about 7 days). %d of %s rows were read; the job is passed.",
                 job.job_id,
                 sub.label,
                 job.end_date,
                 rows_done,
                 job.lines_exported,
-                exc,
             )
             self.run.outcomes[key] = EXPIRED
         else:
