@@ -30,13 +30,13 @@ from functools import cached_property
 
 import msgspec
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.ratelimit import shared_limiter
-from tap_branch.settings import parse_date
+from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams import cohort_catalog as catalog
 from tap_branch.streams import cohort_reports as reports
 from tap_branch.streams.cohort_results import RowExpander, csv_dicts, json_array_items
@@ -184,7 +184,7 @@ class CohortStream(Branch2Stream):
     def scope_param(self) -> dict[str, str]:
         value = self.config.get(self.scope)
         if not value:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Stream {self.name} needs setting 'organization_id' or 'app_id': Branch's cohort API is "
                 "queried per organization (organization_id) or per app (app_id)."
             )
@@ -201,7 +201,7 @@ class CohortStream(Branch2Stream):
         try:
             return shared_limiter("cohort", parsed, self.logger)
         except ValueError as exc:
-            raise ConfigValidationError(f"Setting 'cohort_rate_limits': {exc}") from None
+            raise invalid_setting(f"Setting 'cohort_rate_limits': {exc}") from None
 
     @property
     def record_limit(self) -> int:

@@ -13,8 +13,8 @@ import re
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 
+from tap_branch.settings import invalid_setting
 from tap_branch.streams import cohort_catalog as catalog
 from tap_branch.typing import CATCH_ALL_PROPERTIES
 
@@ -98,7 +98,7 @@ def reports_from_config(config: t.Mapping[str, t.Any]) -> list[CohortReport]:
     seen: set[str] = set()
     for report in reports:
         if report.name in seen:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"cohort_reports: two reports are named '{report.name}'; names must be unique."
             )
         seen.add(report.name)
@@ -107,14 +107,14 @@ def reports_from_config(config: t.Mapping[str, t.Any]) -> list[CohortReport]:
 
 def parse_report(entry: t.Any, index: int) -> CohortReport:
     if not isinstance(entry, t.Mapping):
-        raise ConfigValidationError(
+        raise invalid_setting(
             f"cohort_reports[{index}] must be an object with at least 'name' and 'measures'."
         )
     name = str(entry.get("name") or "")
     where = f"cohort_reports[{index}] ('{name}')" if name else f"cohort_reports[{index}]"
 
     def fail(field: str, problem: str) -> t.NoReturn:
-        raise ConfigValidationError(f"{where}, field '{field}': {problem}")
+        raise invalid_setting(f"{where}, field '{field}': {problem}")
 
     if not _NAME.match(name):
         fail(

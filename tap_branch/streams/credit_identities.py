@@ -12,7 +12,7 @@ import logging
 import os
 import typing as t
 
-from singer_sdk.exceptions import ConfigValidationError
+from tap_branch.settings import invalid_setting
 
 SETTING = "credit_identities"
 #: Branch's documented maximum length of an identity.
@@ -30,7 +30,7 @@ def configured_identities(config: t.Mapping[str, t.Any]) -> list[str]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting '{SETTING}' looks like a JSON list but is not valid JSON: {exc}"
             ) from None
     if isinstance(value, str):
@@ -38,11 +38,11 @@ def configured_identities(config: t.Mapping[str, t.Any]) -> list[str]:
     if isinstance(value, list):
         bad = [item for item in value if not isinstance(item, (str, int)) or isinstance(item, bool)]
         if bad:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting '{SETTING}' must list identities as text; got {bad[0]!r}."
             )
         return _unique((str(item).strip() for item in value), source=f"setting '{SETTING}'")
-    raise ConfigValidationError(
+    raise invalid_setting(
         f"Setting '{SETTING}' must be a list of identities or the path of a file with one identity a line; "
         f"got a {type(value).__name__}."
     )
@@ -53,12 +53,12 @@ def _read_file(path: str) -> t.Iterator[str]:
     try:
         handle = open(expanded, encoding="utf-8-sig")  # noqa: SIM115 - closed below
     except FileNotFoundError:
-        raise ConfigValidationError(
+        raise invalid_setting(
             f"Setting '{SETTING}' names the file {path!r} (resolved from {os.getcwd()}), which does not exist. "
             "Give a list of identities or the path of a file with one identity a line."
         ) from None
     except OSError as exc:
-        raise ConfigValidationError(
+        raise invalid_setting(
             f"Setting '{SETTING}': cannot read the file {path!r}: {exc.strerror}."
         ) from None
     with handle:
@@ -66,7 +66,7 @@ def _read_file(path: str) -> t.Iterator[str]:
             for line in handle:
                 yield line.strip()
         except UnicodeDecodeError:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting '{SETTING}': the file {path!r} is not UTF-8 text (one identity a line)."
             ) from None
 

@@ -11,9 +11,10 @@ import typing as t
 from urllib.parse import parse_qs, urlsplit
 
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
+from tap_branch.settings import invalid_setting
 from tap_branch.streams.credit_app_config import USER_ID_SETTING, AppConfigStream
 from tap_branch.streams.credit_base import PublicApiStream
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
@@ -205,7 +206,7 @@ class CreditHistoryStream(PublicApiStream):
     def page_size(self) -> int:
         size = int(self.config.get("credit_history_page_size") or 100)
         if size < 1:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting 'credit_history_page_size' must be at least 1, got {size}."
             )
         return size

@@ -17,10 +17,11 @@ import dataclasses
 import datetime as dt
 import typing as t
 
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.errors import describe_response
 from tap_branch.redaction import strip_query
+from tap_branch.settings import invalid_setting
 from tap_branch.typing import parse_datetime, parse_integer
 
 if t.TYPE_CHECKING:
@@ -144,12 +145,12 @@ def configured_subscriptions(config: t.Mapping[str, t.Any]) -> list[Subscription
     subscriptions = []
     for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or not entry.get("subscription_id"):
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting 'scheduled_exports' entry {position} has no 'subscription_id'."
             )
         app_id = entry.get("app_id") or default_app
         if not app_id:
-            raise ConfigValidationError(
+            raise invalid_setting(
                 f"Setting 'scheduled_exports' entry {position} ({entry['subscription_id']}) needs an "
                 "'app_id' (or set the tap's 'app_id')."
             )
