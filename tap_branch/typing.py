@@ -52,7 +52,6 @@ _json_decode = msgspec.json.decode
 
 _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 _from_iso = dt.datetime.fromisoformat
-_MILLISECOND = dt.timedelta(milliseconds=1)
 _ZERO = dt.timedelta(0)
 # Python < 3.11's fromisoformat does not read a trailing "Z".
 _ISO_NEEDS_Z_FIX = sys.version_info < (3, 11)
@@ -82,6 +81,8 @@ def parse_datetime(value: t.Any) -> str:
             if offset == _ZERO:
                 return parsed.isoformat()
             return parsed.astimezone(_UTC).isoformat()
+        elif value[:1] == "-" and value[1:].isdigit():
+            number = int(value)  # before 1970: rare, but exact like the positive epochs
         elif value[:1].isspace() and value.strip():
             return parse_datetime(value.strip())  # padded text; rare, so off the hot path
         else:
@@ -90,14 +91,36 @@ def parse_datetime(value: t.Any) -> str:
         number = value
     else:
         raise ValueError(f"not a timestamp: {value!r}")
-    if number != number or number in (float("inf"), float("-inf")):
+    if number.__class__ is int:
+        if abs(number) >= _MILLIS_THRESHOLD:
+            return _epoch_millis_text(number)
+        return _epoch_millis_text(number * 1000)
+    if number != number or number in (_INF, -_INF):
         raise ValueError(f"not a timestamp: {value!r}")
-    # Naive arithmetic and a literal offset: formatting an aware datetime costs twice as much.
     if abs(number) >= _MILLIS_THRESHOLD:
-        if number.__class__ is int:
-            return (_NAIVE_EPOCH + number * _MILLISECOND).isoformat() + "+00:00"
         number /= 1000.0
+    # Naive arithmetic and a literal offset: formatting an aware datetime costs twice as much.
     return (_NAIVE_EPOCH + dt.timedelta(seconds=number)).isoformat() + "+00:00"
+
+
+_INF = float("inf")
+#: ISO text of whole epoch seconds already formatted: an export's timestamps
+#: crowd into a few days, so most rows reuse a second another row formatted.
+_SECOND_TEXT: dict[int, str] = {}
+_SECOND_TEXT_MAX = 200_000
+
+
+def _epoch_millis_text(millis_since_epoch: int) -> str:
+    """The same text as `datetime.isoformat()` (no fraction when it is zero), plus "+00:00"."""
+    seconds, millis = divmod(millis_since_epoch, 1000)
+    text = _SECOND_TEXT.get(seconds)
+    if text is None:
+        if len(_SECOND_TEXT) >= _SECOND_TEXT_MAX:
+            _SECOND_TEXT.clear()
+        text = _SECOND_TEXT[seconds] = (_NAIVE_EPOCH + dt.timedelta(seconds=seconds)).isoformat()
+    if millis:
+        return f"{text}.{millis:03d}000+00:00"
+    return text + "+00:00"
 
 
 def parse_integer(value: t.Any) -> int:
