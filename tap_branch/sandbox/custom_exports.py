@@ -34,36 +34,10 @@ from werkzeug.wrappers import Request, Response
 from tap_branch.sandbox import synthetic as syn
 from tap_branch.sandbox.event_rows import event_values, json_object
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
+from tap_branch.schemas.event_topics import REPORT_TYPES
 
-EO_TOPICS = [
-    "eo_impression",
-    "eo_click",
-    "eo_web_to_app_auto_redirect",
-    "eo_branch_cta_view",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_pageview",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_content_event",
-    "eo_dismissal",
-    "eo_user_lifecycle_event",
-]
-BLOCKABLE = [topic for topic in EO_TOPICS if topic not in ("eo_dismissal",)]
-REPORT_TYPES = [
-    *EO_TOPICS,
-    "cost",
-    "skadnetwork_valid_messages",
-    "skadnetwork_invalid_messages",
-    *(f"{topic}_blocked" for topic in BLOCKABLE),
-    "eo_san_touch",
-]
 #: Topics the readiness endpoint knows (Branch's list has no skadnetwork_invalid_messages).
-READINESS_TOPICS = [rt for rt in REPORT_TYPES if rt != "skadnetwork_invalid_messages"] + [
-    "eo_san_touch"
-]
+READINESS_TOPICS = [rt for rt in REPORT_TYPES if rt != "skadnetwork_invalid_messages"]
 DEFAULT_ROWS_PER_HOUR = {"eo_click": 3, "eo_open": 2, "eo_install": 1}
 MAX_WINDOW_DAYS = 60
 LOOKBACK_DAYS = 120

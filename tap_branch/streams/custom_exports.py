@@ -35,6 +35,7 @@ from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label, json_lines
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.ratelimit import shared_limiter
+from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
@@ -42,31 +43,6 @@ from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
 
-EO_TOPICS = [
-    "eo_impression",
-    "eo_click",
-    "eo_web_to_app_auto_redirect",
-    "eo_branch_cta_view",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_pageview",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_content_event",
-    "eo_dismissal",
-    "eo_user_lifecycle_event",
-]
-#: Every report type Branch documents for `/v2/logs`; each gets a `custom_<report_type>` stream.
-REPORT_TYPES = [
-    *EO_TOPICS,
-    "cost",
-    "skadnetwork_valid_messages",
-    "skadnetwork_invalid_messages",
-    *(f"{topic}_blocked" for topic in EO_TOPICS if topic != "eo_dismissal"),
-    "eo_san_touch",  # in Branch's readiness topic list; self-attributing networks' touches
-]
 
 #: Fields requested by default for event report types (`eo_*`, `*_blocked`).
 EVENT_FIELDS = [

@@ -32,6 +32,7 @@ from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.downloads import csv_rows, file_label
 from tap_branch.errors import FatalAPIError
+from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.streams._daily_files import (
     APP_ID_PROPERTY,
@@ -44,22 +45,7 @@ from tap_branch.streams._daily_files import (
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
 #: Topics Branch documents for Daily Exports v3 (each gets a `daily_<topic>` stream).
-TOPICS = [
-    "eo_click",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_impression",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_web_session_start",
-    "eo_branch_cta_view",
-    "eo_content_event",
-    "eo_user_lifecycle_event",
-    "eo_pageview",
-    "eo_web_to_app_auto_redirect",
-    "eo_dismissal",
-]
+TOPICS = EO_TOPICS
 #: Branch keeps a rolling window of this many days before today (UTC).
 AVAILABLE_DAYS = 7
 PROGRESS = "day_in_progress"
