@@ -33,6 +33,10 @@ class TapBranch(Tap):
     message_writer_class = BufferedMsgSpecWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        #: What the streams of one run share: a day's export lists (asked once for
+        #: every stream of a family), which request form an API accepts, what was
+        #: already logged once. Keys are namespaced by the module that sets them.
+        self.run_cache: dict[str, t.Any] = {}
         super().__init__(*args, **kwargs)
         self._register_secrets()
         install_log_redaction()

@@ -136,7 +136,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         # next stream of the family walks the same days again later. An answer is
         # a few URLs (kilobytes even for a year's backfill); URLs that expired in
         # the meantime are refreshed on their 403 (`_fresh_url`).
-        cache: dict = self._tap.__dict__.setdefault("_daily_manifests", {})
+        cache: dict = self._tap.run_cache.setdefault("daily_manifests", {})
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
             cache[key] = self.request_manifest(app, day)

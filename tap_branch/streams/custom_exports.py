@@ -349,7 +349,7 @@ class CustomExportStream(Branch2Stream):
             "POST", "/v2/data/ready", app_id, body=body, accept=lambda r: r.status_code == 400
         )
         if response.status_code == 400:
-            seen: set = self._tap.__dict__.setdefault("_custom_ready_unknown", set())
+            seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())
             if self.report_type not in seen:
                 seen.add(self.report_type)
                 self.logger.warning(
@@ -527,7 +527,7 @@ class CustomExportStream(Branch2Stream):
     # --- jobs ----------------------------------------------------------------
 
     def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
-        dropped: dict = self._tap.__dict__.setdefault("_custom_dropped_fields", {})
+        dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
         fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
         days = max(1, math.ceil((end - start).total_seconds() / 86400))
         day_limiter = self._limiter(

@@ -104,7 +104,7 @@ class DailyV3Stream(DailyFileStream):
         return manifest
 
     def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
-        seen: set = self._tap.__dict__.setdefault("_daily_v3_unknown_topics", set())
+        seen: set = self._tap.run_cache.setdefault("daily_v3_unknown_topics", set())
         for topic, urls in manifest.items():
             if urls and topic not in TOPICS and topic not in seen:
                 seen.add(topic)
