@@ -107,7 +107,7 @@ _INF = float("inf")
 #: ISO text of whole epoch seconds already formatted: an export's timestamps
 #: crowd into a few days, so most rows reuse a second another row formatted.
 _SECOND_TEXT: dict[int, str] = {}
-_SECOND_TEXT_MAX = 200_000
+_SECOND_TEXT_MAX = 100_000  # ~10 MB at most; a day has 86,400 seconds
 
 
 def _epoch_millis_text(millis_since_epoch: int) -> str:
