@@ -520,9 +520,22 @@ class CustomExportStream(Branch2Stream):
                 )
             return urls[index]
 
+        skipped = 0
         for obj in self._reader.items(url, json_lines, refresh=fresh_url):
             if isinstance(obj, dict):
                 yield millis.from_object(typer(obj), obj)
+            else:
+                skipped += 1
+        if skipped:
+            # Never silently: a line that is not a JSON object has no fields to emit.
+            self.logger.warning(
+                "%s %s file %d (%s): %d lines were not JSON objects and were skipped.",
+                self.name,
+                period,
+                index + 1,
+                file_label(url),
+                skipped,
+            )
 
     # --- jobs ----------------------------------------------------------------
 
