@@ -287,6 +287,9 @@ class ScheduledExportJobsStream(_ScheduledStream):
 
 # --- rows ------------------------------------------------------------------------
 
+#: Typers kept per JSON file, one per distinct set of keys.
+_MAX_TYPERS_PER_FILE = 64
+
 _ROW_FIELDS = [
     th.Property("subscription_id", th.StringType, required=True),
     th.Property("job_id", th.StringType, required=True),
@@ -425,6 +428,8 @@ class ScheduledExportRowsStream(_ScheduledStream):
             number += 1
             keys = frozenset(obj)
             if keys not in typers:  # rows of one file share their keys: built once or twice a file
+                if len(typers) >= _MAX_TYPERS_PER_FILE:
+                    typers.clear()  # JSON that omits nulls varies its keys: memory stays bounded
                 schema = self._file_schema(keys)
                 typers[keys] = (
                     DictTyper(schema, source=where, constants=constants, logger=self.logger),
