@@ -260,3 +260,23 @@ def test_secrets_stay_out_of_logs_records_and_state(fast):
     assert SANDBOX_TOKEN not in output
     assert "X-Amz-Signature=" not in output.replace("X-Amz-Signature=REDACTED", "")
     assert "X-Amz-Credential=SANDBOX" not in output
+
+
+def test_old_start_date_with_a_recent_bookmark_warns_about_nothing(fast):
+    today = utc_today()
+    bookmark = (today - dt.timedelta(days=5)).isoformat()
+    state = {
+        "bookmarks": {STREAM: {"replication_key": "cohort_date", "replication_key_value": bookmark}}
+    }
+    config = scaled_config(fast.url, start_date=(today - dt.timedelta(days=3 * 365)).isoformat())
+    run = run_tap(config, state=state, select=[STREAM])
+    assert "lookback" not in run.logs  # the run starts after its bookmark, well inside 24 months
+    assert (
+        min(r["cohort_date"] for r in run.records(STREAM))
+        == (today - dt.timedelta(days=4)).isoformat()
+    )
+
+    # Without the bookmark the same start_date is clamped, and the warning names the setting.
+    end = (today - dt.timedelta(days=2 * 365 - 3)).isoformat()
+    fresh = run_tap({**config, "end_date": end}, select=[STREAM])
+    assert "start_date" in fresh.logs and "24-month cohort lookback" in fresh.logs

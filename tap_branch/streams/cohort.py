@@ -216,21 +216,27 @@ class CohortStream(Branch2Stream):
     def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
         today = utc_today()
         start = parse_date(str(self.config["start_date"]), "start_date")
+        origin = "start_date"
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:
+            resume = parse_date(str(bookmark), "state") + dt.timedelta(days=1)
+            if resume > start:
+                start, origin = resume, "the day after the bookmark"
+        # Clamped after the bookmark is applied: a run resuming from a recent bookmark
+        # warns about nothing, whatever the (old) start_date.
         oldest = reports.add_units(today, "month", -catalog.MAX_LOOKBACK_MONTHS) + dt.timedelta(
             days=1
         )
         if start < oldest:
             self.logger.warning(
-                "%s: start_date %s is beyond Branch's %d-month cohort lookback; starting at %s instead.",
+                "%s: %s (%s) is beyond Branch's %d-month cohort lookback; starting at %s instead.",
                 self.name,
+                origin,
                 start,
                 catalog.MAX_LOOKBACK_MONTHS,
                 oldest,
             )
             start = oldest
-        bookmark = self.get_context_state(context).get("replication_key_value")
-        if bookmark:
-            start = max(start, parse_date(str(bookmark), "state") + dt.timedelta(days=1))
         end = today - dt.timedelta(days=1)
         if self.config.get("end_date"):
             end = min(end, parse_date(str(self.config["end_date"]), "end_date"))
