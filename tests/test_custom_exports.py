@@ -246,6 +246,14 @@ def test_failed_job_is_a_clear_error_and_keeps_the_bookmark(fast_sandbox, config
     assert "replication_key_value" not in str(run.state)
 
 
+def test_complete_job_whose_files_cannot_be_found_keeps_the_bookmark(fast_sandbox, config):
+    fast_sandbox.options(custom_response_url_key="download_links")  # a shape the tap does not know
+    run = run_tap(config, select=["custom_eo_install"], expect_error=True)
+    assert run.error is not None and "names no file URL" in str(run.error)
+    assert "download_links" in str(run.error)
+    assert "replication_key_value" not in str(run.state)
+
+
 def test_report_type_unknown_to_readiness_uses_the_assumed_delay(fast_sandbox, config):
     run = run_tap(config, select=["custom_skadnetwork_invalid_messages"])
     assert "readiness check does not know" in run.logs

@@ -18,7 +18,8 @@ Data lands late: the events of an hour exist only once the hour is `custom_ready
 Options: `custom_now` (ISO datetime; default the sandbox's today at the real time of day),
 `custom_ready_lag_hours`, `custom_rows_per_hour` ({report_type: n}; default DEFAULT_ROWS_PER_HOUR,
 others 1), `custom_rows_per_file` (default 200), `custom_job_seconds` (sandbox seconds a job
-takes, default 2), `custom_fail_report_types`, `custom_unavailable_fields`, `custom_handle_key`.
+takes, default 2), `custom_fail_report_types`, `custom_unavailable_fields`, `custom_handle_key`,
+`custom_response_url_key` (the key of a complete job's file URLs, default `response_url`).
 """
 
 from __future__ import annotations
@@ -159,12 +160,13 @@ def register(sandbox: Sandbox) -> None:
             sandbox.signed_url(request, f"custom/{handle}/{index}.json.gz")
             for index in range(max(1, math.ceil(total / per_file)))
         ]
+        url_key = str(sandbox.option("custom_response_url_key", "response_url"))
         return json_response(
             {
                 "status": "complete",
                 "code": 200,
                 "lines_exported": total,
-                "response_url": urls[0] if len(urls) == 1 else urls,
+                url_key: urls[0] if len(urls) == 1 else urls,
             }
         )
 

@@ -644,7 +644,16 @@ class CustomExportStream(Branch2Stream):
                 answer = {}
             status = str(answer.get("status", "")).lower() if isinstance(answer, dict) else ""
             if status in _DONE:
-                return _urls_of(answer)
+                urls = _urls_of(answer)
+                lines = answer.get("lines_exported")
+                if not urls and lines not in (None, 0, "0"):
+                    # Reading nothing would move the bookmark past the whole window.
+                    raise FatalAPIError(
+                        f"{self.name}: export job {handle} for {period} (app {app_id}) is complete with "
+                        f"{lines} lines, but Branch's answer names no file URL (its keys: "
+                        f"{', '.join(sorted(answer))}). The bookmark stays where it was."
+                    )
+                return urls
             if status in _FAILED and resumed:
                 return None
             if status in _FAILED:
