@@ -141,6 +141,17 @@ def test_unknown_identity_warns_and_goes_on(sandbox, config, answer):
     assert run.error is None
 
 
+@pytest.mark.parametrize("answer", [400, 404])
+def test_unknown_identity_whose_name_reads_like_credentials(sandbox, config, answer):
+    """Branch's error quotes the identity: "Identity not found: author@example.com" is no key problem."""
+    sandbox.options(credits_unknown_identity=answer)
+    cfg = {**config, "credit_identities": ["user-1", "author@example.com", "user-2"]}
+    run = run_tap(cfg, select=HISTORY)
+    assert run.error is None
+    assert {r["identity"] for r in run.records("credit_history")} == {"user-1", "user-2"}
+    assert "Branch does not know identity 'author@example.com'" in run.logs
+
+
 @pytest.mark.parametrize("status", [410, 404])
 def test_retired_endpoint_is_a_warning_for_the_app(sandbox, config, status):
     sandbox.fault(kind="status", status=status, path="/v1/credithistory", times=-1)

@@ -29,6 +29,14 @@ def test_rejection_kind(status, detail, kind):
     assert rejection_kind(status, detail) == kind
 
 
+@pytest.mark.parametrize("status", [400, 404])
+def test_words_of_the_identity_itself_are_not_branchs(status):
+    """Branch quotes the identity; an identity like 'author@...' is no credentials problem."""
+    detail = "Identity not found: author@example.com"
+    assert rejection_kind(status, detail, asked="author@example.com") == IDENTITY
+    assert rejection_kind(status, "Invalid branch_key", asked="author@example.com") == CREDENTIALS
+
+
 def test_identities_list_is_cleaned_in_order():
     config = {"credit_identities": [" user-2", "user-1", "user-2", "", 42]}
     assert configured_identities(config) == ["user-2", "user-1", "42"]

@@ -98,7 +98,8 @@ class AppConfigStream(BranchStream):
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status in (401, 403, 404, 410) or (
-            status == 400 and rejection_kind(400, _detail(response)) == CREDENTIALS
+            status == 400
+            and rejection_kind(400, _detail(response), asked=self._app_id) == CREDENTIALS
         ):
             raise RequestRejected(describe_response(response), status, _detail(response))
         super().validate_response(response)
@@ -114,7 +115,7 @@ class AppConfigStream(BranchStream):
         try:
             yield from self.request_records(context)
         except RequestRejected as exc:
-            kind = rejection_kind(exc.status, exc.detail)
+            kind = rejection_kind(exc.status, exc.detail, asked=context["app_id"])
             if kind == CREDENTIALS:
                 raise FatalAPIError(
                     f"Branch rejected the dashboard user id for app '{context['app_id']}' ({exc}). "

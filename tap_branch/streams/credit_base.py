@@ -49,8 +49,15 @@ class RequestRejected(FatalAPIError):
         self.detail = detail
 
 
-def rejection_kind(status: int, detail: str) -> str:
-    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account) or IDENTITY (this identity only)."""
+def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str:
+    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account) or IDENTITY (this identity only).
+
+    `asked` (the identity or app id of the request) is cut out of Branch's text first:
+    Branch quotes it ("Identity not found: author@example.com"), and its words are the
+    user's, not Branch's: an identity containing "auth" is no credentials problem.
+    """
+    if asked:
+        detail = detail.replace(asked, " ")
     if status in (401, 403) or _CREDENTIAL_WORDS.search(detail):
         return CREDENTIALS
     if status == 410 or (status == 404 and not _IDENTITY_WORDS.search(detail)):
@@ -201,7 +208,7 @@ class PublicApiStream(BranchStream):
         yield from self.request_records(context)
 
     def _handle_rejection(self, exc: RequestRejected, app: BranchApp, context: dict) -> None:
-        kind = rejection_kind(exc.status, exc.detail)
+        kind = rejection_kind(exc.status, exc.detail, asked=context["identity"])
         if kind == CREDENTIALS:
             raise FatalAPIError(
                 f"Branch rejected the Branch key of app '{app.app_id}' ({exc}). "
