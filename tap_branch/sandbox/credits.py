@@ -51,13 +51,9 @@ LEAST_RECENT_FIRST = ["asc", "1"]
 
 def register(sandbox: Sandbox) -> None:
     def credit_history(request: Request) -> Response:
-        checked = _check(sandbox, request)
-        if isinstance(checked, Response):
-            return checked
-        app_id, identity = checked
-        ledger = _visible(sandbox, app_id, identity)
-        if ledger is None:
-            return _unknown_identity(sandbox, identity, empty=[])
+        ledger = _ledger_of_request(sandbox, request, empty=[])
+        if isinstance(ledger, Response):
+            return ledger
         args = request.args
         ascending = args.get("direction", "") in sandbox.option(
             "credits_direction_values", LEAST_RECENT_FIRST
@@ -79,13 +75,9 @@ def register(sandbox: Sandbox) -> None:
         return json_response(items[: max(0, length)])
 
     def credits(request: Request) -> Response:
-        checked = _check(sandbox, request)
-        if isinstance(checked, Response):
-            return checked
-        app_id, identity = checked
-        ledger = _visible(sandbox, app_id, identity)
-        if ledger is None:
-            return _unknown_identity(sandbox, identity, empty={})
+        ledger = _ledger_of_request(sandbox, request, empty={})
+        if isinstance(ledger, Response):
+            return ledger
         balances: dict[str, int] = {"default": 0}
         for item in ledger:
             bucket = item["transaction"]["bucket"]
@@ -124,6 +116,20 @@ def _check(sandbox: Sandbox, request: Request) -> tuple[str, str] | Response:
     if not identity:
         return _error("identity is required", 400)
     return app.app_id, identity
+
+
+def _ledger_of_request(
+    sandbox: Sandbox, request: Request, *, empty: t.Any
+) -> list[dict] | Response:
+    """The requested identity's visible ledger, or Branch's answer (an error, an unknown identity)."""
+    checked = _check(sandbox, request)
+    if isinstance(checked, Response):
+        return checked
+    app_id, identity = checked
+    ledger = _visible(sandbox, app_id, identity)
+    if ledger is None:
+        return _unknown_identity(sandbox, identity, empty=empty)
+    return ledger
 
 
 def _unknown_identity(sandbox: Sandbox, identity: str, *, empty: t.Any) -> Response:

@@ -26,6 +26,7 @@ from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.redaction import redact
 from tap_branch.streams.credit_identities import SETTING as IDENTITIES_SETTING
 from tap_branch.streams.credit_identities import configured_identities
+from tap_branch.typing import DictTyper
 
 if t.TYPE_CHECKING:
     import requests
@@ -206,6 +207,25 @@ class PublicApiStream(BranchStream):
     def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
         """The records of one partition; the default is the SDK's request loop."""
         yield from self.request_records(context)
+
+    def identity_typer(self, app: BranchApp, context: dict) -> DictTyper:
+        """Types one partition's records, each stamped with its app and identity."""
+        return DictTyper(
+            self.schema,
+            source=f"{self.name} of identity {context['identity']!r} (app {app.app_id})",
+            constants={"app_id": app.app_id, "identity": context["identity"]},
+            logger=self.logger,
+        )
+
+    def warn_nothing_for_identity(self, what: str, app: BranchApp, context: dict) -> None:
+        self.logger.warning(
+            "%s: Branch returned no %s for identity %r (app %s); an identity Branch "
+            "does not know is answered so. Going on with the next identity.",
+            self.name,
+            what,
+            context["identity"],
+            app.app_id,
+        )
 
     def _handle_rejection(self, exc: RequestRejected, app: BranchApp, context: dict) -> None:
         kind = rejection_kind(exc.status, exc.detail, asked=context["identity"])

@@ -17,7 +17,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_branch.settings import invalid_setting
 from tap_branch.streams.credit_app_config import USER_ID_SETTING, AppConfigStream
 from tap_branch.streams.credit_base import PublicApiStream
-from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
+from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 if t.TYPE_CHECKING:
     import requests
@@ -242,12 +242,7 @@ class CreditHistoryStream(PublicApiStream):
 
     def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
         self._begin_after = self.bookmark(context)
-        self._typer = DictTyper(
-            self.schema,
-            source=f"{self.name} of identity {context['identity']!r} (app {app.app_id})",
-            constants={"app_id": app.app_id, "identity": context["identity"]},
-            logger=self.logger,
-        )
+        self._typer = self.identity_typer(app, context)
         count = 0
         for record in self.request_records(context):
             count += 1
@@ -263,13 +258,7 @@ class CreditHistoryStream(PublicApiStream):
                     app.app_id,
                 )
                 return
-            self.logger.warning(
-                "%s: Branch returned no credit history for identity %r (app %s); an identity Branch "
-                "does not know is answered so. Going on with the next identity.",
-                self.name,
-                context["identity"],
-                app.app_id,
-            )
+            self.warn_nothing_for_identity("credit history", app, context)
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
         items = history_page(response)
@@ -323,24 +312,13 @@ class CreditBalancesStream(PublicApiStream):
         return None
 
     def records_of_identity(self, app: BranchApp, context: dict) -> t.Iterator[dict]:
-        self._typer = DictTyper(
-            self.schema,
-            source=f"{self.name} of identity {context['identity']!r} (app {app.app_id})",
-            constants={"app_id": app.app_id, "identity": context["identity"]},
-            logger=self.logger,
-        )
+        self._typer = self.identity_typer(app, context)
         count = 0
         for record in self.request_records(context):
             count += 1
             yield record
         if count == 0:
-            self.logger.warning(
-                "%s: Branch returned no credit balance for identity %r (app %s); an identity Branch "
-                "does not know is answered so. Going on with the next identity.",
-                self.name,
-                context["identity"],
-                app.app_id,
-            )
+            self.warn_nothing_for_identity("credit balance", app, context)
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
         body = response.json()
