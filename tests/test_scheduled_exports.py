@@ -276,3 +276,24 @@ def test_file_format_follows_the_file_name_then_the_subscription():
     assert file_format("https://s3/x/part-0", "json", "gz", where=where) == "json"
     with pytest.raises(UnsupportedFileError, match="response_format_compression to gz"):
         file_format("https://s3/x/part-0.csv.snappy", "csv", "snappy", where=where)
+
+
+def test_a_jobs_repr_carries_no_signed_url():
+    """A job (or the run holding it) printed in a traceback or a debug line shows no signature."""
+    from tap_branch.streams.scheduled_api import parse_job
+    from tap_branch.streams.scheduled_exports import ScheduledRun
+
+    signed = "https://s3/x/part-0.csv.gz?X-Amz-Credential=AKIA/x&X-Amz-Signature=deadbeef"
+    job = parse_job(
+        {
+            "job_id": "j-1",
+            "status": "SUCCEEDED",
+            "end_date": "2024-05-01T00:00:00Z",
+            "export_url": [signed],
+        },
+        "sub-1",
+    )
+    run = ScheduledRun(live={("sub-1", "j-1"): job})
+    for text in (repr(job), str(job), repr(run)):
+        assert "j-1" in text and "X-Amz-Signature" not in text and "deadbeef" not in text
+    assert job.urls == [signed]

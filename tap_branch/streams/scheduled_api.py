@@ -68,8 +68,8 @@ class Job:
     end_date: str
     end: dt.datetime
     lines_exported: int | None
-    #: Live pre-signed URLs: never logged, stored or emitted.
-    urls: list[str]
+    #: Live pre-signed URLs: never logged, stored or emitted (nor in the job's repr).
+    urls: list[str] = dataclasses.field(repr=False)
 
     @property
     def covers_through(self) -> dt.datetime:
