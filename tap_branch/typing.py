@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import operator
 import sys
 import typing as t
 
@@ -64,13 +63,17 @@ def parse_datetime(value: t.Any) -> str:
     type checks by class and the digit test before any exception can happen.
     """
     if value.__class__ is str:
+        if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[4] == "-":
+            # Branch's usual form, 2024-05-01T12:34:56.789Z: validate, then reformat by hand.
+            _from_iso(value[:23])
+            if value[10] == "T":
+                return value[:23] + "000+00:00"
+            return value[:10] + "T" + value[11:23] + "000+00:00"
+        if len(value) == 13 and value.isdigit() and value.isascii() and value[0] != "0":
+            return _epoch_millis_digits_text(value)  # Branch's other usual form
         if value.isdigit():
             number: float = int(value)
         elif value[4:5] == "-":
-            if len(value) == 24 and value[23] == "Z" and value[19] == ".":
-                # Branch's usual form, 2024-05-01T12:34:56.789Z: validate, then reformat by hand.
-                _from_iso(value[:23])
-                return value[:10] + "T" + value[11:23] + "000+00:00"
             text = value.strip()
             if _ISO_NEEDS_Z_FIX and text[-1:] in ("Z", "z"):
                 text = text[:-1] + "+00:00"
@@ -121,6 +124,25 @@ def _epoch_millis_text(millis_since_epoch: int) -> str:
     if millis:
         return f"{text}.{millis:03d}000+00:00"
     return text + "+00:00"
+
+
+#: The same as `_SECOND_TEXT`, keyed by the ten digits of the seconds.
+_SECOND_TEXT_BY_DIGITS: dict[str, str] = {}
+
+
+def _epoch_millis_digits_text(digits: str) -> str:
+    """`_epoch_millis_text` of 13 ASCII digits (no leading zero): the seconds are the first
+    ten digits and the milliseconds the last three, so no arithmetic and no formatting."""
+    text = _SECOND_TEXT_BY_DIGITS.get(digits[:10])
+    if text is None:
+        if len(_SECOND_TEXT_BY_DIGITS) >= _SECOND_TEXT_MAX:
+            _SECOND_TEXT_BY_DIGITS.clear()
+        text = (_NAIVE_EPOCH + dt.timedelta(seconds=int(digits[:10]))).isoformat()
+        _SECOND_TEXT_BY_DIGITS[digits[:10]] = text
+    millis = digits[10:]
+    if millis == "000":
+        return text + "+00:00"
+    return text + "." + millis + "000+00:00"
 
 
 def parse_integer(value: t.Any) -> int:
@@ -212,21 +234,16 @@ def converter_for(prop: dict) -> Converter | None:
     return None
 
 
-def _cell_getter(indexes: list[int]) -> t.Callable[[t.Sequence[str]], t.Sequence[str]]:
-    """`cells -> the cells at indexes`, as one C-level call (itemgetter), for any count of indexes."""
-    if not indexes:
-        return lambda cells: ()
-    if len(indexes) == 1:
-        only = indexes[0]
-        return lambda cells: (cells[only],)
-    return operator.itemgetter(*indexes)
+_CELL_ERRORS = (ValueError, TypeError, OverflowError, msgspec.DecodeError)
 
 
 class RowTyper:
     """Turns the rows of one file (lists of cells, in `header` order) into typed records.
 
-    Built once per file: the header decides which converter each position gets.
-    `constants` are fields every record of the file carries (`app_id`, ...).
+    Built once per file: the header decides which converter each position gets,
+    and the typing of a whole row is then one generated function
+    (`_compile_row`). `constants` are fields every record of the file carries
+    (`app_id`, ...).
     """
 
     def __init__(
@@ -265,8 +282,6 @@ class RowTyper:
             if name not in present and name not in (UNPARSED, EXTRA)
         }
         self._template.update(constants or {})
-        self._template[UNPARSED] = None
-        self._template[EXTRA] = None
         unseen = [
             column for _, column in self._extra if ("extra", column) not in self._warned_columns
         ]
@@ -279,50 +294,88 @@ class RowTyper:
                 ", ".join(unseen),
             )
         self._width = len(self.header)
-        self._index_plan()
-
-    def _index_plan(self) -> None:
-        """Precomputed getters and name lists: the per-row loops touch no tuples and no indexes."""
-        self._plain_names = [column for _, column in self._plain]
-        self._plain_cells = _cell_getter([index for index, _ in self._plain])
-        self._typed_names = [column for _, column, _ in self._typed]
-        self._typed_converters = [convert for _, _, convert in self._typed]
-        self._typed_cells = _cell_getter([index for index, _, _ in self._typed])
+        self._row = self._compile_row()
 
     def __call__(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
-        record = self._template.copy()
-        if len(cells) != self._width:
-            cells = self._fit(cells)
-        for column, cell in zip(self._plain_names, self._plain_cells(cells), strict=False):
-            record[column] = cell or None  # an empty cell is null
-        unparsed = None
-        for column, convert, cell in zip(
-            self._typed_names, self._typed_converters, self._typed_cells(cells), strict=False
-        ):
-            if not cell:
-                record[column] = None
-                continue
-            try:
-                record[column] = convert(cell)
-            except (ValueError, TypeError, OverflowError, msgspec.DecodeError):
-                record[column] = None
-                if unparsed is None:
-                    unparsed = {}
-                unparsed[column] = cell
-                self._warn_once(column, cell)
-        if unparsed is not None:
-            record[UNPARSED] = unparsed
-        if self._extra:
-            record[EXTRA] = {
-                column: cells[index] for index, column in self._extra if cells[index] != ""
-            } or None
-        return record
+        return self._row(cells)
 
-    def _fit(self, cells: t.Sequence[str]) -> list[str]:
-        """Pad a short row with empty cells; keep the overflow of a long one in `extra_columns`."""
+    def _compile_row(self) -> t.Callable[[t.Sequence[str]], dict[str, t.Any]]:
+        """One function typing a whole row of this file, written out cell by cell.
+
+        Why generated: a loop over the columns pays, for every cell, an
+        iteration, a tuple and a few lookups; written out, each cell is a local
+        variable (`c3`), each typed cell one guarded call, and the record one
+        dict display. For a 50-column export that halves the typing time.
+
+        Only generated names (`c3`, `k3`, `f3`) and integers are written into
+        the source: column names, constants and converters come from the files
+        Branch sends, so they are handed in as values (`namespace`), never as
+        text to compile.
+
+        Keys, in this order: missing documented columns (null) and constants,
+        the catch-all fields, then plain and typed columns in header order (a
+        file column named like a constant replaces it, as a later key does).
+        """
+        namespace: dict[str, t.Any] = {
+            "WIDTH": self._width,
+            "REFIT": self._refit,
+            "NOTE_UNPARSED": self._note_unparsed,
+            "EXTRA_CELLS": self._extra_cells if self._extra else lambda cells: None,
+            "CELL_ERRORS": _CELL_ERRORS,
+            "UNPARSED": UNPARSED,
+            "EXTRA": EXTRA,
+        }
+        body = [
+            "if len(cells) != WIDTH:",
+            "    return REFIT(cells)",
+            f"{''.join(f'c{index}, ' for index in range(self._width))}= cells",
+            "unparsed = None",
+        ]
+        for index, column, convert in self._typed:
+            namespace[f"k{index}"], namespace[f"f{index}"] = column, convert
+            body += [
+                f"if not c{index}:",
+                f"    c{index} = None  # an empty cell is null",
+                "else:",
+                "    try:",
+                f"        c{index} = f{index}(c{index})",
+                "    except CELL_ERRORS:",
+                f"        unparsed = NOTE_UNPARSED(unparsed, k{index}, c{index})",
+                f"        c{index} = None",
+            ]
+        entries = []
+        for number, (name, value) in enumerate(self._template.items()):
+            namespace[f"t{number}"], namespace[f"v{number}"] = name, value
+            entries.append(f"t{number}: v{number}")
+        entries += ["UNPARSED: unparsed", "EXTRA: EXTRA_CELLS(cells)"]
+        for index, column in self._plain:
+            namespace[f"k{index}"] = column
+            entries.append(f"k{index}: c{index} or None")
+        entries += [f"k{index}: c{index}" for index, _, _ in self._typed]
+        body.append("return {" + ", ".join(entries) + "}")
+        source = "def typed_row(cells):\n" + "".join(f"    {line}\n" for line in body)
+        exec(compile(source, "<tap_branch.typing.RowTyper row>", "exec"), namespace)  # noqa: S102
+        return namespace["typed_row"]
+
+    def _extra_cells(self, cells: t.Sequence[str]) -> dict[str, str] | None:
+        return {column: cells[index] for index, column in self._extra if cells[index] != ""} or None
+
+    def _note_unparsed(
+        self, unparsed: dict[str, str] | None, column: str, cell: str
+    ) -> dict[str, str]:
+        """`unparsed` with the raw `cell` added (a new dict for a row's first bad cell)."""
+        if unparsed is None:
+            unparsed = {}
+        unparsed[column] = cell
+        self._warn_once(column, cell)
+        return unparsed
+
+    def _refit(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
+        """A row of another width than the header: pad a short one with empty cells; keep
+        the overflow of a long one in `extra_columns` (the row function is then rebuilt)."""
         cells = list(cells)
         if len(cells) < self._width:
-            return cells + [""] * (self._width - len(cells))
+            return self._row(cells + [""] * (self._width - len(cells)))
         overflow = cells[self._width :]
         self._warn_once("<row width>", f"{len(cells)} cells for {self._width} columns")
         self._extra = [
@@ -330,8 +383,8 @@ class RowTyper:
             *((self._width + i, f"_overflow_{i}") for i in range(len(overflow))),
         ]
         self._width = len(cells)
-        self._index_plan()
-        return cells
+        self._row = self._compile_row()
+        return self._row(cells)
 
     def _warn_once(self, column: str, cell: str) -> None:
         if column in self._warned_columns:
