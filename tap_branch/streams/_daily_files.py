@@ -100,9 +100,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             logger=self.logger,
             warned=self._warned,
         )
-        for cells in rows:
-            if cells:
-                yield typer(cells)
+        yield from map(typer, filter(None, rows))  # blank lines (no cells) are not rows
 
     # --- days and bookmarks -------------------------------------------------
 
