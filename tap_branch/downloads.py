@@ -90,8 +90,8 @@ class GunzipAhead(io.RawIOBase):
     EOFError, as `gzip` does) reach the reader at the point where they occurred.
     """
 
-    _AHEAD = 4
-    _READ = 1 << 18
+    _AHEAD = 4  # chunks of ~5 x _READ once inflated: a few MB at most
+    _READ = 1 << 16
 
     def __init__(self, compressed: t.IO[bytes]) -> None:
         self._compressed = compressed
