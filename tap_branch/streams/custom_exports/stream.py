@@ -13,7 +13,7 @@ Per app and report type, a run:
 A job's handle and the files read so far are kept in state (`window_in_progress`), so a run
 stopped mid-window resumes the same job (no new job, no creation budget spent) and skips the
 files already emitted. Branch's rate limits (jobs 10/min and 25/h, status checks 50/min and
-1000/h, 100 days of data an hour per app) are kept by the tap's own limiter (settings below),
+1000/h, 100 days of data an hour per app) are kept by the tap's own limiter (`settings.py`),
 429s are still waited out by the base stream. A 400 saying a field "is not available for
 exports" drops that field (warning) and retries once.
 """
@@ -21,9 +21,6 @@ exports" drops that field (warning) and retries once.
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
-import time
 import typing as t
 
 from singer_sdk import typing as th
@@ -33,189 +30,26 @@ from tap_branch.apps import configured_apps
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label, json_lines
-from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.settings import parse_date
+from tap_branch.streams.custom_exports.fields import fields_for
+from tap_branch.streams.custom_exports.jobs import ExportJobs
+from tap_branch.streams.custom_exports.readiness import (
+    ReadinessChecks,
+    branch_time,
+    floor_hour,
+    parse_moment,
+    utc_now,
+)
+from tap_branch.streams.custom_exports.settings import MAX_WINDOW_DAYS, setting_default
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
-
-
-#: Fields requested by default for event report types (`eo_*`, `*_blocked`).
-EVENT_FIELDS = [
-    "id",
-    "name",
-    "timestamp",
-    "timestamp_iso",
-    "origin",
-    "attributed",
-    "deep_linked",
-    "first_event_for_user",
-    "existing_user",
-    "days_from_last_attributed_touch_to_event",
-    "last_attributed_touch_type",
-    "last_attributed_touch_timestamp",
-    "last_attributed_touch_timestamp_iso",
-    "last_attributed_touch_data_tilde_id",
-    "last_attributed_touch_data_tilde_campaign",
-    "last_attributed_touch_data_tilde_campaign_id",
-    "last_attributed_touch_data_tilde_channel",
-    "last_attributed_touch_data_tilde_feature",
-    "last_attributed_touch_data_tilde_stage",
-    "last_attributed_touch_data_tilde_tags",
-    "last_attributed_touch_data_tilde_advertising_partner_name",
-    "last_attributed_touch_data_tilde_secondary_publisher",
-    "last_attributed_touch_data_tilde_ad_set_name",
-    "last_attributed_touch_data_tilde_ad_name",
-    "last_attributed_touch_data_tilde_creative_name",
-    "last_attributed_touch_data_custom_fields",
-    "custom_data",
-    "event_data_revenue",
-    "event_data_revenue_in_usd",
-    "event_data_currency",
-    "event_data_transaction_id",
-    "user_data_os",
-    "user_data_os_version",
-    "user_data_platform",
-    "user_data_app_version",
-    "user_data_geo_country_code",
-    "user_data_geo_city_en",
-    "user_data_idfa",
-    "user_data_idfv",
-    "user_data_aaid",
-    "user_data_limit_ad_tracking",
-    "user_data_developer_identity",
-]
-#: Cost rows: Branch does not document their fields per report type; these are the cost
-#: columns of its ontology. One it does not offer is dropped at the first 400 (see above).
-COST_FIELDS = [
-    "timestamp",
-    "timestamp_iso",
-    "last_attributed_touch_data_tilde_advertising_partner_name",
-    "last_attributed_touch_data_tilde_campaign",
-    "last_attributed_touch_data_tilde_campaign_id",
-    "last_attributed_touch_data_tilde_ad_set_name",
-    "last_attributed_touch_data_tilde_ad_set_id",
-    "last_attributed_touch_data_tilde_ad_name",
-    "last_attributed_touch_data_tilde_ad_id",
-    "last_attributed_touch_data_tilde_channel",
-    "user_data_os",
-    "user_data_geo_country_code",
-    "cost",
-    "cost_in_usd",
-    "cost_currency",
-    "impressions",
-    "clicks",
-]
-SKAN_FIELDS = [
-    "id",
-    "timestamp",
-    "timestamp_iso",
-    "skan_version",
-    "skan_ad_network_id",
-    "skan_campaign_id",
-    "skan_source_app_id",
-    "skan_conversion_value",
-    "skan_redownload",
-    "skan_fidelity_type",
-    "skan_postback_sequence_index",
-    "last_attributed_touch_data_tilde_advertising_partner_name",
-    "last_attributed_touch_data_tilde_campaign",
-    "user_data_os",
-]
-
-MAX_WINDOW_DAYS = 60
 LOOKBACK_DAYS = 120
 PROGRESS = "window_in_progress"
-_NOT_AVAILABLE = "is not available for exports"
-_DONE = {"complete", "completed", "success", "succeeded"}
-_FAILED = {"fail", "failed", "cancelled", "canceled", "error"}
-
-
-def _limits_property(name: str, default: list[tuple[int, float]], what: str) -> th.Property:
-    return th.Property(
-        name,
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("limit", th.IntegerType, required=True),
-                th.Property("seconds", th.NumberType, required=True),
-            )
-        ),
-        default=[{"limit": limit, "seconds": seconds} for limit, seconds in default],
-        description=f"Custom Exports: {what}, as windows of at most `limit` in `seconds` "
-        "(Branch's documented limits by default; lower them if other tools share the account).",
-    )
-
-
-SETTINGS = [
-    th.Property(
-        "custom_exports_fields",
-        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
-        description="Custom Exports: the fields to request, by report type (`eo_click`: [...]) or for every "
-        "report type (`default`). Default: a curated set of Branch's event ontology per kind of "
-        "report (events, cost, SKAdNetwork). Fields Branch says are not available are dropped with a warning.",
-    ),
-    th.Property(
-        "custom_exports_filter",
-        th.AnyType(),
-        description="Custom Exports: a Branch `filter` expression sent with every export job, e.g. "
-        '["eq", "attributed", "true"]. Default: none.',
-    ),
-    th.Property(
-        "custom_exports_window_days",
-        th.IntegerType,
-        default=MAX_WINDOW_DAYS,
-        description="Custom Exports: days per export job (at most 60, Branch's maximum). Smaller windows "
-        "mean more jobs (25 an hour at most) but smaller files and earlier bookmarks.",
-    ),
-    th.Property(
-        "custom_exports_poll_seconds",
-        th.NumberType,
-        default=15,
-        description="Custom Exports: seconds between two status checks of an export job.",
-    ),
-    th.Property(
-        "custom_exports_job_timeout",
-        th.NumberType,
-        default=3 * 3600,
-        description="Custom Exports: seconds to wait for one export job before failing the run (the job's "
-        "handle stays in state: the next run resumes waiting for it).",
-    ),
-    th.Property(
-        "custom_exports_ready_max_checks",
-        th.IntegerType,
-        default=48,
-        description="Custom Exports: how many hours back from now to look for the last hour Branch has "
-        "finished loading (one `/v2/data/ready` request per hour).",
-    ),
-    th.Property(
-        "custom_exports_assumed_delay_hours",
-        th.NumberType,
-        default=6,
-        description="Custom Exports: for report types the readiness check does not know, data is taken "
-        "as complete up to this many hours ago (Branch documents at most 6).",
-    ),
-    _limits_property("custom_exports_create_limits", [(10, 60), (25, 3600)], "export job creation"),
-    _limits_property("custom_exports_status_limits", [(50, 60), (1000, 3600)], "job status checks"),
-    _limits_property("custom_exports_days_limits", [(100, 3600)], "days of data requested per app"),
-]
-
-
-def default_fields(report_type: str) -> list[str]:
-    if report_type == "cost":
-        return list(COST_FIELDS)
-    if report_type.startswith("skadnetwork_"):
-        return list(SKAN_FIELDS)
-    return list(EVENT_FIELDS)
-
-
-def fields_for(config: t.Mapping[str, t.Any], report_type: str) -> list[str]:
-    chosen = config.get("custom_exports_fields") or {}
-    fields = chosen.get(report_type) or chosen.get("default") or default_fields(report_type)
-    return list(dict.fromkeys(str(field) for field in fields))
 
 
 def app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -225,27 +59,7 @@ def app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
     return [str(config["app_id"])] if config.get("app_id") else []
 
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(_UTC)
-
-
-def floor_hour(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def branch_time(moment: dt.datetime) -> str:
-    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_moment(text: str) -> dt.datetime:
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = dt.datetime.fromisoformat(text)
-    return moment.replace(tzinfo=_UTC) if moment.tzinfo is None else moment.astimezone(_UTC)
-
-
-class CustomExportStream(Branch2Stream):
+class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     """One Custom Exports report type, per app, incremental by the hour Branch has finished."""
 
     credentials_needed = "v2-app"
@@ -281,7 +95,7 @@ class CustomExportStream(Branch2Stream):
     def _limiter(self, setting: str, name: str):
         windows = [(int(w["limit"]), float(w["seconds"])) for w in self.config.get(setting) or []]
         if not windows:
-            windows = [(int(w["limit"]), float(w["seconds"])) for w in _setting_default(setting)]
+            windows = [(int(w["limit"]), float(w["seconds"])) for w in setting_default(setting)]
         return shared_limiter(name, windows, self.logger)
 
     # --- HTTP ----------------------------------------------------------------
@@ -317,56 +131,6 @@ class CustomExportStream(Branch2Stream):
             return response
 
         return self.request_decorator(send)()
-
-    # --- readiness -----------------------------------------------------------
-
-    def last_ready_end(
-        self, app_id: str, start: dt.datetime, limit: dt.datetime
-    ) -> dt.datetime | None:
-        """The end of the last hour Branch has finished loading (after `start`), at most `limit`."""
-        hour = floor_hour(min(limit, utc_now())) - _HOUR  # the last hour that has ended
-        checks = int(self.config.get("custom_exports_ready_max_checks") or 48)
-        while hour >= floor_hour(start) and checks > 0:
-            checks -= 1
-            ready = self._hour_is_ready(app_id, hour)
-            if ready is None:
-                delay = float(self.config.get("custom_exports_assumed_delay_hours", 6))
-                return min(limit, floor_hour(utc_now() - dt.timedelta(hours=delay)))
-            if ready:
-                return min(limit, hour + _HOUR)
-            hour -= _HOUR
-        return None
-
-    def _hour_is_ready(self, app_id: str, hour: dt.datetime) -> bool | None:
-        """Branch's readiness of one hour; None when it does not know this report type."""
-        body = {
-            "date": hour.strftime("%Y-%m-%d %H:%M:%S"),
-            "warehouse_meta_type": "EVENT",
-            "topic": self.report_type,
-            "app_id": int(app_id) if app_id.isdigit() else app_id,
-        }
-        response = self._call(
-            "POST", "/v2/data/ready", app_id, body=body, accept=lambda r: r.status_code == 400
-        )
-        if response.status_code == 400:
-            seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())
-            if self.report_type not in seen:
-                seen.add(self.report_type)
-                self.logger.warning(
-                    "%s: Branch's readiness check does not know report type '%s' (%s); taking data "
-                    "as complete up to %s hours ago (setting custom_exports_assumed_delay_hours).",
-                    self.name,
-                    self.report_type,
-                    branch_error_message(response) or response.status_code,
-                    self.config.get("custom_exports_assumed_delay_hours", 6),
-                )
-            return None
-        try:
-            return bool(response.json().get("data_ready"))
-        except (ValueError, AttributeError):
-            raise FatalAPIError(
-                f"Branch's readiness answer is not a JSON object: {describe_response(response)}"
-            ) from None
 
     # --- windows -------------------------------------------------------------
 
@@ -536,156 +300,6 @@ class CustomExportStream(Branch2Stream):
                 file_label(url),
                 skipped,
             )
-
-    # --- jobs ----------------------------------------------------------------
-
-    def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
-        dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
-        fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
-        days = max(1, math.ceil((end - start).total_seconds() / 86400))
-        day_limiter = self._limiter(
-            "custom_exports_days_limits", f"branch-custom-exports-days:{app_id}"
-        )
-        for _ in range(days):
-            day_limiter.acquire(f"{self.name}: a {days}-day export job for app {app_id}")
-        create = self._limiter("custom_exports_create_limits", "branch-custom-exports-create")
-        for attempt in (1, 2):
-            body = {
-                "report_type": self.report_type,
-                "start_date": branch_time(start),
-                # Branch's end_date includes its last second through the final millisecond.
-                "end_date": branch_time(end - dt.timedelta(seconds=1)),
-                "fields": fields,
-                "limit": 15_000_000,
-                "timezone": "UTC",
-                "response_format": "json",
-                "response_format_compression": "gz",
-                "allow_multiple_files": True,
-            }
-            if self.config.get("custom_exports_filter") is not None:
-                body["filter"] = self.config["custom_exports_filter"]
-            response = self._call(
-                "POST",
-                "/v2/logs",
-                app_id,
-                body=body,
-                limiter=create,
-                what=f"creating the {self.report_type} export job",
-                accept=lambda r: r.status_code == 400 and _NOT_AVAILABLE in (r.text or ""),
-            )
-            if response.status_code == 400:
-                message = branch_error_message(response) or response.text
-                missing = [
-                    f for f in fields if re.search(rf"(?<![\w.]){re.escape(f)}(?![\w.\[])", message)
-                ]
-                if attempt == 2 or not missing:
-                    raise FatalAPIError(
-                        f"{self.name}: Branch refuses the requested fields: {describe_response(response)}. "
-                        "Adjust setting 'custom_exports_fields'."
-                    )
-                self.logger.warning(
-                    "%s: Branch says field(s) %s are not available for exports of '%s'; requesting "
-                    "without them (they stay null). Remove them from 'custom_exports_fields' to silence this.",
-                    self.name,
-                    ", ".join(missing),
-                    self.report_type,
-                )
-                dropped.setdefault(self.report_type, set()).update(missing)
-                fields = [f for f in fields if f not in missing]
-                continue
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = None
-            handle = (
-                (answer or {}).get("handle") or (answer or {}).get("request_handle")
-                if isinstance(answer, dict)
-                else None
-            )
-            if not handle:
-                raise FatalAPIError(
-                    f"{self.name}: Branch's answer to the export request has no 'handle' or 'request_handle'."
-                )
-            self.logger.info(
-                "%s (app %s): export job %s created for %s to %s.",
-                self.name,
-                app_id,
-                handle,
-                branch_time(start),
-                branch_time(end),
-            )
-            return str(handle)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _wait_for_job(
-        self, app_id: str, handle: str, period: str, *, resumed: bool = False
-    ) -> list[str] | None:
-        """The job's file URLs once complete; None when Branch does not know the handle (404),
-        or when a job `resumed` from an earlier run has failed (the caller makes a new one)."""
-        status_limiter = self._limiter(
-            "custom_exports_status_limits", "branch-custom-exports-status"
-        )
-        poll = float(self.config.get("custom_exports_poll_seconds", 15))
-        deadline = time.monotonic() + float(self.config.get("custom_exports_job_timeout", 3 * 3600))
-        while True:
-            response = self._call(
-                "GET",
-                f"/v2/logs/{handle}",
-                app_id,
-                limiter=status_limiter,
-                what=f"checking the {self.report_type} export job",
-                accept=lambda r: r.status_code == 404,
-            )
-            if response.status_code == 404:
-                return None
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = {}
-            status = str(answer.get("status", "")).lower() if isinstance(answer, dict) else ""
-            if status in _DONE:
-                urls = _urls_of(answer)
-                lines = answer.get("lines_exported")
-                if not urls and lines not in (None, 0, "0"):
-                    # Reading nothing would move the bookmark past the whole window.
-                    raise FatalAPIError(
-                        f"{self.name}: export job {handle} for {period} (app {app_id}) is complete with "
-                        f"{lines} lines, but Branch's answer names no file URL (its keys: "
-                        f"{', '.join(sorted(answer))}). The bookmark stays where it was."
-                    )
-                return urls
-            if status in _FAILED and resumed:
-                return None
-            if status in _FAILED:
-                raise FatalAPIError(
-                    f"{self.name}: Branch's export job {handle} for {period} (app {app_id}) ended '{status}': "
-                    f"{answer.get('message') or answer.get('error') or 'no reason given'}. Run the sync again to retry."
-                )
-            if time.monotonic() > deadline:
-                raise FatalAPIError(
-                    f"{self.name}: export job {handle} for {period} (app {app_id}) is still '{status}' after "
-                    f"{self.config.get('custom_exports_job_timeout', 3 * 3600)} s (setting "
-                    "'custom_exports_job_timeout'). The next run resumes waiting for it."
-                )
-            time.sleep(poll)
-
-
-def _urls_of(answer: dict) -> list[str]:
-    urls: list[str] = []
-    for key in ("response_url", "response_urls", "urls", "export_url"):
-        value = answer.get(key)
-        if isinstance(value, str) and value:
-            urls.append(value)
-        elif isinstance(value, list):
-            urls.extend(url for url in value if isinstance(url, str) and url)
-    return list(dict.fromkeys(urls))
-
-
-def _setting_default(name: str) -> list[dict]:
-    for prop in SETTINGS:
-        if prop.name == name:
-            return prop.to_dict()[name].get("default") or []
-    return []
 
 
 def _stream_class(report_type: str) -> type[CustomExportStream]:
