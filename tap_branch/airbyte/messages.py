@@ -1,0 +1,157 @@
+"""What tap-branch-airbyte writes on stdout: Airbyte messages, one JSON object a line.
+
+Every message is built and serialised by the Airbyte protocol models
+(`airbyte-protocol-models-pdv2`), except RECORD: the tap's fast record path
+(`tap_branch.client`) encodes records straight into the output batch
+(`tap_branch.writer.OUTPUT`), so a RECORD is shaped here as a plain dict with
+the fields of `AirbyteRecordMessage` (`tests/test_airbyte_messages.py` pins it
+to the model's own output). Records wait in the batch; every other message
+drains it first, so a STATE never overtakes the records it covers.
+
+`AirbyteWriter` takes the SDK's Singer messages: SCHEMA and ACTIVATE_VERSION
+have no Airbyte counterpart (the catalog carries the schemas) and are dropped,
+records of the SDK's own path (stream maps) are shaped like the fast path's,
+and each Singer STATE becomes one per-stream STATE per stream whose bookmarks
+changed. `LogHandler` turns log records into LOG messages.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import logging
+import sys
+import time
+import typing as t
+
+import msgspec
+from airbyte_protocol.models import (
+    AirbyteLogMessage,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    AirbyteStateStats,
+    AirbyteStateType,
+    AirbyteStreamState,
+    Level,
+    StreamDescriptor,
+    Type,
+)
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
+
+from tap_branch.writer import OUTPUT
+
+_encoder = msgspec.json.Encoder(
+    enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
+)
+
+
+def write(message: AirbyteMessage) -> None:
+    """Write one message, after the records batched before it."""
+    line = message.model_dump_json(exclude_none=True, by_alias=True).encode() + b"\n"
+    OUTPUT.drain()
+    sys.stdout.buffer.write(line)
+    sys.stdout.flush()
+
+
+class RecordEnvelope:
+    """Shapes records as Airbyte RECORD messages (the fast path calls it once a record),
+    counting them per stream for the `sourceStats` of the next STATE."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def __call__(
+        self, stream: str, record: dict, time_extracted: t.Any = None, version: t.Any = None
+    ) -> dict:
+        self.counts[stream] += 1
+        return {
+            "type": "RECORD",
+            "record": {"stream": stream, "data": record, "emitted_at": time.time_ns() // 1_000_000},
+        }
+
+
+class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
+    """The SDK's message writer under tap-branch-airbyte (see the module's docstring)."""
+
+    def __init__(self, envelope: RecordEnvelope, bookmarks: t.Mapping[str, t.Any]) -> None:
+        self.envelope = envelope
+        #: Each stream's bookmarks as last handed to Airbyte (or received from it); copies,
+        #: because the SDK updates its state in place.
+        self.sent: dict[str, t.Any] = copy.deepcopy(dict(bookmarks))
+
+    def serialize_message(self, message: t.Any) -> bytes:
+        raise NotImplementedError("tap-branch-airbyte writes Airbyte messages, not Singer lines")
+
+    def write_message(self, message: t.Any) -> None:
+        kind = getattr(message, "type", None)
+        if kind == SingerMessageType.RECORD:
+            shaped = self.envelope(message.stream, message.record)
+            buffer = OUTPUT.buffer
+            _encoder.encode_into(shaped, buffer, len(buffer))
+            buffer += b"\n"
+            OUTPUT.line_added()
+        elif kind == SingerMessageType.STATE:
+            self.write_state(message.value)
+        elif kind == SingerMessageType.BATCH:
+            raise RuntimeError("BATCH messages have no Airbyte counterpart")
+        # SCHEMA and ACTIVATE_VERSION: nothing to say in Airbyte's protocol.
+
+    def write_state(self, singer_state: t.Mapping[str, t.Any]) -> None:
+        for name, bookmark in (singer_state.get("bookmarks") or {}).items():
+            if self.sent.get(name) == bookmark:
+                continue
+            self.sent[name] = copy.deepcopy(bookmark)
+            write(
+                AirbyteMessage(
+                    type=Type.STATE,
+                    state=AirbyteStateMessage(
+                        type=AirbyteStateType.STREAM,
+                        stream=AirbyteStreamState(
+                            stream_descriptor=StreamDescriptor(name=name),
+                            stream_state=bookmark,
+                        ),
+                        sourceStats=AirbyteStateStats(
+                            recordCount=float(self.envelope.counts.pop(name, 0))
+                        ),
+                    ),
+                )
+            )
+
+
+_LEVELS = {
+    logging.CRITICAL: Level.FATAL,
+    logging.ERROR: Level.ERROR,
+    logging.WARNING: Level.WARN,
+    logging.INFO: Level.INFO,
+    logging.DEBUG: Level.DEBUG,
+}
+
+
+class LogHandler(logging.Handler):
+    """Log records as Airbyte LOG messages on stdout.
+
+    Written in one call and without draining the record batch: a helper thread
+    (downloads) may log while the main thread fills the batch, and Airbyte
+    does not need log lines in order with records.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            message = AirbyteMessage(
+                type=Type.LOG,
+                log=AirbyteLogMessage(
+                    level=_LEVELS.get(record.levelno, Level.INFO),
+                    message=f"{record.name}: {record.getMessage()}",
+                    stack_trace=record.exc_text or None,
+                ),
+            )
+            line = message.model_dump_json(exclude_none=True).encode() + b"\n"
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the sync
+            self.handleError(record)
