@@ -1,23 +1,22 @@
 """What tap-branch-airbyte writes on stdout: Airbyte messages, one JSON object a line.
 
 Every message is built and serialised by the Airbyte protocol models
-(`airbyte-protocol-models-pdv2`), except RECORD: the tap's fast record path
-(`tap_branch.client`) encodes records straight into the output batch
-(`tap_branch.writer.OUTPUT`), so a RECORD is shaped here as a plain dict with
-the fields of `AirbyteRecordMessage` (`tests/test_airbyte_messages.py` pins it
-to the model's own output). Records wait in the batch; every other message
+(`airbyte-protocol-models-pdv2`), except RECORD: the tap's record paths encode
+records straight into the output batch (`tap_branch.writer.OUTPUT`) in the
+envelope it holds, so `AirbyteEnvelope` shapes a RECORD by hand with the fields
+of `AirbyteRecordMessage` (`tests/test_airbyte_protocol.py` pins both of its
+forms to the model's own output). Records wait in the batch; every other message
 drains it first, so a STATE never overtakes the records it covers.
 
 `AirbyteWriter` takes the SDK's Singer messages: SCHEMA and ACTIVATE_VERSION
 have no Airbyte counterpart (the catalog carries the schemas) and are dropped,
-records of the SDK's own path (stream maps) are shaped like the fast path's,
+records of the SDK's own record path are shaped by the same envelope,
 and each Singer STATE becomes one per-stream STATE per stream whose bookmarks
 changed. `LogHandler` turns log records into LOG messages.
 """
 
 from __future__ import annotations
 
-import collections
 import copy
 import logging
 import sys
@@ -29,7 +28,6 @@ from airbyte_protocol.models import (
     AirbyteLogMessage,
     AirbyteMessage,
     AirbyteStateMessage,
-    AirbyteStateStats,
     AirbyteStateType,
     AirbyteStreamState,
     Level,
@@ -53,28 +51,36 @@ def write(message: AirbyteMessage) -> None:
     sys.stdout.flush()
 
 
-class RecordEnvelope:
-    """Shapes records as Airbyte RECORD messages (the fast path calls it once a record),
-    counting them per stream for the `sourceStats` of the next STATE."""
+class AirbyteEnvelope:
+    """Airbyte's RECORD message around a record, in the two forms of `SingerEnvelope`
+    (`tap_branch.writer`): a dict to encode, or the text around a record's JSON object."""
 
-    def __init__(self) -> None:
-        self.counts: collections.Counter[str] = collections.Counter()
-
-    def __call__(
+    def message(
         self, stream: str, record: dict, time_extracted: t.Any = None, version: t.Any = None
     ) -> dict:
-        self.counts[stream] += 1
         return {
             "type": "RECORD",
-            "record": {"stream": stream, "data": record, "emitted_at": time.time_ns() // 1_000_000},
+            "record": {"stream": stream, "data": record, "emitted_at": _now_ms()},
         }
+
+    def affixes(
+        self, stream: str, time_extracted: t.Any = None, version: t.Any = None
+    ) -> tuple[str, str]:
+        prefix = '{"type":"RECORD","record":{"stream":' + _encoder.encode(stream).decode()
+        return prefix + ',"data":', f',"emitted_at":{_now_ms()}}}}}\n'
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+ENVELOPE = AirbyteEnvelope()
 
 
 class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
     """The SDK's message writer under tap-branch-airbyte (see the module's docstring)."""
 
-    def __init__(self, envelope: RecordEnvelope, bookmarks: t.Mapping[str, t.Any]) -> None:
-        self.envelope = envelope
+    def __init__(self, bookmarks: t.Mapping[str, t.Any]) -> None:
         #: Each stream's bookmarks as last handed to Airbyte (or received from it); copies,
         #: because the SDK updates its state in place.
         self.sent: dict[str, t.Any] = copy.deepcopy(dict(bookmarks))
@@ -85,7 +91,7 @@ class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
     def write_message(self, message: t.Any) -> None:
         kind = getattr(message, "type", None)
         if kind == SingerMessageType.RECORD:
-            shaped = self.envelope(message.stream, message.record)
+            shaped = ENVELOPE.message(message.stream, message.record)
             buffer = OUTPUT.buffer
             _encoder.encode_into(shaped, buffer, len(buffer))
             buffer += b"\n"
@@ -109,9 +115,6 @@ class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
                         stream=AirbyteStreamState(
                             stream_descriptor=StreamDescriptor(name=name),
                             stream_state=bookmark,
-                        ),
-                        sourceStats=AirbyteStateStats(
-                            recordCount=float(self.envelope.counts.pop(name, 0))
                         ),
                     ),
                 )

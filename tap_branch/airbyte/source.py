@@ -19,7 +19,7 @@ from tap_branch.airbyte.catalog import (
     selected_singer_catalog,
 )
 from tap_branch.airbyte.inputs import InputError, read_config
-from tap_branch.airbyte.messages import AirbyteWriter, RecordEnvelope, write
+from tap_branch.airbyte.messages import ENVELOPE, AirbyteWriter, write
 from tap_branch.airbyte.spec import refuse_unsupported, specification
 from tap_branch.airbyte.state import read_state, singer_bookmarks
 from tap_branch.connection import test_connection
@@ -65,14 +65,13 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
         path=state_path or "",
         reset=full_refresh_streams(configured) & with_cursor,
     )
-    envelope = RecordEnvelope()
-    with OUTPUT.records_shaped_by(envelope):
+    with OUTPUT.records_in(ENVELOPE):
         tap = TapBranch(
             config=config,
             catalog=selected,
             state={"bookmarks": bookmarks} if bookmarks else None,
             parse_env_config=False,
-            message_writer=AirbyteWriter(envelope, bookmarks),
+            message_writer=AirbyteWriter(bookmarks),
         )
         tap.sync_all()
 
