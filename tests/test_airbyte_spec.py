@@ -3,12 +3,16 @@ JSON Schema, checked by jsonschema's own metaschema check, and accept what the t
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import pathlib
+import re
 import subprocess
 import sys
 
 import jsonschema
 import pytest
+import yaml
 
 from tap_branch.tap import TapBranch
 
@@ -87,3 +91,22 @@ def test_strict_validation_still_refuses(about_settings):
     validator = _strict(about_settings)
     assert not validator.is_valid({"branch_key": "key_live_x"})  # start_date is required
     assert not validator.is_valid({"start_date": "2024-01-01", "credit_identities": 5})
+
+
+def test_the_image_runs_the_console_script_at_the_package_version():
+    """Dockerfile and metadata.yaml are not built here; at least they agree with the package."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    dockerfile = (root / "Dockerfile").read_text()
+    version = importlib.metadata.version("tap-branch")
+    scripts = {
+        entry.name: entry.value
+        for entry in importlib.metadata.distribution("tap-branch").entry_points
+        if entry.group == "console_scripts"
+    }
+    assert scripts["tap-branch-airbyte"] == "tap_branch.airbyte.cli:main"
+    assert 'ENTRYPOINT ["tap-branch-airbyte"]' in dockerfile
+    assert re.search(r'^ENV AIRBYTE_ENTRYPOINT="tap-branch-airbyte"$', dockerfile, re.M)
+    assert f"LABEL io.airbyte.version={version}" in dockerfile
+    metadata = yaml.safe_load((root / "metadata.yaml").read_text())["data"]
+    assert metadata["connectorType"] == "source"
+    assert metadata["dockerImageTag"] == version
