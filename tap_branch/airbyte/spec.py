@@ -6,22 +6,23 @@ import copy
 import typing as t
 
 from airbyte_protocol.models import ConnectorSpecification
+from singer_sdk.helpers import capabilities
 
 from tap_branch.settings import invalid_setting
 from tap_branch.tap import TapBranch
 
-#: SDK settings that have no place in Airbyte: it has no BATCH messages, and its
-#: catalog carries the schemas, which stream maps and flattening would change
+#: The SDK's built-in settings have no place in Airbyte: it has no BATCH or ACTIVATE_VERSION
+#: messages, and its catalog carries the schemas, which stream maps and flattening would change
 #: behind its back (Airbyte platforms map and flatten on their side).
-UNSUPPORTED_SETTINGS = (
-    "batch_config",
-    "stream_maps",
-    "stream_map_config",
-    "faker_config",
-    "flattening_enabled",
-    "flattening_max_depth",
-    "flattening_max_key_length",
-    "flattening_separator",
+UNSUPPORTED_SETTINGS = tuple(
+    name
+    for builtin in (
+        capabilities.BATCH_CONFIG,
+        capabilities.STREAM_MAPS_CONFIG,
+        capabilities.FLATTENING_CONFIG,
+        capabilities.EMIT_ACTIVATE_VERSION_CONFIG,
+    )
+    for name in builtin["properties"]
 )
 
 
@@ -41,8 +42,9 @@ def refuse_unsupported(config: t.Mapping[str, t.Any]) -> None:
     given = [name for name in UNSUPPORTED_SETTINGS if config.get(name) not in (None, {}, [], False)]
     if given:
         raise invalid_setting(
-            f"Setting '{given[0]}' is not supported by tap-branch-airbyte (Airbyte has no BATCH "
-            "messages, and maps and flattens streams on its side); remove it from the config."
+            f"Setting '{given[0]}' is not supported by tap-branch-airbyte (Airbyte has no BATCH or "
+            "ACTIVATE_VERSION messages, and maps and flattens streams on its side); remove it from "
+            "the config."
         )
 
 
