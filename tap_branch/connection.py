@@ -75,13 +75,17 @@ def test_connection(tap: TapBranch) -> list[str]:
             )
     if config.get(USER_ID_SETTING) and app_ids:
         stream = tap.streams["app_config"]
-        _try(
+        found = _try(
             lambda: next(iter(stream.get_records({"app_id": app_ids[0]})), None),
             f"setting '{USER_ID_SETTING}'",
             f"the app config of app {app_ids[0]}",
             host="api_url",
         )
-        accepted.append(f"{USER_ID_SETTING}: accepted (app config of app {app_ids[0]})")
+        accepted.append(
+            f"{USER_ID_SETTING}: accepted (app config of app {app_ids[0]})"
+            if found is not None  # else the stream warned why Branch gave none
+            else f"{USER_ID_SETTING}: not verified (no app config of app {app_ids[0]}; see the warning)"
+        )
     if not accepted:
         raise invalid_setting(
             "No credential to test: set 'branch_key' and 'branch_secret' (or 'apps'), and/or "
@@ -90,9 +94,9 @@ def test_connection(tap: TapBranch) -> list[str]:
     return accepted
 
 
-def _try(call: t.Callable[[], t.Any], where: str, what: str, *, host: str) -> None:
+def _try(call: t.Callable[[], t.Any], where: str, what: str, *, host: str) -> t.Any:
     try:
-        call()
+        return call()
     except ConfigValidationError:
         raise
     except FatalAPIError as exc:

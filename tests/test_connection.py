@@ -92,6 +92,17 @@ def test_each_app_is_tried_with_its_own_secret():
         running.stop()
 
 
+def test_an_app_config_branch_does_not_give_is_not_called_accepted(sandbox):
+    config = {
+        "start_date": "2024-01-01",
+        "app_id": "not-an-app-of-this-account",
+        "user_id": DEFAULT_USER_ID,
+        "api_url": sandbox.url,
+    }
+    (line,) = connection_test(_tap(config))
+    assert line.startswith("user_id: not verified")
+
+
 def test_unreachable_branch_names_the_url_setting(base_config):
     config = {**base_config, "api_url": "http://127.0.0.1:9", "max_retries": 1}
     with pytest.raises(ConfigValidationError) as raised:
