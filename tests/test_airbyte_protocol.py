@@ -119,6 +119,10 @@ def test_discover_declares_cursors_and_keys(catalog):
     assert events["source_defined_primary_key"] == [["app_id"], ["id"]]
     assert streams["app_config"]["supported_sync_modes"] == ["full_refresh"]
     assert "default_cursor_field" not in streams["app_config"]
+    # a job's rows have no cursor of their own: they are incremental through their job's
+    rows = streams["scheduled_export_rows"]
+    assert rows["supported_sync_modes"] == ["full_refresh", "incremental"]
+    assert rows["source_defined_cursor"] is True and "default_cursor_field" not in rows
     for stream in catalog["streams"]:
         jsonschema.validators.validator_for(stream["json_schema"]).check_schema(
             stream["json_schema"]
@@ -148,7 +152,9 @@ def test_read_equals_the_singer_run_and_state_goes_back_in(sandbox, base_config,
     states = first.states()
     assert {s["type"] for s in states} == {"STREAM"}
     last = {s["stream"]["stream_descriptor"]["name"]: s for s in states}
-    assert last["events"]["stream"]["stream_state"] == singer.state["bookmarks"]["events"]
+    assert last["events"]["stream"]["stream_state"] == {
+        "events": singer.state["bookmarks"]["events"]
+    }
 
     second = airbyte(
         "read",
@@ -160,6 +166,30 @@ def test_read_equals_the_singer_run_and_state_goes_back_in(sandbox, base_config,
     expected = {name: len(again.records(name)) for name in names if again.records(name)}
     assert second.record_counts() == expected
     assert set(expected) <= {"scheduled_export_jobs"}  # only jobs Branch has not finished
+
+
+def test_a_child_without_its_parent_in_the_catalog_keeps_the_parents_bookmarks(
+    sandbox, base_config, catalog, tmp_path
+):
+    """Airbyte keeps state only for the streams of its catalog: the rows' state carries their
+    jobs' bookmarks, or every run would read every job's rows again."""
+    chosen = configured(catalog, ("scheduled_export_rows",))
+    first = airbyte("read", files={"--config": base_config, "--catalog": chosen}, tmp_path=tmp_path)
+    assert first.returncode == 0, first.raw[-2000:]
+    states = first.states()
+    assert {s["stream"]["stream_descriptor"]["name"] for s in states} == {"scheduled_export_rows"}
+    carried = states[-1]["stream"]["stream_state"]
+    assert set(carried) == set(SCHEDULED)
+    singer = run_tap(base_config, select=["scheduled_export_rows"])
+    assert first.record_counts() == {
+        "scheduled_export_rows": len(singer.records("scheduled_export_rows"))
+    }
+    files = {"--config": base_config, "--state": states[-1:]}
+    second = airbyte("read", files={**files, "--catalog": chosen}, tmp_path=tmp_path)
+    assert second.returncode == 0 and second.record_counts() == {}
+    refresh = configured(catalog, ("scheduled_export_rows",), mode="full_refresh")
+    again = airbyte("read", files={**files, "--catalog": refresh}, tmp_path=tmp_path)
+    assert again.record_counts() == first.record_counts()
 
 
 def test_full_refresh_starts_over(sandbox, base_config, catalog, tmp_path):

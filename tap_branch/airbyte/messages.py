@@ -11,8 +11,8 @@ drains it first, so a STATE never overtakes the records it covers.
 `AirbyteWriter` takes the SDK's Singer messages: SCHEMA and ACTIVATE_VERSION
 have no Airbyte counterpart (the catalog carries the schemas) and are dropped,
 records of the SDK's own record path are shaped by the same envelope,
-and each Singer STATE becomes one per-stream STATE per stream whose bookmarks
-changed. `LogHandler` turns log records into LOG messages.
+and each Singer STATE becomes one per-stream STATE per configured stream whose
+bookmarks (or whose parents' bookmarks, see `state`) changed. `LogHandler` turns log records into LOG messages.
 """
 
 from __future__ import annotations
@@ -80,10 +80,12 @@ ENVELOPE = AirbyteEnvelope()
 class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
     """The SDK's message writer under tap-branch-airbyte (see the module's docstring)."""
 
-    def __init__(self, bookmarks: t.Mapping[str, t.Any]) -> None:
+    def __init__(self, bookmarks: t.Mapping[str, t.Any], carriers: t.Mapping[str, str]) -> None:
         #: Each stream's bookmarks as last handed to Airbyte (or received from it); copies,
         #: because the SDK updates its state in place.
         self.sent: dict[str, t.Any] = copy.deepcopy(dict(bookmarks))
+        #: Which configured stream's state carries each stream's bookmarks (`state.carriers`).
+        self.carriers = carriers
 
     def serialize_message(self, message: t.Any) -> bytes:
         raise NotImplementedError("tap-branch-airbyte writes Airbyte messages, not Singer lines")
@@ -103,18 +105,27 @@ class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
         # SCHEMA and ACTIVATE_VERSION: nothing to say in Airbyte's protocol.
 
     def write_state(self, singer_state: t.Mapping[str, t.Any]) -> None:
-        for name, bookmark in (singer_state.get("bookmarks") or {}).items():
-            if self.sent.get(name) == bookmark:
-                continue
-            self.sent[name] = copy.deepcopy(bookmark)
+        bookmarks = singer_state.get("bookmarks") or {}
+        moved = {
+            self.carriers[name]
+            for name, value in bookmarks.items()
+            if name in self.carriers and self.sent.get(name) != value
+        }
+        for carrier in sorted(moved):
+            carried = {
+                name: copy.deepcopy(value)
+                for name, value in bookmarks.items()
+                if self.carriers.get(name) == carrier
+            }
+            self.sent.update(carried)
             write(
                 AirbyteMessage(
                     type=Type.STATE,
                     state=AirbyteStateMessage(
                         type=AirbyteStateType.STREAM,
                         stream=AirbyteStreamState(
-                            stream_descriptor=StreamDescriptor(name=name),
-                            stream_state=bookmark,
+                            stream_descriptor=StreamDescriptor(name=carrier),
+                            stream_state=carried,
                         ),
                     ),
                 )

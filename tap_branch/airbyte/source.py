@@ -15,13 +15,14 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_branch.airbyte.catalog import (
     airbyte_catalog,
     full_refresh_streams,
+    parent_streams,
     read_configured_catalog,
     selected_singer_catalog,
 )
 from tap_branch.airbyte.inputs import InputError, read_config
 from tap_branch.airbyte.messages import ENVELOPE, AirbyteWriter, write
 from tap_branch.airbyte.spec import refuse_unsupported, specification
-from tap_branch.airbyte.state import read_state, singer_bookmarks
+from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
 from tap_branch.connection import test_connection
 from tap_branch.redaction import redact
 from tap_branch.tap import TapBranch
@@ -47,23 +48,27 @@ def check(config_path: str) -> None:
 
 def discover(config_path: str) -> None:
     tap = _tap(read_config(config_path))
-    write(AirbyteMessage(type=Type.CATALOG, catalog=airbyte_catalog(tap.catalog_dict)))
+    catalog = airbyte_catalog(tap.catalog_dict, parent_streams(tap))
+    write(AirbyteMessage(type=Type.CATALOG, catalog=catalog))
 
 
 def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
     config = read_config(config_path)
     configured = read_configured_catalog(catalog_path)
-    singer_catalog = _tap(config).catalog_dict
+    discovery = _tap(config)
+    singer_catalog = discovery.catalog_dict
     selected = selected_singer_catalog(singer_catalog, configured)
-    # A full refresh starts over from `start_date`: the stream's cursor state is dropped.
-    # Streams without a cursor keep theirs (e.g. a job's file progress, owned by its parent).
+    carried_by = carriers(parent_streams(discovery), [e.stream.name for e in configured.streams])
+    # A full refresh starts over from `start_date`: the cursor bookmarks of the stream, and of
+    # the parents its state carries, are dropped. Other state stays (a job's file progress).
+    refreshed = full_refresh_streams(configured)
     with_cursor = {
         e["tap_stream_id"] for e in singer_catalog["streams"] if e.get("replication_key")
     }
     bookmarks = singer_bookmarks(
         read_state(state_path),
         path=state_path or "",
-        reset=full_refresh_streams(configured) & with_cursor,
+        reset={name for name, carrier in carried_by.items() if carrier in refreshed} & with_cursor,
     )
     with OUTPUT.records_in(ENVELOPE):
         tap = TapBranch(
@@ -71,7 +76,7 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
             catalog=selected,
             state={"bookmarks": bookmarks} if bookmarks else None,
             parse_env_config=False,
-            message_writer=AirbyteWriter(bookmarks),
+            message_writer=AirbyteWriter(bookmarks, carried_by),
         )
         tap.sync_all()
 

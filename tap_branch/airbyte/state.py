@@ -1,10 +1,13 @@
 """Airbyte per-stream state in, Singer bookmarks out, and back.
 
-tap-branch-airbyte emits one STREAM state per stream, its `stream_state` being
-exactly that stream's Singer bookmarks (`{"bookmarks": {name: ...}}` of the
-tap). Reading the state back is the inverse: every STREAM state becomes the
-bookmarks of its stream, checked by the streams themselves as any Singer state
-is. GLOBAL and LEGACY states are not ours and are refused, naming the file.
+tap-branch-airbyte emits one STREAM state per stream of the configured catalog.
+Its `stream_state` maps Singer stream names to their bookmarks (the tap's
+`{"bookmarks": {name: ...}}`): the stream's own, and those of its parent streams
+that are not in the catalog, since they decide which of its rows are new (the
+rows of a scheduled export job follow the job's bookmark) and Airbyte keeps
+state only for the streams of its catalog. Reading the state back merges these
+maps; the streams check their bookmarks as they check any Singer state. GLOBAL
+and LEGACY states are not ours and are refused, naming the file.
 """
 
 from __future__ import annotations
@@ -52,8 +55,25 @@ def singer_bookmarks(
                 f"--state {path}: the state of stream {descriptor.name} has namespace "
                 f"{descriptor.namespace!r}; tap-branch's streams have none."
             )
-        if descriptor.name in reset:
-            continue
-        blob = message.stream.stream_state
-        bookmarks[descriptor.name] = blob.model_dump() if blob is not None else {}
+        carried = message.stream.stream_state.model_dump() if message.stream.stream_state else {}
+        for name, stream_bookmarks in carried.items():
+            if not isinstance(stream_bookmarks, dict):
+                raise InputError(
+                    f"--state {path}: the state of stream {descriptor.name} is not what "
+                    "tap-branch-airbyte emits ({stream name: bookmarks})."
+                )
+            if name not in reset:
+                bookmarks[name] = stream_bookmarks
     return bookmarks
+
+
+def carriers(parents: t.Mapping[str, str], configured: t.Collection[str]) -> dict[str, str]:
+    """{Singer stream: the configured stream whose Airbyte state carries its bookmarks}:
+    itself, or for a parent not in the catalog, its (first) configured descendant."""
+    carrier = {name: name for name in configured}
+    for name in configured:
+        parent = parents.get(name)
+        while parent is not None and parent not in configured:
+            carrier.setdefault(parent, name)
+            parent = parents.get(parent)
+    return carrier
