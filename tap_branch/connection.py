@@ -4,8 +4,8 @@
 the stream that uses the credential (its session, retries, error messages), and
 none creates an export job or spends Branch's export budgets:
 
-- `branch_key` + `branch_secret` (each app of `apps`): yesterday's daily export file
-  list of the app (the `links` stream's request, `GET /v1/export/{branch_key}`);
+- `branch_key` + `branch_secret` (each app of `apps`): the daily export file list of
+  the last day the tap would read (yesterday, or `end_date`) (the `links` stream's request, `GET /v1/export/{branch_key}`);
 - `access_token`: the scheduled log export subscriptions of the first app with an
   app id (`GET .../subscriptions`, as `scheduled_export_jobs` lists them); without
   an app id the token could only be tried by creating a cohort job, so it is not;
@@ -16,7 +16,6 @@ A credential Branch refuses is a config error naming the setting, with Branch's 
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 
 import requests
@@ -39,7 +38,8 @@ def test_connection(tap: TapBranch) -> list[str]:
     """
     config = tap.config
     accepted: list[str] = []
-    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    daily = tap.streams["links"]
+    day = daily.last_day()  # the stream's own clock: yesterday, or end_date if earlier
     for app in configured_apps(config):
         if not app.branch_secret:
             continue
@@ -49,7 +49,7 @@ def test_connection(tap: TapBranch) -> list[str]:
             else "settings 'branch_key' and 'branch_secret'"
         )
         _try(
-            lambda app=app: tap.streams["links"].manifest(app, yesterday),
+            lambda app=app: daily.manifest(app, day),
             where,
             f"the daily export of app {app.app_id}",
             host="api_url",

@@ -9,6 +9,7 @@ there and reports back in JSON.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import pathlib
@@ -18,7 +19,7 @@ import sys
 
 import pytest
 
-from tests.conftest import DAILY_STREAMS
+from tests.conftest import DAILY_STREAMS, utc_today
 from tests.pyairbyte_env import pyairbyte_python
 from tests.tap_runner import run_tap
 
@@ -48,12 +49,17 @@ def pyairbyte() -> pathlib.Path:
 
 def test_pyairbyte_loads_what_the_singer_tap_reads(sandbox, pyairbyte, tmp_path):
     snippet = readme_snippet()
-    # The snippet as a user runs it, pointed at this test's sandbox and this virtualenv's executable.
-    for literal in ('"http://127.0.0.1:8787"', '".venv/bin/tap-branch-airbyte"'):
-        assert literal in snippet, literal
+    # The snippet as a user runs it, pointed at this test's sandbox, this virtualenv's executable
+    # and the tests' today (not the wall clock's).
     executable = pathlib.Path(sys.executable).parent / "tap-branch-airbyte"
-    snippet = snippet.replace('"http://127.0.0.1:8787"', json.dumps(sandbox.url))
-    snippet = snippet.replace('".venv/bin/tap-branch-airbyte"', json.dumps(str(executable)))
+    start = (utc_today() - dt.timedelta(days=3)).isoformat()
+    for literal, value in (
+        ('"http://127.0.0.1:8787"', sandbox.url),
+        ('".venv/bin/tap-branch-airbyte"', str(executable)),
+        ("(dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=3)).isoformat()", start),
+    ):
+        assert literal in snippet, literal
+        snippet = snippet.replace(literal, json.dumps(value))
     (tmp_path / "snippet.py").write_text(snippet)
     (tmp_path / "wrong.json").write_text(json.dumps(WRONG))
     done = subprocess.run(
