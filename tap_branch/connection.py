@@ -24,7 +24,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from tap_branch.apps import configured_apps
 from tap_branch.settings import invalid_setting
 from tap_branch.streams.credits.app_config import USER_ID_SETTING
-from tap_branch.streams.scheduled.api import v2_app_ids
+from tap_branch.streams.scheduled.streams import v2_app_ids
 
 if t.TYPE_CHECKING:
     from tap_branch.tap import TapBranch
@@ -55,7 +55,8 @@ def test_connection(tap: TapBranch) -> list[str]:
             host="api_url",
         )
         accepted.append(f"branch_key/branch_secret of app {app.app_id}: accepted (daily export)")
-    app_ids = v2_app_ids(config) if (config.get("app_id") or config.get("apps")) else []
+    wanted = config.get("access_token") or config.get(USER_ID_SETTING)
+    app_ids = v2_app_ids(config) if wanted and (config.get("app_id") or config.get("apps")) else []
     if config.get("access_token"):
         if app_ids:
             api = tap.streams["scheduled_export_jobs"].api
