@@ -283,7 +283,7 @@ def test_custom_streams_are_opt_in_and_daily_v3_streams_are_not(config):
 
     tap = TapBranch(config=config, parse_env_config=False)
     custom = [s for name, s in tap.streams.items() if name.startswith("custom_")]
-    assert len(custom) == 31
+    assert len(custom) == 34  # 15 topics, 14 blocked variants, cost, 2 SKAdNetwork, SAN, webhook2
     assert not any(stream.selected for stream in custom)
     assert all(tap.streams[f"daily_{t}"].selected for t in ("eo_click", "eo_open", "eo_install"))
 
