@@ -15,7 +15,8 @@ stopped mid-window resumes the same job (no new job, no creation budget spent) a
 files already emitted. Branch's rate limits (jobs 10/min and 25/h, status checks 50/min and
 1000/h, 100 days of data an hour per app) are kept by the tap's own limiter (`settings.py`),
 429s are still waited out by the base stream. A 400 saying a field "is not available for
-exports" drops that field (warning) and retries once.
+exports" drops that field and asks again, until Branch refuses none (Branch names one field
+per answer); the refused fields are remembered for the run and logged once.
 """
 
 from __future__ import annotations
