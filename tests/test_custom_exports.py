@@ -169,6 +169,14 @@ def test_fields_refused_one_per_answer_are_dropped_until_none_is_left_once_a_run
     assert records and all(r["user_data_aaid"] is None for r in records)
 
 
+def test_report_types_without_documented_readiness_are_not_asked(fast_sandbox, config):
+    run = run_tap(config, select=["custom_webhook2", "custom_eo_sms_sent"])
+    asked = [r for r in fast_sandbox.requests_log() if r["path"] == "/v2/data/ready"]
+    assert asked == []
+    assert run.logs.count("documented for the eo_* event topics only") == 2
+    assert run.records("custom_webhook2") and run.records("custom_eo_sms_sent")
+
+
 def test_request_handle_key_and_multi_file_results(fast_sandbox, config):
     fast_sandbox.options(custom_handle_key="request_handle", custom_rows_per_file=25)
     run = run_tap(config, select=["custom_eo_click"])
