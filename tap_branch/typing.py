@@ -73,6 +73,16 @@ def parse_datetime(value: t.Any) -> str:
             return value[:10] + "T" + value[11:23] + "000+00:00"
         if len(value) == 13 and value.isdigit() and value.isascii() and value[0] != "0":
             return _epoch_millis_digits_text(value)  # Branch's other usual form
+        if (
+            len(value) == 19
+            and value[10] == "T"
+            and value[13] == ":"
+            and value[16] == ":"
+            and value[17:].isdigit()
+        ):
+            # The legacy daily export's zone-less form, 2018-07-11T09:43:01 (UTC).
+            _from_iso(value)
+            return value + "+00:00"
         if value.isdigit():
             number: float = int(value)
         elif value[4:5] == "-":

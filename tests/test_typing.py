@@ -306,3 +306,11 @@ def test_branchs_timestamp_forms(value, expected):
 
 def test_python_booleans_of_the_legacy_export():
     assert parse_boolean("False") is False and parse_boolean("True") is True
+
+
+@pytest.mark.parametrize(
+    "value", ["2018-07-11T09:43:61", "2018-13-11T09:43:01", "2018-07-11T09:4:301"]
+)
+def test_zone_less_fast_path_still_validates(value):
+    with pytest.raises(ValueError):
+        parse_datetime(value)
