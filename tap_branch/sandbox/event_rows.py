@@ -121,9 +121,8 @@ def event_values(
             "note": rng.choice(syn.TITLES),
         },
     }
-    if (
-        not attributed
-    ):  # no touch: its fields are null, its lists empty (`[]`, as Branch writes them)
+    if not attributed:
+        # No touch: its fields are null, its lists empty (`[]`, as Branch writes them).
         touch_values = {k: [] if isinstance(v, list) else None for k, v in touch_values.items()}
     values.update(touch_values)
     for field, kind in facts.FIELD_KINDS.items():

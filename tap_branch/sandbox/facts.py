@@ -32,18 +32,9 @@ V3_TOPICS = [
 #: Topics Branch documents for the readiness check (`POST /v2/data/ready`); any other
 #: topic answers 400 (the harsher reading of Branch's list).
 READINESS_TOPICS = [
-    "eo_impression",
-    "eo_click",
-    "eo_branch_cta_view",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_pageview",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_content_event",
-    "eo_user_lifecycle_event",
+    topic
+    for topic in V3_TOPICS
+    if topic not in ("eo_web_to_app_auto_redirect", "eo_sms_sent", "eo_dismissal")
 ]
 
 _BLOCKED = [

@@ -42,16 +42,7 @@ REPORT_TYPES = [
 #: Topics Branch documents for the readiness check (`POST /v2/data/ready`); other report
 #: types are taken as complete up to `custom_exports_assumed_delay_hours` ago.
 READINESS_TOPICS = [
-    "eo_impression",
-    "eo_click",
-    "eo_branch_cta_view",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_pageview",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_content_event",
-    "eo_user_lifecycle_event",
+    topic
+    for topic in EO_TOPICS
+    if topic not in ("eo_web_to_app_auto_redirect", "eo_sms_sent", "eo_dismissal")
 ]
