@@ -240,7 +240,9 @@ def check_credentials(
             raise invalid_setting(
                 f"Streams {names} need setting 'user_id' (the Branch dashboard user id)."
             )
-        if not (config.get("app_id") or any(app.get("app_id") for app in config.get("apps") or [])):
+        apps = config.get("apps") or []
+        # As app_config reads them: the `apps` entries' app_ids win over the flat app_id.
+        if not (any(app.get("app_id") for app in apps) if apps else config.get("app_id")):
             raise invalid_setting(
                 f"Streams {names} need setting 'app_id' (or 'apps' entries with an app_id)."
             )

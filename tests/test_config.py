@@ -189,6 +189,20 @@ def _refusal(change: dict) -> str:
         ({"api_url": "not a url"}, "api_url"),
         ({"api2_url": "api2.branch.io"}, "api2_url"),
         ({"start_date": "2999-01-01"}, "start_date"),
+        ({"cohort_record_limit": 0}, "cohort_record_limit"),
+        ({"cohort_max_concurrent_jobs": 0}, "cohort_max_concurrent_jobs"),
+        ({"cohort_poll_interval": 0}, "cohort_poll_interval"),
+        ({"cohort_rate_limits": [{"requests": 0, "seconds": 1}]}, "cohort_rate_limits"),
+        ({"custom_exports_window_days": 0}, "custom_exports_window_days"),
+        ({"custom_exports_window_days": 100}, "custom_exports_window_days"),
+        ({"custom_exports_window_days": -3}, "custom_exports_window_days"),
+        ({"custom_exports_poll_seconds": 0}, "custom_exports_poll_seconds"),
+        (
+            {"custom_exports_create_limits": [{"limit": 0, "seconds": 60}]},
+            "custom_exports_create_limits",
+        ),
+        ({"credit_history_page_size": 0}, "credit_history_page_size"),
+        ({"empty_day_grace_days": -1}, "empty_day_grace_days"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(change, setting):
@@ -214,6 +228,10 @@ def test_the_constraints_show_in_about():
     assert settings["max_retries"]["minimum"] == 1
     assert settings["api_url"]["format"] == "uri"
     assert settings["api_url"]["pattern"].startswith("^https?://")
+    assert settings["custom_exports_window_days"]["minimum"] == 1
+    assert settings["custom_exports_window_days"]["maximum"] == 60
+    assert settings["cohort_record_limit"]["minimum"] == 1
+    assert settings["credit_history_page_size"]["minimum"] == 1
 
 
 def test_duplicate_app_ids_in_apps_are_refused():
