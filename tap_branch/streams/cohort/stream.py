@@ -272,7 +272,7 @@ class CohortStream(Branch2Stream):
         )
 
         def send():
-            self.limiter.acquire(what)  # every attempt counts, retries included
+            self.limiter.acquire(what, self.logger)  # every attempt counts, retries included
             response = self.requests_session.send(request, timeout=self.timeout)
             self.validate_response(response)
             return response
