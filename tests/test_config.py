@@ -135,30 +135,37 @@ def test_secrets_are_marked_secret_in_the_settings():
     assert properties["apps"]["items"]["properties"]["branch_secret"].get("secret") is True
 
 
-def test_about_markdown_lists_every_setting():
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--about", "--format=markdown"],
+def _about(output_format: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--about", f"--format={output_format}"],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
-    )
+    ).stdout
+
+
+def test_about_markdown_lists_every_setting():
+    about = _about("markdown")
     for name in TapBranch.config_jsonschema["properties"]:
-        assert f"| {name}" in result.stdout, name
+        assert f"| {name}" in about, name
 
 
-def test_cli_names_the_bad_setting_and_exits_non_zero(tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {"start_date": "2024-05-01", "end_date": "2024-04-01", "branch_key": "key_live_x"}
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(config)],
+def _sync_cli(tmp_path, config: dict) -> subprocess.CompletedProcess:
+    """`tap-branch --config config.json`, as a user runs it."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+def test_cli_names_the_bad_setting_and_exits_non_zero(tmp_path):
+    result = _sync_cli(
+        tmp_path, {"start_date": "2024-05-01", "end_date": "2024-04-01", "branch_key": "key_live_x"}
     )
     assert result.returncode != 0
     assert "'start_date' (2024-05-01) is after 'end_date' (2024-04-01)" in result.stderr
@@ -216,14 +223,7 @@ def test_a_future_start_date_says_so():
 
 def test_the_constraints_show_in_about():
     """`--about` (what Meltano, Airbyte and users read) carries the same limits that refuse values."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--about", "--format=json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    settings = json.loads(result.stdout)["settings"]["properties"]
+    settings = json.loads(_about("json"))["settings"]["properties"]
     assert settings["request_timeout"]["minimum"] == 1
     assert settings["max_retries"]["minimum"] == 1
     assert settings["api_url"]["format"] == "uri"
@@ -271,14 +271,7 @@ def test_parquet_batches_without_pyarrow_name_the_extra(monkeypatch):
 
 
 def test_cli_shows_schema_refusals_naming_the_setting(tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({**_GOOD, "request_timeout": 0, "api_url": "not a url"}))
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _sync_cli(tmp_path, {**_GOOD, "request_timeout": 0, "api_url": "not a url"})
     assert result.returncode != 0
     assert "config['request_timeout']" in result.stderr
     assert "config['api_url']" in result.stderr
