@@ -231,20 +231,21 @@ def check_credentials(
     """Fail before syncing when the selected streams lack the settings they need.
 
     `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
-    reads that send the public key only), "v1-user" (the dashboard user_id + app ids),
+    reads that send the public key only), "app-config" (a key and secret, or the dashboard
+    user_id with app ids),
     "v2" (access_token), "v2-app" (access_token + app_id).
     """
     names = ", ".join(sorted(stream_names))
-    if needs == "v1-user":
-        if not config.get("user_id"):
-            raise invalid_setting(
-                f"Streams {names} need setting 'user_id' (the Branch dashboard user id)."
-            )
+    if needs == "app-config":
         apps = config.get("apps") or []
-        # As app_config reads them: the `apps` entries' app_ids win over the flat app_id.
-        if not (any(app.get("app_id") for app in apps) if apps else config.get("app_id")):
+        # Branch's App API takes an app's key and secret, or (the older form) an explicit
+        # app id with the dashboard user id; the `apps` entries' app_ids win over the flat one.
+        with_secret = any(app.branch_secret for app in configured_apps(config))
+        app_ids = any(app.get("app_id") for app in apps) if apps else config.get("app_id")
+        if not with_secret and not (config.get("user_id") and app_ids):
             raise invalid_setting(
-                f"Streams {names} need setting 'app_id' (or 'apps' entries with an app_id)."
+                f"Streams {names} need 'branch_key' and 'branch_secret' (or 'apps' entries "
+                "with both), or 'user_id' (the Branch dashboard user id) with 'app_id'."
             )
     if needs == "v1-key" and not configured_apps(config):
         raise invalid_setting(

@@ -70,8 +70,8 @@ class AppConfigStream(BranchStream):
     name = "app_config"
     path = "/v1/app/{app_id}"
     primary_keys = ("app_id",)
-    #: The dashboard user id and app ids: selected without them, the run fails naming them.
-    credentials_needed = "v1-user"
+    #: Selected without a way to read it (settings.check_credentials), the run fails.
+    credentials_needed = "app-config"
     #: Full table: partitions (one per app) only drive the requests; no state is kept.
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = th.PropertiesList(
