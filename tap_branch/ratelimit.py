@@ -74,7 +74,7 @@ class Limiter:
         self.name = name
         self.windows = [(int(limit), float(seconds)) for limit, seconds in windows]
         self.logger = logger
-        self._sleep = sleep or (lambda seconds: globals()["sleep"](seconds))
+        self._sleep = sleep  # None: the module's sleep(), looked up at each wait
         # Window length in ms as pyrate-limiter counts it, padded (see EDGE_PADDING_SECONDS).
         self._interval_ms = {
             (limit, seconds): max(1, round(1000 * (seconds + min(EDGE_PADDING_SECONDS, seconds))))
@@ -125,7 +125,7 @@ class Limiter:
             # At most a minute at a time: the loop then logs again, with the time left.
             chunk = min(wait, WAIT_LOG_INTERVAL_SECONDS)
             self.waited_seconds += chunk
-            self._sleep(chunk)
+            (self._sleep or sleep)(chunk)
 
     def budget(self, seconds: float) -> int:
         """How many requests the windows allow from now over the next `seconds`.

@@ -232,8 +232,7 @@ def check_credentials(
 
     `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
     reads that send the public key only), "app-config" (a key and secret, or the dashboard
-    user_id with app ids),
-    "v2" (access_token), "v2-app" (access_token + app_id).
+    user_id with app ids), "v2" (access_token), "v2-app" (access_token + app_id).
     """
     names = ", ".join(sorted(stream_names))
     if needs == "app-config":

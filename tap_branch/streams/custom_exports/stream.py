@@ -221,11 +221,11 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         day_limiter = self._limiter(
             "custom_exports_days_limits", f"branch-custom-exports-days:{app_id}"
         )
-        sharing = [
-            stream.name
+        sharing = sum(
+            1
             for stream in self._tap.streams.values()
             if isinstance(stream, CustomExportStream) and stream.selected
-        ]
+        )
         self.logger.info(
             "%s (app %s): %s to %s in %d export job(s), %d day(s) of data; %d Custom Exports "
             "report type(s) selected share Branch's limits.",
@@ -235,7 +235,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             branch_time(windows[-1][1]),
             jobs,
             days,
-            len(sharing),
+            sharing,
         )
         job_budget, day_budget = create.budget(3600), day_limiter.budget(3600)
         if jobs > job_budget or days > day_budget:
@@ -251,16 +251,14 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                 day_budget,
                 max(create.seconds_for(jobs), day_limiter.seconds_for(days)) / 3600,
             )
-        everyone = max(
-            create.seconds_for(jobs * len(sharing)), day_limiter.seconds_for(days * len(sharing))
-        )
-        if len(sharing) > 1 and everyone >= 3600:
+        everyone = max(create.seconds_for(jobs * sharing), day_limiter.seconds_for(days * sharing))
+        if sharing > 1 and everyone >= 3600:
             self.logger.warning(
                 "%s: if each of the %d selected Custom Exports report types needs as much, all "
                 "of them take at least %.1f hours (estimate). Select fewer report types, or a "
                 "later start_date, for a shorter first run.",
                 self.name,
-                len(sharing),
+                sharing,
                 everyone / 3600,
             )
 
