@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SANDBOX_TOKEN, utc_today
 
@@ -59,6 +58,8 @@ def _user_project(path: pathlib.Path) -> None:
     """A user's project: this repository's plugin entries, installed from this checkout, and
     the environments `meltano init` makes (not the `demo` one: its settings and selection are
     the demo's, not a user's)."""
+    import yaml  # Meltano's dependency: present wherever this test runs
+
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     project["default_environment"] = "dev"
     project["environments"] = [{"name": "dev"}, {"name": "staging"}, {"name": "prod"}]
