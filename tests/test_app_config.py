@@ -3,6 +3,8 @@ GET /v1/app/{app_id}?user_id=... without a secret; user_id and app secrets stay 
 
 from __future__ import annotations
 
+from singer_sdk.exceptions import ConfigValidationError
+
 from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET
 from tests.tap_runner import run_tap
 
@@ -44,18 +46,28 @@ def test_wrong_branch_secret_names_the_setting_not_its_value(sandbox, base_confi
     assert wrong not in str(run.error) and wrong not in run.logs and wrong not in run.raw_output
 
 
-def test_skipped_without_a_secret_or_user_id_or_app_id(sandbox, base_config):
+def test_selected_without_its_credentials_fails_naming_the_settings(sandbox, base_config):
+    """As for every family: a stream selected on purpose without its credentials is an error,
+    before any request (the README's promise), not a quiet skip."""
     sandbox.clear_requests()
     no_secret = {k: v for k, v in base_config.items() if k != "branch_secret"}
-    run = run_tap(no_secret, select=APP_CONFIG)
+    run = run_tap(no_secret, select=APP_CONFIG, expect_error=True)
     cfg = {k: v for k, v in no_secret.items() if k != "app_id"}
-    run_without_app = run_tap({**cfg, "user_id": USER_ID}, select=APP_CONFIG)
+    run_without_app = run_tap({**cfg, "user_id": USER_ID}, select=APP_CONFIG, expect_error=True)
     for result in (run, run_without_app):
-        assert result.records("app_config") == [] and result.error is None
-        assert (
-            "app_config is read only for apps with 'branch_key' and 'branch_secret'" in result.logs
-        )
+        assert isinstance(result.error, ConfigValidationError)
+        for setting in ("'branch_secret'", "'user_id'", "'app_id'"):
+            assert setting in str(result.error)
+        assert result.records("app_config") == []
     assert [r for r in sandbox.requests_log() if not r["path"].startswith("/_sandbox/")] == []
+
+
+def test_skipped_with_a_warning_when_only_selected_by_default(sandbox, base_config):
+    """Without a catalog nobody chose app_config: without user_id it is skipped, saying why."""
+    no_secret = {k: v for k, v in base_config.items() if k != "branch_secret"}
+    run = run_tap({**no_secret, "end_date": base_config["start_date"]})
+    assert run.error is None and run.records("app_config") == []
+    assert "Skipping streams without their credentials" in run.logs and "'user_id'" in run.logs
 
 
 def test_wrong_user_id_names_the_setting_not_its_value(sandbox, base_config):

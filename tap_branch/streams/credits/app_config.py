@@ -76,8 +76,8 @@ class AppConfigStream(BranchStream):
     _app_key: BranchApp | None = None
     path = "/v1/app/{app_id}"
     primary_keys = ("app_id",)
-    #: Optional: without a key and secret, or `app_id` and `user_id`, it emits nothing.
-    credentials_needed = None
+    #: Selected without a way to read it (settings.check_credentials), the run fails.
+    credentials_needed = "app-config"
     #: Full table: partitions (one per app) only drive the requests; no state is kept.
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = th.PropertiesList(

@@ -17,18 +17,25 @@ _DONE = {"complete", "completed", "success", "succeeded"}
 _FAILED = {"fail", "failed", "cancelled", "canceled", "error"}
 
 
+def job_days(start: dt.datetime, end: dt.datetime) -> int:
+    """Days of data an export job spends out of Branch's days-per-hour limit."""
+    return max(1, math.ceil((end - start).total_seconds() / 86400))
+
+
 class ExportJobs:
     """Mixed into `CustomExportStream`: the export jobs of one report type."""
 
     def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
         dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
         fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
-        days = max(1, math.ceil((end - start).total_seconds() / 86400))
+        days = job_days(start, end)
         day_limiter = self._limiter(
             "custom_exports_days_limits", f"branch-custom-exports-days:{app_id}"
         )
         for _ in range(days):
-            day_limiter.acquire(f"{self.name}: a {days}-day export job for app {app_id}")
+            day_limiter.acquire(
+                f"{self.name}: a {days}-day export job for app {app_id}", self.logger
+            )
         create = self._limiter("custom_exports_create_limits", "branch-custom-exports-create")
         # Branch names one refused field per answer: drop it and ask again, at most once per field.
         for _ in range(len(fields) + 1):
