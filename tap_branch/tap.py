@@ -13,7 +13,14 @@ from singer_sdk.tap_base import CliTestOptionValue
 from tap_branch import streams as families
 from tap_branch.connection import test_connection
 from tap_branch.redaction import SECRETS, install_log_redaction
-from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates, invalid_setting
+from tap_branch.settings import (
+    COMMON_SETTINGS,
+    check_config,
+    check_credentials,
+    check_dates,
+    invalid_setting,
+    unknown_settings,
+)
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -57,8 +64,10 @@ class TapBranch(Tap):
         super().__init__(*args, **kwargs)
         self._register_secrets()
         install_log_redaction()
+        for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
+            self.logger.warning(line)
         if self.config.get("start_date"):
-            check_dates(self.config)
+            check_config(self.config)
 
     def _register_secrets(self) -> None:
         SECRETS.add(
