@@ -9,7 +9,8 @@ none creates an export job or spends Branch's export budgets:
 - `access_token`: the scheduled log export subscriptions of the first app with an
   app id (`GET .../subscriptions`, as `scheduled_export_jobs` lists them); without
   an app id the token could only be tried by creating a cohort job, so it is not;
-- `user_id`: the app config of that app (`GET /v1/app/{app_id}`, `app_config`).
+- `user_id`: the app config of the first app `app_config` reads with it (`GET
+  /v1/app/{app_id}?user_id=...`), i.e. one without its own key and secret.
 
 A credential Branch refuses is a config error naming the setting, with Branch's answer.
 """
@@ -55,8 +56,8 @@ def test_connection(tap: TapBranch) -> list[str]:
             host="api_url",
         )
         accepted.append(f"branch_key/branch_secret of app {app.app_id}: accepted (daily export)")
-    wanted = config.get("access_token") or config.get(USER_ID_SETTING)
-    app_ids = v2_app_ids(config) if wanted and (config.get("app_id") or config.get("apps")) else []
+    wanted = config.get("access_token") and (config.get("app_id") or config.get("apps"))
+    app_ids = v2_app_ids(config) if wanted else []
     if config.get("access_token"):
         if app_ids:
             api = tap.streams["scheduled_export_jobs"].api
@@ -74,18 +75,21 @@ def test_connection(tap: TapBranch) -> list[str]:
                 "Setting 'access_token' is not tested: without an 'app_id' the only v2 call is a cohort "
                 "export job, which the connection test never creates."
             )
-    if config.get(USER_ID_SETTING) and app_ids:
+    # app_config reads an app with its key and secret when it has them; `user_id` only
+    # serves the apps without (Branch's legacy form), so it is tried on the first of those.
+    legacy = [app_id for app_id, key in tap.streams["app_config"]._apps().items() if key is None]
+    if config.get(USER_ID_SETTING) and legacy:
         stream = tap.streams["app_config"]
         found = _try(
-            lambda: next(iter(stream.get_records({"app_id": app_ids[0]})), None),
+            lambda: next(iter(stream.get_records({"app_id": legacy[0]})), None),
             f"setting '{USER_ID_SETTING}'",
-            f"the app config of app {app_ids[0]}",
+            f"the app config of app {legacy[0]}",
             host="api_url",
         )
         accepted.append(
-            f"{USER_ID_SETTING}: accepted (app config of app {app_ids[0]})"
+            f"{USER_ID_SETTING}: accepted (app config of app {legacy[0]})"
             if found is not None  # else the stream warned why Branch gave none
-            else f"{USER_ID_SETTING}: not verified (no app config of app {app_ids[0]}; see the warning)"
+            else f"{USER_ID_SETTING}: not verified (no app config of app {legacy[0]}; see the warning)"
         )
     if not accepted:
         raise invalid_setting(

@@ -32,24 +32,35 @@ def _api_requests(sandbox: SandboxControl) -> list[str]:
     ]
 
 
+def _no_jobs(sandbox: SandboxControl) -> None:
+    assert not [c for c in _api_requests(sandbox) if any(p in c for p in JOB_PATHS)]
+
+
 def test_one_cheap_call_per_credential_and_no_job(sandbox, base_config):
-    config = {**base_config, "user_id": DEFAULT_USER_ID}
-    accepted = connection_test(_tap(config))
-    assert len(accepted) == 3
+    accepted = connection_test(_tap(base_config))
     assert [line.split(":")[0] for line in accepted] == [
         f"branch_key/branch_secret of app {SANDBOX_APP}",
         "access_token",
-        "user_id",
     ]
     calls = _api_requests(sandbox)
-    assert sorted(calls) == sorted(
-        [
-            f"GET /v1/export/{SANDBOX_KEY}",
-            "GET /scheduled-exports/logs/subscriptions",
-            f"GET /v1/app/{SANDBOX_APP}",
-        ]
-    ), calls
-    assert not [call for call in calls if any(path in call for path in JOB_PATHS)]
+    assert sorted(calls) == [
+        "GET /scheduled-exports/logs/subscriptions",
+        f"GET /v1/export/{SANDBOX_KEY}",
+    ], calls
+    _no_jobs(sandbox)
+
+
+def test_user_id_is_tried_where_app_config_uses_it(sandbox, base_config):
+    """app_config reads an app with its key and secret when it has them, else with user_id."""
+    legacy = {k: v for k, v in base_config.items() if k not in ("branch_key", "branch_secret")}
+    accepted = connection_test(_tap({**legacy, "user_id": DEFAULT_USER_ID}))
+    assert [line.split(":")[0] for line in accepted] == ["access_token", "user_id"]
+    assert f"GET /v1/app/{SANDBOX_APP}" in _api_requests(sandbox)
+    sandbox.clear_requests()
+    # with the app's key and secret, user_id is not what app_config sends: nothing to try
+    accepted = connection_test(_tap({**base_config, "user_id": DEFAULT_USER_ID}))
+    assert "user_id" not in [line.split(":")[0] for line in accepted]
+    _no_jobs(sandbox)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +73,9 @@ def test_one_cheap_call_per_credential_and_no_job(sandbox, base_config):
     ],
 )
 def test_a_refused_credential_is_named_not_shown(sandbox, base_config, setting, wrong):
-    config = {**base_config, "user_id": DEFAULT_USER_ID, setting: wrong}
+    config = {**base_config, setting: wrong}
+    if setting == "user_id":  # tried for an app without its own key and secret
+        config = {k: v for k, v in config.items() if k not in ("branch_key", "branch_secret")}
     with pytest.raises(ConfigValidationError) as raised:
         connection_test(_tap(config))
     message = " ".join(raised.value.errors)
@@ -70,7 +83,7 @@ def test_a_refused_credential_is_named_not_shown(sandbox, base_config, setting, 
     assert "Branch answered" in message
     if setting != "branch_key":  # the key is public; the secrets never show
         assert wrong not in message
-    assert not [c for c in _api_requests(sandbox) if any(p in c for p in JOB_PATHS)]
+    _no_jobs(sandbox)
 
 
 def test_each_app_is_tried_with_its_own_secret():
