@@ -13,6 +13,12 @@ none creates an export job or spends Branch's export budgets:
   /v1/app/{app_id}?user_id=...`), i.e. one without its own key and secret.
 
 A credential Branch refuses is a config error naming the setting, with Branch's answer.
+
+A sync without input state (a first run, `meltano config test`, `meltano invoke`) starts
+with the same calls for the credential kinds its selected streams need
+(`test_credentials_of_selected_streams`): Meltano's config test runs such a sync and calls
+the config valid at the first record, which a stream that does not use the wrong
+credential would send.
 """
 
 from __future__ import annotations
@@ -25,9 +31,14 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from tap_branch.apps import configured_apps
 from tap_branch.settings import invalid_setting
 from tap_branch.streams.credits.app_config import USER_ID_SETTING
+from tap_branch.streams.scheduled.api import configured_subscriptions
 from tap_branch.streams.scheduled.streams import v2_app_ids
 
 if t.TYPE_CHECKING:
+    import datetime as dt
+
+    from singer_sdk import Stream
+
     from tap_branch.tap import TapBranch
 
 
@@ -37,10 +48,52 @@ def test_connection(tap: TapBranch) -> list[str]:
     Raises a config error naming the setting of the first credential Branch refuses,
     and one when no credential is configured at all.
     """
-    config = tap.config
-    accepted: list[str] = []
     daily = tap.streams["links"]
-    day = daily.last_day()  # the stream's own clock: yesterday, or end_date if earlier
+    # the stream's own clock: yesterday, or end_date if earlier
+    accepted = [*_try_secrets(tap, daily, daily.last_day()), *_try_token(tap), *_try_user_id(tap)]
+    if not accepted:
+        raise invalid_setting(
+            "No credential to test: set 'branch_key' and 'branch_secret' (or 'apps'), and/or "
+            "'access_token' with 'app_id'."
+        )
+    return accepted
+
+
+def test_credentials_of_selected_streams(tap: TapBranch) -> list[str]:
+    """The start of a sync without input state: try each credential kind the selected
+    streams need, before any record, so that a wrong one fails the run (and `meltano config
+    test`, which stops at the first record) naming its setting, before an export job.
+
+    Where a selected stream asks the same thing first anyway, its own cached answer is the
+    test (no extra request): the last day's file list of the first selected daily stream, the
+    subscriptions `scheduled_export_jobs` lists. Otherwise it costs one cheap call per kind.
+    """
+    needs: dict[str, Stream] = {}
+    for stream in tap.streams.values():
+        need = getattr(stream, "credentials_needed", None)
+        if need and (stream.selected or stream.has_selected_descendents):
+            needs.setdefault(need, stream)
+    accepted: list[str] = []
+    app_config = needs.get("app-config")
+    with_secret = app_config is not None and any(
+        key is not None for key in app_config._apps().values()
+    )
+    if "v1" in needs or with_secret:
+        daily = needs.get("v1") or tap.streams["links"]
+        accepted += _try_secrets(tap, daily, daily.last_day())
+    if "v2" in needs or "v2-app" in needs:
+        scheduled = tap.streams["scheduled_export_jobs"]
+        reuse = scheduled if scheduled.selected or scheduled.has_selected_descendents else None
+        accepted += _try_token(tap, scheduled=reuse)
+    if app_config is not None:
+        accepted += _try_user_id(tap)
+    return accepted
+
+
+def _try_secrets(tap: TapBranch, daily: Stream, day: dt.date) -> list[str]:
+    """`branch_key` + `branch_secret` of each app: its daily export file list of `day`."""
+    config = tap.config
+    accepted = []
     for app in configured_apps(config):
         if not app.branch_secret:
             continue
@@ -56,47 +109,58 @@ def test_connection(tap: TapBranch) -> list[str]:
             host="api_url",
         )
         accepted.append(f"branch_key/branch_secret of app {app.app_id}: accepted (daily export)")
-    wanted = config.get("access_token") and (config.get("app_id") or config.get("apps"))
-    app_ids = v2_app_ids(config) if wanted else []
-    if config.get("access_token"):
-        if app_ids:
-            api = tap.streams["scheduled_export_jobs"].api
-            _try(
-                lambda: api.list_subscriptions(app_ids[0]),
-                "setting 'access_token'",
-                f"the scheduled export subscriptions of app {app_ids[0]}",
-                host="api2_url",
-            )
-            accepted.append(
-                f"access_token: accepted (scheduled export subscriptions of app {app_ids[0]})"
-            )
-        else:
-            tap.logger.warning(
-                "Setting 'access_token' is not tested: without an 'app_id' the only v2 call is a cohort "
-                "export job, which the connection test never creates."
-            )
-    # app_config reads an app with its key and secret when it has them; `user_id` only
-    # serves the apps without (Branch's legacy form), so it is tried on the first of those.
-    legacy = [app_id for app_id, key in tap.streams["app_config"]._apps().items() if key is None]
-    if config.get(USER_ID_SETTING) and legacy:
-        stream = tap.streams["app_config"]
-        found = _try(
-            lambda: next(iter(stream.get_records({"app_id": legacy[0]})), None),
-            f"setting '{USER_ID_SETTING}'",
-            f"the app config of app {legacy[0]}",
-            host="api_url",
-        )
-        accepted.append(
-            f"{USER_ID_SETTING}: accepted (app config of app {legacy[0]})"
-            if found is not None  # else the stream warned why Branch gave none
-            else f"{USER_ID_SETTING}: not verified (no app config of app {legacy[0]}; see the warning)"
-        )
-    if not accepted:
-        raise invalid_setting(
-            "No credential to test: set 'branch_key' and 'branch_secret' (or 'apps'), and/or "
-            "'access_token' with 'app_id'."
-        )
     return accepted
+
+
+def _try_token(tap: TapBranch, *, scheduled: Stream | None = None) -> list[str]:
+    """`access_token`: the scheduled export subscriptions of the first app. With `scheduled`
+    (the stream, selected), its own answer: the subscriptions it lists, or when
+    `scheduled_exports` names them (nothing listed), the jobs of the first one."""
+    config = tap.config
+    if not config.get("access_token"):
+        return []
+    named = configured_subscriptions(config) if scheduled else []
+    if named:
+        sub = named[0]
+        what = f"the jobs of scheduled export subscription {sub.subscription_id}"
+        call: t.Callable[[], t.Any] = lambda: scheduled.api.list_jobs(sub)  # noqa: E731
+    elif scheduled:
+        what = "the scheduled export subscriptions"
+        call = scheduled.subscriptions
+    else:
+        app_ids = v2_app_ids(config) if config.get("app_id") or config.get("apps") else []
+        if not app_ids:
+            tap.logger.warning(
+                "Setting 'access_token' is not tested: without an 'app_id' the only v2 call is a "
+                "cohort export job, which the connection test never creates."
+            )
+            return []
+        api = tap.streams["scheduled_export_jobs"].api
+        what = f"the scheduled export subscriptions of app {app_ids[0]}"
+        call = lambda: api.list_subscriptions(app_ids[0])  # noqa: E731
+    _try(call, "setting 'access_token'", what, host="api2_url")
+    return [f"access_token: accepted ({what})"]
+
+
+def _try_user_id(tap: TapBranch) -> list[str]:
+    """`user_id`: the app config of the first app `app_config` reads with it. app_config reads
+    an app with its key and secret when it has them; `user_id` only serves the apps without
+    (Branch's legacy form)."""
+    stream = tap.streams["app_config"]
+    legacy = [app_id for app_id, key in stream._apps().items() if key is None]
+    if not (tap.config.get(USER_ID_SETTING) and legacy):
+        return []
+    found = _try(
+        lambda: next(iter(stream.get_records({"app_id": legacy[0]})), None),
+        f"setting '{USER_ID_SETTING}'",
+        f"the app config of app {legacy[0]}",
+        host="api_url",
+    )
+    if found is None:  # the stream warned why Branch gave none
+        return [
+            f"{USER_ID_SETTING}: not verified (no app config of app {legacy[0]}; see the warning)"
+        ]
+    return [f"{USER_ID_SETTING}: accepted (app config of app {legacy[0]})"]
 
 
 def _try(call: t.Callable[[], t.Any], where: str, what: str, *, host: str) -> t.Any:

@@ -11,7 +11,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
-from tap_branch.connection import test_connection
+from tap_branch.connection import test_connection, test_credentials_of_selected_streams
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import (
     COMMON_SETTINGS,
@@ -118,6 +118,9 @@ class TapBranch(Tap):
     def sync_all(self) -> None:
         check_dates(self.config)
         self._check_credentials_of_selected_streams()
+        if not self.state:  # a first run, or Meltano's config test: try the credentials first
+            for line in test_credentials_of_selected_streams(self):
+                self.logger.info("Credentials: %s", line)
         try:
             super().sync_all()
         finally:

@@ -15,6 +15,7 @@ from tap_branch.sandbox.credits import DEFAULT_USER_ID
 from tap_branch.sandbox.server import SandboxApp
 from tap_branch.tap import TapBranch
 from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, start_sandbox
+from tests.tap_runner import run_tap
 
 #: Paths that create or poll export jobs, or read export data: never part of a connection test.
 JOB_PATHS = ("/v2/logs", "/v2/analytics", "/v3/export", "/files/", "/job")
@@ -156,3 +157,63 @@ def test_cli_test_fails_naming_the_setting_without_traceback(sandbox, base_confi
     assert "Connection test failed" in result.stderr and "'access_token'" in result.stderr
     assert "Traceback" not in result.stderr
     assert "api_app_WRONG" not in result.stderr
+
+
+# --- a sync without state (a first run; `meltano config test`) tries them first ---------
+
+#: Paths that create export jobs (Custom Exports, cohorts): never before the credentials are tried.
+JOB_CREATING = ("/v2/logs", "/v2/data", "/v2/analytics", "/v1/cohort")
+
+
+def _shipped_selection(stream_names) -> list[str]:
+    """The streams the `select:` rules of this repository's meltano.yml take, as Meltano applies them."""
+    import fnmatch
+    import pathlib
+
+    import yaml
+
+    project = yaml.safe_load((pathlib.Path(__file__).parent.parent / "meltano.yml").read_text())
+    [tap] = project["plugins"]["extractors"]
+    patterns = [rule.split(".")[0] for rule in tap["select"]]
+    return [name for name in stream_names if any(fnmatch.fnmatch(name, p) for p in patterns)]
+
+
+@pytest.mark.parametrize(
+    ("setting", "wrong"),
+    [
+        ("branch_secret", "secret_live_WRONG"),
+        ("access_token", "api_app_WRONG"),
+        ("user_id", "dashboard_user_WRONG"),
+    ],
+)
+def test_a_first_sync_fails_on_a_wrong_credential_before_any_record_or_job(
+    sandbox, base_config, setting, wrong
+):
+    config = {**base_config, setting: wrong}
+    select = _shipped_selection(_tap(base_config).streams)
+    if setting == "user_id":  # Branch's legacy app_config form: no key and secret
+        config = {k: v for k, v in config.items() if k not in ("branch_key", "branch_secret")}
+        select = [name for name in select if name.startswith(("cohort_", "app_config"))]
+    run = run_tap(config, select=select, expect_error=True)
+    assert isinstance(run.error, ConfigValidationError), run.error
+    assert f"'{setting}'" in str(run.error)
+    assert wrong not in str(run.error) + run.logs + run.raw_output
+    assert run.streams_with_records == set()
+    calls = _api_requests(sandbox)
+    assert calls and not [c for c in calls if any(p in c for p in JOB_CREATING)], calls
+
+
+def test_a_first_sync_with_right_credentials_asks_nothing_more(sandbox, base_config):
+    """The daily streams ask the same day anyway, and scheduled_export_jobs the same
+    subscriptions: on a state-less run the credentials cost no extra request."""
+    select = ["links", "scheduled_export_jobs"]
+    run = run_tap(base_config, select=select)
+    assert run.error is None and {"links", "scheduled_export_jobs"} <= run.streams_with_records
+    calls = _api_requests(sandbox)
+    assert calls.count("GET /scheduled-exports/logs/subscriptions") == 1, calls
+    days = [c for c in calls if c.startswith(f"GET /v1/export/{SANDBOX_KEY}")]
+    assert len(days) == 3, calls  # start_date is 3 days back: each day asked once
+    # with state, nothing is tried first
+    sandbox.clear_requests()
+    again = run_tap(base_config, state=run.state, select=["links"])
+    assert again.error is None and _api_requests(sandbox) == []

@@ -121,11 +121,19 @@ def test_flat_settings_without_app_id_use_the_branch_key(sandbox, base_config):
 def test_one_app_with_a_wrong_secret_fails_naming_its_key_not_its_secret(two_app_sandbox):
     control = two_app_sandbox
     wrong = {**SECOND_APP, "branch_secret": "secret_live_not_this_one"}
-    run = run_tap(_config(control, [FIRST_APP, wrong]), select=["links"], expect_error=True)
-    assert run.error is not None
-    message = str(run.error)
-    assert "Authentication failed !" in message and SECOND.branch_key in message
-    assert "secret_live_not_this_one" not in message + run.logs
-    # The first app's rows and bookmark made it out before the failure.
+    config = _config(control, [FIRST_APP, wrong])
+    # A first run (no state) tries every app's secret before any record (connection.py).
+    first = run_tap(config, select=["links"], expect_error=True)
+    # A later run (with state) reads app by app: the first app's new rows and bookmark
+    # make it out before the failure.
+    earlier = _config(control, [FIRST_APP])
+    state = run_tap({**earlier, "end_date": earlier["start_date"]}, select=["links"]).state
+    run = run_tap(config, state=state, select=["links"], expect_error=True)
+    for failed in (first, run):
+        assert failed.error is not None
+        message = str(failed.error)
+        assert "Authentication failed !" in message and SECOND.branch_key in message
+        assert "secret_live_not_this_one" not in message + failed.logs
+    assert first.streams_with_records == set()
     assert {r["app_id"] for r in run.records("links")} == {SANDBOX_APP}
     assert SANDBOX_APP in _bookmarks(run, "links")
