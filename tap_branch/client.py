@@ -24,7 +24,12 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_branch import ratelimit
-from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
+from tap_branch.errors import (
+    RateLimitedError,
+    RateLimitTooLongError,
+    describe_response,
+    retry_after_seconds,
+)
 from tap_branch.writer import OUTPUT
 
 if t.TYPE_CHECKING:
@@ -206,7 +211,7 @@ class BranchStream(FastRecordMixin, RESTStream):
                 except RateLimitedError as exc:
                     wait = waits.send(exc)
                     if waited + wait > most:
-                        raise FatalAPIError(
+                        raise RateLimitTooLongError(
                             f"Branch still rate-limits after {waited:.0f} s of waiting, and it "
                             f"asks for {wait:.0f} s more: past setting 'rate_limit_max_wait' "
                             f"({most:g} s). {exc}"

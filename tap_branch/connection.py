@@ -29,6 +29,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_branch.apps import configured_apps
+from tap_branch.errors import RateLimitTooLongError
 from tap_branch.settings import invalid_setting
 from tap_branch.streams.credits.app_config import USER_ID_SETTING
 from tap_branch.streams.scheduled.api import configured_subscriptions
@@ -166,8 +167,8 @@ def _try_user_id(tap: TapBranch) -> list[str]:
 def _try(call: t.Callable[[], t.Any], where: str, what: str, *, host: str) -> t.Any:
     try:
         return call()
-    except ConfigValidationError:
-        raise
+    except (ConfigValidationError, RateLimitTooLongError):
+        raise  # they name their setting; a rate limit says nothing about the credential
     except FatalAPIError as exc:
         raise invalid_setting(
             f"Branch refused {what}: check {where}. Branch answered: {exc}"

@@ -32,6 +32,10 @@ class RateLimitedError(Exception):
         self.retry_after = retry_after
 
 
+class RateLimitTooLongError(FatalAPIError):
+    """Branch asks for a wait past setting 'rate_limit_max_wait' (the message names it)."""
+
+
 class SignedUrlExpiredError(FatalAPIError):
     """A signed file URL answered 403: it expired (or its signature is wrong)."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import functools
+import sys
 import typing as t
 
 from singer_sdk import Tap
@@ -108,6 +110,27 @@ class TapBranch(Tap):
         for line in accepted:
             tap.logger.info("Connection test: %s", line)
         ctx.exit()
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with a config error's own lines logged last: a failed tap shows
+        Meltano (`meltano config test`) only its last line, which must name the setting, not
+        the SDK's closing "Config validation failed"."""
+        command = super().get_singer_command()
+        invoke = command.callback
+
+        @functools.wraps(invoke)
+        def invoke_naming_the_setting(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            try:
+                return invoke(*args, **kwargs)
+            except ConfigValidationError as exc:
+                cls.logger.error("Config validation failed")
+                for error in exc.errors or [str(exc)]:
+                    cls.logger.error(error)
+                sys.exit(1)
+
+        command.callback = invoke_naming_the_setting
+        return command
 
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []

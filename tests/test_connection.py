@@ -161,8 +161,8 @@ def test_cli_test_fails_naming_the_setting_without_traceback(sandbox, base_confi
 
 # --- a sync without state (a first run; `meltano config test`) tries them first ---------
 
-#: Paths that create export jobs (Custom Exports, cohorts): never before the credentials are tried.
-JOB_CREATING = ("/v2/logs", "/v2/data", "/v2/analytics", "/v1/cohort")
+#: Paths that create export jobs (Custom Exports and its readiness check, cohorts).
+JOB_CREATING = ("/v2/logs", "/v2/data", "/v2/analytics")
 
 
 def _shipped_selection(stream_names) -> list[str]:

@@ -147,6 +147,28 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
         if words[1:3] == ["select", "tap-branch"] and words[3:4] == ["custom_eo_install"]:
             ran_custom_opt_in = True
 
+    # `meltano config test` fails on each wrong credential, naming it, before any export job.
+    for setting, wrong in (
+        ("branch_secret", "secret_live_WRONG"),
+        ("access_token", "api_app_WRONG"),
+    ):
+        sandbox.clear_requests()
+        result = subprocess.run(
+            [str(MELTANO), "config", "test", "tap-branch"],
+            cwd=tmp_path,
+            env={**env, f"TAP_BRANCH_{setting.upper()}": wrong},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and f"'{setting}'" in output, (setting, output[-3000:])
+        assert wrong not in output
+        requests = sandbox.requests_log()
+        assert requests and not [
+            r for r in requests if r["path"].startswith(("/v2/logs", "/v2/data", "/v2/analytics"))
+        ]
+
     # Secrets went to .env, never into meltano.yml.
     meltano_yml = (tmp_path / "meltano.yml").read_text()
     dotenv = (tmp_path / ".env").read_text()
