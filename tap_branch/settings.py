@@ -12,7 +12,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.apps import configured_apps
+from tap_branch.apps import configured_apps, v2_app_ids
 
 COMMON_SETTINGS = [
     th.Property(
@@ -188,5 +188,5 @@ def check_credentials(
         raise invalid_setting(
             f"Streams {names} need setting 'access_token' (Branch API access token)."
         )
-    if needs == "v2-app" and not (config.get("app_id") or config.get("apps")):
+    if needs == "v2-app" and not v2_app_ids(config, stream_names):
         raise invalid_setting(f"Streams {names} need setting 'app_id'.")

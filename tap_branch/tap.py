@@ -10,6 +10,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch import streams as families
+from tap_branch.apps import check_apps
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates, invalid_setting
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
@@ -42,6 +43,7 @@ class TapBranch(Tap):
         install_log_redaction()
         if self.config.get("start_date"):
             check_dates(self.config)
+        check_apps(self.config)
 
     def _register_secrets(self) -> None:
         SECRETS.add(

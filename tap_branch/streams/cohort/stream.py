@@ -32,6 +32,7 @@ import msgspec
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
@@ -181,7 +182,11 @@ class CohortStream(Branch2Stream):
 
     @property
     def scope_param(self) -> dict[str, str]:
-        value = self.config.get(self.scope)
+        value = (
+            self.config.get("organization_id")
+            if self.scope == "organization_id"
+            else default_app_id(self.config)
+        )
         if not value:
             raise invalid_setting(
                 f"Stream {self.name} needs setting 'organization_id' or 'app_id': Branch's cohort API is "

@@ -15,6 +15,7 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.apps import v2_app_ids
 from tap_branch.client import BranchStream
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
@@ -58,14 +59,6 @@ def is_credential_field(name: str) -> bool:
     return "secret" in lowered or lowered in SENSITIVE_QUERY_KEYS
 
 
-def configured_app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
-    """App ids set explicitly (the `apps` entries' or the flat `app_id`); a branch_key is no app id."""
-    apps = config.get("apps") or []
-    if apps:
-        return [str(app["app_id"]) for app in apps if app.get("app_id")]
-    return [str(config["app_id"])] if config.get("app_id") else []
-
-
 class AppConfigStream(BranchStream):
     name = "app_config"
     path = "/v1/app/{app_id}"
@@ -88,7 +81,7 @@ class AppConfigStream(BranchStream):
     def partitions(self) -> list[dict]:
         if not self.config.get(USER_ID_SETTING):
             return []
-        return [{"app_id": app_id} for app_id in configured_app_ids(self.config)]
+        return [{"app_id": app_id} for app_id in v2_app_ids(self.config, [self.name])]
 
     @cached_property
     def authenticator(self) -> APIKeyAuthenticator:

@@ -26,7 +26,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import configured_apps
+from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label, json_lines
@@ -50,13 +50,6 @@ _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
 LOOKBACK_DAYS = 120
 PROGRESS = "window_in_progress"
-
-
-def app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
-    """The apps of the v2 APIs: each `apps` entry's app_id, else the flat `app_id`."""
-    if config.get("apps"):
-        return [app.app_id for app in configured_apps(config)]
-    return [str(config["app_id"])] if config.get("app_id") else []
 
 
 class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
@@ -86,7 +79,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
 
     @property
     def partitions(self) -> list[dict]:
-        return [{"app_id": app_id} for app_id in app_ids(self.config)]
+        return [{"app_id": app_id} for app_id in v2_app_ids(self.config, [self.name])]
 
     @property
     def authenticator(self) -> AccessTokenAuthenticator:

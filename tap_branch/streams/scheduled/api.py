@@ -19,6 +19,7 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.apps import default_app_id
 from tap_branch.errors import describe_response
 from tap_branch.redaction import strip_query
 from tap_branch.settings import invalid_setting
@@ -138,10 +139,7 @@ def parse_job(raw: t.Any, subscription_id: str) -> Job:
 def configured_subscriptions(config: t.Mapping[str, t.Any]) -> list[Subscription]:
     """The `scheduled_exports` setting, with each entry's app_id defaulted from the tap's."""
     entries = config.get("scheduled_exports") or []
-    default_app = config.get("app_id")
-    apps = config.get("apps") or []
-    if not default_app and len(apps) == 1:
-        default_app = apps[0].get("app_id")
+    default_app = default_app_id(config)
     subscriptions = []
     for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or not entry.get("subscription_id"):
@@ -160,12 +158,6 @@ def configured_subscriptions(config: t.Mapping[str, t.Any]) -> list[Subscription
             )
         )
     return subscriptions
-
-
-def v2_app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
-    if config.get("app_id"):
-        return [str(config["app_id"])]
-    return [str(app.get("app_id") or app["branch_key"]) for app in config.get("apps") or []]
 
 
 class ScheduledExportsApi:

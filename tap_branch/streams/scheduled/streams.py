@@ -23,6 +23,7 @@ from functools import cached_property
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
@@ -38,7 +39,6 @@ from tap_branch.streams.scheduled.api import (
     Subscription,
     configured_subscriptions,
     to_datetime,
-    v2_app_ids,
 )
 from tap_branch.streams.scheduled.files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
 from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
@@ -161,7 +161,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
 
     def _listed_subscriptions(self) -> list[Subscription]:
         found = []
-        for app_id in v2_app_ids(self.config):
+        for app_id in v2_app_ids(self.config, [self.name]):
             for item in self.api.list_subscriptions(app_id):
                 sid = item.get("subscription_id") or item.get("id")
                 status = str(item.get("subscription_status") or item.get("status") or "").upper()
@@ -192,7 +192,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
             self.logger.warning(
                 "No ACTIVE scheduled export subscription with destination 'branch' for app(s) %s; "
                 "nothing to read. Set 'scheduled_exports' to name subscriptions.",
-                ", ".join(v2_app_ids(self.config)) or "(none)",
+                ", ".join(v2_app_ids(self.config, [self.name])) or "(none)",
             )
         return found
 
