@@ -23,6 +23,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
+from tap_branch.sdk_internals import ManualState
 from tap_branch.writer import OUTPUT
 
 if t.TYPE_CHECKING:
@@ -134,7 +135,7 @@ class FastRecordMixin:
                 record[key] = value
 
 
-class BranchStream(FastRecordMixin, RESTStream):
+class BranchStream(ManualState, FastRecordMixin, RESTStream):
     """A Branch API stream on the v1 host (`api_url`)."""
 
     #: Extra tries for 5xx, resets and timeouts (the SDK's backoff); 429s are separate.
@@ -157,6 +158,25 @@ class BranchStream(FastRecordMixin, RESTStream):
         from tap_branch import __version__
 
         return self.config.get("user_agent") or f"tap-branch/{__version__}"
+
+    # --- state ----------------------------------------------------------------
+
+    def checkpoint(
+        self, context: dict | None, *, bookmark: str | None = None, **entries: t.Any
+    ) -> None:
+        """Write this partition's state now: `entries` (None removes one), then the bookmark
+        when given. The one way a stream that bookmarks by hand (`bookmarks_per_record =
+        False`) records a finished unit or its progress inside one."""
+        state = self.get_context_state(context)
+        for key, value in entries.items():
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+        if bookmark is not None:
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = bookmark
+        self.write_state_now()
 
     # --- errors and retries -------------------------------------------------
 

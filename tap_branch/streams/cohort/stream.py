@@ -163,6 +163,7 @@ class CohortStream(Branch2Stream):
 
     credentials_needed = "v2"
     replication_key = "cohort_date"
+    bookmarks_per_record = False  # mature, completed windows move it (`get_records`)
     is_sorted = False
 
     report: reports.CohortReport
@@ -245,16 +246,6 @@ class CohortStream(Branch2Stream):
         if self.config.get("end_date"):
             end = min(end, parse_date(str(self.config["end_date"]), "end_date"))
         return start, end
-
-    def _write_bookmark(self, context: dict | None, day: dt.date) -> None:
-        state = self.get_context_state(context)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = day.isoformat()
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark: mature, completed windows do (`_write_bookmark`)."""
 
     # --- API calls ------------------------------------------------------------------
 
@@ -348,7 +339,7 @@ class CohortStream(Branch2Stream):
             covered = frontier - dt.timedelta(days=1)
             bookmark = min(covered, mature)
             if bookmark >= start:
-                self._write_bookmark(context, bookmark)
+                self.checkpoint(context, bookmark=bookmark.isoformat())
         self.logger.info(
             "%s: %s..%s extracted for %s %s; days after %s are not mature yet and will be re-extracted next run.",
             self.name,

@@ -60,6 +60,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     # its 100 an hour, so running all 31 unasked would take hours. Select the ones you need.
     selected_by_default = False
     replication_key = "timestamp"
+    bookmarks_per_record = False  # finished windows move it (`get_records`)
     is_sorted = False
     report_type: str = ""
     path = "/v2/logs"
@@ -198,14 +199,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         for window_start, window_end in windows:
             yield from self._export_window(context, app_id, window_start, window_end, pending)
             pending = None
-            state.pop(PROGRESS, None)
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = window_end.isoformat()
-            self.state_manager.is_flushed = False
-            self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark; finished windows do (`get_records`)."""
+            self.checkpoint(context, bookmark=window_end.isoformat(), **{PROGRESS: None})
 
     def _export_window(
         self, context: dict, app_id: str, start: dt.datetime, end: dt.datetime, pending: dict | None
@@ -249,14 +243,13 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         self, context: dict, start: dt.datetime, end: dt.datetime, handle: str, done: list[str]
     ) -> None:
         """The window being exported, its job and the files already emitted (labels, no query)."""
-        self.get_context_state(context)[PROGRESS] = {
+        progress = {
             "start": start.isoformat(),
             "end": end.isoformat(),
             "handle": handle,
             "files_done": list(done),
         }
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(context, **{PROGRESS: progress})
 
     def _records_of_file(
         self, app_id: str, handle: str, index: int, url: str, period: str

@@ -56,6 +56,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     credentials_needed = "v1"
     replication_key = "export_date"
+    bookmarks_per_record = False  # completed days move it (`_mark_day_complete`)
     #: Cache namespace shared by the streams that read the same per-day answer.
     family: str = ""
     #: This stream's list in the per-day answer.
@@ -118,14 +119,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         return start
 
     def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        state = self.get_context_state(context)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = midnight(day)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark; completed days do (`_mark_day_complete`)."""
+        self.checkpoint(context, bookmark=midnight(day))
 
     # --- the shared per-day answer ------------------------------------------
 

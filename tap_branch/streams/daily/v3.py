@@ -152,8 +152,7 @@ class DailyV3Stream(DailyFileStream):
         yield from super().get_records(context)
 
     def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        self.get_context_state(context).pop(PROGRESS, None)
-        super()._mark_day_complete(context, day)
+        self.checkpoint(context, bookmark=midnight(day), **{PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
@@ -188,9 +187,9 @@ class DailyV3Stream(DailyFileStream):
                     yield millis.from_cells(typer(cells), cells)
         # Every row of this file has been emitted: remember it, so a stop before the
         # day's end does not read it again.
-        state[PROGRESS] = {"day": day.isoformat(), "files_done": [*done, label]}
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(
+            self._context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, label]}}
+        )
 
 
 def _stream_class(topic: str) -> type[DailyV3Stream]:

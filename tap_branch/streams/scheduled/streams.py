@@ -108,6 +108,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
     name = "scheduled_export_jobs"
     primary_keys = ("subscription_id", "job_id")
     replication_key = "end_date"
+    bookmarks_per_record = False  # finished jobs move it (`_mark_done`)
     schema = th.PropertiesList(
         th.Property("subscription_id", th.StringType, required=True),
         th.Property(
@@ -265,16 +266,10 @@ class ScheduledExportJobsStream(_ScheduledStream):
         state = self.get_context_state(context)
         current = state.get("replication_key_value")
         if current and to_datetime(current) == job.end:
-            state["jobs_at_bookmark"] = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
+            at_bookmark = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
         else:
-            state["jobs_at_bookmark"] = [job.job_id]
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = job.end_date
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark; finished jobs do (`_mark_done`)."""
+            at_bookmark = [job.job_id]
+        self.checkpoint(context, bookmark=job.end_date, jobs_at_bookmark=at_bookmark)
 
     def _raise_failures(self) -> None:
         if self.run.failures:
@@ -338,8 +333,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
     def get_records(self, context: dict | None) -> t.Iterator[dict]:
         key = (context["subscription_id"], context["job_id"])
         job, sub = self.run.live[key], self.run.by_id[context["subscription_id"]]
-        state = self.get_context_state(context)
-        progress = state.get("progress") or {}
+        progress = self.get_context_state(context).get("progress") or {}
         files_done = rows_done = 0
         if progress.get("job_id") == job.job_id:
             files_done, rows_done = int(progress["files_done"]), int(progress["rows_done"])
@@ -356,12 +350,8 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 for record in self._records_of_file(sub, job, index):
                     rows_done += 1
                     yield record
-                state["progress"] = {
-                    "job_id": job.job_id,
-                    "files_done": index + 1,
-                    "rows_done": rows_done,
-                }
-                self._flush_state()
+                progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
+                self.checkpoint(context, progress=progress)
         except SignedUrlExpiredError:
             self.logger.warning(
                 "Job %s of %s (end_date %s) is unrecoverable: its files answer 403 even with fresh URLs "
@@ -375,12 +365,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             self.run.outcomes[key] = EXPIRED
         else:
             self.run.outcomes[key] = self._check_count(sub, job, rows_done)
-        state.pop("progress", None)
-        self._flush_state()
-
-    def _flush_state(self) -> None:
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(context, progress=None)
 
     def _records_of_file(self, sub: Subscription, job: Job, index: int) -> t.Iterator[dict]:
         url = job.urls[index]
