@@ -18,10 +18,10 @@ import msgspec
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_branch import clock
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
 from tap_branch.sdk_internals import ManualState
 from tap_branch.writer import OUTPUT
@@ -92,7 +92,7 @@ class FastRecordMixin:
             return
         count = getattr(self, "_records_since_clock", _RECORD_CLOCK_EVERY)
         if count >= _RECORD_CLOCK_EVERY:
-            self._time_extracted = utc_now().isoformat()
+            self._time_extracted = clock.now().isoformat()
             count = 0
         self._records_since_clock = count + 1
         message = {
@@ -119,7 +119,7 @@ class FastRecordMixin:
                     stream=stream_map.stream_alias,
                     record=mapped,
                     version=self._stream_version,
-                    time_extracted=utc_now(),
+                    time_extracted=clock.now(),
                 )
 
     def _process_record(self, record, child_context=None, partition_context=None) -> None:

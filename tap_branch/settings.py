@@ -13,6 +13,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.apps import configured_apps, v2_app_ids
+from tap_branch.clock import parse_moment
 
 COMMON_SETTINGS = [
     th.Property(
@@ -124,22 +125,13 @@ def invalid_setting(message: str) -> ConfigValidationError:
 
 
 def parse_date(value: str, setting: str) -> dt.date:
+    """The UTC day of a date setting (or state value), read by the clock's one parser."""
     try:
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        parsed = (
-            dt.datetime.fromisoformat(text)
-            if "T" in text or " " in text
-            else dt.datetime.fromisoformat(text[:10])
-        )
-    except (ValueError, AttributeError):
+        return parse_moment(value.strip()).date()
+    except (ValueError, AttributeError, TypeError):
         raise invalid_setting(
             f"Setting '{setting}' is not a date: {value!r}. Use ISO 8601, e.g. 2024-01-31."
         ) from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc)
-    return parsed.date()
 
 
 def check_dates(config: t.Mapping[str, t.Any]) -> None:

@@ -15,7 +15,14 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.apps import check_apps, configured_apps, default_app_id, v2_app_ids
 from tap_branch.sandbox.server import SandboxApp
-from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, start_sandbox
+from tests.conftest import (
+    SANDBOX_APP,
+    SANDBOX_KEY,
+    SANDBOX_SECRET,
+    SandboxControl,
+    start_sandbox,
+    utc_today,
+)
 from tests.tap_runner import run_tap
 
 SECOND = SandboxApp("second-app", "key_live_second", "secret_live_second")
@@ -143,4 +150,4 @@ def test_cohort_is_scoped_by_the_one_app_or_refuses_to_guess(two_apps):
 
 
 def _days_ago(days: int) -> str:
-    return (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days)).isoformat()
+    return (utc_today() - dt.timedelta(days=days)).isoformat()

@@ -32,6 +32,7 @@ import msgspec
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
 from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
@@ -154,10 +155,6 @@ class Job:
     interval: float
 
 
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
-
-
 class CohortStream(Branch2Stream):
     """The results of one cohort report, in long format (one record per band)."""
 
@@ -219,7 +216,7 @@ class CohortStream(Branch2Stream):
     # --- dates and bookmarks --------------------------------------------------------
 
     def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
-        today = utc_today()
+        today = clock.today()
         start = parse_date(str(self.config["start_date"]), "start_date")
         origin = "start_date"
         bookmark = self.get_context_state(context).get("replication_key_value")
@@ -325,7 +322,7 @@ class CohortStream(Branch2Stream):
         if start > end:
             self.logger.info("%s is up to date (through %s).", self.name, end)
             return
-        mature = reports.last_mature_day(self.report, utc_today())
+        mature = reports.last_mature_day(self.report, clock.today())
         planned = reports.windows(self.report, start, end)
         self._announce(planned, start, end, mature)
         done: dict[dt.date, dt.date] = {}  # completed windows: start -> end

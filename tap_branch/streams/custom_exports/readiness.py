@@ -10,14 +10,11 @@ import datetime as dt
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
 from tap_branch.errors import branch_error_message, describe_response
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(_UTC)
 
 
 def floor_hour(moment: dt.datetime) -> dt.datetime:
@@ -28,14 +25,6 @@ def branch_time(moment: dt.datetime) -> str:
     return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_moment(text: str) -> dt.datetime:
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = dt.datetime.fromisoformat(text)
-    return moment.replace(tzinfo=_UTC) if moment.tzinfo is None else moment.astimezone(_UTC)
-
-
 class ReadinessChecks:
     """Mixed into `CustomExportStream`: readiness of the hours of one app and report type."""
 
@@ -43,14 +32,14 @@ class ReadinessChecks:
         self, app_id: str, start: dt.datetime, limit: dt.datetime
     ) -> dt.datetime | None:
         """The end of the last hour Branch has finished loading (after `start`), at most `limit`."""
-        hour = floor_hour(min(limit, utc_now())) - _HOUR  # the last hour that has ended
+        hour = floor_hour(min(limit, clock.now())) - _HOUR  # the last hour that has ended
         checks = int(self.config.get("custom_exports_ready_max_checks") or 48)
         while hour >= floor_hour(start) and checks > 0:
             checks -= 1
             ready = self._hour_is_ready(app_id, hour)
             if ready is None:
                 delay = float(self.config.get("custom_exports_assumed_delay_hours", 6))
-                return min(limit, floor_hour(utc_now() - dt.timedelta(hours=delay)))
+                return min(limit, floor_hour(clock.now() - dt.timedelta(hours=delay)))
             if ready:
                 return min(limit, hour + _HOUR)
             hour -= _HOUR

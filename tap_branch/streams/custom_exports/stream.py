@@ -26,9 +26,11 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
 from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
+from tap_branch.clock import parse_moment
 from tap_branch.downloads import FileReader, file_label, json_lines
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
@@ -40,8 +42,6 @@ from tap_branch.streams.custom_exports.readiness import (
     ReadinessChecks,
     branch_time,
     floor_hour,
-    parse_moment,
-    utc_now,
 )
 from tap_branch.streams.custom_exports.settings import MAX_WINDOW_DAYS, setting_default
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
@@ -136,7 +136,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             day = parse_date(str(self.config["start_date"]), "start_date")
             start = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
         # The 120 days count when Branch receives the job; an hour's margin covers a long run.
-        earliest = floor_hour(utc_now() - dt.timedelta(days=LOOKBACK_DAYS)) + 2 * _HOUR
+        earliest = floor_hour(clock.now() - dt.timedelta(days=LOOKBACK_DAYS)) + 2 * _HOUR
         if start < earliest:
             self.logger.warning(
                 "%s (app %s): Custom Exports reach back only %d days; events from %s to %s can no "
@@ -154,8 +154,8 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     def _limit(self) -> dt.datetime:
         if self.config.get("end_date"):
             day = parse_date(str(self.config["end_date"]), "end_date") + dt.timedelta(days=1)
-            return min(utc_now(), dt.datetime(day.year, day.month, day.day, tzinfo=_UTC))
-        return utc_now()
+            return min(clock.now(), dt.datetime(day.year, day.month, day.day, tzinfo=_UTC))
+        return clock.now()
 
     def windows(
         self, start: dt.datetime, end: dt.datetime

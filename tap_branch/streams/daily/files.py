@@ -20,6 +20,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_branch import clock
 from tap_branch.apps import BranchApp, app_partitions, find_app
 from tap_branch.client import BranchStream
 from tap_branch.downloads import FileReader, csv_rows, file_label
@@ -41,10 +42,6 @@ APP_ID_PROPERTY = th.Property(
     required=True,
     description="Branch app id of the row (the branch_key when no app_id is configured).",
 )
-
-
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def midnight(day: dt.date) -> str:
@@ -83,7 +80,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         if any(manifest.values()):
             return True
         grace = int(self.config.get("empty_day_grace_days", 2))
-        return (utc_today() - day).days > grace
+        return (clock.today() - day).days > grace
 
     def records_of_file(
         self, app: BranchApp, day: dt.date, index: int, url: str
@@ -106,7 +103,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     # --- days and bookmarks -------------------------------------------------
 
     def last_day(self) -> dt.date:
-        yesterday = utc_today() - dt.timedelta(days=1)
+        yesterday = clock.today() - dt.timedelta(days=1)
         if self.config.get("end_date"):
             return min(yesterday, parse_date(str(self.config["end_date"]), "end_date"))
         return yesterday

@@ -28,6 +28,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.downloads import csv_rows, file_label
@@ -40,7 +41,6 @@ from tap_branch.streams.daily.files import (
     DailyFileStream,
     Manifest,
     midnight,
-    utc_today,
 )
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -129,7 +129,7 @@ class DailyV3Stream(DailyFileStream):
 
     def first_day(self, context: dict | None) -> dt.date:
         wanted = super().first_day(context)
-        earliest = utc_today() - dt.timedelta(days=AVAILABLE_DAYS)
+        earliest = clock.today() - dt.timedelta(days=AVAILABLE_DAYS)
         if wanted < earliest:
             self.logger.warning(
                 "%s (app %s): Daily Exports v3 keeps only the last %d days; the days %s to %s can no "

@@ -95,10 +95,6 @@ class Job:
         }
 
 
-def to_datetime(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(parse_datetime(text))
-
-
 def parse_job(raw: t.Any, subscription_id: str) -> Job:
     """One job of Branch's answer, checked; a clear error when a field is unusable."""
     if not isinstance(raw, dict) or not raw.get("job_id"):

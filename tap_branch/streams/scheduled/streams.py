@@ -26,6 +26,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
+from tap_branch.clock import parse_moment
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
@@ -38,7 +39,6 @@ from tap_branch.streams.scheduled.api import (
     ScheduledExportsApi,
     Subscription,
     configured_subscriptions,
-    to_datetime,
 )
 from tap_branch.streams.scheduled.files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
 from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
@@ -208,12 +208,12 @@ class ScheduledExportJobsStream(_ScheduledStream):
     def _jobs_of(self, sub: Subscription, context: dict) -> t.Iterator[dict]:
         state = self.get_context_state(context)
         bookmark = (
-            to_datetime(state["replication_key_value"])
+            parse_moment(state["replication_key_value"])
             if state.get("replication_key_value")
             else None
         )
         done_at_bookmark = set(state.get("jobs_at_bookmark") or [])
-        start = to_datetime(str(self.config["start_date"]))
+        start = parse_moment(str(self.config["start_date"]))
         end_limit = None
         if self.config.get("end_date"):
             last_day = parse_date(str(self.config["end_date"]), "end_date") + dt.timedelta(days=1)
@@ -227,7 +227,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 continue
             if job.covers_through < start:
                 continue
-            if end_limit and to_datetime(job.start_date or job.end_date) >= end_limit:
+            if end_limit and parse_moment(job.start_date or job.end_date) >= end_limit:
                 break
             where = f"Job {job.job_id} of {sub.label} (end_date {job.end_date})"
             if job.status == FAILED:
@@ -265,7 +265,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
         """Move the bookmark past a finished job (several jobs may share one end_date)."""
         state = self.get_context_state(context)
         current = state.get("replication_key_value")
-        if current and to_datetime(current) == job.end:
+        if current and parse_moment(current) == job.end:
             at_bookmark = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
         else:
             at_bookmark = [job.job_id]
