@@ -15,7 +15,7 @@ from functools import cached_property
 
 import backoff
 import msgspec
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -23,7 +23,7 @@ from singer_sdk.mapper import SameRecordTransform
 
 from tap_branch import clock
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
-from tap_branch.sdk_internals import ManualState
+from tap_branch.sdk_internals import ManualState, log_request_duration
 from tap_branch.writer import OUTPUT
 
 if t.TYPE_CHECKING:
@@ -158,6 +158,59 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         from tap_branch import __version__
 
         return self.config.get("user_agent") or f"tap-branch/{__version__}"
+
+    # --- requests -------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict | None = None,
+        json: t.Any = None,
+        auth: t.Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
+        limiter: t.Any = None,
+        tolerate: t.Collection[int] | t.Callable[[requests.Response], bool] = (),
+        context: dict | None = None,
+    ) -> requests.Response:
+        """One API request, the one way every stream sends its own (beside the SDK's
+        `request_records` loop): `path` on this stream's host, authenticated by `auth` (default
+        the stream's authenticator), through `limiter` on every attempt when given, with the
+        base stream's retries (5xx, resets, 429 waits). An answer `tolerate`d (statuses, or a
+        predicate) is returned for the caller to read; any other error fails, naming `what`.
+        Counted and timed in the SDK's request metrics like the SDK's own requests."""
+        request = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}{path}",
+            params=params,
+            json=json,
+            headers=self.http_headers,
+        )
+        authenticate = auth or self.authenticator
+        accept = tolerate if callable(tolerate) else (lambda r: r.status_code in tolerate)
+
+        def attempt() -> requests.Response:
+            if limiter is not None:
+                limiter.acquire(f"{what} ({self.name})")  # every attempt counts, retries included
+            response = self.requests_session.send(
+                authenticate(request), timeout=self.timeout, allow_redirects=self.allow_redirects
+            )
+            log_request_duration(self, path, response, context)
+            if not accept(response):
+                try:
+                    self.validate_response(response)
+                except FatalAPIError as exc:
+                    if type(exc) is not FatalAPIError:
+                        raise
+                    raise FatalAPIError(f"{self.name}: {what} failed: {exc}") from None
+            return response
+
+        with metrics.http_request_counter(self.name, endpoint=path) as counter:
+            counter.with_context(context)
+            response = self.request_decorator(attempt)()
+            counter.increment()
+        return response
 
     # --- state ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ contract test (`tests/test_sdk_internals.py`) break, not the streams.
 - `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
   record by record, and that write STATE themselves when a unit is complete.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
+- `log_request_duration`: the SDK's per-request timer metric, for requests the tap sends itself.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import typing as t
 
 from singer_sdk.streams._state import StreamStateManager
 
-__all__ = ["ManualState", "StreamStateManager", "state_manager_of"]
+__all__ = ["ManualState", "StreamStateManager", "log_request_duration", "state_manager_of"]
 
 
 class ManualState:
@@ -46,3 +47,12 @@ def state_manager_of(stream: t.Any, manager_class: type[StreamStateManager]) -> 
             check_sorted=stream.check_sorted,
         )
     return stream._state_manager
+
+
+def log_request_duration(
+    stream: t.Any, endpoint: str, response: t.Any, context: dict | None
+) -> None:
+    """The `http_request_duration` metric the SDK writes for the requests it sends itself."""
+    stream._write_request_duration_log(
+        endpoint=endpoint, response=response, context=context, extra_tags=None
+    )

@@ -255,22 +255,15 @@ class CohortStream(Branch2Stream):
         params: dict | None = None,
         body: dict | None = None,
     ) -> dict:
-        """One cohort API call through the shared limiter; 429s and 5xx retried by the base class."""
-        request = self.build_prepared_request(
-            method=method,
-            url=f"{self.url_base}{path}",
+        """One cohort API call through the shared limiter; its JSON object answer."""
+        response = self.send(
+            method,
+            path,
+            what=what,
             params={**self.scope_param, **(params or {})},
             json=body,
-            headers=self.http_headers,
+            limiter=self.limiter,
         )
-
-        def send():
-            self.limiter.acquire(what)  # every attempt counts, retries included
-            response = self.requests_session.send(request, timeout=self.timeout)
-            self.validate_response(response)
-            return response
-
-        response = self.request_decorator(send)()
         try:
             answer = response.json()
         except ValueError:
@@ -280,7 +273,7 @@ class CohortStream(Branch2Stream):
         return answer
 
     def _submit(self, window: Window) -> Job:
-        what = f"submitting {self.name} {window[0]}..{window[1]}"
+        what = f"submitting {window[0]}..{window[1]}"
         answer = self._call(
             "POST",
             "/v2/analytics",
@@ -301,9 +294,7 @@ class CohortStream(Branch2Stream):
 
     def _poll(self, job: Job) -> dict:
         # The job's own path on our configured host, not `status_url`: the token goes nowhere else.
-        return self._call(
-            "GET", f"/v2/analytics/{job.job_id}", f"polling {self.name} job {job.job_id}"
-        )
+        return self._call("GET", f"/v2/analytics/{job.job_id}", f"polling job {job.job_id}")
 
     def _finished_url(self, job: Job) -> str:
         """Poll until the job is FINISHED; its signed result URL. (For refreshing an expired URL.)"""

@@ -53,8 +53,13 @@ class ReadinessChecks:
             "topic": self.report_type,
             "app_id": int(app_id) if app_id.isdigit() else app_id,
         }
-        response = self._call(
-            "POST", "/v2/data/ready", app_id, body=body, accept=lambda r: r.status_code == 400
+        response = self.send(
+            "POST",
+            "/v2/data/ready",
+            what=f"checking whether Branch has finished {hour:%Y-%m-%d %H}:00 (app {app_id})",
+            params={"app_id": app_id},
+            json=body,
+            tolerate=(400,),
         )
         if response.status_code == 400:
             seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())

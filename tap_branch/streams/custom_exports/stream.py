@@ -92,40 +92,6 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             windows = [(int(w["limit"]), float(w["seconds"])) for w in setting_default(setting)]
         return shared_limiter(name, windows, self.logger)
 
-    # --- HTTP ----------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        app_id: str,
-        *,
-        body: dict | None = None,
-        limiter: t.Any = None,
-        what: str = "",
-        accept: t.Callable[[t.Any], bool] = lambda response: False,
-    ):
-        """One API call with the base stream's retries; `accept(response)` lets a caller read
-        an error answer itself instead of failing."""
-        request = self.build_prepared_request(
-            method=method,
-            url=f"{self.url_base}{path}",
-            params={"app_id": app_id},
-            json=body,
-            headers=self.http_headers,
-        )
-        auth = self.authenticator
-
-        def send():
-            if limiter is not None:
-                limiter.acquire(what)
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            if not accept(response):
-                self.validate_response(response)
-            return response
-
-        return self.request_decorator(send)()
-
     # --- windows -------------------------------------------------------------
 
     def _start(self, context: dict) -> dt.datetime:

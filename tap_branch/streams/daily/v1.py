@@ -75,30 +75,23 @@ class DailyExportStream(DailyFileStream):
         return self._parse_manifest(self._send_export_request(app, day, post=True), day)
 
     def _send_export_request(self, app: BranchApp, day: dt.date, *, post: bool):
+        what = f"asking for the daily export files of {day} (app {app.app_id})"
         if post:
-            request = self.build_prepared_request(
-                method="POST",
-                url=f"{self.url_base}/v2/export",
+            return self.send(
+                "POST",
+                "/v2/export",
+                what=what,
                 json={"export_date": day.isoformat()},
-                headers=self.http_headers,
+                auth=BranchKeyAuthenticator(app, location="json"),
             )
-            auth = BranchKeyAuthenticator(app, location="json")
-        else:
-            request = self.build_prepared_request(
-                method="GET",
-                url=f"{self.url_base}/v1/export/{app.branch_key}",
-                params={"export_date": day.isoformat()},
-                headers=self.http_headers,
-            )
-            auth = BranchKeyAuthenticator(app, location="query", fields=("branch_secret",))
-
-        def send():
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            if post or response.status_code not in (404, 405):
-                self.validate_response(response)
-            return response
-
-        return self.request_decorator(send)()
+        return self.send(
+            "GET",
+            f"/v1/export/{app.branch_key}",
+            what=what,
+            params={"export_date": day.isoformat()},
+            auth=BranchKeyAuthenticator(app, location="query", fields=("branch_secret",)),
+            tolerate=(404, 405),
+        )
 
     def _parse_manifest(self, response, day: dt.date) -> Manifest:
         try:

@@ -70,20 +70,13 @@ class DailyV3Stream(DailyFileStream):
     # --- the per-day answer -------------------------------------------------
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
-        request = self.build_prepared_request(
-            method="POST",
-            url=f"{self.url_base}{self.path}",
+        response = self.send(
+            "POST",
+            self.path,
+            what=f"asking for the Daily Exports v3 files of {day} (app {app.app_id})",
             json={"export_date": day.isoformat()},
-            headers=self.http_headers,
+            auth=BranchKeyAuthenticator(app, location="json"),
         )
-        auth = BranchKeyAuthenticator(app, location="json")
-
-        def send():
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            self.validate_response(response)
-            return response
-
-        response = self.request_decorator(send)()
         try:
             body = response.json()
         except ValueError:
