@@ -4,7 +4,8 @@ It adds to the SDK's `RESTStream`:
 - Branch's error handling: 429 waits as long as Branch says (header or body),
   5xx and connection errors are retried with backoff, and every error message
   is free of secrets.
-- A lean record path (`FastRecordMixin`), see below.
+- A lean record path (`tap_branch.sdk_internals.FastRecordMixin`).
+- One request sender (`send`) and one checkpoint (`checkpoint`).
 """
 
 from __future__ import annotations
@@ -14,125 +15,15 @@ import typing as t
 from functools import cached_property
 
 import backoff
-import msgspec
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 
 from tap_branch import clock
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
-from tap_branch.sdk_internals import ManualState, log_request_duration
-from tap_branch.writer import OUTPUT
+from tap_branch.sdk_internals import FastRecordMixin, ManualState, log_request_duration
 
 if t.TYPE_CHECKING:
     import requests
-
-_RECORD_CLOCK_EVERY = 1024
-
-_encoder = msgspec.json.Encoder(
-    enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
-)
-
-
-class FastRecordMixin:
-    """Emit RECORD messages with the per-record work done once per stream.
-
-    The SDK's record path, per record: copies the record to pop deselected
-    properties, conforms every value recursively, loops over stream maps,
-    builds a message object, reads the clock, and flushes stdout. For exports
-    of millions of rows that is most of the run. Here:
-    - the deselected top-level properties are computed once and popped
-      (nested selection falls back to the SDK's walk);
-    - values are already typed by `tap_branch.typing`, so conformance is off;
-    - when the only stream map is the SDK's identity map without flattening,
-      the message is encoded straight to stdout's buffer; any other stream map
-      configuration takes the SDK's own path, so mapping keeps working;
-    - `time_extracted` is read every 1024 records rather than every record;
-    - lines go to the tap writer's batch (`tap_branch.writer.OUTPUT`), written
-      in large chunks and drained before every STATE, so STATE never overtakes
-      the records before it.
-    """
-
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-
-    @cached_property
-    def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
-        """(deselected top-level properties, needs the SDK's nested pop, fast write allowed)."""
-        mask = self.mask
-        deselected: list[str] = []
-        nested = False
-        for breadcrumb, selected in mask.items():
-            if len(breadcrumb) == 2 and breadcrumb[0] == "properties":
-                if not selected:
-                    deselected.append(breadcrumb[1])
-            elif len(breadcrumb) > 2 and not selected:
-                nested = True
-        maps = self.stream_maps
-        identity = (
-            len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-        )
-        return tuple(deselected), nested, identity
-
-    def _write_record_message(self, record: dict) -> None:
-        deselected, nested, identity = self._emit_plan
-        for name in deselected:
-            record.pop(name, None)
-        if nested:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        if not identity:
-            # The SDK's own path: stream maps, aliases, flattening. Conformance is NONE.
-            for message in self._generate_record_messages_after_selection(record):
-                self._tap.write_message(message)
-            self.state_manager.is_flushed = False
-            return
-        count = getattr(self, "_records_since_clock", _RECORD_CLOCK_EVERY)
-        if count >= _RECORD_CLOCK_EVERY:
-            self._time_extracted = clock.now().isoformat()
-            count = 0
-        self._records_since_clock = count + 1
-        message = {
-            "type": "RECORD",
-            "stream": self.name,
-            "record": record,
-            "time_extracted": self._time_extracted,
-        }
-        if self._stream_version is not None:
-            message["version"] = self._stream_version
-        buffer = OUTPUT.buffer
-        _encoder.encode_into(message, buffer, len(buffer))
-        buffer += b"\n"
-        OUTPUT.line_added()
-        self.state_manager.is_flushed = False
-
-    def _generate_record_messages_after_selection(self, record: dict):
-        import singer_sdk.singerlib as singer
-
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield singer.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=clock.now(),
-                )
-
-    def _process_record(self, record, child_context=None, partition_context=None) -> None:
-        # Streams without children: the SDK would still evaluate the first stream
-        # map's filter and build a child context for every record.
-        if self.child_streams:
-            super()._process_record(
-                record, child_context=child_context, partition_context=partition_context
-            )
-            return
-        for key, value in (partition_context or {}).items():
-            if key not in record:
-                record[key] = value
 
 
 class BranchStream(ManualState, FastRecordMixin, RESTStream):
@@ -158,6 +49,10 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         from tap_branch import __version__
 
         return self.config.get("user_agent") or f"tap-branch/{__version__}"
+
+    def get_replication_key_signpost(self, context: dict | None = None) -> t.Any:
+        """The SDK's signpost (no bookmark beyond the run's start), read from the tap's clock."""
+        return clock.now() if self.is_timestamp_replication_key else None
 
     # --- requests -------------------------------------------------------------
 

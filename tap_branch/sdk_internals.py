@@ -4,6 +4,7 @@ The SDK (0.54) has no public API for what these do; everything else in tap-branc
 public API only. When an SDK upgrade changes one of these internals, this module and its
 contract test (`tests/test_sdk_internals.py`) break, not the streams.
 
+- `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream).
 - `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
   record by record, and that write STATE themselves when a unit is complete.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
@@ -13,10 +14,131 @@ contract test (`tests/test_sdk_internals.py`) break, not the streams.
 from __future__ import annotations
 
 import typing as t
+from functools import cached_property
 
+import msgspec
+from singer_sdk.contrib.msgspec import enc_hook
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams._state import StreamStateManager
 
-__all__ = ["ManualState", "StreamStateManager", "log_request_duration", "state_manager_of"]
+from tap_branch import clock
+from tap_branch.writer import OUTPUT
+
+__all__ = [
+    "FastRecordMixin",
+    "ManualState",
+    "StreamStateManager",
+    "log_request_duration",
+    "state_manager_of",
+]
+
+_RECORD_CLOCK_EVERY = 1024
+
+# The SDK's own record encoding (`MsgSpecWriter`): same hook, decimals as numbers.
+_encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+
+
+class FastRecordMixin:
+    """Emit RECORD messages with the per-record work done once per stream.
+
+    The SDK's record path, per record: copies the record to pop deselected
+    properties, conforms every value recursively, loops over stream maps,
+    builds a message object, reads the clock, and flushes stdout. For exports
+    of millions of rows that is most of the run. Here:
+    - the deselected top-level properties are computed once and popped
+      (nested selection falls back to the SDK's walk);
+    - values are already typed by `tap_branch.typing`, so conformance is off;
+    - when the only stream map is the SDK's identity map without flattening,
+      the message is encoded straight to stdout's buffer; any other stream map
+      configuration takes the SDK's own path, so mapping keeps working;
+    - `time_extracted` is read every 1024 records rather than every record;
+    - lines go to the tap writer's batch (`tap_branch.writer.OUTPUT`), written
+      in large chunks and drained before every STATE, so STATE never overtakes
+      the records before it.
+    """
+
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    #: False: every record takes the SDK's own path (the contract test compares the two).
+    fast_records: bool = True
+
+    @cached_property
+    def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
+        """(deselected top-level properties, needs the SDK's nested pop, fast write allowed)."""
+        mask = self.mask
+        deselected: list[str] = []
+        nested = False
+        for breadcrumb, selected in mask.items():
+            if len(breadcrumb) == 2 and breadcrumb[0] == "properties":
+                if not selected:
+                    deselected.append(breadcrumb[1])
+            elif len(breadcrumb) > 2 and not selected:
+                nested = True
+        maps = self.stream_maps
+        identity = (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == self.name
+        )
+        return tuple(deselected), nested, identity
+
+    def _write_record_message(self, record: dict) -> None:
+        if not self.fast_records:
+            super()._write_record_message(record)
+            return
+        deselected, nested, identity = self._emit_plan
+        for name in deselected:
+            record.pop(name, None)
+        if nested:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        if not identity:
+            # The SDK's own path: stream maps, aliases, flattening. Conformance is NONE.
+            for message in self._generate_record_messages_after_selection(record):
+                self._tap.write_message(message)
+            self.state_manager.is_flushed = False
+            return
+        count = getattr(self, "_records_since_clock", _RECORD_CLOCK_EVERY)
+        if count >= _RECORD_CLOCK_EVERY:
+            self._time_extracted = clock.now()  # a datetime: msgspec writes it as the SDK path does
+            count = 0
+        self._records_since_clock = count + 1
+        # Keys in the order of the SDK's RecordMessage.to_dict.
+        message = {"type": "RECORD", "stream": self.name, "record": record}
+        if self._stream_version is not None:
+            message["version"] = self._stream_version
+        message["time_extracted"] = self._time_extracted
+        buffer = OUTPUT.buffer
+        _encoder.encode_into(message, buffer, len(buffer))
+        buffer += b"\n"
+        OUTPUT.line_added()
+        self.state_manager.is_flushed = False
+
+    def _generate_record_messages_after_selection(self, record: dict):
+        import singer_sdk.singerlib as singer
+
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=clock.now(),
+                )
+
+    def _process_record(self, record, child_context=None, partition_context=None) -> None:
+        # Streams without children: the SDK would still evaluate the first stream
+        # map's filter and build a child context for every record.
+        if self.child_streams or not self.fast_records:
+            super()._process_record(
+                record, child_context=child_context, partition_context=partition_context
+            )
+            return
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value
 
 
 class ManualState:
