@@ -32,6 +32,11 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     #: Extra tries for 5xx, resets and timeouts (the SDK's backoff); 429s are separate.
     DEFAULT_MAX_TRIES = 6
 
+    def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+        #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
+        self.run_cache: dict[str, t.Any] = tap.run_cache
+        super().__init__(tap, *args, **kwargs)
+
     @property
     def url_base(self) -> str:
         return self.config.get("api_url", "https://api.branch.io").rstrip("/")

@@ -21,7 +21,7 @@ class ExportJobs:
     """Mixed into `CustomExportStream`: the export jobs of one report type."""
 
     def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
-        dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
+        dropped: dict = self.run_cache.setdefault("custom_dropped_fields", {})
         fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
         days = max(1, math.ceil((end - start).total_seconds() / 86400))
         day_limiter = self._limiter(

@@ -62,7 +62,7 @@ class ReadinessChecks:
             tolerate=(400,),
         )
         if response.status_code == 400:
-            seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())
+            seen: set = self.run_cache.setdefault("custom_ready_unknown", set())
             if self.report_type not in seen:
                 seen.add(self.report_type)
                 self.logger.warning(

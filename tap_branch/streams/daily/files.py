@@ -74,7 +74,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
         """Ask Branch for one day's file lists (one HTTP request)."""
 
-    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+    def manifest_is_ready(self, app: BranchApp, manifest: Manifest, day: dt.date) -> bool:
         """Whether a day's answer is final. Default: some list has files, or the day is old enough
         (`empty_day_grace_days`) that empty lists mean a day without data."""
         if any(manifest.values()):
@@ -83,7 +83,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         return (clock.today() - day).days > grace
 
     def records_of_file(
-        self, app: BranchApp, day: dt.date, index: int, url: str
+        self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict]:
         """Typed records of one csv.gz file; the header decides the columns."""
         rows = self._reader.items(url, csv_rows, refresh=lambda: self._fresh_url(app, day, index))
@@ -125,7 +125,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         # next stream of the family walks the same days again later. An answer is
         # a few URLs (kilobytes even for a year's backfill); URLs that expired in
         # the meantime are refreshed on their 403 (`_fresh_url`).
-        cache: dict = self._tap.run_cache.setdefault("daily_manifests", {})
+        cache: dict = self.run_cache.setdefault("daily_manifests", {})
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
             cache[key] = self.request_manifest(app, day)
@@ -152,13 +152,13 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             return
         while day <= last:
             manifest = self.manifest(app, day)
-            if not self.manifest_is_ready(manifest, day):
+            if not self.manifest_is_ready(app, manifest, day):
                 self._log_not_ready(app, day)
                 return
             files = list(manifest.get(self.kind) or [])
             try:
                 for index, url in enumerate(files):
-                    yield from self.records_of_file(app, day, index, url)
+                    yield from self.records_of_file(context, app, day, index, url)
             except FileNotReadyError:
                 self._log_not_ready(app, day)
                 return

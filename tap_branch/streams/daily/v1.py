@@ -60,7 +60,7 @@ class DailyExportStream(DailyFileStream):
     path = "/v1/export/{branch_key}"
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
-        use_post = self._tap.run_cache.get("daily_export_use_post", False)
+        use_post = self.run_cache.get("daily_export_use_post", False)
         if not use_post:
             response = self._send_export_request(app, day, post=False)
             if response.status_code in (404, 405):
@@ -68,7 +68,7 @@ class DailyExportStream(DailyFileStream):
                     "GET /v1/export answered %s; using the documented POST /v2/export form from now on.",
                     response.status_code,
                 )
-                self._tap.run_cache["daily_export_use_post"] = True
+                self.run_cache["daily_export_use_post"] = True
                 use_post = True
             else:
                 return self._parse_manifest(response, day)

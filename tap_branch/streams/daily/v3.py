@@ -97,7 +97,7 @@ class DailyV3Stream(DailyFileStream):
         return manifest
 
     def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
-        seen: set = self._tap.run_cache.setdefault("daily_v3_unknown_topics", set())
+        seen: set = self.run_cache.setdefault("daily_v3_unknown_topics", set())
         for topic, urls in manifest.items():
             if urls and topic not in TOPICS and topic not in seen:
                 seen.add(topic)
@@ -108,7 +108,7 @@ class DailyV3Stream(DailyFileStream):
                     day,
                 )
 
-    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+    def manifest_is_ready(self, app: BranchApp, manifest: Manifest, day: dt.date) -> bool:
         """Files for some topic: ready. All lists empty: not published yet, unless a later day
         already is (then this day had no data)."""
         if any(manifest.values()):
@@ -116,7 +116,7 @@ class DailyV3Stream(DailyFileStream):
         later = day + dt.timedelta(days=1)
         if later > self.last_day():
             return False
-        return any(self.manifest(self._app_of_day, later).values())
+        return any(self.manifest(app, later).values())
 
     # --- days ---------------------------------------------------------------
 
@@ -137,23 +137,16 @@ class DailyV3Stream(DailyFileStream):
             return earliest
         return wanted
 
-    def get_records(self, context: dict | None) -> t.Iterator[dict]:
-        from tap_branch.apps import find_app
-
-        self._app_of_day = find_app(self.config, context["app_id"])
-        self._context = context
-        yield from super().get_records(context)
-
     def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
         self.checkpoint(context, bookmark=midnight(day), **{PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
     def records_of_file(
-        self, app: BranchApp, day: dt.date, index: int, url: str
+        self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict]:
         label = file_label(url)
-        state = self.get_context_state(self._context)
+        state = self.get_context_state(context)
         progress = state.get(PROGRESS) or {}
         done = (
             list(progress.get("files_done") or []) if progress.get("day") == day.isoformat() else []
@@ -181,7 +174,7 @@ class DailyV3Stream(DailyFileStream):
         # Every row of this file has been emitted: remember it, so a stop before the
         # day's end does not read it again.
         self.checkpoint(
-            self._context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, label]}}
+            context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, label]}}
         )
 
 
