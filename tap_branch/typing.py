@@ -26,18 +26,23 @@ Converter = t.Callable[[t.Any], t.Any]
 UNPARSED = "unparsed_cells"
 EXTRA = "extra_columns"
 
-#: Declared by every typed stream: where unparseable cells and unknown columns go.
+#: Declared by every typed stream: where unparseable cells and unknown columns go. A record
+#: has these keys only when there is something in them (never null): a target then stores SQL
+#: NULL for the others, and "find the bad cells" is `WHERE unparsed_cells IS NOT NULL`.
 CATCH_ALL_PROPERTIES = [
     th.Property(
         UNPARSED,
         th.ObjectType(additional_properties=th.StringType()),
-        description="Raw text of cells that did not parse as their column's type, by column name. "
-        "The typed field itself is null for those cells.",
+        nullable=False,
+        description="Raw text of cells that did not parse as their column's type, by column name "
+        "(the typed field itself is null for those cells). Present only in records that have some.",
     ),
     th.Property(
         EXTRA,
         th.ObjectType(additional_properties=th.StringType()),
-        description="Columns the file had that this stream's schema does not know, kept as text.",
+        nullable=False,
+        description="Columns the file had that this stream's schema does not know, kept as text. "
+        "Present only in records that have some.",
     ),
 ]
 
@@ -320,7 +325,7 @@ class RowTyper:
             "WIDTH": self._width,
             "REFIT": self._refit,
             "NOTE_UNPARSED": self._note_unparsed,
-            "EXTRA_CELLS": self._extra_cells if self._extra else lambda cells: None,
+            "EXTRA_CELLS": self._extra_cells,
             "CELL_ERRORS": _CELL_ERRORS,
             "UNPARSED": UNPARSED,
             "EXTRA": EXTRA,
@@ -347,12 +352,19 @@ class RowTyper:
         for number, (name, value) in enumerate(self._template.items()):
             namespace[f"t{number}"], namespace[f"v{number}"] = name, value
             entries.append(f"t{number}: v{number}")
-        entries += ["UNPARSED: unparsed", "EXTRA: EXTRA_CELLS(cells)"]
         for index, column in self._plain:
             namespace[f"k{index}"] = column
             entries.append(f"k{index}: c{index} or None")
         entries += [f"k{index}: c{index}" for index, _, _ in self._typed]
-        body.append("return {" + ", ".join(entries) + "}")
+        body.append("record = {" + ", ".join(entries) + "}")
+        body += ["if unparsed is not None:", "    record[UNPARSED] = unparsed"]
+        if self._extra:
+            body += [
+                "extra = EXTRA_CELLS(cells)",
+                "if extra is not None:",
+                "    record[EXTRA] = extra",
+            ]
+        body.append("return record")
         source = "def typed_row(cells):\n" + "".join(f"    {line}\n" for line in body)
         exec(compile(source, "<tap_branch.typing.RowTyper row>", "exec"), namespace)  # noqa: S102
         return namespace["typed_row"]
@@ -422,8 +434,6 @@ class DictTyper:
         }
         self._template = {name: None for name in self._converters}
         self._template.update(constants or {})
-        self._template[UNPARSED] = None
-        self._template[EXTRA] = None
         self._warned: set[str] = set()
 
     def __call__(self, obj: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -459,6 +469,8 @@ class DictTyper:
                         column,
                         UNPARSED,
                     )
-        record[UNPARSED] = unparsed
-        record[EXTRA] = extra
+        if unparsed is not None:
+            record[UNPARSED] = unparsed
+        if extra is not None:
+            record[EXTRA] = extra
         return record
