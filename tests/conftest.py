@@ -16,7 +16,7 @@ import requests
 
 from tap_branch import clock
 from tap_branch.sandbox.runner import RunningSandbox, serve_in_thread
-from tap_branch.sandbox.server import SandboxConfig
+from tap_branch.sandbox.server import SandboxApp, SandboxConfig
 
 SANDBOX_KEY = "key_live_sandbox"
 SANDBOX_SECRET = "secret_live_sandbox"
@@ -158,3 +158,17 @@ def export_requests(control: SandboxControl) -> list[dict]:
 
 def file_requests(control: SandboxControl) -> list[dict]:
     return [r for r in control.requests_log() if r["path"].startswith("/files/")]
+
+
+#: A second Branch app for the multi-app tests (`two_app_sandbox`).
+SECOND = SandboxApp("second-app", "key_live_second", "secret_live_second_app")
+
+
+@pytest.fixture
+def two_app_sandbox() -> t.Iterator[SandboxControl]:
+    """A sandbox serving the usual app and `SECOND`."""
+    running = start_sandbox(extra_apps=[SECOND])
+    try:
+        yield SandboxControl(running)
+    finally:
+        running.stop()

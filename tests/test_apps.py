@@ -14,18 +14,16 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.apps import check_apps, configured_apps, default_app_id, v2_app_ids
-from tap_branch.sandbox.server import SandboxApp
 from tests.conftest import (
     SANDBOX_APP,
     SANDBOX_KEY,
     SANDBOX_SECRET,
+    SECOND,
     SandboxControl,
-    start_sandbox,
     utc_today,
 )
 from tests.tap_runner import run_tap
 
-SECOND = SandboxApp("second-app", "key_live_second", "secret_live_second")
 USER_ID = "dashboard_user_sandbox"
 
 #: One stream of every family, by family.
@@ -72,15 +70,6 @@ def test_contradictions_are_config_errors():
     check_apps({"app_id": "222", "branch_key": "key_live_a", "apps": ISSUE_APPS})
 
 
-@pytest.fixture
-def two_apps():
-    running = start_sandbox(extra_apps=[SECOND])
-    try:
-        yield SandboxControl(running)
-    finally:
-        running.stop()
-
-
 def _config(control: SandboxControl, apps: list[dict], **extra) -> dict:
     return {
         "start_date": "2024-01-01",
@@ -101,12 +90,12 @@ def _api_requests(control: SandboxControl) -> list[dict]:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_issue_config_is_refused_by_every_family_before_any_request(two_apps, family):
-    config = _config(two_apps, ISSUE_APPS, app_id="111")
+def test_issue_config_is_refused_by_every_family_before_any_request(two_app_sandbox, family):
+    config = _config(two_app_sandbox, ISSUE_APPS, app_id="111")
     with pytest.raises(ConfigValidationError) as raised:
         run_tap(config, select=[FAMILIES[family]])
     assert "'app_id' (111)" in str(raised.value) and "222" in str(raised.value)
-    assert _api_requests(two_apps) == []
+    assert _api_requests(two_app_sandbox) == []
 
 
 # An app with an app_id and one known only by its branch_key (the second sandbox app).
@@ -117,9 +106,9 @@ MIXED = [
 
 
 @pytest.mark.parametrize("family", V1_FAMILIES)
-def test_v1_families_read_every_app_the_keyed_one_under_its_branch_key(two_apps, family):
+def test_v1_families_read_every_app_the_keyed_one_under_its_branch_key(two_app_sandbox, family):
     stream = FAMILIES[family]
-    config = _config(two_apps, MIXED, start_date=_days_ago(2))
+    config = _config(two_app_sandbox, MIXED, start_date=_days_ago(2))
     run = run_tap(config, select=[stream])
     partitions = run.state["bookmarks"][stream]["partitions"]
     assert run.error is None
@@ -128,21 +117,21 @@ def test_v1_families_read_every_app_the_keyed_one_under_its_branch_key(two_apps,
 
 
 @pytest.mark.parametrize("family", V2_PER_APP_FAMILIES)
-def test_v2_per_app_families_refuse_an_app_without_app_id(two_apps, family):
-    run = run_tap(_config(two_apps, MIXED), select=[FAMILIES[family]], expect_error=True)
+def test_v2_per_app_families_refuse_an_app_without_app_id(two_app_sandbox, family):
+    run = run_tap(_config(two_app_sandbox, MIXED), select=[FAMILIES[family]], expect_error=True)
     assert isinstance(run.error, ConfigValidationError), run.error
     assert f"branch_key '{SECOND.branch_key}'" in str(run.error)
     assert FAMILIES[family] in str(run.error)
-    assert _api_requests(two_apps) == []
+    assert _api_requests(two_app_sandbox) == []
 
 
-def test_cohort_is_scoped_by_the_one_app_or_refuses_to_guess(two_apps):
-    run = run_tap(_config(two_apps, MIXED), select=[FAMILIES["cohort"]], expect_error=True)
+def test_cohort_is_scoped_by_the_one_app_or_refuses_to_guess(two_app_sandbox):
+    run = run_tap(_config(two_app_sandbox, MIXED), select=[FAMILIES["cohort"]], expect_error=True)
     assert isinstance(run.error, ConfigValidationError), run.error
     assert "'organization_id' or 'app_id'" in str(run.error)
-    assert _api_requests(two_apps) == []
+    assert _api_requests(two_app_sandbox) == []
     one = run_tap(
-        _config(two_apps, MIXED[:1], start_date=_days_ago(3)), select=[FAMILIES["cohort"]]
+        _config(two_app_sandbox, MIXED[:1], start_date=_days_ago(3)), select=[FAMILIES["cohort"]]
     )
     assert one.error is None
     records = one.records(FAMILIES["cohort"])
