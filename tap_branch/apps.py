@@ -16,7 +16,6 @@ The rule (README, "Several Branch apps"):
 
 from __future__ import annotations
 
-import collections
 import typing as t
 from dataclasses import dataclass
 
@@ -94,10 +93,20 @@ def default_app_id(config: t.Mapping[str, t.Any]) -> str | None:
 
 
 def check_apps(config: t.Mapping[str, t.Any]) -> None:
-    """Config errors for settings that contradict each other about which apps to read."""
+    """Config errors for settings that contradict each other about which apps to read: an app
+    listed twice (it would share one bookmark), a flat app_id or branch_key naming no entry."""
     apps = configured_apps(config) if config.get("apps") else []
     if not apps:
         return
+    first_entry: dict[str, int] = {}
+    for number, app in enumerate(apps, start=1):
+        if app.app_id in first_entry:
+            raise _invalid(
+                f"Setting 'apps': entries {first_entry[app.app_id]} and {number} have the same "
+                f"app_id '{app.app_id}' (an entry without app_id uses its branch_key). "
+                "Each app's state is kept under its app_id: give every entry its own."
+            )
+        first_entry[app.app_id] = number
     app_ids = [app.app_id for app in apps if app.has_app_id]
     if config.get("app_id") and str(config["app_id"]) not in app_ids:
         raise _invalid(
@@ -109,14 +118,6 @@ def check_apps(config: t.Mapping[str, t.Any]) -> None:
         raise _invalid(
             "Setting 'branch_key' is none of the 'apps' entries' branch_key: with 'apps', set each "
             "app's branch_key and branch_secret in its entry and leave the flat ones unset."
-        )
-    repeated = [
-        app_id for app_id, n in collections.Counter(a.app_id for a in apps).items() if n > 1
-    ]
-    if repeated:
-        raise _invalid(
-            f"Setting 'apps' lists app {', '.join(repeated)} more than once: each app is read, and "
-            "keeps its state, under its app_id (or its branch_key when it has none)."
         )
 
 

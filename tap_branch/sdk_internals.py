@@ -8,6 +8,7 @@ contract test (`tests/test_sdk_internals.py`) break, not the streams.
 - `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
   record by record, and that write STATE themselves when a unit is complete.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
+- `sibling_streams`: the other streams of the tap a stream belongs to.
 - `log_request_duration`: the SDK's per-request timer metric, for requests the tap sends itself.
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "ManualState",
     "StreamStateManager",
     "log_request_duration",
+    "sibling_streams",
     "state_manager_of",
 ]
 
@@ -178,3 +180,8 @@ def log_request_duration(
     stream._write_request_duration_log(
         endpoint=endpoint, response=response, context=context, extra_tags=None
     )
+
+
+def sibling_streams(stream: t.Any) -> list[t.Any]:
+    """Every stream of the tap `stream` belongs to (the SDK keeps the tap privately)."""
+    return list(stream._tap.streams.values())

@@ -64,7 +64,7 @@ def test_the_resolver_on_the_issue_config():
 def test_contradictions_are_config_errors():
     with pytest.raises(ConfigValidationError, match="'branch_key' is none of the 'apps'"):
         check_apps({"branch_key": "key_live_other", "apps": ISSUE_APPS})
-    with pytest.raises(ConfigValidationError, match="lists app 222 more than once"):
+    with pytest.raises(ConfigValidationError, match="entries 1 and 2 have the same app_id '222'"):
         check_apps({"apps": [ISSUE_APPS[0], {**ISSUE_APPS[0], "branch_key": "key_live_c"}]})
     # The flat settings repeating one of the entries say the same thing: no contradiction.
     check_apps({"app_id": "222", "branch_key": "key_live_a", "apps": ISSUE_APPS})

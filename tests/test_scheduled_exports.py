@@ -78,7 +78,10 @@ def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
     assert isinstance(first["attributed"], bool)
     assert isinstance(first["custom_data"], dict)
     assert isinstance(first["last_attributed_touch_data_tilde_tags"], list)
-    assert isinstance(first["days_from_last_attributed_touch_to_event"], int)
+    # The sandbox leaves some cells empty (null); every filled one is typed, on any day.
+    days = [r["days_from_last_attributed_touch_to_event"] for r in csv_rows]
+    filled = [d for d in days if d is not None]
+    assert filled and all(isinstance(d, int) for d in filled)
     assert "event_timestamp" not in first  # ontology columns the file lacks are left out
     assert {r["extra_columns"]["x_sandbox_segment"] for r in csv_rows if "extra_columns" in r} == {
         "alpha",
