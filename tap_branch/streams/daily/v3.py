@@ -28,6 +28,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.downloads import csv_rows, file_label
@@ -40,7 +41,6 @@ from tap_branch.streams.daily.files import (
     DailyFileStream,
     Manifest,
     midnight,
-    utc_today,
 )
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -70,20 +70,13 @@ class DailyV3Stream(DailyFileStream):
     # --- the per-day answer -------------------------------------------------
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
-        request = self.build_prepared_request(
-            method="POST",
-            url=f"{self.url_base}{self.path}",
+        response = self.send(
+            "POST",
+            self.path,
+            what=f"asking for the Daily Exports v3 files of {day} (app {app.app_id})",
             json={"export_date": day.isoformat()},
-            headers=self.http_headers,
+            auth=BranchKeyAuthenticator(app, location="json"),
         )
-        auth = BranchKeyAuthenticator(app, location="json")
-
-        def send():
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            self.validate_response(response)
-            return response
-
-        response = self.request_decorator(send)()
         try:
             body = response.json()
         except ValueError:
@@ -104,7 +97,7 @@ class DailyV3Stream(DailyFileStream):
         return manifest
 
     def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
-        seen: set = self._tap.run_cache.setdefault("daily_v3_unknown_topics", set())
+        seen: set = self.run_cache.setdefault("daily_v3_unknown_topics", set())
         for topic, urls in manifest.items():
             if urls and topic not in TOPICS and topic not in seen:
                 seen.add(topic)
@@ -115,7 +108,7 @@ class DailyV3Stream(DailyFileStream):
                     day,
                 )
 
-    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+    def manifest_is_ready(self, app: BranchApp, manifest: Manifest, day: dt.date) -> bool:
         """Files for some topic: ready. All lists empty: not published yet, unless a later day
         already is (then this day had no data)."""
         if any(manifest.values()):
@@ -123,13 +116,13 @@ class DailyV3Stream(DailyFileStream):
         later = day + dt.timedelta(days=1)
         if later > self.last_day():
             return False
-        return any(self.manifest(self._app_of_day, later).values())
+        return any(self.manifest(app, later).values())
 
     # --- days ---------------------------------------------------------------
 
     def first_day(self, context: dict | None) -> dt.date:
         wanted = super().first_day(context)
-        earliest = utc_today() - dt.timedelta(days=AVAILABLE_DAYS)
+        earliest = clock.today() - dt.timedelta(days=AVAILABLE_DAYS)
         if wanted < earliest:
             self.logger.warning(
                 "%s (app %s): Daily Exports v3 keeps only the last %d days; the days %s to %s can no "
@@ -144,24 +137,16 @@ class DailyV3Stream(DailyFileStream):
             return earliest
         return wanted
 
-    def get_records(self, context: dict | None) -> t.Iterator[dict]:
-        from tap_branch.apps import find_app
-
-        self._app_of_day = find_app(self.config, context["app_id"])
-        self._context = context
-        yield from super().get_records(context)
-
     def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        self.get_context_state(context).pop(PROGRESS, None)
-        super()._mark_day_complete(context, day)
+        self.checkpoint(context, bookmark=midnight(day), **{PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
     def records_of_file(
-        self, app: BranchApp, day: dt.date, index: int, url: str
+        self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict]:
         label = file_label(url)
-        state = self.get_context_state(self._context)
+        state = self.get_context_state(context)
         progress = state.get(PROGRESS) or {}
         done = (
             list(progress.get("files_done") or []) if progress.get("day") == day.isoformat() else []
@@ -188,9 +173,9 @@ class DailyV3Stream(DailyFileStream):
                     yield millis.from_cells(typer(cells), cells)
         # Every row of this file has been emitted: remember it, so a stop before the
         # day's end does not read it again.
-        state[PROGRESS] = {"day": day.isoformat(), "files_done": [*done, label]}
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(
+            context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, label]}}
+        )
 
 
 def _stream_class(topic: str) -> type[DailyV3Stream]:
