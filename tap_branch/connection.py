@@ -28,12 +28,11 @@ import typing as t
 import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
-from tap_branch.apps import configured_apps
+from tap_branch.apps import configured_apps, default_app_id
 from tap_branch.errors import RateLimitTooLongError
 from tap_branch.settings import invalid_setting
 from tap_branch.streams.credits.app_config import USER_ID_SETTING
 from tap_branch.streams.scheduled.api import configured_subscriptions
-from tap_branch.streams.scheduled.streams import v2_app_ids
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -65,7 +64,7 @@ def test_credentials_of_selected_streams(tap: TapBranch) -> list[str]:
     streams need, before any record, so that a wrong one fails the run (and `meltano config
     test`, which stops at the first record) naming its setting, before an export job.
 
-    Where a selected stream asks the same thing first anyway, its own cached answer is the
+    Where a selected stream asks the same thing anyway, its own cached answer is the
     test (no extra request): the last day's file list of the first selected daily stream, the
     subscriptions `scheduled_export_jobs` lists. Otherwise it costs one cheap call per kind.
     """
@@ -129,16 +128,17 @@ def _try_token(tap: TapBranch, *, scheduled: Stream | None = None) -> list[str]:
         what = "the scheduled export subscriptions"
         call = scheduled.subscriptions
     else:
-        app_ids = v2_app_ids(config) if config.get("app_id") or config.get("apps") else []
-        if not app_ids:
+        # the one app a cohort stream asks for; with several, the streams' own checks decide
+        app_id = default_app_id(config)
+        if not app_id:
             tap.logger.warning(
-                "Setting 'access_token' is not tested: without an 'app_id' the only v2 call is a "
+                "Setting 'access_token' is not tested: without one 'app_id' the only v2 call is a "
                 "cohort export job, which the connection test never creates."
             )
             return []
         api = tap.streams["scheduled_export_jobs"].api
-        what = f"the scheduled export subscriptions of app {app_ids[0]}"
-        call = lambda: api.list_subscriptions(app_ids[0])  # noqa: E731
+        what = f"the scheduled export subscriptions of app {app_id}"
+        call = lambda: api.list_subscriptions(app_id)  # noqa: E731
     _try(call, "setting 'access_token'", what, host="api2_url")
     return [f"access_token: accepted ({what})"]
 
@@ -170,8 +170,9 @@ def _try(call: t.Callable[[], t.Any], where: str, what: str, *, host: str) -> t.
     except (ConfigValidationError, RateLimitTooLongError):
         raise  # they name their setting; a rate limit says nothing about the credential
     except FatalAPIError as exc:
+        # the stream's own message (what was asked, Branch's answer) first, then the setting
         raise invalid_setting(
-            f"Branch refused {what}: check {where}. Branch answered: {exc}"
+            f"{exc} Branch answered the request for {what} with this refusal: check {where}."
         ) from None
     except (RetriableAPIError, requests.RequestException) as exc:
         raise invalid_setting(
