@@ -12,6 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_branch import streams as families
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates, invalid_setting
+from tap_branch.state_checks import check_state
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -51,6 +52,11 @@ class TapBranch(Tap):
         )
         for app in self.config.get("apps") or []:
             SECRETS.add(app.get("branch_secret"))
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Check the state before the SDK merges it: a corrupt one fails naming stream and key."""
+        check_state(state, self.streams)
+        super().load_state(state)
 
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
