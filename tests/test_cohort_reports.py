@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.streams import cohort_reports as reports
-from tap_branch.streams.cohort_results import RowExpander, csv_dicts, json_array_items
+from tap_branch.streams.cohort import reports
+from tap_branch.streams.cohort.results import RowExpander, csv_dicts, json_array_items
 
 D = dt.date
 

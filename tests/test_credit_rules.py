@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.streams.credit_base import CREDENTIALS, IDENTITY, UNAVAILABLE, rejection_kind
-from tap_branch.streams.credit_identities import configured_identities
+from tap_branch.streams.credits.base import CREDENTIALS, IDENTITY, UNAVAILABLE, rejection_kind
+from tap_branch.streams.credits.identities import configured_identities
 
 
 @pytest.mark.parametrize(

@@ -262,7 +262,7 @@ def test_parquet_files_are_read_with_the_extra(sandbox, base_config):
 
 
 def test_file_format_follows_the_file_name_then_the_subscription():
-    from tap_branch.streams.scheduled_files import UnsupportedFileError, file_format
+    from tap_branch.streams.scheduled.files import UnsupportedFileError, file_format
 
     where = "file 1 of job x"
     assert (
@@ -280,8 +280,8 @@ def test_file_format_follows_the_file_name_then_the_subscription():
 
 def test_a_jobs_repr_carries_no_signed_url():
     """A job (or the run holding it) printed in a traceback or a debug line shows no signature."""
-    from tap_branch.streams.scheduled_api import parse_job
-    from tap_branch.streams.scheduled_exports import ScheduledRun
+    from tap_branch.streams.scheduled.api import parse_job
+    from tap_branch.streams.scheduled.streams import ScheduledRun
 
     signed = "https://s3/x/part-0.csv.gz?X-Amz-Credential=AKIA/x&X-Amz-Signature=deadbeef"
     job = parse_job(

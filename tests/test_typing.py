@@ -9,7 +9,7 @@ import pytest
 
 from tap_branch.sandbox import daily_export as sandbox_daily
 from tap_branch.sandbox import synthetic
-from tap_branch.streams.daily_exports import EventsStream, LinkClicksStream, LinksStream
+from tap_branch.streams.daily.v1 import EventsStream, LinkClicksStream, LinksStream
 from tap_branch.typing import (
     EXTRA,
     UNPARSED,

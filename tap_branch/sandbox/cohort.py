@@ -36,7 +36,7 @@ from werkzeug.wrappers import Request, Response
 
 from tap_branch.sandbox import synthetic as syn
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
-from tap_branch.streams import cohort_catalog as catalog
+from tap_branch.streams.cohort import catalog
 
 RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 BRANCH_DEFAULT_LIMIT = 100

@@ -1,12 +1,6 @@
-"""Stream families. Each module declares `SETTINGS` (its config properties) and
-`build_streams(tap)` (its stream instances); `TapBranch` joins them."""
+"""Stream families, a package each. Every family's `__init__` declares `SETTINGS` (its config
+properties) and `build_streams(tap)` (its stream instances); `TapBranch` joins them."""
 
-from tap_branch.streams import (
-    cohort,
-    credits,
-    daily_exports,
-    event_exports,
-    scheduled_exports,
-)
+from tap_branch.streams import cohort, credits, custom_exports, daily, scheduled
 
-FAMILIES = [daily_exports, cohort, scheduled_exports, credits, event_exports]
+FAMILIES = [daily, cohort, scheduled, credits, custom_exports]

@@ -37,9 +37,8 @@ from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.settings import invalid_setting, parse_date
-from tap_branch.streams import cohort_catalog as catalog
-from tap_branch.streams import cohort_reports as reports
-from tap_branch.streams.cohort_results import RowExpander, csv_dicts, json_array_items
+from tap_branch.streams.cohort import catalog, reports
+from tap_branch.streams.cohort.results import RowExpander, csv_dicts, json_array_items
 
 SETTINGS = [
     th.Property(

@@ -23,7 +23,7 @@ from tap_branch.schemas.daily_export import (
     LINK_COLUMNS,
     column_kind,
 )
-from tap_branch.streams._daily_files import DailyFileStream, Manifest
+from tap_branch.streams.daily.files import DailyFileStream, Manifest
 
 SETTINGS = [
     th.Property(

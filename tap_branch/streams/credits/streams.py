@@ -15,8 +15,8 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_branch.settings import invalid_setting
-from tap_branch.streams.credit_app_config import USER_ID_SETTING, AppConfigStream
-from tap_branch.streams.credit_base import PublicApiStream
+from tap_branch.streams.credits.app_config import USER_ID_SETTING, AppConfigStream
+from tap_branch.streams.credits.base import PublicApiStream
 from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 if t.TYPE_CHECKING:

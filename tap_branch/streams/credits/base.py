@@ -24,8 +24,8 @@ from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.redaction import redact
-from tap_branch.streams.credit_identities import SETTING as IDENTITIES_SETTING
-from tap_branch.streams.credit_identities import configured_identities
+from tap_branch.streams.credits.identities import SETTING as IDENTITIES_SETTING
+from tap_branch.streams.credits.identities import configured_identities
 from tap_branch.typing import DictTyper
 
 if t.TYPE_CHECKING:

@@ -29,7 +29,7 @@ from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.settings import parse_date
-from tap_branch.streams.scheduled_api import (
+from tap_branch.streams.scheduled.api import (
     FAILED,
     SUCCEEDED,
     UNFINISHED,
@@ -40,7 +40,7 @@ from tap_branch.streams.scheduled_api import (
     to_datetime,
     v2_app_ids,
 )
-from tap_branch.streams.scheduled_files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
+from tap_branch.streams.scheduled.files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
 from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 
 SETTINGS = [

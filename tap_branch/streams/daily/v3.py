@@ -34,7 +34,7 @@ from tap_branch.downloads import csv_rows, file_label
 from tap_branch.errors import FatalAPIError
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
-from tap_branch.streams._daily_files import (
+from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
     EXPORT_DATE_PROPERTY,
     DailyFileStream,

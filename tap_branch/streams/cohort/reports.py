@@ -15,7 +15,7 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_branch.settings import invalid_setting
-from tap_branch.streams import cohort_catalog as catalog
+from tap_branch.streams.cohort import catalog
 from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 DEFAULT_REPORT = {

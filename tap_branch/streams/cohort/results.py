@@ -25,7 +25,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.typing import EXTRA, UNPARSED, as_text, parse_boolean, parse_integer, parse_number
 
 if t.TYPE_CHECKING:
-    from tap_branch.streams.cohort_reports import CohortReport
+    from tap_branch.streams.cohort.reports import CohortReport
 
 _BAND = re.compile(r"^(day|week|month)_?(\d+)$")
 _CONVERTERS: dict[str, t.Callable[[t.Any], t.Any]] = {

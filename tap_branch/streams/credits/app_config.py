@@ -18,7 +18,12 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.client import BranchStream
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
-from tap_branch.streams.credit_base import CREDENTIALS, UNAVAILABLE, RequestRejected, rejection_kind
+from tap_branch.streams.credits.base import (
+    CREDENTIALS,
+    UNAVAILABLE,
+    RequestRejected,
+    rejection_kind,
+)
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 
 if t.TYPE_CHECKING:

@@ -1,0 +1,162 @@
+"""Custom Exports: creating an export job (`POST /v2/logs`) and waiting for its files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import time
+
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.streams.custom_exports.readiness import branch_time
+
+_NOT_AVAILABLE = "is not available for exports"
+_DONE = {"complete", "completed", "success", "succeeded"}
+_FAILED = {"fail", "failed", "cancelled", "canceled", "error"}
+
+
+class ExportJobs:
+    """Mixed into `CustomExportStream`: the export jobs of one report type."""
+
+    def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
+        dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
+        fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
+        days = max(1, math.ceil((end - start).total_seconds() / 86400))
+        day_limiter = self._limiter(
+            "custom_exports_days_limits", f"branch-custom-exports-days:{app_id}"
+        )
+        for _ in range(days):
+            day_limiter.acquire(f"{self.name}: a {days}-day export job for app {app_id}")
+        create = self._limiter("custom_exports_create_limits", "branch-custom-exports-create")
+        for attempt in (1, 2):
+            body = {
+                "report_type": self.report_type,
+                "start_date": branch_time(start),
+                # Branch's end_date includes its last second through the final millisecond.
+                "end_date": branch_time(end - dt.timedelta(seconds=1)),
+                "fields": fields,
+                "limit": 15_000_000,
+                "timezone": "UTC",
+                "response_format": "json",
+                "response_format_compression": "gz",
+                "allow_multiple_files": True,
+            }
+            if self.config.get("custom_exports_filter") is not None:
+                body["filter"] = self.config["custom_exports_filter"]
+            response = self._call(
+                "POST",
+                "/v2/logs",
+                app_id,
+                body=body,
+                limiter=create,
+                what=f"creating the {self.report_type} export job",
+                accept=lambda r: r.status_code == 400 and _NOT_AVAILABLE in (r.text or ""),
+            )
+            if response.status_code == 400:
+                message = branch_error_message(response) or response.text
+                missing = [
+                    f for f in fields if re.search(rf"(?<![\w.]){re.escape(f)}(?![\w.\[])", message)
+                ]
+                if attempt == 2 or not missing:
+                    raise FatalAPIError(
+                        f"{self.name}: Branch refuses the requested fields: {describe_response(response)}. "
+                        "Adjust setting 'custom_exports_fields'."
+                    )
+                self.logger.warning(
+                    "%s: Branch says field(s) %s are not available for exports of '%s'; requesting "
+                    "without them (they stay null). Remove them from 'custom_exports_fields' to silence this.",
+                    self.name,
+                    ", ".join(missing),
+                    self.report_type,
+                )
+                dropped.setdefault(self.report_type, set()).update(missing)
+                fields = [f for f in fields if f not in missing]
+                continue
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            handle = (
+                (answer or {}).get("handle") or (answer or {}).get("request_handle")
+                if isinstance(answer, dict)
+                else None
+            )
+            if not handle:
+                raise FatalAPIError(
+                    f"{self.name}: Branch's answer to the export request has no 'handle' or 'request_handle'."
+                )
+            self.logger.info(
+                "%s (app %s): export job %s created for %s to %s.",
+                self.name,
+                app_id,
+                handle,
+                branch_time(start),
+                branch_time(end),
+            )
+            return str(handle)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_for_job(
+        self, app_id: str, handle: str, period: str, *, resumed: bool = False
+    ) -> list[str] | None:
+        """The job's file URLs once complete; None when Branch does not know the handle (404),
+        or when a job `resumed` from an earlier run has failed (the caller makes a new one)."""
+        status_limiter = self._limiter(
+            "custom_exports_status_limits", "branch-custom-exports-status"
+        )
+        poll = float(self.config.get("custom_exports_poll_seconds", 15))
+        deadline = time.monotonic() + float(self.config.get("custom_exports_job_timeout", 3 * 3600))
+        while True:
+            response = self._call(
+                "GET",
+                f"/v2/logs/{handle}",
+                app_id,
+                limiter=status_limiter,
+                what=f"checking the {self.report_type} export job",
+                accept=lambda r: r.status_code == 404,
+            )
+            if response.status_code == 404:
+                return None
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = {}
+            status = str(answer.get("status", "")).lower() if isinstance(answer, dict) else ""
+            if status in _DONE:
+                urls = _urls_of(answer)
+                lines = answer.get("lines_exported")
+                if not urls and lines not in (None, 0, "0"):
+                    # Reading nothing would move the bookmark past the whole window.
+                    raise FatalAPIError(
+                        f"{self.name}: export job {handle} for {period} (app {app_id}) is complete with "
+                        f"{lines} lines, but Branch's answer names no file URL (its keys: "
+                        f"{', '.join(sorted(answer))}). The bookmark stays where it was."
+                    )
+                return urls
+            if status in _FAILED and resumed:
+                return None
+            if status in _FAILED:
+                raise FatalAPIError(
+                    f"{self.name}: Branch's export job {handle} for {period} (app {app_id}) ended '{status}': "
+                    f"{answer.get('message') or answer.get('error') or 'no reason given'}. Run the sync again to retry."
+                )
+            if time.monotonic() > deadline:
+                raise FatalAPIError(
+                    f"{self.name}: export job {handle} for {period} (app {app_id}) is still '{status}' after "
+                    f"{self.config.get('custom_exports_job_timeout', 3 * 3600)} s (setting "
+                    "'custom_exports_job_timeout'). The next run resumes waiting for it."
+                )
+            time.sleep(poll)
+
+
+def _urls_of(answer: dict) -> list[str]:
+    urls: list[str] = []
+    for key in ("response_url", "response_urls", "urls", "export_url"):
+        value = answer.get(key)
+        if isinstance(value, str) and value:
+            urls.append(value)
+        elif isinstance(value, list):
+            urls.extend(url for url in value if isinstance(url, str) and url)
+    return list(dict.fromkeys(urls))

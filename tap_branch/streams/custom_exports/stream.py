@@ -1,0 +1,321 @@
+"""Custom Exports (`/v2/logs`): one stream per report type, event-level rows as gzipped JSON lines.
+
+Per app and report type, a run:
+1. finds the last hour Branch has finished loading (`POST /v2/data/ready`, walking back hour by
+   hour from now; data lands 2-6 hours late) and ends its work there, so the bookmark never
+   passes events that have not landed yet;
+2. splits [bookmark, last ready hour) into windows of at most 60 days, never earlier than
+   120 days ago (an older start is clamped, with a warning naming the period lost);
+3. per window: creates an export job (`POST /v2/logs`), polls it (`GET /v2/logs/{handle}`) until
+   `complete`, streams every file (newline-delimited JSON, gzipped), types each object with
+   the event ontology, then moves the bookmark to the window's end.
+
+A job's handle and the files read so far are kept in state (`window_in_progress`), so a run
+stopped mid-window resumes the same job (no new job, no creation budget spent) and skips the
+files already emitted. Branch's rate limits (jobs 10/min and 25/h, status checks 50/min and
+1000/h, 100 days of data an hour per app) are kept by the tap's own limiter (`settings.py`),
+429s are still waited out by the base stream. A 400 saying a field "is not available for
+exports" drops that field (warning) and retries once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.apps import configured_apps
+from tap_branch.auth import AccessTokenAuthenticator
+from tap_branch.client import Branch2Stream
+from tap_branch.downloads import FileReader, file_label, json_lines
+from tap_branch.ratelimit import shared_limiter
+from tap_branch.schemas.event_topics import REPORT_TYPES
+from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.settings import parse_date
+from tap_branch.streams.custom_exports.fields import fields_for
+from tap_branch.streams.custom_exports.jobs import ExportJobs
+from tap_branch.streams.custom_exports.readiness import (
+    ReadinessChecks,
+    branch_time,
+    floor_hour,
+    parse_moment,
+    utc_now,
+)
+from tap_branch.streams.custom_exports.settings import MAX_WINDOW_DAYS, setting_default
+from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
+
+_UTC = dt.timezone.utc
+_HOUR = dt.timedelta(hours=1)
+LOOKBACK_DAYS = 120
+PROGRESS = "window_in_progress"
+
+
+def app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
+    """The apps of the v2 APIs: each `apps` entry's app_id, else the flat `app_id`."""
+    if config.get("apps"):
+        return [app.app_id for app in configured_apps(config)]
+    return [str(config["app_id"])] if config.get("app_id") else []
+
+
+class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
+    """One Custom Exports report type, per app, incremental by the hour Branch has finished."""
+
+    credentials_needed = "v2-app"
+    # Opt-in: every report type costs export jobs out of Branch's 25 an hour and days out of
+    # its 100 an hour, so running all 31 unasked would take hours. Select the ones you need.
+    selected_by_default = False
+    replication_key = "timestamp"
+    is_sorted = False
+    report_type: str = ""
+    path = "/v2/logs"
+
+    def __init__(self, tap: t.Any) -> None:
+        self.fields = fields_for(tap.config, self.report_type)
+        schema = th.PropertiesList(
+            th.Property(
+                "app_id", th.StringType, required=True, description="Branch app id of the row."
+            ),
+            *ontology_properties(self.fields),
+            *CATCH_ALL_PROPERTIES,
+        ).to_dict()
+        super().__init__(tap, schema=schema)
+        self.primary_keys = ["app_id", "id"] if "id" in self.fields else []
+        self._reader = FileReader(self)
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"app_id": app_id} for app_id in app_ids(self.config)]
+
+    @property
+    def authenticator(self) -> AccessTokenAuthenticator:
+        return AccessTokenAuthenticator(str(self.config.get("access_token") or ""))
+
+    def _limiter(self, setting: str, name: str):
+        windows = [(int(w["limit"]), float(w["seconds"])) for w in self.config.get(setting) or []]
+        if not windows:
+            windows = [(int(w["limit"]), float(w["seconds"])) for w in setting_default(setting)]
+        return shared_limiter(name, windows, self.logger)
+
+    # --- HTTP ----------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        app_id: str,
+        *,
+        body: dict | None = None,
+        limiter: t.Any = None,
+        what: str = "",
+        accept: t.Callable[[t.Any], bool] = lambda response: False,
+    ):
+        """One API call with the base stream's retries; `accept(response)` lets a caller read
+        an error answer itself instead of failing."""
+        request = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}{path}",
+            params={"app_id": app_id},
+            json=body,
+            headers=self.http_headers,
+        )
+        auth = self.authenticator
+
+        def send():
+            if limiter is not None:
+                limiter.acquire(what)
+            response = self.requests_session.send(auth(request), timeout=self.timeout)
+            if not accept(response):
+                self.validate_response(response)
+            return response
+
+        return self.request_decorator(send)()
+
+    # --- windows -------------------------------------------------------------
+
+    def _start(self, context: dict) -> dt.datetime:
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:
+            start = parse_moment(str(bookmark))
+        else:
+            day = parse_date(str(self.config["start_date"]), "start_date")
+            start = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
+        # The 120 days count when Branch receives the job; an hour's margin covers a long run.
+        earliest = floor_hour(utc_now() - dt.timedelta(days=LOOKBACK_DAYS)) + 2 * _HOUR
+        if start < earliest:
+            self.logger.warning(
+                "%s (app %s): Custom Exports reach back only %d days; events from %s to %s can no "
+                "longer be fetched and are skipped. Starting at %s.",
+                self.name,
+                context["app_id"],
+                LOOKBACK_DAYS,
+                branch_time(start),
+                branch_time(earliest),
+                branch_time(earliest),
+            )
+            return earliest
+        return start
+
+    def _limit(self) -> dt.datetime:
+        if self.config.get("end_date"):
+            day = parse_date(str(self.config["end_date"]), "end_date") + dt.timedelta(days=1)
+            return min(utc_now(), dt.datetime(day.year, day.month, day.day, tzinfo=_UTC))
+        return utc_now()
+
+    def windows(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> t.Iterator[tuple[dt.datetime, dt.datetime]]:
+        days = max(
+            1,
+            min(
+                MAX_WINDOW_DAYS,
+                int(self.config.get("custom_exports_window_days") or MAX_WINDOW_DAYS),
+            ),
+        )
+        while start < end:
+            stop = min(end, start + dt.timedelta(days=days))
+            yield start, stop
+            start = stop
+
+    # --- sync ----------------------------------------------------------------
+
+    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        app_id = context["app_id"]
+        state = self.get_context_state(context)
+        start = self._start(context)
+        pending = state.get(PROGRESS)
+        if pending and parse_moment(pending["start"]) != start:
+            pending = None  # from another start (a changed bookmark): not this window
+        ready_end = self.last_ready_end(app_id, start, self._limit())
+        if pending:
+            ready_end = max(ready_end or start, parse_moment(pending["end"]))
+        if ready_end is None or ready_end <= start:
+            self.logger.info(
+                "%s (app %s): no hour after %s is ready at Branch yet; nothing to export this run.",
+                self.name,
+                app_id,
+                branch_time(start),
+            )
+            return
+        windows = list(self.windows(start, ready_end))
+        if pending:
+            pending_end = parse_moment(pending["end"])
+            windows = [(start, pending_end), *self.windows(pending_end, ready_end)]
+        for window_start, window_end in windows:
+            yield from self._export_window(context, app_id, window_start, window_end, pending)
+            pending = None
+            state.pop(PROGRESS, None)
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = window_end.isoformat()
+            self.state_manager.is_flushed = False
+            self._write_state_message()
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        """Records never move the bookmark; finished windows do (`get_records`)."""
+
+    def _export_window(
+        self, context: dict, app_id: str, start: dt.datetime, end: dt.datetime, pending: dict | None
+    ) -> t.Iterator[dict]:
+        period = f"{branch_time(start)} to {branch_time(end)}"
+        handle, urls, done = None, None, []
+        if pending and pending.get("handle"):
+            handle, done = pending["handle"], list(pending.get("files_done") or [])
+            urls = self._wait_for_job(app_id, handle, period, resumed=True)
+            if urls is None:
+                self.logger.warning(
+                    "%s (app %s): the export job of %s left by the last run is gone or failed at "
+                    "Branch; exporting the window again.%s",
+                    self.name,
+                    app_id,
+                    period,
+                    f" Rows of the {len(done)} files read before are emitted again (same primary keys)."
+                    if done
+                    else "",
+                )
+                done = []
+        if urls is None:
+            handle = self._create_job(app_id, start, end)
+            # Saved before waiting: a run stopped now resumes this job instead of creating another.
+            self._save_progress(context, start, end, handle, done)
+            urls = self._wait_for_job(app_id, handle, period)
+            if urls is None:
+                raise FatalAPIError(
+                    f"{self.name}: Branch lost export job {handle} for {period} (app {app_id}) "
+                    "right after creating it. Run the sync again."
+                )
+        for index, url in enumerate(urls):
+            label = file_label(url)
+            if label in done:
+                continue
+            yield from self._records_of_file(app_id, handle, index, url, period)
+            done.append(label)
+            self._save_progress(context, start, end, handle, done)
+
+    def _save_progress(
+        self, context: dict, start: dt.datetime, end: dt.datetime, handle: str, done: list[str]
+    ) -> None:
+        """The window being exported, its job and the files already emitted (labels, no query)."""
+        self.get_context_state(context)[PROGRESS] = {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "handle": handle,
+            "files_done": list(done),
+        }
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _records_of_file(
+        self, app_id: str, handle: str, index: int, url: str, period: str
+    ) -> t.Iterator[dict]:
+        typer = DictTyper(
+            self.schema,
+            source=f"{self.name} {period} file {index + 1} ({file_label(url)})",
+            constants={"app_id": app_id},
+            logger=self.logger,
+        )
+        millis = RawMillis(self.schema)
+
+        def fresh_url() -> str:
+            urls = self._wait_for_job(app_id, handle, period) or []
+            if index >= len(urls):
+                raise FatalAPIError(
+                    f"{self.name}: export job {handle} no longer lists file {index + 1}."
+                )
+            return urls[index]
+
+        skipped = 0
+        for obj in self._reader.items(url, json_lines, refresh=fresh_url):
+            if isinstance(obj, dict):
+                yield millis.from_object(typer(obj), obj)
+            else:
+                skipped += 1
+        if skipped:
+            # Never silently: a line that is not a JSON object has no fields to emit.
+            self.logger.warning(
+                "%s %s file %d (%s): %d lines were not JSON objects and were skipped.",
+                self.name,
+                period,
+                index + 1,
+                file_label(url),
+                skipped,
+            )
+
+
+def _stream_class(report_type: str) -> type[CustomExportStream]:
+    return type(
+        f"CustomExport_{report_type}",
+        (CustomExportStream,),
+        {
+            "name": f"custom_{report_type}",
+            "report_type": report_type,
+            "__doc__": f"Custom Exports `{report_type}`.",
+        },
+    )
+
+
+STREAM_CLASSES = [_stream_class(report_type) for report_type in REPORT_TYPES]
+
+
+def build_streams(tap) -> list:
+    return [cls(tap) for cls in STREAM_CLASSES]
