@@ -60,6 +60,11 @@ def branch_error_message(response: requests.Response) -> str | None:
         body = response.json()
     except ValueError:
         return _s3_error_message(response.text or "")
+    return error_in_body(body)
+
+
+def error_in_body(body: t.Any) -> str | None:
+    """Branch's error text in a decoded JSON body (shapes: see `branch_error_message`)."""
     if not isinstance(body, dict):
         return None
     error = body.get("error")
