@@ -21,6 +21,7 @@ exports" drops that field (warning) and retries once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing as t
 
 from singer_sdk import typing as th
@@ -284,22 +285,11 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                 )
             return urls[index]
 
-        skipped = 0
-        for obj in self._reader.items(url, json_lines, refresh=fresh_url):
-            if isinstance(obj, dict):
-                yield millis.from_object(typer(obj), obj)
-            else:
-                skipped += 1
-        if skipped:
-            # Never silently: a line that is not a JSON object has no fields to emit.
-            self.logger.warning(
-                "%s %s file %d (%s): %d lines were not JSON objects and were skipped.",
-                self.name,
-                period,
-                index + 1,
-                file_label(url),
-                skipped,
-            )
+        # Every line is a JSON object holding the key (`json_lines`): anything else fails the file.
+        key_columns = [k for k in self.primary_keys if k != "app_id"]
+        lines = functools.partial(json_lines, key_columns=key_columns)
+        for obj in self._reader.items(url, lines, refresh=fresh_url):
+            yield millis.from_object(typer(obj), obj)
 
 
 def _stream_class(report_type: str) -> type[CustomExportStream]:
