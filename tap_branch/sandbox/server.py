@@ -91,8 +91,9 @@ class FaultInjector:
 
     A rule: `kind` (status | rate_limit | reset | truncate | slow | expire, or a
     file rewrite of `file_faults`: wrong_body | header | corrupt_line),
-    `path` (substring of the request path; default any), `method`, `times`
-    (how many requests it hits; default 1, -1 forever), `status`, `body`
+    `path` (substring of the request path; default any), `method`, `after`
+    (matching requests let through first; default 0), `times` (how many requests
+    it hits; default 1, -1 forever), `status`, `body`
     (for status: the JSON answered, `{}` included), `delay` (seconds, for slow),
     `retry_after` (seconds, for rate_limit; `header`: true sends it as Retry-After,
     a string sends that string verbatim, false none; `body_hint: false` leaves
@@ -109,7 +110,7 @@ class FaultInjector:
         if rule["kind"] in file_faults.REWRITES:
             file_faults.check_rule(rule)
         with self._lock:
-            self._rules.append({"times": 1, **rule})
+            self._rules.append({"times": 1, "after": 0, **rule})
 
     def clear(self) -> None:
         with self._lock:
@@ -123,6 +124,9 @@ class FaultInjector:
                 if rule.get("method") and rule["method"].upper() != request.method:
                     continue
                 if rule["times"] == 0:
+                    continue
+                if rule["after"] > 0:
+                    rule["after"] -= 1
                     continue
                 if rule["times"] > 0:
                     rule["times"] -= 1
