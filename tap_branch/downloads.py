@@ -338,7 +338,7 @@ class FileReader:
                 reason = _content_reason(exc, done)
                 self._retry_or_fail(
                     tries,
-                    failed=f"not a Branch export file: {reason} (the same on each of {tries} tries)",
+                    failed=f"not a Branch export file: {reason} (gave up after {tries} tries)",
                     retrying=f"not a Branch export file: {reason}",
                     label=label,
                     done=done,

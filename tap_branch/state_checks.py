@@ -25,6 +25,8 @@ if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
 _EXCERPT = 80
+#: JSON schema of an ISO 8601 date or date-time in a stream's `state_keys`.
+ISO_MOMENT = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$"}
 
 
 def check_state(state: t.Any, streams: t.Mapping[str, Stream]) -> None:

@@ -119,7 +119,7 @@ def test_daily_file_with_a_wrong_body_is_retried_then_fails_naming_it(
     sandbox.fault(kind="wrong_body", path=failing, times=-1, **rule)
     run = run_tap(daily_config, select=EVENTS, expect_error=True)
     message = assert_daily_loud(run, failing, reason)
-    assert "not a Branch export file" in message and "2 tries" in message
+    assert "not a Branch export file" in message and "gave up after 2 tries" in message
     # max_retries 2: tried again once before giving up
     assert [r["status"] for r in file_requests(sandbox) if failing in r["path"]] == [200, 200]
 
@@ -436,6 +436,46 @@ CORRUPT_STATES = {
             }
         },
         ["'replication_key_value'", "stream 'credit_history'", "an integer"],
+    ),
+    "v3 progress a string": (
+        {
+            "bookmarks": {
+                "daily_eo_click": {
+                    "partitions": [{"context": {"app_id": "a"}, "day_in_progress": "2024-01-01"}]
+                }
+            }
+        },
+        ["'day_in_progress'", "stream 'daily_eo_click'", "is not of type 'object'"],
+    ),
+    "scheduled progress count not a number": (
+        {
+            "bookmarks": {
+                "scheduled_export_rows": {
+                    "partitions": [
+                        {
+                            "context": {"subscription_id": "s"},
+                            "progress": {"job_id": "j", "files_done": "one", "rows_done": 5},
+                        }
+                    ]
+                }
+            }
+        },
+        ["'progress'['files_done']", "stream 'scheduled_export_rows'"],
+    ),
+    "custom window without its job": (
+        {
+            "bookmarks": {
+                "custom_eo_click": {
+                    "partitions": [
+                        {
+                            "context": {"app_id": "a"},
+                            "window_in_progress": {"start": "2024-01-01", "end": "2024-01-02"},
+                        }
+                    ]
+                }
+            }
+        },
+        ["'window_in_progress'", "stream 'custom_eo_click'", "'handle' is a required property"],
     ),
 }
 

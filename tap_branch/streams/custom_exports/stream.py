@@ -35,6 +35,7 @@ from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.settings import parse_date
+from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.custom_exports.fields import fields_for
 from tap_branch.streams.custom_exports.jobs import ExportJobs
 from tap_branch.streams.custom_exports.readiness import (
@@ -69,6 +70,19 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     selected_by_default = False
     replication_key = "timestamp"
     is_sorted = False
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        PROGRESS: {
+            "type": "object",
+            "required": ["start", "end", "handle"],
+            "properties": {
+                "start": ISO_MOMENT,
+                "end": ISO_MOMENT,
+                "handle": {"type": "string", "minLength": 1},
+                "files_done": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    }
     report_type: str = ""
     path = "/v2/logs"
 

@@ -33,6 +33,7 @@ from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.downloads import file_label
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
     EXPORT_DATE_PROPERTY,
@@ -62,6 +63,17 @@ class DailyV3Stream(DailyFileStream):
     path = "/v3/export"
     primary_keys = ("app_id", "id")
     schema = SCHEMA
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        PROGRESS: {
+            "type": "object",
+            "required": ["day", "files_done"],
+            "properties": {
+                "day": ISO_MOMENT,
+                "files_done": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    }
 
     @property
     def url_base(self) -> str:

@@ -112,6 +112,10 @@ class ScheduledExportJobsStream(_ScheduledStream):
     name = "scheduled_export_jobs"
     primary_keys = ("subscription_id", "job_id")
     replication_key = "end_date"
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        "jobs_at_bookmark": {"type": "array", "items": {"type": "string"}},
+    }
     schema = th.PropertiesList(
         th.Property("subscription_id", th.StringType, required=True),
         th.Property(
@@ -327,6 +331,18 @@ class ScheduledExportRowsStream(_ScheduledStream):
     state_partitioning_keys = ("subscription_id",)
     primary_keys = ("subscription_id", "job_id", "file_index", "row_number")
     schema = rows_schema()
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        "progress": {
+            "type": "object",
+            "required": ["job_id", "files_done", "rows_done"],
+            "properties": {
+                "job_id": {"type": "string"},
+                "files_done": {"type": "integer", "minimum": 0},
+                "rows_done": {"type": "integer", "minimum": 0},
+            },
+        }
+    }
 
     def __init__(self, tap: t.Any, run: ScheduledRun) -> None:
         super().__init__(tap, run)
