@@ -29,6 +29,20 @@ _EXCERPT = 80
 ISO_MOMENT = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$"}
 
 
+def state_file_text(file: t.IO[str]) -> str:
+    """The text of a `--state` file, once it is known to be JSON (the SDK's own reading
+    fails with a bare JSONDecodeError that names no file)."""
+    text = file.read()
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise InvalidStateError(
+            f"The state file {getattr(file, 'name', '--state')} is not JSON ({exc}). "
+            "Fix it, or run without --state to read everything from start_date."
+        ) from None
+    return text
+
+
 def check_state(state: t.Any, streams: t.Mapping[str, Stream]) -> None:
     """Raise `InvalidStateError` naming the stream and key when `state` is not a state of this tap."""
     if not isinstance(state, dict):

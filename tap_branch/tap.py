@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import io
 import typing as t
 
 from singer_sdk import Tap
@@ -12,7 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_branch import streams as families
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates, invalid_setting
-from tap_branch.state_checks import check_state
+from tap_branch.state_checks import check_state, state_file_text
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -52,6 +53,13 @@ class TapBranch(Tap):
         )
         for app in self.config.get("apps") or []:
             SECRETS.add(app.get("branch_secret"))
+
+    @classmethod
+    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """The SDK's sync command, with a `--state` file that is not JSON named in the error."""
+        if state is not None:
+            state = io.StringIO(state_file_text(state))
+        super().invoke(state=state, **kwargs)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Check the state before the SDK merges it: a corrupt one fails naming stream and key."""

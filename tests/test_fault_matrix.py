@@ -503,3 +503,14 @@ def test_corrupt_state_file_on_the_command_line(tmp_path, base_config):
     assert done.returncode != 0
     assert "'partitions' of stream 'events' should be a list" in done.stderr
     assert done.stdout == ""
+
+    state.write_text('{"bookmarks": {"events": ')  # cut short
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(config), "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert f"The state file {state} is not JSON" in done.stderr
+    assert done.stdout == ""
