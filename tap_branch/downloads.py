@@ -221,6 +221,7 @@ def json_lines(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterat
     import msgspec
 
     decode = msgspec.json.decode
+    keys = frozenset(key_columns)
     for number, line in enumerate(body, 1):
         line = line.strip()
         if not line:
@@ -229,7 +230,9 @@ def json_lines(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterat
             row = decode(line)
         except msgspec.DecodeError as exc:
             raise UnexpectedContent(f"line {number} is not valid JSON ({exc})") from None
-        yield check_json_row(row, number, key_columns)
+        if type(row) is not dict or not keys <= row.keys():  # per line: no call when all is well
+            check_json_row(row, number, key_columns)  # raises, saying what is wrong
+        yield row
 
 
 def _keep_error_body(response: requests.Response) -> None:

@@ -216,6 +216,25 @@ def test_daily_answer_with_present_empty_lists_is_a_day_without_data(sandbox, ba
     assert bookmark_of(run, "events", {"app_id": "sandbox-app"}).startswith(OLD[1])
 
 
+# Item 1, Daily Exports v3: a topic Branch does not list has no data, but an answer that is not
+# lists of URLs (an error object, `{}`) is not an empty day either.
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"error": {"message": "Export failed", "code": 500}}, ["'error' is not a list of URLs"]),
+        ({}, ["no file lists", "came back: none"]),
+    ],
+)
+def test_v3_answer_that_is_not_lists_fails_naming_the_day(sandbox, base_config, body, names):
+    days = [day.isoformat() for day in days_back(3, 2)]
+    sandbox.fault(kind="status", status=200, body=body, path="/v3/export", after=1)
+    config = {**base_config, "start_date": days[0]}
+    run = run_tap(config, select=["daily_eo_click"], expect_error=True)
+    assert_loud(run, f"Daily Exports v3 answer for {days[1]}", *names)
+    assert {r["export_date"][:10] for r in run.records("daily_eo_click")} == {days[0]}
+    assert bookmark_of(run, "daily_eo_click", {"app_id": "sandbox-app"}).startswith(days[0])
+
+
 # Item 6: a file answering 400 ("not ready") forever.
 def test_file_not_ready_past_the_grace_period_fails_naming_day_and_file(sandbox, base_config):
     failing = _events_file(OLD[1], 0)
