@@ -19,9 +19,10 @@ import typing as t
 
 import backoff._sync
 import pytest
+import requests
 
 from tap_branch.client import BranchStream
-from tap_branch.errors import InvalidStateError
+from tap_branch.errors import InvalidStateError, retry_after_seconds
 from tap_branch.ratelimit import reset_shared_limiters
 from tests.conftest import SandboxControl, days_back, file_requests, start_sandbox, utc_today
 from tests.tap_runner import TapRun, run_tap
@@ -257,6 +258,18 @@ def test_file_not_ready_within_the_grace_period_stops_before_that_day(
     sandbox.clear_faults()
     rerun = run_tap(daily_config, state=run.state, select=EVENTS)
     assert before + rerun.records("events") == daily_clean.records("events")
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [("soon", None), ("nan", None), ("inf", None), ("", None), ("12", 12.0), ("-3", 0.0)],
+)
+def test_retry_after_header_that_is_not_a_wait_gives_none(header, wait):
+    """None: the caller's default wait (`BranchStream._rate_limit_waits`)."""
+    response = requests.Response()
+    response.status_code, response._content = 429, b"{}"
+    response.headers["Retry-After"] = header
+    assert retry_after_seconds(response) == wait
 
 
 # --- custom exports (NDJSON .json.gz per job) -----------------------------------------------
