@@ -1,14 +1,17 @@
-"""Write the tap's settings into meltano.yml and the README's settings table.
+"""Write the tap's settings into meltano.yml and the README's settings table, and
+each stream's columns into docs/streams.md.
 
-    python scripts/sync_settings.py          # rewrite both
-    python scripts/sync_settings.py --check  # exit 1 if either is out of date
+    python scripts/sync_settings.py          # rewrite all three
+    python scripts/sync_settings.py --check  # exit 1 if any is out of date
 
-The tap's config schema is the one source of truth; this keeps Meltano's view of
-it (kinds, descriptions, secrets marked `sensitive`) and the README from drifting.
+The tap's config schema and stream schemas are the one source of truth; this keeps
+Meltano's view of them (kinds, descriptions, secrets marked `sensitive`), the README
+and the column reference from drifting.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import pathlib
 import subprocess
@@ -21,6 +24,7 @@ BEGIN = "      # BEGIN generated settings (scripts/sync_settings.py)\n"
 END = "      # END generated settings\n"
 README_BEGIN = "<!-- BEGIN generated settings (scripts/sync_settings.py) -->\n"
 README_END = "<!-- END generated settings -->\n"
+STREAMS_DOC = ROOT / "docs" / "streams.md"
 
 _KINDS = {
     "string": "string",
@@ -30,16 +34,15 @@ _KINDS = {
     "array": "array",
     "object": "object",
 }
-_SDK_BUILTINS = {
-    "stream_maps",
-    "stream_map_config",
-    "faker_config",
-    "flattening_enabled",
-    "flattening_max_depth",
-    "flattening_max_key_length",
-    "flattening_separator",
-    "batch_config",
-}
+
+
+def config_schema() -> dict:
+    """The tap's settings plus the SDK's built-in ones (stream maps, flattening, batch),
+    as `--about` shows them: every one needs its Meltano declaration, or Meltano ignores
+    its environment variable."""
+    schema = copy.deepcopy(TapBranch.config_jsonschema)
+    TapBranch.append_builtin_config(schema)
+    return schema
 
 
 def kind_of(schema: dict) -> str:
@@ -51,12 +54,11 @@ def kind_of(schema: dict) -> str:
 
 
 def settings_block() -> str:
-    properties = TapBranch.config_jsonschema["properties"]
-    required = set(TapBranch.config_jsonschema.get("required", []))
+    config = config_schema()
+    properties = config["properties"]
+    required = set(config.get("required", []))
     lines = []
     for name, schema in properties.items():
-        if name in _SDK_BUILTINS:
-            continue
         lines.append(f"      - name: {name}\n")
         lines.append(f"        kind: {kind_of(schema)}\n")
         if schema.get("secret"):
@@ -84,6 +86,68 @@ def readme_table() -> str:
     return README_BEGIN + table.strip() + "\n" + README_END
 
 
+def type_of(schema: dict) -> str:
+    """A column's JSON schema as one short phrase: `date-time`, `integer`, `array of string`."""
+    if "anyOf" in schema:
+        kinds = [type_of(option) for option in schema["anyOf"] if isinstance(option, dict)]
+        return " or ".join(kind for kind in dict.fromkeys(kinds) if kind != "null")
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else [kind for kind in types if kind != "null"]
+    if not types:
+        return "any"
+    kind = " or ".join(types)
+    if schema.get("format"):
+        return schema["format"]
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"array of {type_of(schema['items'])}"
+    return kind
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def streams_doc() -> str:
+    """docs/streams.md: every stream's key, bookmark and columns, streams that share
+    a schema (the 14 Daily Exports v3 topics, the Custom Exports event types) together."""
+    tap = TapBranch(
+        config={"start_date": "2024-01-01"}, parse_env_config=False, validate_config=False
+    )
+    groups: dict[str, list] = {}
+    for stream in tap.streams.values():
+        shape = json.dumps(
+            [stream.schema, stream.primary_keys, stream.replication_key], sort_keys=True
+        )
+        groups.setdefault(shape, []).append(stream)
+    lines = [
+        "# Streams and their columns\n",
+        "\n",
+        "Generated from the tap's schemas by `scripts/sync_settings.py` (the test command fails "
+        "when this file drifts). `tap-branch --discover` prints the same schemas as JSON. "
+        "Streams that share one schema are listed together.\n",
+    ]
+    for streams in groups.values():
+        first = streams[0]
+        names = ", ".join(f"`{stream.name}`" for stream in streams)
+        key = ", ".join(f"`{name}`" for name in first.primary_keys) or "none (append-only)"
+        bookmark = f"`{first.replication_key}`" if first.replication_key else "none (full table)"
+        if first.parent_stream_type is not None:
+            bookmark += f", synced per record of `{first.parent_stream_type.name}`"
+        lines += [
+            f"\n## {names}\n",
+            "\n",
+            f"Primary key: {key}. Bookmark: {bookmark}.\n",
+            "\n",
+            "| Column | Type | Description |\n",
+            "|:--|:--|:--|\n",
+        ]
+        for name, column in first.schema["properties"].items():
+            lines.append(
+                f"| `{name}` | {type_of(column)} | {_cell(column.get('description', ''))} |\n"
+            )
+    return "".join(lines)
+
+
 def replace_between(text: str, begin: str, end: str, block: str) -> str:
     start, stop = text.index(begin), text.index(end) + len(end)
     return text[:start] + block + text[stop:]
@@ -95,6 +159,12 @@ def main() -> int:
         (ROOT / "README.md", README_BEGIN, README_END, readme_table()),
     ]
     stale = []
+    if not STREAMS_DOC.exists() or STREAMS_DOC.read_text() != streams_doc():
+        if "--check" in sys.argv:
+            stale.append("docs/streams.md")
+        else:
+            STREAMS_DOC.parent.mkdir(exist_ok=True)
+            STREAMS_DOC.write_text(streams_doc())
     for path, begin, end, block in targets:
         text = path.read_text()
         updated = replace_between(text, begin, end, block)

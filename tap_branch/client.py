@@ -9,6 +9,7 @@ It adds to the SDK's `RESTStream`:
 
 from __future__ import annotations
 
+import functools
 import random
 import typing as t
 from functools import cached_property
@@ -22,6 +23,7 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_branch import ratelimit
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
 from tap_branch.writer import OUTPUT
 
@@ -196,31 +198,47 @@ class BranchStream(FastRecordMixin, RESTStream):
     def request_decorator(self, func: t.Callable) -> t.Callable:
         """The SDK's retries for transient errors, inside a wait-and-retry for 429s."""
         retried = super().request_decorator(func)
-        return backoff.on_exception(
-            self._rate_limit_waits,
-            RateLimitedError,
-            max_time=float(self.config.get("rate_limit_max_wait") or 6 * 3600),
-            on_backoff=self._log_rate_limit_wait,
-            jitter=None,
-            logger=None,
-        )(retried)
+
+        @functools.wraps(func)
+        def waiting_out_rate_limits(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            most = float(self.config.get("rate_limit_max_wait") or 6 * 3600)
+            waits = self._rate_limit_waits()
+            next(waits)
+            waited = 0.0
+            while True:
+                try:
+                    return retried(*args, **kwargs)
+                except RateLimitedError as exc:
+                    wait = waits.send(exc)
+                    if waited + wait > most:
+                        raise FatalAPIError(
+                            f"Branch still rate-limits after {waited:.0f} s of waiting, and it "
+                            f"asks for {wait:.0f} s more: past setting 'rate_limit_max_wait' "
+                            f"({most:g} s). {exc}"
+                        ) from None
+                    # Logged under this stream, at least once a minute while it lasts.
+                    ratelimit.wait_out(wait, self.logger, _rate_limit_line(wait, exc))
+                    waited += wait
+
+        return waiting_out_rate_limits
 
     def _rate_limit_waits(self) -> t.Generator[float, t.Any, None]:
         """Wait what the 429 asked for; without a hint, 10 s doubling to 5 minutes."""
         fallback = backoff.expo(base=2, factor=10, max_value=300)
         next(fallback)
-        exception = yield  # primed by backoff
+        exception = yield  # primed by next()
         while True:
             hint = getattr(exception, "retry_after", None)
             exception = yield (hint + 0.5 if hint is not None else next(fallback))
 
-    def _log_rate_limit_wait(self, details: dict) -> None:
-        exc = details.get("exception")
-        self.logger.warning(
-            "Branch rate limit reached; waiting %.1f s before retrying (%s)",
-            details.get("wait") or 0,
-            exc,
-        )
+
+def _rate_limit_line(wait: float, exc: Exception) -> t.Callable[[float], str]:
+    def line(left: float) -> str:
+        if left >= wait:
+            return f"Branch rate limit reached; waiting {wait:.1f} s before retrying ({exc})"
+        return f"Branch rate limit: still waiting, {left:.0f} s of {wait:.0f} s left ({exc})"
+
+    return line
 
 
 class Branch2Stream(BranchStream):

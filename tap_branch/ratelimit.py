@@ -19,12 +19,32 @@ import threading
 import time
 import typing as t
 
-from pyrate_limiter import InMemoryBucket, Rate, RateItem
+from pyrate_limiter import AbstractClock, InMemoryBucket, Rate, RateItem
 
 #: Real seconds added to every window: a request admitted at the very edge of a window
 #: reaches the server a little later than we counted it, and the server may count from
 #: its arrival. Windows shorter than the padding are doubled instead (time-scaled tests).
 EDGE_PADDING_SECONDS = 0.05
+
+#: The longest silence during a wait: a wait of an hour logs a line every minute, with the
+#: time left, so a run that waits never looks hung.
+WAIT_LOG_INTERVAL_SECONDS = 60.0
+
+
+def sleep(seconds: float) -> None:
+    """Every wait of the tap's rate limiting goes through here (tests set a clock instead)."""
+    time.sleep(seconds)
+
+
+def wait_out(seconds: float, logger: logging.Logger, line: t.Callable[[float], str]) -> None:
+    """Sleep `seconds`, logging `line(seconds left)` at the start and at least every
+    `WAIT_LOG_INTERVAL_SECONDS`, under the logger of the stream that waits."""
+    left = seconds
+    while left > 0:
+        logger.warning("%s", line(left))
+        chunk = min(left, WAIT_LOG_INTERVAL_SECONDS)
+        sleep(chunk)
+        left -= chunk
 
 
 def _describe_window(limit: int, seconds: float) -> str:
@@ -40,7 +60,8 @@ class Limiter:
         windows: t.Sequence[tuple[int, float]],
         logger: logging.Logger,
         *,
-        sleep: t.Callable[[float], None] = time.sleep,
+        sleep: t.Callable[[float], None] | None = None,
+        clock: AbstractClock | None = None,
     ) -> None:
         if not windows:
             raise ValueError(f"rate limiter {name!r} needs at least one (limit, seconds) window")
@@ -53,7 +74,7 @@ class Limiter:
         self.name = name
         self.windows = [(int(limit), float(seconds)) for limit, seconds in windows]
         self.logger = logger
-        self._sleep = sleep
+        self._sleep = sleep  # None: the module's sleep(), looked up at each wait
         # Window length in ms as pyrate-limiter counts it, padded (see EDGE_PADDING_SECONDS).
         self._interval_ms = {
             (limit, seconds): max(1, round(1000 * (seconds + min(EDGE_PADDING_SECONDS, seconds))))
@@ -70,13 +91,17 @@ class Limiter:
                 f"rate limiter {name!r}: windows {self.windows} cannot be combined: a longer "
                 "window must allow more requests, at a lower average rate, than a shorter one"
             ) from exc
+        if clock is not None:
+            # pyrate-limiter reads the time from its bucket's clock backend (tests set one).
+            self._bucket._clock = clock
         self._lock = threading.Lock()
         #: Requests admitted and total seconds waited, for logs, tests and benchmarks.
         self.admitted = 0
         self.waited_seconds = 0.0
 
-    def acquire(self, what: str = "") -> None:
-        """Block until a request may go; count it. Every wait is logged with its reason."""
+    def acquire(self, what: str = "", logger: logging.Logger | None = None) -> None:
+        """Block until a request may go; count it. Every wait is logged with its reason, under
+        `logger` (the stream that waits; the limiter is shared) at least once a minute."""
         while True:
             with self._lock:
                 item = RateItem(self.name, self._bucket.now())
@@ -89,15 +114,18 @@ class Limiter:
                 wait_ms = self._bucket.waiting(item)
             wait = max(wait_ms, 1) / 1000
             window = next(w for w in self.windows if self._interval_ms[w] == rate.interval)
-            self.logger.info(
+            (logger or self.logger).log(
+                logging.WARNING if wait > WAIT_LOG_INTERVAL_SECONDS else logging.INFO,
                 "Rate limit %s: waiting %.2f s before %s: the %s window is full.",
                 self.name,
                 wait,
                 what or "the next request",
                 _describe_window(*window),
             )
-            self.waited_seconds += wait
-            self._sleep(wait)
+            # At most a minute at a time: the loop then logs again, with the time left.
+            chunk = min(wait, WAIT_LOG_INTERVAL_SECONDS)
+            self.waited_seconds += chunk
+            (self._sleep or sleep)(chunk)
 
     def budget(self, seconds: float) -> int:
         """How many requests the windows allow from now over the next `seconds`.

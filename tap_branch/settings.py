@@ -7,12 +7,17 @@ its module's `SETTINGS`; `TapBranch` joins them into one config schema.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import typing as t
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.apps import configured_apps
+
+#: An absolute http(s) URL with a host. JSON Schema's `format: uri` is only an
+#: annotation to the SDK's validator; the pattern is what rejects "not a url".
+HTTP_URL = r"^https?://[^\s/]+\S*$"
 
 COMMON_SETTINGS = [
     th.Property(
@@ -74,38 +79,38 @@ COMMON_SETTINGS = [
     ),
     th.Property(
         "api_url",
-        th.StringType,
+        th.URIType(pattern=HTTP_URL),
         default="https://api.branch.io",
         description="Base URL of Branch's v1 API host.",
     ),
     th.Property(
         "api2_url",
-        th.StringType,
+        th.URIType(pattern=HTTP_URL),
         default="https://api2.branch.io",
         description="Base URL of Branch's v2 API host.",
     ),
     th.Property(
         "request_timeout",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=300,
         description="Seconds to wait for any one HTTP response.",
     ),
     th.Property(
         "max_retries",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=6,
         description="Attempts for a request or file download that fails with a 5xx, a timeout or a broken "
         "connection. Rate limits (429) are waited out separately and never count here.",
     ),
     th.Property(
         "backoff_factor",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=2,
         description="Seconds of the first retry wait; each further retry doubles it (capped at 60 s).",
     ),
     th.Property(
         "rate_limit_max_wait",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=21600,
         description="Longest total time (seconds) to keep retrying one request that Branch rate-limits (429).",
     ),
@@ -113,6 +118,16 @@ COMMON_SETTINGS = [
         "user_agent",
         th.StringType,
         description="User-Agent header (default: tap-branch/<version>).",
+    ),
+    # The SDK emits ACTIVATE_VERSION when this is true, but 0.54 does not declare
+    # it: undeclared, Meltano would never pass it.
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=False,
+        description="Full-table streams (`credit_balances`, `app_config`) start each sync with an "
+        "ACTIVATE_VERSION message and tag their records with that version, so the target can "
+        "drop (or mark deleted) rows an earlier sync loaded that this one no longer has.",
     ),
 ]
 
@@ -142,12 +157,25 @@ def parse_date(value: str, setting: str) -> dt.date:
     return parsed.date()
 
 
+def check_config(config: t.Mapping[str, t.Any]) -> None:
+    """The checks a JSON schema cannot express, each naming its setting."""
+    check_dates(config)
+    check_apps(config)
+    check_batch_config(config)
+
+
 def check_dates(config: t.Mapping[str, t.Any]) -> None:
     start = (
         parse_date(str(config["start_date"]), "start_date") if config.get("start_date") else None
     )
     if start is None:
         raise invalid_setting("Setting 'start_date' is required (ISO 8601, e.g. 2024-01-01).")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if start > today:
+        raise invalid_setting(
+            f"Setting 'start_date' ({start}) is in the future (today is {today} UTC): "
+            "nothing to extract."
+        )
     if config.get("end_date"):
         end = parse_date(str(config["end_date"]), "end_date")
         if start > end:
@@ -156,15 +184,68 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
             )
 
 
+def check_apps(config: t.Mapping[str, t.Any]) -> None:
+    """Two `apps` entries with one app_id would share one bookmark: the second
+    app's days would be skipped as done."""
+    if not config.get("apps"):
+        return
+    first_entry: dict[str, int] = {}
+    for number, app in enumerate(configured_apps(config), start=1):
+        if app.app_id in first_entry:
+            raise invalid_setting(
+                f"Setting 'apps': entries {first_entry[app.app_id]} and {number} have the same "
+                f"app_id '{app.app_id}' (an entry without app_id uses its branch_key). "
+                "Each app's state is kept under its app_id: give every entry its own."
+            )
+        first_entry[app.app_id] = number
+
+
+def check_batch_config(config: t.Mapping[str, t.Any]) -> None:
+    encoding = (config.get("batch_config") or {}).get("encoding") or {}
+    if encoding.get("format") == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise invalid_setting(
+                "Setting 'batch_config': encoding format 'parquet' needs pyarrow, which is not "
+                "installed: pip install 'tap-branch[parquet]'."
+            ) from None
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], known: t.Collection[str]) -> list[str]:
+    """One line per config key the tap does not know, with the closest known name:
+    a misspelt key is otherwise ignored without a word."""
+    lines = []
+    for key in config:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.7)
+        hint = f"; did you mean '{close[0]}'?" if close else "."
+        lines.append(f"Unknown setting '{key}' is ignored{hint}")
+    return lines
+
+
 def check_credentials(
     config: t.Mapping[str, t.Any], needs: str, stream_names: t.Sequence[str]
 ) -> None:
     """Fail before syncing when the selected streams lack the settings they need.
 
     `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
-    reads that send the public key only), "v2" (access_token), "v2-app" (access_token + app_id).
+    reads that send the public key only), "app-config" (a key and secret, or the dashboard
+    user_id with app ids), "v2" (access_token), "v2-app" (access_token + app_id).
     """
     names = ", ".join(sorted(stream_names))
+    if needs == "app-config":
+        apps = config.get("apps") or []
+        # Branch's App API takes an app's key and secret, or (the older form) an explicit
+        # app id with the dashboard user id; the `apps` entries' app_ids win over the flat one.
+        with_secret = any(app.branch_secret for app in configured_apps(config))
+        app_ids = any(app.get("app_id") for app in apps) if apps else config.get("app_id")
+        if not with_secret and not (config.get("user_id") and app_ids):
+            raise invalid_setting(
+                f"Streams {names} need 'branch_key' and 'branch_secret' (or 'apps' entries "
+                "with both), or 'user_id' (the Branch dashboard user id) with 'app_id'."
+            )
     if needs == "v1-key" and not configured_apps(config):
         raise invalid_setting(
             f"Streams {names} need a Branch key: set 'branch_key' (or the 'apps' list)."

@@ -12,7 +12,14 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch import streams as families
 from tap_branch.redaction import SECRETS, install_log_redaction
-from tap_branch.settings import COMMON_SETTINGS, check_credentials, check_dates, invalid_setting
+from tap_branch.settings import (
+    COMMON_SETTINGS,
+    check_config,
+    check_credentials,
+    check_dates,
+    invalid_setting,
+    unknown_settings,
+)
 from tap_branch.state_checks import check_state, state_file_text
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
@@ -42,8 +49,10 @@ class TapBranch(Tap):
         super().__init__(*args, **kwargs)
         self._register_secrets()
         install_log_redaction()
+        for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
+            self.logger.warning(line)
         if self.config.get("start_date"):
-            check_dates(self.config)
+            check_config(self.config)
 
     def _register_secrets(self) -> None:
         SECRETS.add(

@@ -13,8 +13,10 @@ text, in `extra_columns`.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import logging
+import re
 import sys
 import typing as t
 
@@ -71,13 +73,26 @@ def parse_datetime(value: t.Any) -> str:
             return value[:10] + "T" + value[11:23] + "000+00:00"
         if len(value) == 13 and value.isdigit() and value.isascii() and value[0] != "0":
             return _epoch_millis_digits_text(value)  # Branch's other usual form
+        if (
+            len(value) == 19
+            and value[10] == "T"
+            and value[13] == ":"
+            and value[16] == ":"
+            and value[17:].isdigit()
+        ):
+            # The legacy daily export's zone-less form, 2018-07-11T09:43:01 (UTC).
+            _from_iso(value)
+            return value + "+00:00"
         if value.isdigit():
             number: float = int(value)
         elif value[4:5] == "-":
             text = value.strip()
             if _ISO_NEEDS_Z_FIX and text[-1:] in ("Z", "z"):
                 text = text[:-1] + "+00:00"
-            parsed = _from_iso(text)
+            try:
+                parsed = _from_iso(text)
+            except ValueError:
+                parsed = _from_iso(_colon_offset(text))
             offset = parsed.utcoffset()
             if offset is None:
                 return parsed.isoformat() + "+00:00"
@@ -107,6 +122,17 @@ def parse_datetime(value: t.Any) -> str:
 
 
 _INF = float("inf")
+_BASIC_OFFSET = re.compile(r"([+-]\d\d)(\d\d)$")
+
+
+def _colon_offset(text: str) -> str:
+    """`2018-07-11 00:47:31+0000` (Branch's `*_timestamp_iso`) as Python < 3.11 reads it."""
+    fixed = _BASIC_OFFSET.sub(r"\1:\2", text)
+    if fixed == text:
+        raise ValueError(f"not an ISO-8601 timestamp: {text!r}")
+    return fixed
+
+
 #: ISO text of whole epoch seconds already formatted: an export's timestamps
 #: crowd into a few days, so most rows reuse a second another row formatted.
 _SECOND_TEXT: dict[int, str] = {}
@@ -182,11 +208,37 @@ def parse_boolean(value: t.Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+#: Longest Python list literal read (a tags cell is a few dozen characters).
+_MAX_LITERAL = 100_000
+
+
+def parse_python_text_list(value: str) -> list[str]:
+    """A Python list literal of strings, as the legacy daily export writes tags: `['iOS']`.
+
+    `ast.literal_eval` evaluates literals only (no names, calls or attributes), and the
+    result must be a list of strings, else ValueError.
+    """
+    if len(value) > _MAX_LITERAL or not value.lstrip().startswith("["):
+        raise ValueError("not a Python list literal")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise ValueError("not a Python list literal") from None
+    if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+        raise ValueError("not a list of strings")
+    return parsed
+
+
 def _json_of(expected: type) -> Converter:
     def convert(value: t.Any) -> t.Any:
         if isinstance(value, expected):
             return value
-        decoded = _json_decode(value)
+        try:
+            decoded = _json_decode(value)
+        except msgspec.DecodeError:
+            if expected is list and isinstance(value, str):
+                return parse_python_text_list(value)
+            raise
         if not isinstance(decoded, expected):
             raise ValueError(f"JSON cell is a {type(decoded).__name__}, not a {expected.__name__}")
         return decoded

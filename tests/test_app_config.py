@@ -1,8 +1,11 @@
-"""app_config: GET /v1/app/{app_id}?user_id=... against the sandbox; user_id and app secrets stay secret."""
+"""app_config against the sandbox: GET /v1/app/{branch_key}?branch_secret=... by default, the legacy
+GET /v1/app/{app_id}?user_id=... without a secret; user_id and app secrets stay secret."""
 
 from __future__ import annotations
 
-from tests.conftest import SANDBOX_APP, SANDBOX_SECRET
+from singer_sdk.exceptions import ConfigValidationError
+
+from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET
 from tests.tap_runner import run_tap
 
 USER_ID = "dashboard_user_sandbox"
@@ -26,20 +29,51 @@ def test_reads_the_app_config_without_its_secret(sandbox, base_config):
     assert "Retrying" in run.logs
 
 
-def test_skipped_without_user_id_or_app_id(sandbox, base_config):
-    sandbox.clear_requests()
+def test_read_by_branch_key_and_secret_by_default(sandbox, base_config):
     run = run_tap(base_config, select=APP_CONFIG)
-    cfg = {k: v for k, v in base_config.items() if k != "app_id"}
-    run_without_app = run_tap({**cfg, "user_id": USER_ID}, select=APP_CONFIG)
+    [record] = run.records("app_config")
+    assert record["app_id"] == SANDBOX_APP and record["branch_key"] == SANDBOX_KEY
+    asked = [r["path"] for r in sandbox.requests_log() if r["path"].startswith("/v1/app/")]
+    assert asked == [f"/v1/app/{SANDBOX_KEY}"]
+    for text in (run.raw_output, run.logs):
+        assert SANDBOX_SECRET not in text
+
+
+def test_wrong_branch_secret_names_the_setting_not_its_value(sandbox, base_config):
+    wrong = "secret_live_wrong_value"
+    run = run_tap({**base_config, "branch_secret": wrong}, select=APP_CONFIG, expect_error=True)
+    assert "'branch_secret'" in str(run.error)
+    assert wrong not in str(run.error) and wrong not in run.logs and wrong not in run.raw_output
+
+
+def test_selected_without_its_credentials_fails_naming_the_settings(sandbox, base_config):
+    """As for every family: a stream selected on purpose without its credentials is an error,
+    before any request (the README's promise), not a quiet skip."""
+    sandbox.clear_requests()
+    no_secret = {k: v for k, v in base_config.items() if k != "branch_secret"}
+    run = run_tap(no_secret, select=APP_CONFIG, expect_error=True)
+    cfg = {k: v for k, v in no_secret.items() if k != "app_id"}
+    run_without_app = run_tap({**cfg, "user_id": USER_ID}, select=APP_CONFIG, expect_error=True)
     for result in (run, run_without_app):
-        assert result.records("app_config") == [] and result.error is None
-        assert "app_config is read only when settings 'user_id' and 'app_id'" in result.logs
+        assert isinstance(result.error, ConfigValidationError)
+        for setting in ("'branch_secret'", "'user_id'", "'app_id'"):
+            assert setting in str(result.error)
+        assert result.records("app_config") == []
     assert [r for r in sandbox.requests_log() if not r["path"].startswith("/_sandbox/")] == []
+
+
+def test_skipped_with_a_warning_when_only_selected_by_default(sandbox, base_config):
+    """Without a catalog nobody chose app_config: without user_id it is skipped, saying why."""
+    no_secret = {k: v for k, v in base_config.items() if k != "branch_secret"}
+    run = run_tap({**no_secret, "end_date": base_config["start_date"]})
+    assert run.error is None and run.records("app_config") == []
+    assert "Skipping streams without their credentials" in run.logs and "'user_id'" in run.logs
 
 
 def test_wrong_user_id_names_the_setting_not_its_value(sandbox, base_config):
     wrong = "dashboard_user_wrong_value"
-    run = run_tap({**base_config, "user_id": wrong}, select=APP_CONFIG, expect_error=True)
+    no_secret = {k: v for k, v in base_config.items() if k != "branch_secret"}
+    run = run_tap({**no_secret, "user_id": wrong}, select=APP_CONFIG, expect_error=True)
     assert "'user_id'" in str(run.error)
     assert wrong not in str(run.error) and wrong not in run.logs and wrong not in run.raw_output
 

@@ -135,31 +135,145 @@ def test_secrets_are_marked_secret_in_the_settings():
     assert properties["apps"]["items"]["properties"]["branch_secret"].get("secret") is True
 
 
-def test_about_markdown_lists_every_setting():
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--about", "--format=markdown"],
+def _about(output_format: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--about", f"--format={output_format}"],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
-    )
+    ).stdout
+
+
+def test_about_markdown_lists_every_setting():
+    about = _about("markdown")
     for name in TapBranch.config_jsonschema["properties"]:
-        assert f"| {name}" in result.stdout, name
+        assert f"| {name}" in about, name
 
 
-def test_cli_names_the_bad_setting_and_exits_non_zero(tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {"start_date": "2024-05-01", "end_date": "2024-04-01", "branch_key": "key_live_x"}
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(config)],
+def _sync_cli(tmp_path, config: dict) -> subprocess.CompletedProcess:
+    """`tap-branch --config config.json`, as a user runs it."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_cli_names_the_bad_setting_and_exits_non_zero(tmp_path):
+    result = _sync_cli(
+        tmp_path, {"start_date": "2024-05-01", "end_date": "2024-04-01", "branch_key": "key_live_x"}
+    )
     assert result.returncode != 0
     assert "'start_date' (2024-05-01) is after 'end_date' (2024-04-01)" in result.stderr
+    assert result.stdout == ""
+
+
+# --- issue 9 item 8: every bad value is refused, naming its setting ------------------
+
+_GOOD = {"start_date": "2024-01-01", "branch_key": "key_live_x", "branch_secret": "secret_live_x"}
+
+
+def _refusal(change: dict) -> str:
+    """The whole message of the refusal of `change` (what the CLI prints)."""
+    with pytest.raises(ConfigValidationError) as raised:
+        _tap({**_GOOD, **change})
+    return " ".join([str(raised.value), *raised.value.errors])
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        ({"request_timeout": 0}, "request_timeout"),
+        ({"request_timeout": -5}, "request_timeout"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": 0}, "max_retries"),
+        ({"backoff_factor": -1}, "backoff_factor"),
+        ({"rate_limit_max_wait": 0}, "rate_limit_max_wait"),
+        ({"api_url": "not a url"}, "api_url"),
+        ({"api2_url": "api2.branch.io"}, "api2_url"),
+        ({"start_date": "2999-01-01"}, "start_date"),
+        ({"cohort_record_limit": 0}, "cohort_record_limit"),
+        ({"cohort_max_concurrent_jobs": 0}, "cohort_max_concurrent_jobs"),
+        ({"cohort_poll_interval": 0}, "cohort_poll_interval"),
+        ({"cohort_rate_limits": [{"requests": 0, "seconds": 1}]}, "cohort_rate_limits"),
+        ({"custom_exports_window_days": 0}, "custom_exports_window_days"),
+        ({"custom_exports_window_days": 100}, "custom_exports_window_days"),
+        ({"custom_exports_window_days": -3}, "custom_exports_window_days"),
+        ({"custom_exports_poll_seconds": 0}, "custom_exports_poll_seconds"),
+        (
+            {"custom_exports_create_limits": [{"limit": 0, "seconds": 60}]},
+            "custom_exports_create_limits",
+        ),
+        ({"credit_history_page_size": 0}, "credit_history_page_size"),
+        ({"empty_day_grace_days": -1}, "empty_day_grace_days"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_setting(change, setting):
+    assert f"'{setting}'" in _refusal(change)
+
+
+def test_a_future_start_date_says_so():
+    message = _refusal({"start_date": "2999-01-01"})
+    assert "'start_date' (2999-01-01) is in the future" in message
+
+
+def test_the_constraints_show_in_about():
+    """`--about` (what Meltano, Airbyte and users read) carries the same limits that refuse values."""
+    settings = json.loads(_about("json"))["settings"]["properties"]
+    assert settings["request_timeout"]["minimum"] == 1
+    assert settings["max_retries"]["minimum"] == 1
+    assert settings["api_url"]["format"] == "uri"
+    assert settings["api_url"]["pattern"].startswith("^https?://")
+    assert settings["custom_exports_window_days"]["minimum"] == 1
+    assert settings["custom_exports_window_days"]["maximum"] == 60
+    assert settings["cohort_record_limit"]["minimum"] == 1
+    assert settings["credit_history_page_size"]["minimum"] == 1
+
+
+def test_duplicate_app_ids_in_apps_are_refused():
+    apps = [
+        {"app_id": "1", "branch_key": "key_live_a", "branch_secret": "s"},
+        {"app_id": "2", "branch_key": "key_live_b", "branch_secret": "s"},
+        {"app_id": "1", "branch_key": "key_live_c", "branch_secret": "s"},
+    ]
+    message = _refusal({"apps": apps})
+    assert "'apps'" in message and "entries 1 and 3" in message and "'1'" in message
+    # Without app_id the branch_key is the app's id: the same key twice is the same app.
+    keys_only = [{"branch_key": "key_live_a"}, {"branch_key": "key_live_a"}]
+    assert "entries 1 and 2" in _refusal({"apps": keys_only})
+
+
+def test_an_unknown_setting_is_warned_with_the_close_match(caplog):
+    with caplog.at_level("WARNING"):
+        _tap({**_GOOD, "brnach_secret": "secret_live_typo", "something_else": 1})
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "Unknown setting 'brnach_secret' is ignored; did you mean 'branch_secret'?" in warnings
+    assert "Unknown setting 'something_else' is ignored." in warnings
+    # The value of the misspelt key may be a secret: it is never printed.
+    assert not any("secret_live_typo" in line for line in warnings)
+
+
+def test_known_settings_are_not_warned(caplog):
+    with caplog.at_level("WARNING"):
+        _tap({**_GOOD, "stream_maps": {}, "flattening_enabled": False, "batch_config": None})
+    assert not [r for r in caplog.records if "Unknown setting" in r.getMessage()]
+
+
+def test_parquet_batches_without_pyarrow_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if the extra were not installed
+    batch = {"encoding": {"format": "parquet"}, "storage": {"root": "file:///tmp"}}
+    message = _refusal({"batch_config": batch})
+    assert "'batch_config'" in message and "tap-branch[parquet]" in message
+
+
+def test_cli_shows_schema_refusals_naming_the_setting(tmp_path):
+    result = _sync_cli(tmp_path, {**_GOOD, "request_timeout": 0, "api_url": "not a url"})
+    assert result.returncode != 0
+    assert "config['request_timeout']" in result.stderr
+    assert "config['api_url']" in result.stderr
+    assert "Traceback" not in result.stderr
     assert result.stdout == ""

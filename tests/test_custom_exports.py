@@ -151,6 +151,32 @@ def test_field_not_available_is_dropped_with_a_warning(fast_sandbox, config):
     assert run.records("custom_eo_open")
 
 
+def test_fields_refused_one_per_answer_are_dropped_until_none_is_left_once_a_run(
+    fast_sandbox, config
+):
+    refused = ["user_data_idfv", "user_data_aaid", "user_data_geo_city_en"]
+    fast_sandbox.options(custom_unavailable_fields=refused)
+    run = run_tap({**config, "custom_exports_window_days": 1}, select=["custom_eo_click"])
+    # eo_click has no existing_user either: four refusals, each asked once in the whole run.
+    assert fast_sandbox.sandbox.state["custom_fields_refused"] == 4
+    jobs = _jobs(fast_sandbox)
+    assert len(jobs) >= 2  # the later windows never ask for a refused field again
+    assert all(not {*refused, "existing_user"} & set(job["fields"]) for job in jobs)
+    warnings = [line for line in run.logs.splitlines() if "are requested no more" in line]
+    assert len(warnings) == 1
+    assert all(field in warnings[0] for field in [*refused, "existing_user"])
+    records = run.records("custom_eo_click")
+    assert records and all(r["user_data_aaid"] is None for r in records)
+
+
+def test_report_types_without_documented_readiness_are_not_asked(fast_sandbox, config):
+    run = run_tap(config, select=["custom_webhook2", "custom_eo_sms_sent"])
+    asked = [r for r in fast_sandbox.requests_log() if r["path"] == "/v2/data/ready"]
+    assert asked == []
+    assert run.logs.count("documented for the eo_* event topics only") == 2
+    assert run.records("custom_webhook2") and run.records("custom_eo_sms_sent")
+
+
 def test_request_handle_key_and_multi_file_results(fast_sandbox, config):
     fast_sandbox.options(custom_handle_key="request_handle", custom_rows_per_file=25)
     run = run_tap(config, select=["custom_eo_click"])
@@ -283,7 +309,7 @@ def test_custom_streams_are_opt_in_and_daily_v3_streams_are_not(config):
 
     tap = TapBranch(config=config, parse_env_config=False)
     custom = [s for name, s in tap.streams.items() if name.startswith("custom_")]
-    assert len(custom) == 31
+    assert len(custom) == 34  # 15 topics, 14 blocked variants, cost, 2 SKAdNetwork, SAN, webhook2
     assert not any(stream.selected for stream in custom)
     assert all(tap.streams[f"daily_{t}"].selected for t in ("eo_click", "eo_open", "eo_install"))
 

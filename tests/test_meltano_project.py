@@ -50,3 +50,64 @@ def test_meltano_yml_and_readme_settings_match_the_tap():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _tap_plugin() -> dict:
+    import yaml
+
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    [tap] = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-branch"]
+    return tap
+
+
+def test_meltano_yml_declares_the_taps_capabilities():
+    from tap_branch.tap import TapBranch
+
+    declared = set(_tap_plugin()["capabilities"])
+    assert declared == {str(capability.value) for capability in TapBranch.capabilities}
+
+
+def test_meltano_yml_declares_every_setting_the_tap_reads():
+    """A setting Meltano was not told about has its environment variable silently ignored."""
+    import copy
+
+    from tap_branch.tap import TapBranch
+
+    schema = copy.deepcopy(TapBranch.config_jsonschema)
+    TapBranch.append_builtin_config(schema)
+    declared = {setting["name"] for setting in _tap_plugin()["settings"]}
+    assert set(schema["properties"]) <= declared
+    for name in (
+        "batch_config",
+        "stream_maps",
+        "flattening_enabled",
+        "emit_activate_version_messages",
+    ):
+        assert name in declared
+
+
+def test_the_shipped_selection_leaves_custom_exports_out():
+    from fnmatch import fnmatch
+
+    from tap_branch.tap import TapBranch
+
+    patterns = [rule.split(".")[0] for rule in _tap_plugin()["select"]]
+    assert not [p for p in patterns if p.startswith("!")]  # an exclusion would beat a user's opt-in
+    streams = TapBranch(config={"start_date": "2024-01-01"}, parse_env_config=False).streams
+    selected = {name for name in streams if any(fnmatch(name, p) for p in patterns)}
+    assert selected == {name for name in streams if not name.startswith("custom_")}
+
+
+def test_env_example_names_only_real_settings():
+    from tap_branch.tap import TapBranch
+
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    names = [
+        line.lstrip("# ").split("=", 1)[0]
+        for line in lines
+        if line.lstrip("# ").startswith("TAP_BRANCH_")
+    ]
+    assert "TAP_BRANCH_START_DATE" in names and "TAP_BRANCH_BRANCH_SECRET" in names
+    properties = TapBranch.config_jsonschema["properties"]
+    for name in names:
+        assert name.removeprefix("TAP_BRANCH_").lower() in properties, name

@@ -95,3 +95,44 @@ def test_unparseable_timestamp_is_kept_not_lost():
     assert record["timestamp"] is None
     assert record["timestamp_ms"] is None
     assert record["unparsed_cells"] == {"timestamp": "yesterday"}
+
+
+def test_json_rows_as_real_clients_see_them_keep_their_shapes_and_validate():
+    """Branch's JSON rows: lists of objects, a map, integer ms, `2018-07-11 00:47:31+0000`."""
+    import jsonschema
+
+    fields = [
+        "timestamp",
+        "timestamp_iso",
+        "custom_data",
+        "persona_identifiers",
+        "user_data_prob_cross_platform_ids",
+        "last_attributed_touch_data_tilde_id",
+    ]
+    schema = _schema(fields)
+    obj = {
+        "timestamp": 1531270051599,
+        "timestamp_iso": "2018-07-11 00:47:31+0000",
+        "custom_data": {"level": "3"},
+        "persona_identifiers": [{"id": "p1", "type": "idfv", "guaranteed": True}],
+        "user_data_prob_cross_platform_ids": [{"id": "c1", "probability": 0.8}],
+        "last_attributed_touch_data_tilde_id": 522171064433131572,
+    }
+    record = RawMillis(schema).from_object(DictTyper(schema, source="test")(obj), obj)
+    assert record["timestamp"] == "2018-07-11T00:47:31.599000+00:00"
+    assert record["timestamp_ms"] == 1531270051599
+    assert record["timestamp_iso"] == "2018-07-11T00:47:31+00:00"
+    assert record["persona_identifiers"] == obj["persona_identifiers"]
+    assert record["user_data_prob_cross_platform_ids"] == obj["user_data_prob_cross_platform_ids"]
+    assert record["last_attributed_touch_data_tilde_id"] == "522171064433131572"  # exact text
+    assert record["unparsed_cells"] is None and record["extra_columns"] is None
+    jsonschema.Draft7Validator(schema).validate(record)
+
+
+def test_documented_fields_the_ontology_types():
+    props = _schema()["properties"]
+    assert "boolean" in props["persona_identifiers"]["items"]["properties"]["guaranteed"]["type"]
+    probability = props["user_data_prob_cross_platform_ids"]["items"]["properties"]
+    assert "number" in probability["probability"]["type"]
+    assert "number" in props["user_data_geo_lon"]["type"]
+    assert "user_data_os_version_android" in ONTOLOGY

@@ -8,6 +8,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import re
 
 import pytest
 import requests
@@ -110,10 +111,10 @@ def test_files_hold_realistic_values(sandbox):
     assert any('"' in cell for cell in cells)
     assert any(not cell.isascii() for cell in cells)  # unicode
     assert any(cell == "" for cell in cells)  # empty cells
-    assert all(
-        row[column["timestamp"]].isdigit() and len(row[column["timestamp"]]) == 13 for row in events
-    )
-    assert all("T" in row[column["identity_creation_timestamp"]] for row in events)  # ISO text
+    # Timestamps as Branch's legacy documents show them: `2018-07-11T09:43:01`, no zone.
+    legacy_time = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+    assert all(legacy_time.fullmatch(row[column["timestamp"]]) for row in events)
+    assert all(legacy_time.fullmatch(row[column["identity_creation_timestamp"]]) for row in events)
     assert all(isinstance(json.loads(row[column["metadata"]]), dict) for row in events)
     assert all(len(row[column["id"]]) == 18 and row[column["id"]].isdigit() for row in events)
 
@@ -258,3 +259,176 @@ def test_cli_arguments_build_the_config():
     assert args.fault == [{"kind": "status", "status": 503}]
     with pytest.raises(SystemExit):
         parse_args(["--app", "only:two"])
+
+
+# --- an independent witness: Branch as its documents and real clients show it ------------
+
+
+def test_the_sandbox_imports_nothing_from_the_tap():
+    """A module shared with the tap would echo the tap's mistakes instead of catching them."""
+    import ast
+    from pathlib import Path
+
+    import tap_branch.sandbox
+
+    borrowed = []
+    for path in Path(tap_branch.sandbox.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                outside = name.startswith("tap_branch") and not name.startswith(
+                    "tap_branch.sandbox"
+                )
+                if outside or name.startswith("singer_sdk"):
+                    borrowed.append(f"{path.name}: {name}")
+    assert borrowed == []
+
+
+def _v3(control: SandboxControl, day: dt.date) -> dict:
+    response = requests.post(
+        f"{control.url}/v3/export",
+        json={"branch_key": SANDBOX_KEY, "branch_secret": SANDBOX_SECRET, "export_date": str(day)},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_v3_lists_all_15_topics_and_each_topic_has_its_own_columns(sandbox):
+    answer = _v3(sandbox, days_back(1)[0])
+    assert len(answer) == 15 and "eo_sms_sent" in answer
+    assert answer["eo_sms_sent"] == [] and answer["eo_dismissal"] == []  # no data: empty lists
+    clicks, installs = _rows(answer["eo_click"][0]), _rows(answer["eo_install"][0])
+    assert "existing_user" not in clicks[0] and "existing_user" in installs[0]
+    column = {name: index for index, name in enumerate(clicks[0])}
+    for row in clicks[1:]:
+        assert re.fullmatch(r"\d{13}", row[column["timestamp"]])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+0000", row[column["timestamp_iso"]])
+        assert isinstance(json.loads(row[column["custom_data"]]), dict)
+        assert row[column["attributed"]] in ("true", "false")
+
+
+def _custom(control: SandboxControl, **body) -> requests.Response:
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    request = {
+        "report_type": "eo_open",
+        "start_date": start.strftime("%Y-%m-%dT00:00:00Z"),
+        "end_date": start.strftime("%Y-%m-%dT23:59:59Z"),
+        "fields": ["id", "timestamp", "custom_data"],
+        **body,
+    }
+    return requests.post(
+        f"{control.url}/v2/logs",
+        params={"app_id": "sandbox-app"},
+        headers={"Access-Token": "api_app_sandbox"},
+        json=request,
+        timeout=10,
+    )
+
+
+def test_custom_exports_answer_handle_and_status_url_and_refuse_one_field_at_a_time(sandbox):
+    created = _custom(sandbox).json()
+    assert set(created) == {"handle", "export_job_status_url"}
+    assert created["export_job_status_url"].endswith(
+        f"/v2/logs/{created['handle']}?app_id=sandbox-app"
+    )
+    sandbox.options(custom_unavailable_fields=["user_data_idfv"])
+    fields = ["id", "existing_user", "user_data_idfv"]
+    first = _custom(sandbox, report_type="eo_click", fields=fields)
+    assert first.status_code == 400
+    message = first.json()["error"]["message"]
+    assert "is not available for exports" in message
+    named = [f for f in fields if f in message]
+    assert len(named) == 1  # one per answer: the next one only once this one is dropped
+    second = _custom(sandbox, report_type="eo_click", fields=[f for f in fields if f not in named])
+    assert second.status_code == 400 and named[0] not in second.json()["error"]["message"]
+    assert _custom(sandbox, report_type="eo_click", fields=["id"]).status_code == 200
+
+
+def test_custom_export_rows_carry_branchs_value_forms(sandbox):
+    sandbox.options(custom_job_seconds=0)
+    fields = ["id", "timestamp", "timestamp_iso", "custom_data", "persona_identifiers",
+              "user_data_prob_cross_platform_ids", "last_attributed_touch_data_tilde_id"]  # fmt: skip
+    handle = _custom(sandbox, fields=fields).json()["handle"]
+    status = requests.get(
+        f"{sandbox.url}/v2/logs/{handle}",
+        params={"app_id": "sandbox-app"},
+        headers={"Access-Token": "api_app_sandbox"},
+        timeout=10,
+    ).json()
+    urls = status["response_url"]
+    urls = [urls] if isinstance(urls, str) else urls
+    rows = [
+        json.loads(line)
+        for url in urls
+        for line in gzip.decompress(requests.get(url, timeout=10).content).splitlines()
+    ]
+    assert rows
+    for row in rows:
+        assert list(row) == fields
+        assert isinstance(row["timestamp"], int)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+0000", row["timestamp_iso"])
+        assert isinstance(row["custom_data"], dict)
+        assert all(set(p) == {"id", "type", "guaranteed"} for p in row["persona_identifiers"])
+        assert all(
+            set(p) == {"id", "probability"} for p in row["user_data_prob_cross_platform_ids"]
+        )
+        tilde_id = row["last_attributed_touch_data_tilde_id"]
+        assert tilde_id is None or isinstance(tilde_id, int)  # a JSON number (`Long`)
+
+
+@pytest.mark.parametrize(("topic", "known"), [("eo_open", True), ("eo_pageview", True),
+    ("eo_dismissal", False), ("eo_sms_sent", False), ("webhook2", False), ("cost", False)])  # fmt: skip
+def test_readiness_answers_only_the_documented_topics(sandbox, topic, known):
+    response = requests.post(
+        f"{sandbox.url}/v2/data/ready",
+        params={"app_id": "sandbox-app"},
+        headers={"Access-Token": "api_app_sandbox"},
+        json={
+            "date": "2024-01-05 01:00:00",
+            "warehouse_meta_type": "EVENT",
+            "topic": topic,
+            "app_id": "sandbox-app",
+        },  # fmt: skip
+        timeout=10,
+    )
+    assert response.status_code == (200 if known else 400)
+    if known:
+        assert set(response.json()) == {"data_ready", "date"}
+
+
+def test_app_config_by_branch_key_and_secret_and_by_the_legacy_user_id(sandbox):
+    by_key = requests.get(
+        f"{sandbox.url}/v1/app/{SANDBOX_KEY}", params={"branch_secret": SANDBOX_SECRET}, timeout=10
+    )
+    legacy = requests.get(
+        f"{sandbox.url}/v1/app/sandbox-app",
+        params={"user_id": "dashboard_user_sandbox"},
+        timeout=10,
+    )
+    assert by_key.status_code == legacy.status_code == 200
+    assert by_key.json() == legacy.json() and by_key.json()["app_key"] == SANDBOX_KEY
+    wrong = requests.get(
+        f"{sandbox.url}/v1/app/{SANDBOX_KEY}", params={"branch_secret": "nope"}, timeout=10
+    )
+    assert wrong.status_code == 400 and wrong.json() == AUTH_FAILED
+
+
+def test_legacy_cells_take_the_forms_of_branchs_migration_guide(sandbox):
+    body = _export(sandbox, days_back(1)[0]).json()
+    clicks = [row for url in body["clicks_export_url"] for row in _rows(url)[1:]]
+    events = [row for url in body["events_export_url"] for row in _rows(url)[1:]]
+    click_col = {name: i for i, name in enumerate(_rows(body["clicks_export_url"][0])[0])}
+    event_col = {name: i for i, name in enumerate(_rows(body["events_export_url"][0])[0])}
+    assert {row[click_col["sms_from_desktop"]] for row in clicks} == {"True", "False"}
+    tags = [row[event_col["first_referring_link_tags"]] for row in events]
+    assert any(re.fullmatch(r"\['.+'\]", cell) for cell in tags)  # a Python list literal
+    assert all(cell == "" or cell.startswith("[") for cell in tags)
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row[click_col["click_timestamp"]])
+        for row in clicks
+    )

@@ -271,3 +271,46 @@ def test_dict_typer_types_json_objects():
     bad = typer({"click_timestamp": "soon", "link_data": [1, 2]})
     assert bad["click_timestamp"] is None and bad["link_data"] is None
     assert bad[UNPARSED] == {"click_timestamp": "soon", "link_data": "[1,2]"}
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("['iOS']", ["iOS"]),  # Branch's migration guide: first_referring_link_tags
+        ("[]", []),
+        ("['a', \"it's\", 'ünï']", ["a", "it's", "ünï"]),
+        ('["json", "too"]', ["json", "too"]),
+    ],
+)
+def test_legacy_tags_cells_read_as_python_or_json_lists(cell, expected):
+    assert converter_for(CLICKS["properties"]["link_tags"])(cell) == expected
+
+
+@pytest.mark.parametrize("cell", ["[__import__('os')]", "[1, 'a'", "['a'] + ['b']", "[{'a': 1}]"])
+def test_only_literal_lists_of_strings_are_read(cell):
+    with pytest.raises(ValueError):
+        converter_for(CLICKS["properties"]["link_tags"])(cell)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2018-07-11T09:43:01", "2018-07-11T09:43:01+00:00"),  # legacy: no zone, UTC
+        ("2018-07-11 00:47:31+0000", "2018-07-11T00:47:31+00:00"),  # v3 `timestamp_iso`
+        ("2018-07-11 02:47:31+0200", "2018-07-11T00:47:31+00:00"),
+    ],
+)
+def test_branchs_timestamp_forms(value, expected):
+    assert parse_datetime(value) == expected
+
+
+def test_python_booleans_of_the_legacy_export():
+    assert parse_boolean("False") is False and parse_boolean("True") is True
+
+
+@pytest.mark.parametrize(
+    "value", ["2018-07-11T09:43:61", "2018-13-11T09:43:01", "2018-07-11T09:4:301"]
+)
+def test_zone_less_fast_path_still_validates(value):
+    with pytest.raises(ValueError):
+        parse_datetime(value)

@@ -9,7 +9,6 @@ import logging
 import signal
 import sys
 
-from tap_branch.redaction import SECRETS
 from tap_branch.sandbox.runner import make_sandbox_server
 from tap_branch.sandbox.server import Sandbox, SandboxApp, SandboxConfig
 
@@ -120,8 +119,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sandbox = Sandbox(build_config(args))
-    # Its own credentials never appear in its request log (`make_sandbox_server`).
-    SECRETS.add(args.branch_secret, args.access_token, *(app.branch_secret for app in args.app))
+    # Its own credentials never appear in its request log (`runner.redact_line`).
     for rule in args.fault:
         sandbox.faults.add(rule)
     if args.quiet:

@@ -36,7 +36,92 @@ from werkzeug.wrappers import Request, Response
 
 from tap_branch.sandbox import synthetic as syn
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
-from tap_branch.streams.cohort import catalog
+
+# --- what the API accepts, from Branch's cohort documents (the later, wider version) ---
+DATA_SOURCES = {
+    "install_cohort": "install_activity",
+    "reengagement_cohort": "reengagement_activity",
+}
+GRANULARITIES = ("day", "week", "month")
+MAX_DIMENSIONS = 11
+MAX_MEASURES = 5
+MAX_WINDOW_DAYS = 90
+RECORD_CAP = 50_000
+_ACTIVITY_DIMENSIONS = [
+    "attributed",
+    "event_name",
+    "touch_type",
+    "touch_data_tilde_campaign_id",
+    "touch_data_tilde_campaign",
+    "touch_data_tilde_channel",
+    "touch_data_tilde_feature",
+    "touch_data_tilde_stage",
+    "touch_data_tilde_tags",
+    "touch_data_tilde_advertising_partner_name",
+    "touch_data_dollar_3p",
+    "touch_data_tilde_secondary_publisher",
+    "touch_data_tilde_creative_name",
+    "touch_data_tilde_ad_id",
+    "touch_data_tilde_ad_set_id",
+    "touch_data_tilde_ad_set_name",
+    "touch_data_tilde_ad_name",
+    "touch_data_tilde_keyword",
+    "touch_data_tilde_journey_name",
+    "touch_data_tilde_view_name",
+    "touch_data_plus_referring_domain",
+    "touch_data_plus_via_features",
+    "touch_data_plus_web_format",
+    "data_os",
+    "data_environment",
+    "data_platform",
+    "data_country_code",
+    "data_has_app",
+    "data_has_clicked_email",
+    "data_has_clicked_ad",
+    "timezone_adjusted_day",
+    "touch_data_tilde_placement",
+    "data_device_type",
+    "touch_data_tilde_sub_site_name",
+    "data_brand",
+    "data_geo_country_en",
+    "data_model",
+    "data_geo_region_en",
+    "touch_data_tilde_customer_secondary_publisher",
+    "touch_data_tilde_customer_placement",
+    "touch_data_tilde_customer_sub_site_name",
+    "touch_data_tilde_customer_campaign",
+    "touch_data_tilde_customer_ad_set_name",
+    "touch_data_tilde_customer_ad_name",
+    "touch_data_tilde_customer_keyword",
+    "touch_data_tilde_agency_id",
+    "touch_data_tilde_agency",
+]
+_OTHER_DIMENSIONS = [
+    "user_data_platform",
+    "user_data_environment",
+    "user_data_geo_country_code",
+    "user_data_os",
+    "user_data_has_app",
+    "user_data_standard_events_completed",
+    "user_data_custom_events_completed",
+    "user_data_has_clicked_ad",
+    "user_data_has_clicked_email",
+    "user_data_brand",
+    "user_data_device_type",
+    "user_data_model",
+    "app_id",
+    "customer_event_alias",
+]
+
+
+def dimensions_of(data_source: str) -> set[str]:
+    prefix = DATA_SOURCES[data_source]
+    return {f"{prefix}_{d}" for d in _ACTIVITY_DIMENSIONS} | set(_OTHER_DIMENSIONS)
+
+
+def cohort_date_dimension(data_source: str) -> str:
+    return f"{DATA_SOURCES[data_source]}_timezone_adjusted_day"
+
 
 RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 BRANCH_DEFAULT_LIMIT = 100
@@ -112,7 +197,7 @@ def register(sandbox: Sandbox) -> None:
             "query": body,
             "scope": key,
             "format": (request.args.get("format") or "csv").lower(),
-            "limit": min(limit, int(sandbox.option("cohort_record_cap", catalog.RECORD_LIMIT))),
+            "limit": min(limit, int(sandbox.option("cohort_record_cap", RECORD_CAP))),
             "submitted": sandbox.scaled_seconds(),
             "latency": float(sandbox.option("cohort_job_latency", 2)),
             "error": failing > 0,
@@ -167,23 +252,23 @@ def _invalid_query(body: t.Any) -> str | None:
     if not isinstance(body, dict):
         return "Request body must be a JSON object"
     source = body.get("data_source")
-    if source not in catalog.DATA_SOURCES:
+    if source not in DATA_SOURCES:
         return f"Invalid data_source: {source!r}"
     try:
         start = dt.date.fromisoformat(str(body.get("start_date")))
         end = dt.date.fromisoformat(str(body.get("end_date")))
     except ValueError:
         return "start_date and end_date must be YYYY-MM-DD"
-    if end < start or (end - start).days + 1 > catalog.MAX_WINDOW_DAYS:
-        return f"Date range must be 1 to {catalog.MAX_WINDOW_DAYS} days"
+    if end < start or (end - start).days + 1 > MAX_WINDOW_DAYS:
+        return f"Date range must be 1 to {MAX_WINDOW_DAYS} days"
     dimensions = body.get("dimensions") or []
-    allowed = catalog.dimensions_of(source)
-    if len(dimensions) > catalog.MAX_DIMENSIONS or any(d not in allowed for d in dimensions):
-        return f"Invalid dimensions for {source}: at most {catalog.MAX_DIMENSIONS} of the documented ones"
+    allowed = dimensions_of(source)
+    if len(dimensions) > MAX_DIMENSIONS or any(d not in allowed for d in dimensions):
+        return f"Invalid dimensions for {source}: at most {MAX_DIMENSIONS} of the documented ones"
     measures = body.get("measures") or []
-    if not measures or len(measures) > catalog.MAX_MEASURES:
-        return f"measures: 1 to {catalog.MAX_MEASURES} required"
-    if body.get("granularity", "day") not in catalog.GRANULARITIES:
+    if not measures or len(measures) > MAX_MEASURES:
+        return f"measures: 1 to {MAX_MEASURES} required"
+    if body.get("granularity", "day") not in GRANULARITIES:
         return "granularity must be day, week or month"
     if (
         not isinstance(body.get("granularity_band_count"), int)
@@ -228,7 +313,7 @@ def result_rows(sandbox: Sandbox, job: dict) -> t.Iterator[dict]:
     unit = query.get("granularity", "day")
     bands = int(query["granularity_band_count"])
     today = dt.date.fromisoformat(job["today"])
-    date_dim = catalog.cohort_date_dimension(query["data_source"])
+    date_dim = cohort_date_dimension(query["data_source"])
     dims = [d for d in query.get("dimensions") or [] if d != date_dim]
     pools = [_pool(d, sandbox) for d in dims]
     combos = list(
@@ -296,7 +381,7 @@ def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
         yield b"\n]\n"
         return
     query = job["query"]
-    date_dim = catalog.cohort_date_dimension(query["data_source"])
+    date_dim = cohort_date_dimension(query["data_source"])
     dims = [date_dim, *[d for d in query.get("dimensions") or [] if d != date_dim]]
     unit = query.get("granularity", "day")
     band_columns = [f"{unit}{band}" for band in range(int(query["granularity_band_count"]))]

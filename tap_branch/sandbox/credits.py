@@ -2,7 +2,9 @@
 
 - `GET /v1/credithistory?branch_key&identity&bucket&begin_after_id&length&direction`
 - `GET /v1/credits?branch_key&identity`
-- `GET /v1/app/<app_id>?user_id=...`
+- `GET /v1/app/<branch_key>?branch_secret=...` (the form Branch's own client uses, after the
+  migration note that replaced `app_id`/`user_id` by `branch_key`/`branch_secret`), and the
+  legacy `GET /v1/app/<app_id>?user_id=...` the document's endpoint line still shows
 
 Every app has a deterministic credit ledger per identity: `user-1` .. `user-100`
 by default, the same for a given seed on every run. Transactions happen from
@@ -85,6 +87,11 @@ def register(sandbox: Sandbox) -> None:
         return json_response(balances)
 
     def app_config(request: Request, app_id: str) -> Response:
+        if "branch_secret" in request.args:  # app_id is the branch_key here
+            app = sandbox.app_for_key(app_id, request.args.get("branch_secret"))
+            if app is None:
+                return sandbox.auth_failed()
+            return json_response(_app_config(sandbox, app))
         if request.args.get("user_id") != sandbox.option("app_config_user_id", DEFAULT_USER_ID):
             return sandbox.auth_failed()
         app = next((a for a in sandbox.config.apps if a.app_id == app_id), None)

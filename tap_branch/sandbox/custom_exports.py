@@ -2,15 +2,18 @@
 
 - `POST /v2/logs?app_id=...` (Access-Token) creates an export job: `{report_type, start_date,
   end_date, fields, limit, timezone, response_format, response_format_compression,
-  allow_multiple_files, filter}` -> `{"handle": ...}` (option `custom_handle_key`:
-  "handle", "request_handle" or "both"). The window must start within the last 120 days
-  and span at most 60 days; no more than 100 days of data an hour per app (429);
-  a requested field listed in `custom_unavailable_fields` answers 400 "... is not
-  available for exports". Job creation: 10/min and 25/h; status checks 50/min and 1000/h.
+  allow_multiple_files, filter}` -> `{"handle": ..., "export_job_status_url": ...}` (option
+  `custom_handle_key`: "handle", "request_handle" or "both"). The window must start within
+  the last 120 days and span at most 60 days; no more than 100 days of data an hour per app
+  (429). A requested field Branch does not export for the report type (`facts.field_available`,
+  or listed in `custom_unavailable_fields`) answers 400 "... is not available for exports",
+  naming ONE field per answer (the harsher reading of the deny lists real clients keep).
+  Job creation: 10/min and 25/h; status checks 50/min and 1000/h.
 - `GET /v2/logs/<handle>?app_id=...` -> `{"status": "pending"|"running"|"complete"|"fail", ...}`;
   complete jobs carry `response_url`: one URL (a string) or several (a list).
 - `POST /v2/data/ready?app_id=...` `{date: "YYYY-MM-DD hh:00:00", warehouse_meta_type, topic, app_id}`
-  -> `{"data_ready": bool, "date": ...}`.
+  -> `{"data_ready": bool, "date": ...}`, for the documented topics only (`facts.READINESS_TOPICS`);
+  any other topic answers 400.
 
 Data lands late: the events of an hour exist only once the hour is `custom_ready_lag_hours`
 (default 3) behind the sandbox's now, and a job holds what had landed when it was created.
@@ -32,13 +35,13 @@ import typing as t
 
 from werkzeug.wrappers import Request, Response
 
+from tap_branch.sandbox import facts
 from tap_branch.sandbox import synthetic as syn
 from tap_branch.sandbox.event_rows import event_values, json_object
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
-from tap_branch.schemas.event_topics import REPORT_TYPES
 
-#: Topics the readiness endpoint knows (Branch's list has no skadnetwork_invalid_messages).
-READINESS_TOPICS = [rt for rt in REPORT_TYPES if rt != "skadnetwork_invalid_messages"]
+REPORT_TYPES = facts.CUSTOM_REPORT_TYPES
+READINESS_TOPICS = facts.READINESS_TOPICS
 DEFAULT_ROWS_PER_HOUR = {"eo_click": 3, "eo_open": 2, "eo_install": 1}
 MAX_WINDOW_DAYS = 60
 LOOKBACK_DAYS = 120
@@ -86,13 +89,16 @@ def register(sandbox: Sandbox) -> None:
         fields = body.get("fields")
         if not isinstance(fields, list) or not fields:
             return _bad_request("fields must be a non-empty list")
+        refused = set(sandbox.option("custom_unavailable_fields") or [])
         unavailable = [
-            f for f in fields if f in (sandbox.option("custom_unavailable_fields") or [])
+            f for f in fields if f in refused or not facts.field_available(report_type, f)
         ]
         if unavailable:
-            names = ", ".join(unavailable)
+            sandbox.state["custom_fields_refused"] = (
+                sandbox.state.get("custom_fields_refused", 0) + 1
+            )
             return _bad_request(
-                f"Requested field(s) [{names}] is not available for exports for {report_type}"
+                f"Requested field {unavailable[0]} is not available for exports for {report_type}"
             )
         days = max(1, math.ceil((end - start).total_seconds() / 86400))
         with lock:
@@ -129,6 +135,9 @@ def register(sandbox: Sandbox) -> None:
         answer = {"request_handle": handle} if key == "request_handle" else {"handle": handle}
         if key == "both":
             answer["request_handle"] = handle
+        answer["export_job_status_url"] = (
+            f"{request.host_url}v2/logs/{handle}?app_id={app_id}"  # as Branch's sample answer
+        )
         return json_response(answer)
 
     def status(request: Request, handle: str) -> Response:
@@ -175,7 +184,9 @@ def register(sandbox: Sandbox) -> None:
             return sandbox.auth_failed()
         body = request.get_json(silent=True) or {}
         if body.get("topic") not in READINESS_TOPICS:
-            return _bad_request("Topic is invalid")
+            return _bad_request(
+                "Topic is invalid or data retention for requested data has expired."
+            )
         if body.get("warehouse_meta_type") not in ("EVENT", "AGGREGATE"):
             return _bad_request("warehouse_meta_type must be EVENT or AGGREGATE")
         try:

@@ -10,6 +10,11 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `daily_get_form`: false makes the GET form answer 404 (to exercise the POST fallback)
 - `daily_bad_cells`: rows per file whose timestamp cell is garbage
 - `daily_extra_column`: add an undocumented column; `daily_drop_column`: omit a documented one
+
+Cells take the forms Branch's legacy documents and its migration guide show: timestamps
+without a zone (`2018-07-11T09:43:01`, UTC), ids as long integers, `data`/`metadata`/
+`*_query_params` as JSON text, tags as Python list literals (`['iOS']`, `[]`) and
+`sms_from_desktop` as `True`/`False`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,95 @@ from werkzeug.wrappers import Request, Response
 
 from tap_branch.sandbox import synthetic as syn
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
-from tap_branch.schemas.daily_export import EVENT_COLUMNS, LINK_CLICK_COLUMNS, LINK_COLUMNS
+
+# The columns, in the order daily-export-api-v1.md lists them.
+LINK_COLUMNS = [
+    "creation_timestamp",
+    "link_id",
+    "branch_identity_id",
+    "channel",
+    "feature",
+    "campaign",
+    "stage",
+    "tags",
+    "data",
+    "creation_source",
+    "alias",
+    "domain",
+    "url",
+]
+LINK_CLICK_COLUMNS = [
+    "click_timestamp",
+    "branch_link_click_id",
+    "branch_browser_fingerprint_id",
+    "os",
+    "os_version",
+    "model",
+    "browser",
+    "user_agent",
+    "ip_address",
+    "stage",
+    "sms_from_desktop",
+    "phone_number",
+    "redirect_method",
+    "link_creation_timestamp",
+    "link_channel",
+    "link_feature",
+    "link_campaign",
+    "link_stage",
+    "link_tags",
+    "link_data",
+    "link_creation_source",
+    "link_url",
+    "link_branch_identity_id",
+    "link_id",
+]
+_REFERRING = [
+    "click_timestamp",
+    "click_query_params",
+    "branch_identity_id",
+    "developer_identity",
+    "hardware_id",
+    "branch_link_id",
+    "link_creation_timestamp",
+    "link_channel",
+    "link_feature",
+    "link_campaign",
+    "link_stage",
+    "link_tags",
+    "link_data",
+    "link_creation_source",
+    "link_url",
+]
+EVENT_COLUMNS = [
+    *[
+        "id",
+        "name",
+        "metadata",
+        "timestamp",
+        "branch_identity_id",
+        "developer_identity",
+        "identity_creation_timestamp",
+        "branch_session_id",
+        "app_version",
+        "ip_address",
+        "session_start_timestamp",
+        "branch_device_fingerprint_id",
+        "device_first_seen_timestamp",
+        "device_os",
+        "device_os_version",
+        "device_metadata",
+        "hardware_id",
+        "google_advertising_id",
+        "branch_browser_fingerprint_id",
+        "browser_first_seen_timestamp",
+        "browser_os",
+        "browser_os_version",
+        "user_agent",
+    ],
+    *(f"first_referring_{c}" for c in _REFERRING),
+    *(f"session_referring_{c}" for c in _REFERRING),
+]
 
 KINDS = {"links": LINK_COLUMNS, "link_clicks": LINK_CLICK_COLUMNS, "events": EVENT_COLUMNS}
 RESPONSE_KEYS = {
@@ -94,6 +187,16 @@ def register(sandbox: Sandbox) -> None:
     sandbox.add_file_producer("daily/", produce)
 
 
+def legacy_time(moment: dt.datetime) -> str:
+    """The legacy export's timestamp: `2018-07-11T09:43:01`, UTC without a zone."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def legacy_tags(tags: list[str]) -> str:
+    """Tags as the legacy export writes them: a Python list literal, `['iOS']`."""
+    return repr(list(tags))
+
+
 def rows_per_file(sandbox: Sandbox) -> int:
     return int(sandbox.option("daily_rows_per_file", 100))
 
@@ -150,7 +253,7 @@ def _link_fields(rng, seed, app_id, day, number) -> dict[str, str]:
     link_number = rng.randrange(10_000)
     created = syn.day_start(day) - dt.timedelta(minutes=rng.randrange(60 * 24 * 30))
     return {
-        "creation_timestamp": syn.iso(created),
+        "creation_timestamp": legacy_time(created),
         "link_id": syn.stable_id(
             seed, app_id, "link", link_number if number < 0 else f"{day}:{number}"
         ),
@@ -161,7 +264,7 @@ def _link_fields(rng, seed, app_id, day, number) -> dict[str, str]:
         "feature": rng.choice(syn.FEATURES),
         "campaign": rng.choice(CAMPAIGNS),
         "stage": rng.choice(syn.STAGES),
-        "tags": syn.jdump(rng.sample(["promo", "q3", "vip", "beta", "ünïcode"], rng.randrange(3))),
+        "tags": legacy_tags(rng.sample(["iOS", "q3", "vip", "it's", "ünïcode"], rng.randrange(3))),
         "data": syn.jdump(
             {
                 "$og_title": rng.choice(syn.TITLES),
@@ -185,7 +288,7 @@ def click_row(rng, seed, app_id, day, number) -> dict[str, str]:
     link = _link_fields(rng, seed, app_id, day, -1)
     os_name, versions = rng.choice(syn.OSES)
     return {
-        "click_timestamp": syn.epoch_ms(syn.moment_in_day(rng, day)),
+        "click_timestamp": legacy_time(syn.moment_in_day(rng, day)),
         "branch_link_click_id": syn.stable_id(seed, app_id, "click", day, number),
         "branch_browser_fingerprint_id": syn.stable_id(
             seed, app_id, "browser", rng.randrange(9000)
@@ -197,7 +300,7 @@ def click_row(rng, seed, app_id, day, number) -> dict[str, str]:
         "user_agent": rng.choice(syn.USER_AGENTS),
         "ip_address": f"{rng.randrange(1, 255)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
         "stage": rng.choice(syn.STAGES),
-        "sms_from_desktop": rng.choice(["true", "false", "false"]),
+        "sms_from_desktop": rng.choice(["True", "False", "False"]),
         "phone_number": "",
         "redirect_method": rng.choice(["app_store", "uri_scheme", "universal_link", "web"]),
         **{
@@ -224,16 +327,16 @@ def event_row(rng, seed, app_id, day, number) -> dict[str, str]:
                 "note": rng.choice(syn.TITLES),
             }
         ),
-        "timestamp": syn.epoch_ms(moment),
+        "timestamp": legacy_time(moment),
         "branch_identity_id": syn.stable_id(seed, app_id, "identity", rng.randrange(5000)),
         "developer_identity": rng.choice(["", f"user-{rng.randrange(100000)}", "user@example.com"]),
-        "identity_creation_timestamp": syn.iso(moment - dt.timedelta(days=rng.randrange(400))),
+        "identity_creation_timestamp": legacy_time(moment - dt.timedelta(days=rng.randrange(400))),
         "branch_session_id": syn.stable_id(seed, app_id, "session", day, number),
         "app_version": rng.choice(["1.0.0", "2.3.1", "2.4.0-beta", ""]),
         "ip_address": f"{rng.randrange(1, 255)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
-        "session_start_timestamp": syn.epoch_ms(moment - dt.timedelta(seconds=rng.randrange(600))),
+        "session_start_timestamp": legacy_time(moment - dt.timedelta(seconds=rng.randrange(600))),
         "branch_device_fingerprint_id": syn.stable_id(seed, app_id, "device", rng.randrange(20000)),
-        "device_first_seen_timestamp": syn.iso(moment - dt.timedelta(days=rng.randrange(700))),
+        "device_first_seen_timestamp": legacy_time(moment - dt.timedelta(days=rng.randrange(700))),
         "device_os": os_name,
         "device_os_version": rng.choice(versions),
         "device_metadata": syn.jdump(
@@ -260,7 +363,7 @@ def event_row(rng, seed, app_id, day, number) -> dict[str, str]:
         link = _link_fields(rng, seed, app_id, day, -1)
         row.update(
             {
-                f"{prefix}click_timestamp": syn.epoch_ms(
+                f"{prefix}click_timestamp": legacy_time(
                     moment - dt.timedelta(minutes=rng.randrange(90))
                 ),
                 f"{prefix}click_query_params": syn.jdump(

@@ -1,5 +1,9 @@
 """Sandbox: Daily Exports v3, `POST /v3/export` -> csv.gz URLs per `eo_*` topic.
 
+The answer lists all 15 topics (`facts.V3_TOPICS`), an empty list for a topic without
+data that day. Each topic's files have its own header (`facts.topic_columns`): `eo_click`
+files have no `existing_user`, only commerce events have `content_items`.
+
 Body `{branch_key, branch_secret, export_date}`. Only the last 7 days (before the
 sandbox's today) are served; older or later dates answer 400. A day is
 published once it is at least `v3_publish_lag_days` + 1 days old (default: yesterday
@@ -21,24 +25,14 @@ import typing as t
 
 from werkzeug.wrappers import Request, Response
 
+from tap_branch.sandbox import facts
 from tap_branch.sandbox import synthetic as syn
-from tap_branch.sandbox.event_rows import COLUMNS, CSV_ONLY_COLUMNS, csv_cell, event_values
+from tap_branch.sandbox.event_rows import csv_cell, event_values
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
 
-TOPICS = [
-    "eo_impression",
-    "eo_click",
-    "eo_branch_cta_view",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_commerce_event",
-    "eo_custom_event",
-]
+TOPICS = facts.V3_TOPICS
 DEFAULT_ROWS = {"eo_click": 120, "eo_open": 80, "eo_install": 30, "eo_commerce_event": 10}
 AVAILABLE_DAYS = 7
-HEADER = [*COLUMNS, *CSV_ONLY_COLUMNS]
 
 
 def register(sandbox: Sandbox) -> None:
@@ -113,6 +107,7 @@ def file_bytes(
     per_file = rows_per_file(sandbox)
     total = rows_for_day(sandbox, app_id, day, topic)
     seed = sandbox.config.seed
+    header = facts.topic_columns(topic)
 
     def rows() -> t.Iterator[list[str]]:
         for number in range(index * per_file, min(total, (index + 1) * per_file)):
@@ -120,9 +115,9 @@ def file_bytes(
             values = event_values(
                 rng, seed, app_id, topic, syn.moment_in_day(rng, day), f"{day}:{number}"
             )
-            yield [csv_cell(values.get(column)) for column in HEADER]
+            yield [csv_cell(values.get(column)) for column in header]
 
-    return syn.gzip_csv(HEADER, rows())
+    return syn.gzip_csv(header, rows())
 
 
 def _bad_request(message: str) -> Response:

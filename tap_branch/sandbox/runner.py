@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import typing as t
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from tap_branch.redaction import redact
 from tap_branch.sandbox.server import Sandbox, SandboxConfig
+
+#: Query parameters of Branch's APIs and of the signed file URLs that carry credentials.
+_CREDENTIAL_PAIR = re.compile(
+    r"(?i)\b(branch_secret|user_id|access_token|x-amz-signature|x-amz-credential)=[^&\s\"]*"
+)
+
+
+def redact_line(text: str, secrets: t.Iterable[str]) -> str:
+    """`text` without the sandbox's own secrets or any credential-carrying query value."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "REDACTED")
+    return _CREDENTIAL_PAIR.sub(lambda m: f"{m.group(1)}=REDACTED", text)
 
 
 class RedactingRequestHandler(WSGIRequestHandler):
@@ -24,7 +36,10 @@ class RedactingRequestHandler(WSGIRequestHandler):
             text = message % args if args else message
         except (TypeError, ValueError):
             text = " ".join([message, *map(str, args)])
-        super().log(type, "%s", redact(text))
+        config = self.server.app.config  # type: ignore[attr-defined]
+        secrets = [config.branch_secret, config.access_token]
+        secrets += [app.branch_secret for app in config.extra_apps]
+        super().log(type, "%s", redact_line(text, secrets))
 
 
 def make_sandbox_server(sandbox: Sandbox, host: str, port: int) -> BaseWSGIServer:

@@ -33,12 +33,12 @@ import json
 import math
 import typing as t
 
-from singer_sdk import typing as th
 from werkzeug.wrappers import Request, Response
 
+from tap_branch.sandbox import facts
 from tap_branch.sandbox import synthetic as syn
+from tap_branch.sandbox.event_rows import value_of_kind
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
-from tap_branch.schemas.ontology import is_epoch_millis, ontology_type
 
 BASE = "/scheduled-exports/logs"
 
@@ -81,7 +81,7 @@ COMMERCE_FIELDS = [
     "user_data_os",
     "user_data_geo_country_code",
     "user_data_geo_lat",
-    "user_data_geo_long",
+    "user_data_geo_lon",
     "last_attributed_touch_data_tilde_campaign",
     "seconds_from_install_to_event",
 ]
@@ -343,31 +343,8 @@ def _value(rng, seed: int, sub: dict, day: dt.date, number: int, field: str) -> 
         )
     if field == "x_sandbox_segment":
         return rng.choice(["alpha", "beta", ""])
-    schema = th.Property(field, ontology_type(field)).to_dict()[field]
-    types = schema.get("type")
-    if schema.get("format") == "date-time":
-        return int(syn.epoch_ms(moment)) if is_epoch_millis(field) else syn.iso(moment)
-    if types == "boolean" or "boolean" in (types or []):
-        return rng.random() < 0.5
-    if "integer" in (types or []):
-        return rng.randrange(0, 2000)
-    if "number" in (types or []):
-        return round(rng.uniform(-80, 300), 4)
-    if "object" in (types or []):
-        return {"campaign_note": rng.choice(syn.TITLES), "rank": rng.randrange(10)}
-    if "array" in (types or []):
-        if field == "content_items":
-            return [{"$sku": f"sku-{rng.randrange(999)}", "$price": round(rng.uniform(1, 99), 2)}]
-        return rng.sample(["promo", "q3", "vip", "ünïcode"], rng.randrange(3))
-    if field.endswith("_os"):
-        return rng.choice(syn.OSES)[0]
-    if field.endswith("country_code"):
-        return rng.choice(syn.COUNTRIES)
-    if field.endswith("_campaign"):
-        return rng.choice(syn.CAMPAIGNS)
-    if field.endswith("_channel"):
-        return rng.choice(syn.CHANNELS)
-    return rng.choice([f"{field}-{rng.randrange(7)}", syn.rng_for(number).choice(syn.TITLES), ""])
+    # A field Branch does not document (`x_sandbox_segment` is caught above) would be text.
+    return value_of_kind(rng, seed, field, facts.FIELD_KINDS.get(field, facts.TEXT), moment)
 
 
 def _cell(value: t.Any) -> str:

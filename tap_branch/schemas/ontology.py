@@ -16,6 +16,9 @@ and scheduled export files. Branch documents the columns by name in its
 - `*_tags` and `*_via_features` are arrays; `content_items` an array of objects;
   `custom_data`, `*_custom_fields`, `*_custom_data` objects (Branch writes them as
   JSON text in CSV; the converters accept either).
+- `persona_identifiers` (JSON exports) is a list of `{id, type, guaranteed}` objects and
+  `user_data_prob_cross_platform_ids` a list of `{id, probability}` objects (Branch's
+  field table: `ArrayStruct`); their items stay open objects, so a new key never fails.
 - Flattened array columns of CSV exports (`persona_identifiers[].id`) are arrays
   of text: the cell holds the JSON array.
 - Counters (`days_from_*`, `seconds_from_*` ...) integers, revenue and prices
@@ -44,6 +47,21 @@ _BOOLEAN = th.BooleanType
 _OBJECT = th.ObjectType(additional_properties=True)
 _TEXT_ARRAY = th.ArrayType(th.StringType)
 _OBJECT_ARRAY = th.ArrayType(th.ObjectType(additional_properties=True))
+_PERSONA_ARRAY = th.ArrayType(
+    th.ObjectType(
+        th.Property("id", th.StringType),
+        th.Property("type", th.StringType),
+        th.Property("guaranteed", th.BooleanType),
+        additional_properties=True,
+    )
+)
+_PROBABILITY_ARRAY = th.ArrayType(
+    th.ObjectType(
+        th.Property("id", th.StringType),
+        th.Property("probability", th.NumberType),
+        additional_properties=True,
+    )
+)
 
 
 def _words(text: str) -> list[str]:
@@ -144,6 +162,7 @@ _EVENT: dict[str, JSONType] = {
     "event_data_description": _TEXT,
     "event_data_search_query": _TEXT,
     "event_data_custom_data": _OBJECT,
+    "persona_identifiers": _PERSONA_ARRAY,
     "persona_identifiers[].id": _TEXT_ARRAY,
     "persona_identifiers[].type": _TEXT_ARRAY,
 }
@@ -152,7 +171,7 @@ _USER_DATA: dict[str, JSONType] = {
     f"user_data_{name}": _TEXT
     for name in _words(
         """
-        os os_version model brand environment platform aaid idfa idfv android_id
+        os os_version os_version_android model brand environment platform aaid idfa idfv android_id
         user_agent ip country city region geo_country_code geo_country_en geo_region_code
         geo_region_en geo_city_code geo_city_en geo_postal_code language app_version
         sdk_version developer_identity browser cross_platform_id installer_package_name
@@ -170,10 +189,11 @@ _USER_DATA.update(
         "user_data_screen_height": _INTEGER,
         "user_data_geo_lat": _NUMBER,
         "user_data_geo_long": _NUMBER,
+        "user_data_geo_lon": _NUMBER,  # Branch's field table spells it so
         "user_data_limit_ad_tracking": _BOOLEAN,
         "user_data_private_relay": _BOOLEAN,
         "user_data_past_cross_platform_ids": _TEXT_ARRAY,
-        "user_data_prob_cross_platform_ids": _TEXT_ARRAY,
+        "user_data_prob_cross_platform_ids": _PROBABILITY_ARRAY,
     }
 )
 

@@ -96,32 +96,32 @@ SETTINGS = [
     ),
     th.Property(
         "cohort_record_limit",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=catalog.RECORD_LIMIT,
         description="`limit` sent with every cohort query (Branch's own default is 100 rows). A window whose result "
         "reaches it is split in half and asked again.",
     ),
     th.Property(
         "cohort_max_concurrent_jobs",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=5,
         description="Cohort jobs submitted before polling.",
     ),
     th.Property(
         "cohort_job_timeout",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0),
         default=3600,
         description="Seconds a cohort job may take before the run fails.",
     ),
     th.Property(
         "cohort_poll_interval",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0),
         default=5,
         description="Seconds before a cohort job's first poll; each further wait grows by half.",
     ),
     th.Property(
         "cohort_poll_max_interval",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0),
         default=60,
         description="Longest wait between polls of one cohort job.",
     ),
@@ -129,8 +129,8 @@ SETTINGS = [
         "cohort_rate_limits",
         th.ArrayType(
             th.ObjectType(
-                th.Property("requests", th.IntegerType, required=True),
-                th.Property("seconds", th.NumberType, required=True),
+                th.Property("requests", th.IntegerType(minimum=1), required=True),
+                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
             )
         ),
         description="Client-side limits for the cohort API, all enforced at once. Default: 2/1 s, 5/60 s, 150/3600 s.",
@@ -272,7 +272,7 @@ class CohortStream(Branch2Stream):
         )
 
         def send():
-            self.limiter.acquire(what)  # every attempt counts, retries included
+            self.limiter.acquire(what, self.logger)  # every attempt counts, retries included
             response = self.requests_session.send(request, timeout=self.timeout)
             self.validate_response(response)
             return response

@@ -1,20 +1,25 @@
-"""`app_config`: `GET /v1/app/{app_id}?user_id=...` (public-api-v1.md), one record per app.
+"""`app_config`: one record per app, from Branch's App API (public-api-v1.md).
 
-Read only when the app ids and the (secret) dashboard `user_id` are set; the
-stream is optional, so without them it logs why and emits nothing. Branch's
-answer can carry the app's `branch_secret`: fields that look like credentials
-are dropped from the record and their values registered for log redaction.
+Branch's migration note replaced `app_id` and `user_id` by `branch_key` and `branch_secret`,
+and Branch's own client reads `GET /v1/app/{branch_key}?branch_secret=...`: that form is used
+for every app with a key and secret. The document's older `GET /v1/app/{app_id}?user_id=...`
+is the fallback for an app with an explicit `app_id` but no secret, when the (secret)
+dashboard `user_id` is set. The stream is optional: without either it logs why and emits
+nothing. Branch's answer can carry the app's `branch_secret`: fields that look like
+credentials are dropped from the record and their values registered for log redaction.
 """
 
 from __future__ import annotations
 
 import typing as t
-from functools import cached_property
+from urllib.parse import quote
 
 from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.apps import BranchApp, configured_apps
+from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
@@ -68,10 +73,11 @@ def configured_app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
 
 class AppConfigStream(BranchStream):
     name = "app_config"
+    _app_key: BranchApp | None = None
     path = "/v1/app/{app_id}"
     primary_keys = ("app_id",)
-    #: Optional: without `app_id` and `user_id` the stream emits nothing (see get_records).
-    credentials_needed = None
+    #: Selected without a way to read it (settings.check_credentials), the run fails.
+    credentials_needed = "app-config"
     #: Full table: partitions (one per app) only drive the requests; no state is kept.
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = th.PropertiesList(
@@ -86,12 +92,27 @@ class AppConfigStream(BranchStream):
 
     @property
     def partitions(self) -> list[dict]:
-        if not self.config.get(USER_ID_SETTING):
-            return []
-        return [{"app_id": app_id} for app_id in configured_app_ids(self.config)]
+        return [{"app_id": app_id} for app_id in self._apps()]
 
-    @cached_property
-    def authenticator(self) -> APIKeyAuthenticator:
+    def _apps(self) -> dict[str, BranchApp | None]:
+        """App id -> the app's key and secret, or None where only the legacy form can read it."""
+        keyed: dict[str, BranchApp | None] = {
+            app.app_id: app for app in configured_apps(self.config) if app.branch_secret
+        }
+        if self.config.get(USER_ID_SETTING):
+            for app_id in configured_app_ids(self.config):
+                keyed.setdefault(app_id, None)
+        return keyed
+
+    def get_url(self, context: dict | None) -> str:
+        app = self._app_key
+        segment = app.branch_key if app is not None else str((context or {})["app_id"])
+        return f"{self.url_base}/v1/app/{quote(segment, safe='')}"
+
+    @property
+    def authenticator(self) -> APIKeyAuthenticator | BranchKeyAuthenticator:
+        if self._app_key is not None:
+            return BranchKeyAuthenticator(self._app_key, fields=("branch_secret",))
         SECRETS.add(self.config[USER_ID_SETTING])
         return APIKeyAuthenticator(
             key="user_id", value=self.config[USER_ID_SETTING], location="params"
@@ -112,19 +133,25 @@ class AppConfigStream(BranchStream):
     def get_records(self, context: dict | None) -> t.Iterator[dict]:
         if not context:
             self.logger.info(
-                "app_config is read only when settings 'user_id' and 'app_id' (or 'apps' entries with an "
-                "app_id) are set; skipping it."
+                "app_config is read only for apps with 'branch_key' and 'branch_secret', or when "
+                "settings 'user_id' and 'app_id' (or 'apps' entries with an app_id) are set; skipping it."
             )
             return
         self._app_id = context["app_id"]
+        self._app_key = self._apps().get(self._app_id)
         try:
             yield from self.request_records(context)
         except RequestRejected as exc:
             kind = rejection_kind(exc.status, exc.detail, asked=context["app_id"])
             if kind == CREDENTIALS:
+                setting = (
+                    "'branch_secret' (or the 'apps' entry's)"
+                    if self._app_key is not None
+                    else f"'{USER_ID_SETTING}'"
+                )
                 raise FatalAPIError(
-                    f"Branch rejected the dashboard user id for app '{context['app_id']}' ({exc}). "
-                    f"Check setting '{USER_ID_SETTING}'."
+                    f"Branch rejected the credentials of app '{context['app_id']}' for its app "
+                    f"config ({exc}). Check setting {setting}."
                 ) from None
             self.logger.warning(
                 "app_config: Branch answered HTTP %s for app '%s'. Either the app id is wrong (setting "

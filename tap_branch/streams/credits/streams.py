@@ -14,7 +14,6 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_branch.settings import invalid_setting
 from tap_branch.streams.credits.app_config import USER_ID_SETTING, AppConfigStream
 from tap_branch.streams.credits.base import PublicApiStream
 from tap_branch.typing import CATCH_ALL_PROPERTIES
@@ -47,7 +46,7 @@ SETTINGS = [
     ),
     th.Property(
         "credit_history_page_size",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=100,
         description="Credits: transactions asked for per credit history request (`length`; Branch's default 100).",
     ),
@@ -64,8 +63,9 @@ SETTINGS = [
         USER_ID_SETTING,
         th.StringType,
         secret=True,
-        description="App config: the Branch dashboard user id that grants access to `GET /v1/app/{app_id}` "
-        "(Branch sends it on request). With `app_id`, enables the `app_config` stream.",
+        description="App config, legacy form: the Branch dashboard user id for `GET /v1/app/{app_id}` "
+        "(Branch sends it on request). Used with `app_id` only for apps without a `branch_secret`; "
+        "`app_config` reads by `branch_key` + `branch_secret` by default.",
     ),
 ]
 
@@ -204,12 +204,8 @@ class CreditHistoryStream(PublicApiStream):
 
     @property
     def page_size(self) -> int:
-        size = int(self.config.get("credit_history_page_size") or 100)
-        if size < 1:
-            raise invalid_setting(
-                f"Setting 'credit_history_page_size' must be at least 1, got {size}."
-            )
-        return size
+        # At least 1: the config schema's `minimum` refuses anything less, naming the setting.
+        return int(self.config.get("credit_history_page_size", 100))
 
     def get_new_paginator(self) -> BeginAfterIdPaginator:
         return BeginAfterIdPaginator(self._begin_after, self.page_size)

@@ -50,7 +50,7 @@ EVENT_FIELDS = [
     "user_data_developer_identity",
 ]
 #: Cost rows: Branch does not document their fields per report type; these are the cost
-#: columns of its ontology. One it does not offer is dropped at the first 400 (see above).
+#: columns of its ontology. Ones it does not offer are dropped at run time (`jobs.py`).
 COST_FIELDS = [
     "timestamp",
     "timestamp_iso",

@@ -17,20 +17,28 @@ _DONE = {"complete", "completed", "success", "succeeded"}
 _FAILED = {"fail", "failed", "cancelled", "canceled", "error"}
 
 
+def job_days(start: dt.datetime, end: dt.datetime) -> int:
+    """Days of data an export job spends out of Branch's days-per-hour limit."""
+    return max(1, math.ceil((end - start).total_seconds() / 86400))
+
+
 class ExportJobs:
     """Mixed into `CustomExportStream`: the export jobs of one report type."""
 
     def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
         dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
         fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
-        days = max(1, math.ceil((end - start).total_seconds() / 86400))
+        days = job_days(start, end)
         day_limiter = self._limiter(
             "custom_exports_days_limits", f"branch-custom-exports-days:{app_id}"
         )
         for _ in range(days):
-            day_limiter.acquire(f"{self.name}: a {days}-day export job for app {app_id}")
+            day_limiter.acquire(
+                f"{self.name}: a {days}-day export job for app {app_id}", self.logger
+            )
         create = self._limiter("custom_exports_create_limits", "branch-custom-exports-create")
-        for attempt in (1, 2):
+        # Branch names one refused field per answer: drop it and ask again, at most once per field.
+        for _ in range(len(fields) + 1):
             body = {
                 "report_type": self.report_type,
                 "start_date": branch_time(start),
@@ -59,14 +67,13 @@ class ExportJobs:
                 missing = [
                     f for f in fields if re.search(rf"(?<![\w.]){re.escape(f)}(?![\w.\[])", message)
                 ]
-                if attempt == 2 or not missing:
+                if not missing or len(missing) == len(fields):
                     raise FatalAPIError(
                         f"{self.name}: Branch refuses the requested fields: {describe_response(response)}. "
                         "Adjust setting 'custom_exports_fields'."
                     )
-                self.logger.warning(
-                    "%s: Branch says field(s) %s are not available for exports of '%s'; requesting "
-                    "without them (they stay null). Remove them from 'custom_exports_fields' to silence this.",
+                self.logger.info(
+                    "%s: Branch says %s is not available for exports of '%s'; asking without it.",
                     self.name,
                     ", ".join(missing),
                     self.report_type,
@@ -74,6 +81,7 @@ class ExportJobs:
                 dropped.setdefault(self.report_type, set()).update(missing)
                 fields = [f for f in fields if f not in missing]
                 continue
+            self._log_dropped_fields_once(dropped.get(self.report_type))
             try:
                 answer = response.json()
             except ValueError:
@@ -96,7 +104,24 @@ class ExportJobs:
                 branch_time(end),
             )
             return str(handle)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise FatalAPIError(  # each answer named a field it had not named before: cannot happen
+            f"{self.name}: Branch refused more fields than were requested. "
+            "Adjust setting 'custom_exports_fields'."
+        )
+
+    def _log_dropped_fields_once(self, dropped: set[str] | None) -> None:
+        """One warning a run per report type, with every field Branch refused."""
+        logged: set = self._tap.run_cache.setdefault("custom_dropped_fields_logged", set())
+        if not dropped or self.report_type in logged:
+            return
+        logged.add(self.report_type)
+        self.logger.warning(
+            "%s: Branch says field(s) %s are not available for exports of '%s'; they are requested "
+            "no more this run and stay null. Remove them from 'custom_exports_fields' to silence this.",
+            self.name,
+            ", ".join(sorted(dropped)),
+            self.report_type,
+        )
 
     def _wait_for_job(
         self, app_id: str, handle: str, period: str, *, resumed: bool = False

@@ -1,7 +1,9 @@
 """Custom Exports: the last hour Branch has finished loading (`POST /v2/data/ready`).
 
 Data lands 2-6 hours late; walking back hour by hour from now, the first ready hour ends the
-run's work, so the bookmark never passes events that have not landed yet.
+run's work, so the bookmark never passes events that have not landed yet. Branch documents
+the check for the `eo_*` event topics only (`READINESS_TOPICS`): other report types are not
+asked, and are taken as complete up to `custom_exports_assumed_delay_hours` ago.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import datetime as dt
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.schemas.event_topics import READINESS_TOPICS
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
@@ -43,14 +46,16 @@ class ReadinessChecks:
         self, app_id: str, start: dt.datetime, limit: dt.datetime
     ) -> dt.datetime | None:
         """The end of the last hour Branch has finished loading (after `start`), at most `limit`."""
+        if self.report_type not in READINESS_TOPICS:
+            self._note_readiness_unknown("it is documented for the eo_* event topics only")
+            return self._assumed_ready_end(limit)
         hour = floor_hour(min(limit, utc_now())) - _HOUR  # the last hour that has ended
         checks = int(self.config.get("custom_exports_ready_max_checks") or 48)
         while hour >= floor_hour(start) and checks > 0:
             checks -= 1
             ready = self._hour_is_ready(app_id, hour)
             if ready is None:
-                delay = float(self.config.get("custom_exports_assumed_delay_hours", 6))
-                return min(limit, floor_hour(utc_now() - dt.timedelta(hours=delay)))
+                return self._assumed_ready_end(limit)
             if ready:
                 return min(limit, hour + _HOUR)
             hour -= _HOUR
@@ -68,17 +73,7 @@ class ReadinessChecks:
             "POST", "/v2/data/ready", app_id, body=body, accept=lambda r: r.status_code == 400
         )
         if response.status_code == 400:
-            seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())
-            if self.report_type not in seen:
-                seen.add(self.report_type)
-                self.logger.warning(
-                    "%s: Branch's readiness check does not know report type '%s' (%s); taking data "
-                    "as complete up to %s hours ago (setting custom_exports_assumed_delay_hours).",
-                    self.name,
-                    self.report_type,
-                    branch_error_message(response) or response.status_code,
-                    self.config.get("custom_exports_assumed_delay_hours", 6),
-                )
+            self._note_readiness_unknown(str(branch_error_message(response) or 400))
             return None
         try:
             return bool(response.json().get("data_ready"))
@@ -86,3 +81,22 @@ class ReadinessChecks:
             raise FatalAPIError(
                 f"Branch's readiness answer is not a JSON object: {describe_response(response)}"
             ) from None
+
+    def _assumed_ready_end(self, limit: dt.datetime) -> dt.datetime:
+        delay = float(self.config.get("custom_exports_assumed_delay_hours", 6))
+        return min(limit, floor_hour(utc_now() - dt.timedelta(hours=delay)))
+
+    def _note_readiness_unknown(self, why: str) -> None:
+        """Once a run per report type: its data is taken as complete up to the assumed delay."""
+        seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())
+        if self.report_type in seen:
+            return
+        seen.add(self.report_type)
+        self.logger.warning(
+            "%s: Branch's readiness check does not know report type '%s' (%s); taking data "
+            "as complete up to %s hours ago (setting custom_exports_assumed_delay_hours).",
+            self.name,
+            self.report_type,
+            why,
+            self.config.get("custom_exports_assumed_delay_hours", 6),
+        )

@@ -12,8 +12,8 @@ def _limits_property(name: str, default: list[tuple[int, float]], what: str) -> 
         name,
         th.ArrayType(
             th.ObjectType(
-                th.Property("limit", th.IntegerType, required=True),
-                th.Property("seconds", th.NumberType, required=True),
+                th.Property("limit", th.IntegerType(minimum=1), required=True),
+                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
             )
         ),
         default=[{"limit": limit, "seconds": seconds} for limit, seconds in default],
@@ -38,34 +38,34 @@ SETTINGS = [
     ),
     th.Property(
         "custom_exports_window_days",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
         default=MAX_WINDOW_DAYS,
         description="Custom Exports: days per export job (at most 60, Branch's maximum). Smaller windows "
         "mean more jobs (25 an hour at most) but smaller files and earlier bookmarks.",
     ),
     th.Property(
         "custom_exports_poll_seconds",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0),
         default=15,
         description="Custom Exports: seconds between two status checks of an export job.",
     ),
     th.Property(
         "custom_exports_job_timeout",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0),
         default=3 * 3600,
         description="Custom Exports: seconds to wait for one export job before failing the run (the job's "
         "handle stays in state: the next run resumes waiting for it).",
     ),
     th.Property(
         "custom_exports_ready_max_checks",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=48,
         description="Custom Exports: how many hours back from now to look for the last hour Branch has "
         "finished loading (one `/v2/data/ready` request per hour).",
     ),
     th.Property(
         "custom_exports_assumed_delay_hours",
-        th.NumberType,
+        th.NumberType(minimum=0),
         default=6,
         description="Custom Exports: for report types the readiness check does not know, data is taken "
         "as complete up to this many hours ago (Branch documents at most 6).",

@@ -15,7 +15,8 @@ stopped mid-window resumes the same job (no new job, no creation budget spent) a
 files already emitted. Branch's rate limits (jobs 10/min and 25/h, status checks 50/min and
 1000/h, 100 days of data an hour per app) are kept by the tap's own limiter (`settings.py`),
 429s are still waited out by the base stream. A 400 saying a field "is not available for
-exports" drops that field (warning) and retries once.
+exports" drops that field and asks again, until Branch refuses none (Branch names one field
+per answer); the refused fields are remembered for the run and logged once.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.settings import parse_date
 from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.custom_exports.fields import fields_for
-from tap_branch.streams.custom_exports.jobs import ExportJobs
+from tap_branch.streams.custom_exports.jobs import ExportJobs, job_days
 from tap_branch.streams.custom_exports.readiness import (
     ReadinessChecks,
     branch_time,
@@ -139,7 +140,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
 
         def send():
             if limiter is not None:
-                limiter.acquire(what)
+                limiter.acquire(what, self.logger)
             response = self.requests_session.send(auth(request), timeout=self.timeout)
             if not accept(response):
                 self.validate_response(response)
@@ -217,6 +218,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         if pending:
             pending_end = parse_moment(pending["end"])
             windows = [(start, pending_end), *self.windows(pending_end, ready_end)]
+        self._announce(app_id, windows)
         for window_start, window_end in windows:
             yield from self._export_window(context, app_id, window_start, window_end, pending)
             pending = None
@@ -225,6 +227,56 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             state["replication_key_value"] = window_end.isoformat()
             self.state_manager.is_flushed = False
             self._write_state_message()
+
+    def _announce(self, app_id: str, windows: list[tuple[dt.datetime, dt.datetime]]) -> None:
+        """Before the first job, as the cohort streams do: the jobs and days of data this
+        report type needs, and how long Branch's limits (shared by every report type and,
+        for days, per app) make that take."""
+        jobs, days = len(windows), sum(job_days(start, end) for start, end in windows)
+        create = self._limiter("custom_exports_create_limits", "branch-custom-exports-create")
+        day_limiter = self._limiter(
+            "custom_exports_days_limits", f"branch-custom-exports-days:{app_id}"
+        )
+        sharing = sum(
+            1
+            for stream in self._tap.streams.values()
+            if isinstance(stream, CustomExportStream) and stream.selected
+        )
+        self.logger.info(
+            "%s (app %s): %s to %s in %d export job(s), %d day(s) of data; %d Custom Exports "
+            "report type(s) selected share Branch's limits.",
+            self.name,
+            app_id,
+            branch_time(windows[0][0]),
+            branch_time(windows[-1][1]),
+            jobs,
+            days,
+            sharing,
+        )
+        job_budget, day_budget = create.budget(3600), day_limiter.budget(3600)
+        if jobs > job_budget or days > day_budget:
+            self.logger.warning(
+                "%s (app %s): needs %d export job(s) and %d day(s) of data, but the limits allow "
+                "%d job(s) and %d day(s) in the next hour: this report type alone takes at least "
+                "%.1f hours (estimate).",
+                self.name,
+                app_id,
+                jobs,
+                days,
+                job_budget,
+                day_budget,
+                max(create.seconds_for(jobs), day_limiter.seconds_for(days)) / 3600,
+            )
+        everyone = max(create.seconds_for(jobs * sharing), day_limiter.seconds_for(days * sharing))
+        if sharing > 1 and everyone >= 3600:
+            self.logger.warning(
+                "%s: if each of the %d selected Custom Exports report types needs as much, all "
+                "of them take at least %.1f hours (estimate). Select fewer report types, or a "
+                "later start_date, for a shorter first run.",
+                self.name,
+                sharing,
+                everyone / 3600,
+            )
 
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
         """Records never move the bookmark; finished windows do (`get_records`)."""

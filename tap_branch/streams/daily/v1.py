@@ -27,7 +27,7 @@ from tap_branch.streams.daily.files import DailyFileStream, Manifest, parse_mani
 SETTINGS = [
     th.Property(
         "empty_day_grace_days",
-        th.IntegerType,
+        th.IntegerType(minimum=0),
         default=2,
         description="Daily exports: a day whose file lists are all empty counts as not published yet while it "
         "is at most this many days old (the sync stops there and retries it next run); older empty days are "
