@@ -15,6 +15,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet -e '.[test]'
   touch "$stamp"
 fi
+# PyAirbyte, the Airbyte client of tests/test_airbyte_pyairbyte.py, in a virtualenv of its own
+# inside $VENV (it pins many packages); built once, with uv's wheel cache.
+"$VENV/bin/python" tests/pyairbyte_env.py >/dev/null
 "$VENV/bin/ruff" check tap_branch tests benchmarks scripts
 "$VENV/bin/ruff" format --check tap_branch tests benchmarks scripts
 "$VENV/bin/python" scripts/sync_settings.py --check

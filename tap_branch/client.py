@@ -96,14 +96,9 @@ class FastRecordMixin:
             self._time_extracted = utc_now().isoformat()
             count = 0
         self._records_since_clock = count + 1
-        message = {
-            "type": "RECORD",
-            "stream": self.name,
-            "record": record,
-            "time_extracted": self._time_extracted,
-        }
-        if self._stream_version is not None:
-            message["version"] = self._stream_version
+        message = OUTPUT.envelope.message(
+            self.name, record, self._time_extracted, self._stream_version
+        )
         buffer = OUTPUT.buffer
         _encoder.encode_into(message, buffer, len(buffer))
         buffer += b"\n"

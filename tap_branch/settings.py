@@ -20,16 +20,21 @@ from tap_branch.apps import configured_apps
 HTTP_URL = r"^https?://[^\s/]+\S*$"
 
 COMMON_SETTINGS = [
+    # Dates and date-times are both accepted (`parse_date`), so the schema says "string"
+    # and `check_dates` checks the value, naming the setting: a `date-time` format would
+    # make strict validators (Airbyte's) refuse a plain date.
     th.Property(
         "start_date",
-        th.DateTimeType,
+        th.StringType,
         required=True,
+        examples=["2024-01-01", "2024-01-01T00:00:00Z"],
         description="Earliest UTC date to extract (ISO 8601, e.g. 2024-01-01). "
         "Each stream starts here on its first run, then from its bookmark.",
     ),
     th.Property(
         "end_date",
-        th.DateTimeType,
+        th.StringType,
+        examples=["2024-01-31"],
         description="Last UTC date to extract (inclusive). Default: yesterday (UTC), the last complete day.",
     ),
     th.Property(

@@ -9,8 +9,10 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
+from tap_branch.connection import test_connection
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import (
     COMMON_SETTINGS,
@@ -24,6 +26,7 @@ from tap_branch.state_checks import check_state, state_file_text
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
+    import click
     from singer_sdk import Stream
 
 
@@ -32,6 +35,20 @@ def _config_schema() -> dict:
     for family in families.FAMILIES:
         properties.extend(family.SETTINGS)
     return th.PropertiesList(*properties).to_dict()
+
+
+def _null_as_schema(schema: t.Any) -> None:
+    if isinstance(schema, dict):
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            if isinstance(schema.get(combinator), list):
+                schema[combinator] = [
+                    {"type": item} if isinstance(item, str) else item for item in schema[combinator]
+                ]
+        for value in schema.values():
+            _null_as_schema(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _null_as_schema(item)
 
 
 class TapBranch(Tap):
@@ -74,6 +91,37 @@ class TapBranch(Tap):
         """Check the state before the SDK merges it: a corrupt one fails naming stream and key."""
         check_state(state, self.streams)
         super().load_state(state)
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings (stream maps, batch, ...), with the bare "null" the SDK
+        puts in their `anyOf` lists made `{"type": "null"}`: a bare string is no schema, and
+        strict validators (PyAirbyte's) then refuse the whole settings schema."""
+        super().append_builtin_config(config_jsonschema)
+        _null_as_schema(config_jsonschema)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: the connection test (`tap_branch.connection`: one cheap call per credential),
+        not the SDK's sync of one record per stream, which would create export jobs and wait
+        on them. `--test=schema` stays the SDK's."""
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config = ctx.params.get("config")
+        try:
+            tap = cls(
+                config=getattr(config, "config", None),
+                parse_env_config=getattr(config, "parse_env", False),
+            )
+            accepted = test_connection(tap)
+        except ConfigValidationError as exc:  # a callback's error escapes the SDK's handler
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("Connection test failed: %s", error)
+            ctx.exit(1)
+        for line in accepted:
+            tap.logger.info("Connection test: %s", line)
+        ctx.exit()
 
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []

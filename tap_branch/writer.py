@@ -6,18 +6,50 @@ process-wide buffer (`OUTPUT`) and go to stdout in ~1 MiB writes. Any other
 message (SCHEMA, STATE, ACTIVATE_VERSION, BATCH) first drains that buffer,
 then is written and flushed, so a STATE message never reaches the target
 before the records it covers. The fast record path in `tap_branch.client`
-encodes straight into the same buffer.
+encodes straight into the same buffer, in the envelope `OUTPUT.envelope` gives
+(Singer's RECORD message; tap-branch-airbyte swaps in Airbyte's).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
+import typing as t
 
+import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib.encoding.base import SingerMessageType
 
 _DRAIN_AT = 1 << 20
+
+
+class SingerEnvelope:
+    """Singer's RECORD message around a record, in the two forms the record paths need:
+    a dict to encode (`message`), or the text before and after a record's JSON object
+    (`affixes`, for paths that build the JSON lines themselves)."""
+
+    def message(
+        self, stream: str, record: dict, time_extracted: str | None, version: int | None
+    ) -> dict:
+        message = {"type": "RECORD", "stream": stream, "record": record}
+        if time_extracted is not None:
+            message["time_extracted"] = time_extracted
+        if version is not None:
+            message["version"] = version
+        return message
+
+    def affixes(
+        self, stream: str, time_extracted: str | None, version: int | None
+    ) -> tuple[str, str]:
+        """(text before, text after) a record's JSON object: one whole line, newline included."""
+        suffix = ""
+        if time_extracted is not None:
+            suffix += ',"time_extracted":' + msgspec.json.encode(time_extracted).decode()
+        if version is not None:
+            suffix += f',"version":{int(version)}'
+        prefix = '{"type":"RECORD","stream":' + msgspec.json.encode(stream).decode() + ',"record":'
+        return prefix, suffix + "}\n"
 
 
 class RecordBatch:
@@ -25,6 +57,17 @@ class RecordBatch:
 
     def __init__(self) -> None:
         self.buffer = bytearray()
+        #: The message around each record (Singer's unless `records_in` says otherwise).
+        self.envelope: t.Any = SingerEnvelope()
+
+    @contextlib.contextmanager
+    def records_in(self, envelope: t.Any) -> t.Iterator[None]:
+        """Frame the records written meanwhile in another protocol's envelope."""
+        previous, self.envelope = self.envelope, envelope
+        try:
+            yield
+        finally:
+            self.envelope = previous
 
     def line_added(self) -> None:
         if len(self.buffer) >= _DRAIN_AT:

@@ -209,6 +209,7 @@ def _refusal(change: dict) -> str:
             "custom_exports_create_limits",
         ),
         ({"credit_history_page_size": 0}, "credit_history_page_size"),
+        ({"credit_identities": 5}, "credit_identities"),
         ({"empty_day_grace_days": -1}, "empty_day_grace_days"),
     ],
 )

@@ -26,15 +26,9 @@ if t.TYPE_CHECKING:
 SETTINGS = [
     th.Property(
         "credit_identities",
-        th.CustomType(
-            {
-                "anyOf": [
-                    {"type": "array", "items": {"type": "string"}},
-                    {"type": "string"},
-                    {"type": "null"},
-                ]
-            }
-        ),
+        # One `type` list, not `anyOf`: the SDK adds "null" to an `anyOf` as a bare string,
+        # which is no schema (strict validators reject it). "string" first: Meltano's kind.
+        th.CustomType({"type": ["string", "array", "null"], "items": {"type": "string"}}),
         description="Credits: the identities (your user ids, as passed to Branch's identify call) whose credit "
         "history and balances are read. A list, or the path of a text file with one identity a line.",
     ),

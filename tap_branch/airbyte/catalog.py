@@ -1,0 +1,111 @@
+"""Airbyte catalogs made from the tap's Singer catalog, and the selection they carry back.
+
+Discovery is the tap's own: each Singer catalog entry becomes an Airbyte stream
+with the same JSON schema and primary key; a stream with a replication key is
+incremental on it (the cursor is the tap's, `source_defined_cursor`), a child
+stream without one through its parent's. A configured catalog selects streams
+of that same Singer catalog; nothing else about the Singer catalog changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+
+from airbyte_protocol.models import (
+    AirbyteCatalog,
+    AirbyteStream,
+    ConfiguredAirbyteCatalog,
+    SyncMode,
+)
+from pydantic import ValidationError
+
+from tap_branch.airbyte.inputs import InputError, read_json_file
+
+
+def airbyte_catalog(
+    singer_catalog: t.Mapping[str, t.Any], parents: t.Mapping[str, str]
+) -> AirbyteCatalog:
+    """`parents`: {child stream: parent stream}. A child without a cursor of its own is
+    incremental through its parent's (the rows of a scheduled export job follow the job)."""
+    entries = {entry["tap_stream_id"]: entry for entry in singer_catalog["streams"]}
+
+    def incremental(name: str) -> bool:
+        return bool(entries[name].get("replication_key")) or (
+            name in parents and incremental(parents[name])
+        )
+
+    return AirbyteCatalog(
+        streams=[_airbyte_stream(entry, incremental(name)) for name, entry in entries.items()]
+    )
+
+
+def _airbyte_stream(entry: t.Mapping[str, t.Any], incremental: bool) -> AirbyteStream:
+    cursor = entry.get("replication_key")
+    keys = entry.get("key_properties") or []
+    return AirbyteStream(
+        name=entry["tap_stream_id"],
+        json_schema=entry["schema"],
+        supported_sync_modes=(
+            [SyncMode.full_refresh, SyncMode.incremental]
+            if incremental
+            else [SyncMode.full_refresh]
+        ),
+        source_defined_cursor=True if incremental else None,
+        default_cursor_field=[cursor] if cursor else None,
+        source_defined_primary_key=[[key] for key in keys] or None,
+    )
+
+
+def parent_streams(tap: t.Any) -> dict[str, str]:
+    """{child stream: parent stream} of the tap's streams."""
+    return {
+        name: stream.parent_stream_type.name
+        for name, stream in tap.streams.items()
+        if stream.parent_stream_type is not None
+    }
+
+
+def read_configured_catalog(path: str) -> ConfiguredAirbyteCatalog:
+    data = read_json_file(path, "--catalog")
+    try:
+        return ConfiguredAirbyteCatalog.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"--catalog {path}: not an Airbyte configured catalog: {exc}") from None
+
+
+def selected_singer_catalog(
+    singer_catalog: t.Mapping[str, t.Any], configured: ConfiguredAirbyteCatalog
+) -> dict[str, t.Any]:
+    """The tap's Singer catalog with exactly the configured streams selected."""
+    wanted = {entry.stream.name for entry in configured.streams}
+    namespaced = sorted(e.stream.name for e in configured.streams if e.stream.namespace)
+    if namespaced:
+        raise InputError(
+            f"The configured catalog gives streams {', '.join(namespaced)} a namespace; "
+            "tap-branch's streams have none."
+        )
+    known = {entry["tap_stream_id"] for entry in singer_catalog["streams"]}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise InputError(
+            f"The configured catalog names streams tap-branch does not have: {', '.join(unknown)}. "
+            "Run discover for the current list."
+        )
+    if not wanted:
+        raise InputError("The configured catalog selects no stream.")
+    selected = copy.deepcopy(dict(singer_catalog))
+    for entry in selected["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in wanted
+    return selected
+
+
+def full_refresh_streams(configured: ConfiguredAirbyteCatalog) -> set[str]:
+    """The streams Airbyte asks to read from the start."""
+    return {
+        entry.stream.name
+        for entry in configured.streams
+        if entry.sync_mode == SyncMode.full_refresh
+    }

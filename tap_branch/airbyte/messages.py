@@ -1,0 +1,171 @@
+"""What tap-branch-airbyte writes on stdout: Airbyte messages, one JSON object a line.
+
+Every message is built and serialised by the Airbyte protocol models
+(`airbyte-protocol-models-pdv2`), except RECORD: the tap's record paths encode
+records straight into the output batch (`tap_branch.writer.OUTPUT`) in the
+envelope it holds, so `AirbyteEnvelope` shapes a RECORD by hand with the fields
+of `AirbyteRecordMessage` (`tests/test_airbyte_protocol.py` pins both of its
+forms to the model's own output). Records wait in the batch; every other message
+drains it first, so a STATE never overtakes the records it covers.
+
+`AirbyteWriter` takes the SDK's Singer messages: SCHEMA and ACTIVATE_VERSION
+have no Airbyte counterpart (the catalog carries the schemas) and are dropped,
+records of the SDK's own record path are shaped by the same envelope,
+and each Singer STATE becomes one per-stream STATE per configured stream whose
+bookmarks (or whose parents' bookmarks, see `state`) changed. `LogHandler` turns log records into LOG messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import time
+import typing as t
+
+import msgspec
+from airbyte_protocol.models import (
+    AirbyteLogMessage,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    Level,
+    StreamDescriptor,
+    Type,
+)
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
+
+from tap_branch.writer import OUTPUT
+
+_encoder = msgspec.json.Encoder(
+    enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
+)
+
+
+def write(message: AirbyteMessage) -> None:
+    """Write one message, after the records batched before it."""
+    line = message.model_dump_json(exclude_none=True, by_alias=True).encode() + b"\n"
+    OUTPUT.drain()
+    sys.stdout.buffer.write(line)
+    sys.stdout.flush()
+
+
+class AirbyteEnvelope:
+    """Airbyte's RECORD message around a record, in the two forms of `SingerEnvelope`
+    (`tap_branch.writer`): a dict to encode, or the text around a record's JSON object."""
+
+    def message(
+        self, stream: str, record: dict, time_extracted: t.Any = None, version: t.Any = None
+    ) -> dict:
+        return {
+            "type": "RECORD",
+            "record": {"stream": stream, "data": record, "emitted_at": _now_ms()},
+        }
+
+    def affixes(
+        self, stream: str, time_extracted: t.Any = None, version: t.Any = None
+    ) -> tuple[str, str]:
+        prefix = '{"type":"RECORD","record":{"stream":' + _encoder.encode(stream).decode()
+        return prefix + ',"data":', f',"emitted_at":{_now_ms()}}}}}\n'
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+ENVELOPE = AirbyteEnvelope()
+
+
+class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
+    """The SDK's message writer under tap-branch-airbyte (see the module's docstring)."""
+
+    def __init__(self, bookmarks: t.Mapping[str, t.Any], carriers: t.Mapping[str, str]) -> None:
+        #: Each stream's bookmarks as last handed to Airbyte (or received from it); copies,
+        #: because the SDK updates its state in place.
+        self.sent: dict[str, t.Any] = copy.deepcopy(dict(bookmarks))
+        #: Which configured stream's state carries each stream's bookmarks (`state.carriers`).
+        self.carriers = carriers
+
+    def serialize_message(self, message: t.Any) -> bytes:
+        raise NotImplementedError("tap-branch-airbyte writes Airbyte messages, not Singer lines")
+
+    def write_message(self, message: t.Any) -> None:
+        kind = getattr(message, "type", None)
+        if kind == SingerMessageType.RECORD:
+            shaped = ENVELOPE.message(message.stream, message.record)
+            buffer = OUTPUT.buffer
+            _encoder.encode_into(shaped, buffer, len(buffer))
+            buffer += b"\n"
+            OUTPUT.line_added()
+        elif kind == SingerMessageType.STATE:
+            self.write_state(message.value)
+        elif kind == SingerMessageType.BATCH:
+            raise RuntimeError("BATCH messages have no Airbyte counterpart")
+        # SCHEMA and ACTIVATE_VERSION: nothing to say in Airbyte's protocol.
+
+    def write_state(self, singer_state: t.Mapping[str, t.Any]) -> None:
+        bookmarks = singer_state.get("bookmarks") or {}
+        moved = {
+            self.carriers[name]
+            for name, value in bookmarks.items()
+            if name in self.carriers and self.sent.get(name) != value
+        }
+        for carrier in sorted(moved):
+            carried = {
+                name: copy.deepcopy(value)
+                for name, value in bookmarks.items()
+                if self.carriers.get(name) == carrier
+            }
+            self.sent.update(carried)
+            write(
+                AirbyteMessage(
+                    type=Type.STATE,
+                    state=AirbyteStateMessage(
+                        type=AirbyteStateType.STREAM,
+                        stream=AirbyteStreamState(
+                            stream_descriptor=StreamDescriptor(name=carrier),
+                            stream_state=carried,
+                        ),
+                    ),
+                )
+            )
+
+
+_LEVELS = {
+    logging.CRITICAL: Level.FATAL,
+    logging.ERROR: Level.ERROR,
+    logging.WARNING: Level.WARN,
+    logging.INFO: Level.INFO,
+    logging.DEBUG: Level.DEBUG,
+}
+
+
+class LogHandler(logging.Handler):
+    """Log records as Airbyte LOG messages on stdout.
+
+    Written in one call and without draining the record batch: a helper thread
+    (downloads) may log while the main thread fills the batch, and Airbyte
+    does not need log lines in order with records.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            message = AirbyteMessage(
+                type=Type.LOG,
+                log=AirbyteLogMessage(
+                    level=_LEVELS.get(record.levelno, Level.INFO),
+                    message=f"{record.name}: {record.getMessage()}",
+                    stack_trace=record.exc_text or None,
+                ),
+            )
+            line = message.model_dump_json(exclude_none=True).encode() + b"\n"
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the sync
+            self.handleError(record)

@@ -1,0 +1,158 @@
+"""The connection test (`tap-branch --test`, Airbyte's `check`): one cheap read per credential,
+a refused credential named by its setting, never an export job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_branch.connection import test_connection as connection_test
+from tap_branch.sandbox.credits import DEFAULT_USER_ID
+from tap_branch.sandbox.server import SandboxApp
+from tap_branch.tap import TapBranch
+from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, start_sandbox
+
+#: Paths that create or poll export jobs, or read export data: never part of a connection test.
+JOB_PATHS = ("/v2/logs", "/v2/analytics", "/v3/export", "/files/", "/job")
+
+
+def _tap(config: dict) -> TapBranch:
+    return TapBranch(config=config, parse_env_config=False)
+
+
+def _api_requests(sandbox: SandboxControl) -> list[str]:
+    return [
+        f"{r['method']} {r['path']}"
+        for r in sandbox.requests_log()
+        if not r["path"].startswith("/_sandbox")
+    ]
+
+
+def _no_jobs(sandbox: SandboxControl) -> None:
+    assert not [c for c in _api_requests(sandbox) if any(p in c for p in JOB_PATHS)]
+
+
+def test_one_cheap_call_per_credential_and_no_job(sandbox, base_config):
+    accepted = connection_test(_tap(base_config))
+    assert [line.split(":")[0] for line in accepted] == [
+        f"branch_key/branch_secret of app {SANDBOX_APP}",
+        "access_token",
+    ]
+    calls = _api_requests(sandbox)
+    assert sorted(calls) == [
+        "GET /scheduled-exports/logs/subscriptions",
+        f"GET /v1/export/{SANDBOX_KEY}",
+    ], calls
+    _no_jobs(sandbox)
+
+
+def test_user_id_is_tried_where_app_config_uses_it(sandbox, base_config):
+    """app_config reads an app with its key and secret when it has them, else with user_id."""
+    legacy = {k: v for k, v in base_config.items() if k not in ("branch_key", "branch_secret")}
+    accepted = connection_test(_tap({**legacy, "user_id": DEFAULT_USER_ID}))
+    assert [line.split(":")[0] for line in accepted] == ["access_token", "user_id"]
+    assert f"GET /v1/app/{SANDBOX_APP}" in _api_requests(sandbox)
+    sandbox.clear_requests()
+    # with the app's key and secret, user_id is not what app_config sends: nothing to try
+    accepted = connection_test(_tap({**base_config, "user_id": DEFAULT_USER_ID}))
+    assert "user_id" not in [line.split(":")[0] for line in accepted]
+    _no_jobs(sandbox)
+
+
+@pytest.mark.parametrize(
+    ("setting", "wrong"),
+    [
+        ("branch_secret", "secret_live_WRONG"),
+        ("branch_key", "key_live_WRONG"),
+        ("access_token", "api_app_WRONG"),
+        ("user_id", "dashboard_user_WRONG"),
+    ],
+)
+def test_a_refused_credential_is_named_not_shown(sandbox, base_config, setting, wrong):
+    config = {**base_config, setting: wrong}
+    if setting == "user_id":  # tried for an app without its own key and secret
+        config = {k: v for k, v in config.items() if k not in ("branch_key", "branch_secret")}
+    with pytest.raises(ConfigValidationError) as raised:
+        connection_test(_tap(config))
+    message = " ".join(raised.value.errors)
+    assert f"'{setting}'" in message
+    assert "Branch answered" in message
+    if setting != "branch_key":  # the key is public; the secrets never show
+        assert wrong not in message
+    _no_jobs(sandbox)
+
+
+def test_each_app_is_tried_with_its_own_secret():
+    second = SandboxApp("second-app", "key_live_second", "secret_live_second_app")
+    running = start_sandbox(extra_apps=[second])
+    try:
+        control = SandboxControl(running)
+        apps = [
+            {"app_id": SANDBOX_APP, "branch_key": SANDBOX_KEY, "branch_secret": SANDBOX_SECRET},
+            {"app_id": second.app_id, "branch_key": second.branch_key, "branch_secret": "wrong"},
+        ]
+        config = {"start_date": "2024-01-01", "apps": apps, "api_url": control.url}
+        with pytest.raises(ConfigValidationError) as raised:
+            connection_test(_tap(config))
+        assert "'apps' entry of app second-app" in " ".join(raised.value.errors)
+        apps[1]["branch_secret"] = second.branch_secret
+        assert len(connection_test(_tap(config))) == 2
+    finally:
+        running.stop()
+
+
+def test_an_app_config_branch_does_not_give_is_not_called_accepted(sandbox):
+    config = {
+        "start_date": "2024-01-01",
+        "app_id": "not-an-app-of-this-account",
+        "user_id": DEFAULT_USER_ID,
+        "api_url": sandbox.url,
+    }
+    (line,) = connection_test(_tap(config))
+    assert line.startswith("user_id: not verified")
+
+
+def test_unreachable_branch_names_the_url_setting(base_config):
+    config = {**base_config, "api_url": "http://127.0.0.1:9", "max_retries": 1}
+    with pytest.raises(ConfigValidationError) as raised:
+        connection_test(_tap(config))
+    assert "'api_url'" in " ".join(raised.value.errors)
+
+
+def test_no_credential_at_all_is_an_error():
+    with pytest.raises(ConfigValidationError, match="No credential to test"):
+        connection_test(_tap({"start_date": "2024-01-01"}))
+
+
+def _cli_test(config: dict, tmp_path) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
+    """`tap-branch --test` used to sync one record of all 54 streams, creating export jobs."""
+    result = _cli_test(base_config, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Connection test: access_token: accepted" in result.stderr
+    assert result.stdout == ""
+    calls = _api_requests(sandbox)
+    assert len(calls) == 2, calls
+    assert not [c for c in calls if any(p in c for p in JOB_PATHS)]
+
+
+def test_cli_test_fails_naming_the_setting_without_traceback(sandbox, base_config, tmp_path):
+    result = _cli_test({**base_config, "access_token": "api_app_WRONG"}, tmp_path)
+    assert result.returncode == 1
+    assert "Connection test failed" in result.stderr and "'access_token'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "api_app_WRONG" not in result.stderr
