@@ -4,7 +4,8 @@ It adds to the SDK's `RESTStream`:
 - Branch's error handling: 429 waits as long as Branch says (header or body),
   5xx and connection errors are retried with backoff, and every error message
   is free of secrets.
-- A lean record path (`FastRecordMixin`), see below.
+- A lean record path (`tap_branch.sdk_internals.FastRecordMixin`).
+- One request sender (`send`) and one checkpoint (`checkpoint`).
 """
 
 from __future__ import annotations
@@ -15,127 +16,27 @@ import typing as t
 from functools import cached_property
 
 import backoff
-import msgspec
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._util import utc_now
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 
-from tap_branch import ratelimit
+from tap_branch import clock, ratelimit
 from tap_branch.errors import RateLimitedError, describe_response, retry_after_seconds
-from tap_branch.writer import OUTPUT
+from tap_branch.sdk_internals import FastRecordMixin, ManualState, log_request_duration
 
 if t.TYPE_CHECKING:
     import requests
 
-_RECORD_CLOCK_EVERY = 1024
 
-_encoder = msgspec.json.Encoder(
-    enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
-)
-
-
-class FastRecordMixin:
-    """Emit RECORD messages with the per-record work done once per stream.
-
-    The SDK's record path, per record: copies the record to pop deselected
-    properties, conforms every value recursively, loops over stream maps,
-    builds a message object, reads the clock, and flushes stdout. For exports
-    of millions of rows that is most of the run. Here:
-    - the deselected top-level properties are computed once and popped
-      (nested selection falls back to the SDK's walk);
-    - values are already typed by `tap_branch.typing`, so conformance is off;
-    - when the only stream map is the SDK's identity map without flattening,
-      the message is encoded straight to stdout's buffer; any other stream map
-      configuration takes the SDK's own path, so mapping keeps working;
-    - `time_extracted` is read every 1024 records rather than every record;
-    - lines go to the tap writer's batch (`tap_branch.writer.OUTPUT`), written
-      in large chunks and drained before every STATE, so STATE never overtakes
-      the records before it.
-    """
-
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-
-    @cached_property
-    def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
-        """(deselected top-level properties, needs the SDK's nested pop, fast write allowed)."""
-        mask = self.mask
-        deselected: list[str] = []
-        nested = False
-        for breadcrumb, selected in mask.items():
-            if len(breadcrumb) == 2 and breadcrumb[0] == "properties":
-                if not selected:
-                    deselected.append(breadcrumb[1])
-            elif len(breadcrumb) > 2 and not selected:
-                nested = True
-        maps = self.stream_maps
-        identity = (
-            len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-        )
-        return tuple(deselected), nested, identity
-
-    def _write_record_message(self, record: dict) -> None:
-        deselected, nested, identity = self._emit_plan
-        for name in deselected:
-            record.pop(name, None)
-        if nested:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        if not identity:
-            # The SDK's own path: stream maps, aliases, flattening. Conformance is NONE.
-            for message in self._generate_record_messages_after_selection(record):
-                self._tap.write_message(message)
-            self.state_manager.is_flushed = False
-            return
-        count = getattr(self, "_records_since_clock", _RECORD_CLOCK_EVERY)
-        if count >= _RECORD_CLOCK_EVERY:
-            self._time_extracted = utc_now().isoformat()
-            count = 0
-        self._records_since_clock = count + 1
-        message = OUTPUT.envelope.message(
-            self.name, record, self._time_extracted, self._stream_version
-        )
-        buffer = OUTPUT.buffer
-        _encoder.encode_into(message, buffer, len(buffer))
-        buffer += b"\n"
-        OUTPUT.line_added()
-        self.state_manager.is_flushed = False
-
-    def _generate_record_messages_after_selection(self, record: dict):
-        import singer_sdk.singerlib as singer
-
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield singer.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
-
-    def _process_record(self, record, child_context=None, partition_context=None) -> None:
-        # Streams without children: the SDK would still evaluate the first stream
-        # map's filter and build a child context for every record.
-        if self.child_streams:
-            super()._process_record(
-                record, child_context=child_context, partition_context=partition_context
-            )
-            return
-        for key, value in (partition_context or {}).items():
-            if key not in record:
-                record[key] = value
-
-
-class BranchStream(FastRecordMixin, RESTStream):
+class BranchStream(ManualState, FastRecordMixin, RESTStream):
     """A Branch API stream on the v1 host (`api_url`)."""
 
     #: Extra tries for 5xx, resets and timeouts (the SDK's backoff); 429s are separate.
     DEFAULT_MAX_TRIES = 6
+
+    def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+        #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
+        self.run_cache: dict[str, t.Any] = tap.run_cache
+        super().__init__(tap, *args, **kwargs)
 
     @property
     def url_base(self) -> str:
@@ -154,6 +55,82 @@ class BranchStream(FastRecordMixin, RESTStream):
         from tap_branch import __version__
 
         return self.config.get("user_agent") or f"tap-branch/{__version__}"
+
+    def get_replication_key_signpost(self, context: dict | None = None) -> t.Any:
+        """The SDK's signpost (no bookmark beyond the run's start), read from the tap's clock."""
+        return clock.now() if self.is_timestamp_replication_key else None
+
+    # --- requests -------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict | None = None,
+        json: t.Any = None,
+        auth: t.Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
+        limiter: t.Any = None,
+        tolerate: t.Collection[int] | t.Callable[[requests.Response], bool] = (),
+        context: dict | None = None,
+    ) -> requests.Response:
+        """One API request, the one way every stream sends its own (beside the SDK's
+        `request_records` loop): `path` on this stream's host, authenticated by `auth` (default
+        the stream's authenticator), through `limiter` on every attempt when given, with the
+        base stream's retries (5xx, resets, 429 waits). An answer `tolerate`d (statuses, or a
+        predicate) is returned for the caller to read; any other error fails, naming `what`.
+        Counted and timed in the SDK's request metrics like the SDK's own requests."""
+        request = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}{path}",
+            params=params,
+            json=json,
+            headers=self.http_headers,
+        )
+        authenticate = auth or self.authenticator
+        accept = tolerate if callable(tolerate) else (lambda r: r.status_code in tolerate)
+
+        def attempt() -> requests.Response:
+            if limiter is not None:
+                limiter.acquire(what, self.logger)  # every attempt counts, retries included
+            response = self.requests_session.send(
+                authenticate(request), timeout=self.timeout, allow_redirects=self.allow_redirects
+            )
+            log_request_duration(self, path, response, context)
+            if not accept(response):
+                try:
+                    self.validate_response(response)
+                except FatalAPIError as exc:
+                    if type(exc) is not FatalAPIError:
+                        raise
+                    raise FatalAPIError(f"{self.name}: {what} failed: {exc}") from None
+            return response
+
+        with metrics.http_request_counter(self.name, endpoint=path) as counter:
+            counter.with_context(context)
+            response = self.request_decorator(attempt)()
+            counter.increment()
+        return response
+
+    # --- state ----------------------------------------------------------------
+
+    def checkpoint(
+        self, context: dict | None, *, bookmark: str | None = None, **entries: t.Any
+    ) -> None:
+        """Write this partition's state now: `entries` (None removes one), then the bookmark
+        when given. The one way a stream that bookmarks by hand (`bookmarks_per_record =
+        False`) records a finished unit or its progress inside one."""
+        state = self.get_context_state(context)
+        for key, value in entries.items():
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+        if bookmark is not None:
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = bookmark
+        self.write_state_now()
 
     # --- errors and retries -------------------------------------------------
 

@@ -13,7 +13,9 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.apps import configured_apps
+from tap_branch import clock
+from tap_branch.apps import check_apps, configured_apps, v2_app_ids
+from tap_branch.clock import parse_moment
 
 #: An absolute http(s) URL with a host. JSON Schema's `format: uri` is only an
 #: annotation to the SDK's validator; the pattern is what rejects "not a url".
@@ -144,22 +146,13 @@ def invalid_setting(message: str) -> ConfigValidationError:
 
 
 def parse_date(value: str, setting: str) -> dt.date:
+    """The UTC day of a date setting (or state value), read by the clock's one parser."""
     try:
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        parsed = (
-            dt.datetime.fromisoformat(text)
-            if "T" in text or " " in text
-            else dt.datetime.fromisoformat(text[:10])
-        )
-    except (ValueError, AttributeError):
+        return parse_moment(value.strip()).date()
+    except (ValueError, AttributeError, TypeError):
         raise invalid_setting(
             f"Setting '{setting}' is not a date: {value!r}. Use ISO 8601, e.g. 2024-01-31."
         ) from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc)
-    return parsed.date()
 
 
 def check_config(config: t.Mapping[str, t.Any]) -> None:
@@ -175,7 +168,7 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
     )
     if start is None:
         raise invalid_setting("Setting 'start_date' is required (ISO 8601, e.g. 2024-01-01).")
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = clock.today()
     if start > today:
         raise invalid_setting(
             f"Setting 'start_date' ({start}) is in the future (today is {today} UTC): "
@@ -187,22 +180,6 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
             raise invalid_setting(
                 f"Setting 'start_date' ({start}) is after 'end_date' ({end}): nothing to extract."
             )
-
-
-def check_apps(config: t.Mapping[str, t.Any]) -> None:
-    """Two `apps` entries with one app_id would share one bookmark: the second
-    app's days would be skipped as done."""
-    if not config.get("apps"):
-        return
-    first_entry: dict[str, int] = {}
-    for number, app in enumerate(configured_apps(config), start=1):
-        if app.app_id in first_entry:
-            raise invalid_setting(
-                f"Setting 'apps': entries {first_entry[app.app_id]} and {number} have the same "
-                f"app_id '{app.app_id}' (an entry without app_id uses its branch_key). "
-                "Each app's state is kept under its app_id: give every entry its own."
-            )
-        first_entry[app.app_id] = number
 
 
 def check_batch_config(config: t.Mapping[str, t.Any]) -> None:
@@ -274,5 +251,5 @@ def check_credentials(
         raise invalid_setting(
             f"Streams {names} need setting 'access_token' (Branch API access token)."
         )
-    if needs == "v2-app" and not (config.get("app_id") or config.get("apps")):
+    if needs == "v2-app" and not v2_app_ids(config, stream_names):
         raise invalid_setting(f"Streams {names} need setting 'app_id'.")

@@ -151,7 +151,7 @@ class TapBranch(Tap):
             need = getattr(stream, "credentials_needed", None)
             if need and (stream.selected or stream.has_selected_descendents):
                 by_need[need].append(stream)
-        selected_by_default = self._input_catalog is None and all(
+        selected_by_default = self.input_catalog is None and all(
             stream.selected == stream.selected_by_default for stream in self.streams.values()
         )
         for need, streams in by_need.items():

@@ -28,18 +28,23 @@ Converter = t.Callable[[t.Any], t.Any]
 UNPARSED = "unparsed_cells"
 EXTRA = "extra_columns"
 
-#: Declared by every typed stream: where unparseable cells and unknown columns go.
+#: Declared by every typed stream: where unparseable cells and unknown columns go. A record
+#: has these keys only when there is something in them (never null): a target then stores SQL
+#: NULL for the others, and "find the bad cells" is `WHERE unparsed_cells IS NOT NULL`.
 CATCH_ALL_PROPERTIES = [
     th.Property(
         UNPARSED,
         th.ObjectType(additional_properties=th.StringType()),
-        description="Raw text of cells that did not parse as their column's type, by column name. "
-        "The typed field itself is null for those cells.",
+        nullable=False,
+        description="Raw text of cells that did not parse as their column's type, by column name "
+        "(the typed field itself is null for those cells). Present only in records that have some.",
     ),
     th.Property(
         EXTRA,
         th.ObjectType(additional_properties=th.StringType()),
-        description="Columns the file had that this stream's schema does not know, kept as text.",
+        nullable=False,
+        description="Columns the file had that this stream's schema does not know, kept as text. "
+        "Present only in records that have some.",
     ),
 ]
 
@@ -292,10 +297,8 @@ _CELL_ERRORS = (ValueError, TypeError, OverflowError, msgspec.DecodeError)
 class RowTyper:
     """Turns the rows of one file (lists of cells, in `header` order) into typed records.
 
-    Built once per file: the header decides which converter each position gets,
-    and the typing of a whole row is then one generated function
-    (`_compile_row`). `constants` are fields every record of the file carries
-    (`app_id`, ...).
+    Built once per file: the header decides which converter each position gets.
+    `constants` are fields every record of the file carries (`app_id`, ...).
     """
 
     def __init__(
@@ -346,68 +349,34 @@ class RowTyper:
                 ", ".join(unseen),
             )
         self._width = len(self.header)
-        self._row = self._compile_row()
 
     def __call__(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
-        return self._row(cells)
-
-    def _compile_row(self) -> t.Callable[[t.Sequence[str]], dict[str, t.Any]]:
-        """One function typing a whole row of this file, written out cell by cell.
-
-        Why generated: a loop over the columns pays, for every cell, an
-        iteration, a tuple and a few lookups; written out, each cell is a local
-        variable (`c3`), each typed cell one guarded call, and the record one
-        dict display. For a 50-column export that halves the typing time.
-
-        Only generated names (`c3`, `k3`, `f3`) and integers are written into
-        the source: column names, constants and converters come from the files
-        Branch sends, so they are handed in as values (`namespace`), never as
-        text to compile.
-
-        Keys, in this order: missing documented columns (null) and constants,
-        the catch-all fields, then plain and typed columns in header order (a
-        file column named like a constant replaces it, as a later key does).
-        """
-        namespace: dict[str, t.Any] = {
-            "WIDTH": self._width,
-            "REFIT": self._refit,
-            "NOTE_UNPARSED": self._note_unparsed,
-            "EXTRA_CELLS": self._extra_cells if self._extra else lambda cells: None,
-            "CELL_ERRORS": _CELL_ERRORS,
-            "UNPARSED": UNPARSED,
-            "EXTRA": EXTRA,
-        }
-        body = [
-            "if len(cells) != WIDTH:",
-            "    return REFIT(cells)",
-            f"{''.join(f'c{index}, ' for index in range(self._width))}= cells",
-            "unparsed = None",
-        ]
-        for index, column, convert in self._typed:
-            namespace[f"k{index}"], namespace[f"f{index}"] = column, convert
-            body += [
-                f"if not c{index}:",
-                f"    c{index} = None  # an empty cell is null",
-                "else:",
-                "    try:",
-                f"        c{index} = f{index}(c{index})",
-                "    except CELL_ERRORS:",
-                f"        unparsed = NOTE_UNPARSED(unparsed, k{index}, c{index})",
-                f"        c{index} = None",
-            ]
-        entries = []
-        for number, (name, value) in enumerate(self._template.items()):
-            namespace[f"t{number}"], namespace[f"v{number}"] = name, value
-            entries.append(f"t{number}: v{number}")
-        entries += ["UNPARSED: unparsed", "EXTRA: EXTRA_CELLS(cells)"]
+        """The typed record of one row. Keys, in this order: missing documented columns (null)
+        and constants, then plain and typed columns in header order (a file column named like
+        a constant replaces it), then the catch-all fields when they hold something."""
+        if len(cells) != self._width:
+            return self._refit(cells)
+        record = self._template.copy()
         for index, column in self._plain:
-            namespace[f"k{index}"] = column
-            entries.append(f"k{index}: c{index} or None")
-        entries += [f"k{index}: c{index}" for index, _, _ in self._typed]
-        body.append("return {" + ", ".join(entries) + "}")
-        source = "def typed_row(cells):\n" + "".join(f"    {line}\n" for line in body)
-        exec(compile(source, "<tap_branch.typing.RowTyper row>", "exec"), namespace)  # noqa: S102
-        return namespace["typed_row"]
+            record[column] = cells[index] or None
+        unparsed = None
+        for index, column, convert in self._typed:
+            cell = cells[index]
+            if not cell:
+                record[column] = None  # an empty cell is null
+                continue
+            try:
+                record[column] = convert(cell)
+            except _CELL_ERRORS:
+                record[column] = None
+                unparsed = self._note_unparsed(unparsed, column, cell)
+        if unparsed is not None:
+            record[UNPARSED] = unparsed
+        if self._extra:
+            extra = self._extra_cells(cells)
+            if extra is not None:
+                record[EXTRA] = extra
+        return record
 
     def _extra_cells(self, cells: t.Sequence[str]) -> dict[str, str] | None:
         return {column: cells[index] for index, column in self._extra if cells[index] != ""} or None
@@ -424,10 +393,10 @@ class RowTyper:
 
     def _refit(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
         """A row of another width than the header: pad a short one with empty cells; keep
-        the overflow of a long one in `extra_columns` (the row function is then rebuilt)."""
+        the overflow of a long one in `extra_columns` (from then on for the whole file)."""
         cells = list(cells)
         if len(cells) < self._width:
-            return self._row(cells + [""] * (self._width - len(cells)))
+            return self(cells + [""] * (self._width - len(cells)))
         overflow = cells[self._width :]
         self._warn_once("<row width>", f"{len(cells)} cells for {self._width} columns")
         self._extra = [
@@ -435,8 +404,7 @@ class RowTyper:
             *((self._width + i, f"_overflow_{i}") for i in range(len(overflow))),
         ]
         self._width = len(cells)
-        self._row = self._compile_row()
-        return self._row(cells)
+        return self(cells)
 
     def _warn_once(self, column: str, cell: str) -> None:
         if column in self._warned_columns:
@@ -474,8 +442,6 @@ class DictTyper:
         }
         self._template = {name: None for name in self._converters}
         self._template.update(constants or {})
-        self._template[UNPARSED] = None
-        self._template[EXTRA] = None
         self._warned: set[str] = set()
 
     def __call__(self, obj: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -511,6 +477,8 @@ class DictTyper:
                         column,
                         UNPARSED,
                     )
-        record[UNPARSED] = unparsed
-        record[EXTRA] = extra
+        if unparsed is not None:
+            record[UNPARSED] = unparsed
+        if extra is not None:
+            record[EXTRA] = extra
         return record

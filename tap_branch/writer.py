@@ -32,11 +32,13 @@ class SingerEnvelope:
     def message(
         self, stream: str, record: dict, time_extracted: str | None, version: int | None
     ) -> dict:
+        # The SDK's key order (version before time_extracted): tests/test_sdk_internals.py
+        # pins the fast path to the SDK's output byte for byte.
         message = {"type": "RECORD", "stream": stream, "record": record}
-        if time_extracted is not None:
-            message["time_extracted"] = time_extracted
         if version is not None:
             message["version"] = version
+        if time_extracted is not None:
+            message["time_extracted"] = time_extracted
         return message
 
     def affixes(
@@ -44,10 +46,10 @@ class SingerEnvelope:
     ) -> tuple[str, str]:
         """(text before, text after) a record's JSON object: one whole line, newline included."""
         suffix = ""
-        if time_extracted is not None:
-            suffix += ',"time_extracted":' + msgspec.json.encode(time_extracted).decode()
         if version is not None:
             suffix += f',"version":{int(version)}'
+        if time_extracted is not None:
+            suffix += ',"time_extracted":' + msgspec.json.encode(time_extracted).decode()
         prefix = '{"type":"RECORD","stream":' + msgspec.json.encode(stream).decode() + ',"record":'
         return prefix, suffix + "}\n"
 

@@ -1,15 +1,22 @@
-"""Fixtures: a real sandbox HTTP server on a free port, and tap configs pointing at it."""
+"""Fixtures: a real sandbox HTTP server on a free port, and tap configs pointing at it.
+
+Tests never read the wall clock: the tap's clock (`tap_branch.clock`, in process and, through
+its environment variable, in every tap subprocess) and every sandbox stand at `NOW`, a fixed
+moment well inside an hour and a day, so no test depends on when it runs.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import typing as t
 
 import pytest
 import requests
 
+from tap_branch import clock
 from tap_branch.sandbox.runner import RunningSandbox, serve_in_thread
-from tap_branch.sandbox.server import SandboxConfig
+from tap_branch.sandbox.server import SandboxApp, SandboxConfig
 
 SANDBOX_KEY = "key_live_sandbox"
 SANDBOX_SECRET = "secret_live_sandbox"
@@ -17,8 +24,21 @@ SANDBOX_TOKEN = "api_app_sandbox"
 SANDBOX_APP = "sandbox-app"
 
 
+#: The moment every test runs at (the tap's clock and the sandboxes').
+NOW = dt.datetime(2026, 3, 10, 10, 30, tzinfo=dt.timezone.utc)
+os.environ[clock.ENV] = NOW.isoformat()  # tap subprocesses inherit it
+
+
+@pytest.fixture(autouse=True)
+def _clock_at_now() -> t.Iterator[None]:
+    clock.set_now(NOW)
+    yield
+    clock.set_now(None)
+
+
 def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    """The tests' today: NOW's day."""
+    return NOW.date()
 
 
 class SandboxControl:
@@ -59,7 +79,13 @@ class SandboxControl:
 
 
 def start_sandbox(**config: t.Any) -> RunningSandbox:
-    return serve_in_thread(SandboxConfig(**config))
+    return serve_in_thread(SandboxConfig(**sandbox_at_now(config)))
+
+
+def sandbox_at_now(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A sandbox config whose clock stands at NOW (its today, and its Custom Exports hour)."""
+    options = {"custom_now": NOW.isoformat(), **(config.get("options") or {})}
+    return {"today": NOW.date(), **config, "options": options}
 
 
 @pytest.fixture
@@ -132,3 +158,17 @@ def export_requests(control: SandboxControl) -> list[dict]:
 
 def file_requests(control: SandboxControl) -> list[dict]:
     return [r for r in control.requests_log() if r["path"].startswith("/files/")]
+
+
+#: A second Branch app for the multi-app tests (`two_app_sandbox`).
+SECOND = SandboxApp("second-app", "key_live_second", "secret_live_second_app")
+
+
+@pytest.fixture
+def two_app_sandbox() -> t.Iterator[SandboxControl]:
+    """A sandbox serving the usual app and `SECOND`."""
+    running = start_sandbox(extra_apps=[SECOND])
+    try:
+        yield SandboxControl(running)
+    finally:
+        running.stop()

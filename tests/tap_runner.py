@@ -18,6 +18,8 @@ class TapRun:
     messages: list[dict]
     logs: str
     error: BaseException | None = None
+    #: The tap's stdout as written, byte for byte.
+    stdout: bytes = b""
 
     def records(self, stream: str) -> list[dict]:
         return [
@@ -91,4 +93,6 @@ def run_tap(
         root.setLevel(old_level)
     sys.stdout.flush()
     messages = [json.loads(line) for line in out.getvalue().decode().splitlines() if line.strip()]
-    return TapRun(messages=messages, logs="\n".join(handler.lines), error=error)
+    return TapRun(
+        messages=messages, logs="\n".join(handler.lines), error=error, stdout=out.getvalue()
+    )

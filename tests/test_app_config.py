@@ -22,7 +22,7 @@ def test_reads_the_app_config_without_its_secret(sandbox, base_config):
     assert record["app_id"] == SANDBOX_APP
     assert record["app_name"] and record["creation_date"].endswith("+00:00")
     assert record["branch_key"] == "key_live_sandbox"
-    assert "branch_secret" not in record and "branch_secret" not in (record["extra_columns"] or {})
+    assert "branch_secret" not in record and "branch_secret" not in record.get("extra_columns", {})
     for text in (run.raw_output, run.logs):
         assert SANDBOX_SECRET not in text
         assert USER_ID not in text

@@ -84,7 +84,10 @@ def test_daily_streams_without_any_app(sandbox, base_config):
 
 
 def test_apps_entry_without_secret_names_the_app(sandbox, base_config):
-    config = {**base_config, "apps": [{"app_id": "mine", "branch_key": SANDBOX_KEY}]}
+    # `apps` replaces the flat app settings (leaving them beside it would contradict it).
+    flat = ("app_id", "branch_key", "branch_secret")
+    config = {k: v for k, v in base_config.items() if k not in flat}
+    config["apps"] = [{"app_id": "mine", "branch_key": SANDBOX_KEY}]
     _assert_fails_before_any_request(sandbox, config, "'apps' entry for app mine")
 
 

@@ -52,7 +52,7 @@ def test_wrong_branch_key_names_the_setting(sandbox, base_config):
     run = run_tap(cfg, select=["credit_history"], expect_error=True)
     assert "'branch_key'" in str(run.error)
     cfg = {
-        **base_config,
+        **{k: v for k, v in base_config.items() if k not in ("app_id", "branch_key")},
         "credit_identities": ["user-1"],
         "apps": [{"app_id": "mine", "branch_key": "key_live_bad"}],
     }

@@ -37,7 +37,7 @@ def test_topics_typed_incremental_and_one_request_per_day(sandbox, base_config):
     assert isinstance(row["last_attributed_touch_data_tilde_tags"], list)
     assert isinstance(row["attributed"], bool)
     assert isinstance(row["persona_identifiers[].id"], list)
-    assert row["unparsed_cells"] is None and row["extra_columns"] is None
+    assert "unparsed_cells" not in row and "extra_columns" not in row
     # One /v3/export request per day for all three topics.
     asks = [r for r in sandbox.requests_log() if r["path"] == "/v3/export"]
     assert len(asks) == 3

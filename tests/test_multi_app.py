@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tap_branch.sandbox.server import SandboxApp
 from tests.conftest import (
     DAILY_KEYS,
     DAILY_STREAMS,
     SANDBOX_APP,
     SANDBOX_KEY,
     SANDBOX_SECRET,
+    SECOND,
     SandboxControl,
     days_back,
     export_requests,
     sandbox_volumes,
-    start_sandbox,
     volumes_of,
 )
 from tests.tap_runner import TapRun, run_tap
-
-SECOND = SandboxApp("second-app", "key_live_second", "secret_live_second_app")
-
-
-@pytest.fixture
-def two_app_sandbox():
-    running = start_sandbox(extra_apps=[SECOND])
-    try:
-        yield SandboxControl(running)
-    finally:
-        running.stop()
 
 
 def _config(control: SandboxControl, apps: list[dict], **extra) -> dict:

@@ -16,7 +16,14 @@ import requests
 from tap_branch.sandbox import synthetic
 from tap_branch.sandbox.cli import build_config, parse_args
 from tap_branch.sandbox.server import SlidingWindowLimiter
-from tests.conftest import SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, days_back, start_sandbox
+from tests.conftest import (
+    NOW,
+    SANDBOX_KEY,
+    SANDBOX_SECRET,
+    SandboxControl,
+    days_back,
+    start_sandbox,
+)
 
 AUTH_FAILED = {"error": {"message": "Authentication failed !", "code": 400}}
 
@@ -313,7 +320,7 @@ def test_v3_lists_all_15_topics_and_each_topic_has_its_own_columns(sandbox):
 
 
 def _custom(control: SandboxControl, **body) -> requests.Response:
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    start = NOW - dt.timedelta(days=1)
     request = {
         "report_type": "eo_open",
         "start_date": start.strftime("%Y-%m-%dT00:00:00Z"),

@@ -78,13 +78,16 @@ def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
     assert isinstance(first["attributed"], bool)
     assert isinstance(first["custom_data"], dict)
     assert isinstance(first["last_attributed_touch_data_tilde_tags"], list)
-    assert isinstance(first["days_from_last_attributed_touch_to_event"], int)
+    # The sandbox leaves some cells empty (null); every filled one is typed, on any day.
+    days = [r["days_from_last_attributed_touch_to_event"] for r in csv_rows]
+    filled = [d for d in days if d is not None]
+    assert filled and all(isinstance(d, int) for d in filled)
     assert "event_timestamp" not in first  # ontology columns the file lacks are left out
-    assert {r["extra_columns"]["x_sandbox_segment"] for r in csv_rows if r["extra_columns"]} == {
+    assert {r["extra_columns"]["x_sandbox_segment"] for r in csv_rows if "extra_columns" in r} == {
         "alpha",
         "beta",
     }
-    assert all(r["unparsed_cells"] is None for r in rows)
+    assert all("unparsed_cells" not in r for r in rows)
     json_row = next(r for r in rows if r["subscription_id"] == "sandbox-sub-2")
     assert isinstance(json_row["event_data_revenue"], float)
     assert isinstance(json_row["content_items"], list)

@@ -28,10 +28,11 @@ STANDARD_STREAMS = {"links", "link_clicks", "events"}
 # A small volume and one day: the whole suite syncs in well under a second.
 _SANDBOX = serve_in_thread(
     SandboxConfig(
+        today=utc_today(),
         options={
             "daily_rows": {"links": 20, "link_clicks": 30, "events": 40},
             "daily_rows_per_file": 15,
-        }
+        },
     )
 )
 

@@ -18,7 +18,14 @@ import pytest
 import requests
 
 from tap_branch.client import BranchStream
-from tests.conftest import DAILY_STREAMS, SANDBOX_KEY, SANDBOX_SECRET, SANDBOX_TOKEN, days_back
+from tests.conftest import (
+    DAILY_STREAMS,
+    SANDBOX_KEY,
+    SANDBOX_SECRET,
+    SANDBOX_TOKEN,
+    days_back,
+    utc_today,
+)
 from tests.tap_runner import TapRun, run_tap
 
 
@@ -144,6 +151,10 @@ def test_cli_tap_and_cli_sandbox_print_no_secret(tmp_path):
     try:
         port = _wait_for_port(sandbox)
         url = f"http://127.0.0.1:{port}"
+        # The CLI sandbox's day is the tests' (the tap subprocess's clock is set by conftest).
+        requests.post(
+            f"{url}/_sandbox/clock", json={"today": utc_today().isoformat()}, timeout=10
+        ).raise_for_status()
         # Files of the day before yesterday are fine; yesterday's stay expired: the sync fails.
         answer = requests.get(
             f"{url}/v1/export/{SANDBOX_KEY}",

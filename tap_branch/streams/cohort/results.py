@@ -135,8 +135,8 @@ class RowExpander:
                 f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
                 f"Row fields: {', '.join(sorted(row))}"
             )
-        base[UNPARSED] = None
-        base[EXTRA] = extra or None
+        if extra:  # the catch-all keys only when they hold something
+            base[EXTRA] = extra
         records = []
         for unit, index, raw in bands:
             record = dict(base, band=index, band_unit=unit, value=None)
@@ -145,7 +145,7 @@ class RowExpander:
                     record["value"] = _number(raw)
                 except (TypeError, ValueError):
                     record[UNPARSED] = {**unparsed, "value": as_text(raw)}
-            if unparsed and record[UNPARSED] is None:
+            if unparsed and UNPARSED not in record:
                 record[UNPARSED] = dict(unparsed)
             records.append(record)
         return records

@@ -32,6 +32,8 @@ import msgspec
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
+from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
@@ -153,15 +155,12 @@ class Job:
     interval: float
 
 
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
-
-
 class CohortStream(Branch2Stream):
     """The results of one cohort report, in long format (one record per band)."""
 
     credentials_needed = "v2"
     replication_key = "cohort_date"
+    bookmarks_per_record = False  # mature, completed windows move it (`get_records`)
     is_sorted = False
 
     report: reports.CohortReport
@@ -181,7 +180,11 @@ class CohortStream(Branch2Stream):
 
     @property
     def scope_param(self) -> dict[str, str]:
-        value = self.config.get(self.scope)
+        value = (
+            self.config.get("organization_id")
+            if self.scope == "organization_id"
+            else default_app_id(self.config)
+        )
         if not value:
             raise invalid_setting(
                 f"Stream {self.name} needs setting 'organization_id' or 'app_id': Branch's cohort API is "
@@ -213,7 +216,7 @@ class CohortStream(Branch2Stream):
     # --- dates and bookmarks --------------------------------------------------------
 
     def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
-        today = utc_today()
+        today = clock.today()
         start = parse_date(str(self.config["start_date"]), "start_date")
         origin = "start_date"
         bookmark = self.get_context_state(context).get("replication_key_value")
@@ -241,16 +244,6 @@ class CohortStream(Branch2Stream):
             end = min(end, parse_date(str(self.config["end_date"]), "end_date"))
         return start, end
 
-    def _write_bookmark(self, context: dict | None, day: dt.date) -> None:
-        state = self.get_context_state(context)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = day.isoformat()
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark: mature, completed windows do (`_write_bookmark`)."""
-
     # --- API calls ------------------------------------------------------------------
 
     def _call(
@@ -262,22 +255,15 @@ class CohortStream(Branch2Stream):
         params: dict | None = None,
         body: dict | None = None,
     ) -> dict:
-        """One cohort API call through the shared limiter; 429s and 5xx retried by the base class."""
-        request = self.build_prepared_request(
-            method=method,
-            url=f"{self.url_base}{path}",
+        """One cohort API call through the shared limiter; its JSON object answer."""
+        response = self.send(
+            method,
+            path,
+            what=what,
             params={**self.scope_param, **(params or {})},
             json=body,
-            headers=self.http_headers,
+            limiter=self.limiter,
         )
-
-        def send():
-            self.limiter.acquire(what, self.logger)  # every attempt counts, retries included
-            response = self.requests_session.send(request, timeout=self.timeout)
-            self.validate_response(response)
-            return response
-
-        response = self.request_decorator(send)()
         try:
             answer = response.json()
         except ValueError:
@@ -287,7 +273,7 @@ class CohortStream(Branch2Stream):
         return answer
 
     def _submit(self, window: Window) -> Job:
-        what = f"submitting {self.name} {window[0]}..{window[1]}"
+        what = f"submitting {window[0]}..{window[1]}"
         answer = self._call(
             "POST",
             "/v2/analytics",
@@ -308,9 +294,7 @@ class CohortStream(Branch2Stream):
 
     def _poll(self, job: Job) -> dict:
         # The job's own path on our configured host, not `status_url`: the token goes nowhere else.
-        return self._call(
-            "GET", f"/v2/analytics/{job.job_id}", f"polling {self.name} job {job.job_id}"
-        )
+        return self._call("GET", f"/v2/analytics/{job.job_id}", f"polling job {job.job_id}")
 
     def _finished_url(self, job: Job) -> str:
         """Poll until the job is FINISHED; its signed result URL. (For refreshing an expired URL.)"""
@@ -329,7 +313,7 @@ class CohortStream(Branch2Stream):
         if start > end:
             self.logger.info("%s is up to date (through %s).", self.name, end)
             return
-        mature = reports.last_mature_day(self.report, utc_today())
+        mature = reports.last_mature_day(self.report, clock.today())
         planned = reports.windows(self.report, start, end)
         self._announce(planned, start, end, mature)
         done: dict[dt.date, dt.date] = {}  # completed windows: start -> end
@@ -343,7 +327,7 @@ class CohortStream(Branch2Stream):
             covered = frontier - dt.timedelta(days=1)
             bookmark = min(covered, mature)
             if bookmark >= start:
-                self._write_bookmark(context, bookmark)
+                self.checkpoint(context, bookmark=bookmark.isoformat())
         self.logger.info(
             "%s: %s..%s extracted for %s %s; days after %s are not mature yet and will be re-extracted next run.",
             self.name,

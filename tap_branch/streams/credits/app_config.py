@@ -18,7 +18,7 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import BranchApp, configured_apps
+from tap_branch.apps import BranchApp, configured_apps, v2_app_ids
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
 from tap_branch.errors import branch_error_message, describe_response
@@ -63,14 +63,6 @@ def is_credential_field(name: str) -> bool:
     return "secret" in lowered or lowered in SENSITIVE_QUERY_KEYS
 
 
-def configured_app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
-    """App ids set explicitly (the `apps` entries' or the flat `app_id`); a branch_key is no app id."""
-    apps = config.get("apps") or []
-    if apps:
-        return [str(app["app_id"]) for app in apps if app.get("app_id")]
-    return [str(config["app_id"])] if config.get("app_id") else []
-
-
 class AppConfigStream(BranchStream):
     name = "app_config"
     _app_key: BranchApp | None = None
@@ -100,7 +92,8 @@ class AppConfigStream(BranchStream):
             app.app_id: app for app in configured_apps(self.config) if app.branch_secret
         }
         if self.config.get(USER_ID_SETTING):
-            for app_id in configured_app_ids(self.config):
+            # The legacy form reads an app by its app_id (tap_branch.apps: the v2 rule).
+            for app_id in v2_app_ids(self.config, [self.name]):
                 keyed.setdefault(app_id, None)
         return keyed
 

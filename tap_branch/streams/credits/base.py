@@ -17,13 +17,13 @@ import typing as t
 from functools import cached_property
 
 from singer_sdk.exceptions import FatalAPIError
-from singer_sdk.streams._state import StreamStateManager
 
 from tap_branch.apps import BranchApp, configured_apps, find_app
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.redaction import redact
+from tap_branch.sdk_internals import StreamStateManager, state_manager_of
 from tap_branch.streams.credits.identities import SETTING as IDENTITIES_SETTING
 from tap_branch.streams.credits.identities import configured_identities
 from tap_branch.typing import DictTyper
@@ -150,16 +150,7 @@ class PublicApiStream(BranchStream):
 
     @property
     def state_manager(self) -> StreamStateManager:
-        if self._state_manager is None:
-            self._state_manager = IndexedStateManager(
-                tap_name=self.tap_name,
-                stream_name=self.name,
-                tap_state=self._tap_state,
-                state_partitioning_keys=self.state_partitioning_keys,
-                is_sorted=self.is_sorted,
-                check_sorted=self.check_sorted,
-            )
-        return self._state_manager
+        return state_manager_of(self, IndexedStateManager)
 
     @property
     def authenticator(self) -> BranchKeyAuthenticator:

@@ -6,7 +6,6 @@ credits, nor those that create links or apps.
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +13,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
+from tap_branch import clock
 from tap_branch.streams.credits.app_config import USER_ID_SETTING, AppConfigStream
 from tap_branch.streams.credits.base import PublicApiStream
 from tap_branch.typing import CATCH_ALL_PROPERTIES
@@ -318,7 +318,7 @@ class CreditBalancesStream(PublicApiStream):
             raise FatalAPIError(
                 f"Branch's credit balance answer is not an object but a {type(body).__name__}"
             )
-        read_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        read_at = clock.now().isoformat()
         wanted = set(self.config.get("credit_buckets") or [])
         for bucket, balance in body.items():
             if not wanted or bucket in wanted:

@@ -26,7 +26,7 @@ class ExportJobs:
     """Mixed into `CustomExportStream`: the export jobs of one report type."""
 
     def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
-        dropped: dict = self._tap.run_cache.setdefault("custom_dropped_fields", {})
+        dropped: dict = self.run_cache.setdefault("custom_dropped_fields", {})
         fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
         days = job_days(start, end)
         day_limiter = self._limiter(
@@ -53,14 +53,14 @@ class ExportJobs:
             }
             if self.config.get("custom_exports_filter") is not None:
                 body["filter"] = self.config["custom_exports_filter"]
-            response = self._call(
+            response = self.send(
                 "POST",
                 "/v2/logs",
-                app_id,
-                body=body,
+                what=f"creating the {self.report_type} export job (app {app_id})",
+                params={"app_id": app_id},
+                json=body,
                 limiter=create,
-                what=f"creating the {self.report_type} export job",
-                accept=lambda r: r.status_code == 400 and _NOT_AVAILABLE in (r.text or ""),
+                tolerate=lambda r: r.status_code == 400 and _NOT_AVAILABLE in (r.text or ""),
             )
             if response.status_code == 400:
                 message = branch_error_message(response) or response.text
@@ -111,7 +111,7 @@ class ExportJobs:
 
     def _log_dropped_fields_once(self, dropped: set[str] | None) -> None:
         """One warning a run per report type, with every field Branch refused."""
-        logged: set = self._tap.run_cache.setdefault("custom_dropped_fields_logged", set())
+        logged: set = self.run_cache.setdefault("custom_dropped_fields_logged", set())
         if not dropped or self.report_type in logged:
             return
         logged.add(self.report_type)
@@ -134,13 +134,13 @@ class ExportJobs:
         poll = float(self.config.get("custom_exports_poll_seconds", 15))
         deadline = time.monotonic() + float(self.config.get("custom_exports_job_timeout", 3 * 3600))
         while True:
-            response = self._call(
+            response = self.send(
                 "GET",
                 f"/v2/logs/{handle}",
-                app_id,
+                what=f"checking the {self.report_type} export job {handle} (app {app_id})",
+                params={"app_id": app_id},
                 limiter=status_limiter,
-                what=f"checking the {self.report_type} export job",
-                accept=lambda r: r.status_code == 404,
+                tolerate=(404,),
             )
             if response.status_code == 404:
                 return None

@@ -12,15 +12,12 @@ import datetime as dt
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.schemas.event_topics import READINESS_TOPICS
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(_UTC)
 
 
 def floor_hour(moment: dt.datetime) -> dt.datetime:
@@ -29,14 +26,6 @@ def floor_hour(moment: dt.datetime) -> dt.datetime:
 
 def branch_time(moment: dt.datetime) -> str:
     return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_moment(text: str) -> dt.datetime:
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = dt.datetime.fromisoformat(text)
-    return moment.replace(tzinfo=_UTC) if moment.tzinfo is None else moment.astimezone(_UTC)
 
 
 class ReadinessChecks:
@@ -49,7 +38,7 @@ class ReadinessChecks:
         if self.report_type not in READINESS_TOPICS:
             self._note_readiness_unknown("it is documented for the eo_* event topics only")
             return self._assumed_ready_end(limit)
-        hour = floor_hour(min(limit, utc_now())) - _HOUR  # the last hour that has ended
+        hour = floor_hour(min(limit, clock.now())) - _HOUR  # the last hour that has ended
         checks = int(self.config.get("custom_exports_ready_max_checks") or 48)
         while hour >= floor_hour(start) and checks > 0:
             checks -= 1
@@ -69,8 +58,13 @@ class ReadinessChecks:
             "topic": self.report_type,
             "app_id": int(app_id) if app_id.isdigit() else app_id,
         }
-        response = self._call(
-            "POST", "/v2/data/ready", app_id, body=body, accept=lambda r: r.status_code == 400
+        response = self.send(
+            "POST",
+            "/v2/data/ready",
+            what=f"checking whether Branch has finished {hour:%Y-%m-%d %H}:00 (app {app_id})",
+            params={"app_id": app_id},
+            json=body,
+            tolerate=(400,),
         )
         if response.status_code == 400:
             self._note_readiness_unknown(str(branch_error_message(response) or 400))
@@ -84,11 +78,11 @@ class ReadinessChecks:
 
     def _assumed_ready_end(self, limit: dt.datetime) -> dt.datetime:
         delay = float(self.config.get("custom_exports_assumed_delay_hours", 6))
-        return min(limit, floor_hour(utc_now() - dt.timedelta(hours=delay)))
+        return min(limit, floor_hour(clock.now() - dt.timedelta(hours=delay)))
 
     def _note_readiness_unknown(self, why: str) -> None:
         """Once a run per report type: its data is taken as complete up to the assumed delay."""
-        seen: set = self._tap.run_cache.setdefault("custom_ready_unknown", set())
+        seen: set = self.run_cache.setdefault("custom_ready_unknown", set())
         if self.report_type in seen:
             return
         seen.add(self.report_type)

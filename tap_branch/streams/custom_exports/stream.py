@@ -28,13 +28,16 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import configured_apps
+from tap_branch import clock
+from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
+from tap_branch.clock import parse_moment
 from tap_branch.downloads import FileReader, file_label, json_lines
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import parse_date
 from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.custom_exports.fields import fields_for
@@ -43,8 +46,6 @@ from tap_branch.streams.custom_exports.readiness import (
     ReadinessChecks,
     branch_time,
     floor_hour,
-    parse_moment,
-    utc_now,
 )
 from tap_branch.streams.custom_exports.settings import MAX_WINDOW_DAYS, setting_default
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
@@ -55,13 +56,6 @@ LOOKBACK_DAYS = 120
 PROGRESS = "window_in_progress"
 
 
-def app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
-    """The apps of the v2 APIs: each `apps` entry's app_id, else the flat `app_id`."""
-    if config.get("apps"):
-        return [app.app_id for app in configured_apps(config)]
-    return [str(config["app_id"])] if config.get("app_id") else []
-
-
 class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     """One Custom Exports report type, per app, incremental by the hour Branch has finished."""
 
@@ -70,6 +64,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     # its 100 an hour, so running all 31 unasked would take hours. Select the ones you need.
     selected_by_default = False
     replication_key = "timestamp"
+    bookmarks_per_record = False  # finished windows move it (`get_records`)
     is_sorted = False
     #: Checked when a --state is loaded (`tap_branch.state_checks`).
     state_keys: t.ClassVar[dict] = {
@@ -102,7 +97,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
 
     @property
     def partitions(self) -> list[dict]:
-        return [{"app_id": app_id} for app_id in app_ids(self.config)]
+        return [{"app_id": app_id} for app_id in v2_app_ids(self.config, [self.name])]
 
     @property
     def authenticator(self) -> AccessTokenAuthenticator:
@@ -114,40 +109,6 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             windows = [(int(w["limit"]), float(w["seconds"])) for w in setting_default(setting)]
         return shared_limiter(name, windows, self.logger)
 
-    # --- HTTP ----------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        app_id: str,
-        *,
-        body: dict | None = None,
-        limiter: t.Any = None,
-        what: str = "",
-        accept: t.Callable[[t.Any], bool] = lambda response: False,
-    ):
-        """One API call with the base stream's retries; `accept(response)` lets a caller read
-        an error answer itself instead of failing."""
-        request = self.build_prepared_request(
-            method=method,
-            url=f"{self.url_base}{path}",
-            params={"app_id": app_id},
-            json=body,
-            headers=self.http_headers,
-        )
-        auth = self.authenticator
-
-        def send():
-            if limiter is not None:
-                limiter.acquire(what, self.logger)
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            if not accept(response):
-                self.validate_response(response)
-            return response
-
-        return self.request_decorator(send)()
-
     # --- windows -------------------------------------------------------------
 
     def _start(self, context: dict) -> dt.datetime:
@@ -158,7 +119,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             day = parse_date(str(self.config["start_date"]), "start_date")
             start = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
         # The 120 days count when Branch receives the job; an hour's margin covers a long run.
-        earliest = floor_hour(utc_now() - dt.timedelta(days=LOOKBACK_DAYS)) + 2 * _HOUR
+        earliest = floor_hour(clock.now() - dt.timedelta(days=LOOKBACK_DAYS)) + 2 * _HOUR
         if start < earliest:
             self.logger.warning(
                 "%s (app %s): Custom Exports reach back only %d days; events from %s to %s can no "
@@ -176,8 +137,8 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     def _limit(self) -> dt.datetime:
         if self.config.get("end_date"):
             day = parse_date(str(self.config["end_date"]), "end_date") + dt.timedelta(days=1)
-            return min(utc_now(), dt.datetime(day.year, day.month, day.day, tzinfo=_UTC))
-        return utc_now()
+            return min(clock.now(), dt.datetime(day.year, day.month, day.day, tzinfo=_UTC))
+        return clock.now()
 
     def windows(
         self, start: dt.datetime, end: dt.datetime
@@ -222,11 +183,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         for window_start, window_end in windows:
             yield from self._export_window(context, app_id, window_start, window_end, pending)
             pending = None
-            state.pop(PROGRESS, None)
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = window_end.isoformat()
-            self.state_manager.is_flushed = False
-            self._write_state_message()
+            self.checkpoint(context, bookmark=window_end.isoformat(), **{PROGRESS: None})
 
     def _announce(self, app_id: str, windows: list[tuple[dt.datetime, dt.datetime]]) -> None:
         """Before the first job, as the cohort streams do: the jobs and days of data this
@@ -239,7 +196,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         )
         sharing = sum(
             1
-            for stream in self._tap.streams.values()
+            for stream in sibling_streams(self)
             if isinstance(stream, CustomExportStream) and stream.selected
         )
         self.logger.info(
@@ -277,9 +234,6 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                 sharing,
                 everyone / 3600,
             )
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark; finished windows do (`get_records`)."""
 
     def _export_window(
         self, context: dict, app_id: str, start: dt.datetime, end: dt.datetime, pending: dict | None
@@ -323,14 +277,13 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         self, context: dict, start: dt.datetime, end: dt.datetime, handle: str, done: list[str]
     ) -> None:
         """The window being exported, its job and the files already emitted (labels, no query)."""
-        self.get_context_state(context)[PROGRESS] = {
+        progress = {
             "start": start.isoformat(),
             "end": end.isoformat(),
             "handle": handle,
             "files_done": list(done),
         }
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(context, **{PROGRESS: progress})
 
     def _records_of_file(
         self, app_id: str, handle: str, index: int, url: str, period: str

@@ -21,6 +21,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_branch import clock
 from tap_branch.apps import BranchApp, app_partitions, find_app
 from tap_branch.client import BranchStream
 from tap_branch.downloads import FileReader, csv_rows, file_label
@@ -48,10 +49,6 @@ APP_ID_PROPERTY = th.Property(
     required=True,
     description="Branch app id of the row (the branch_key when no app_id is configured).",
 )
-
-
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def parse_manifest(
@@ -108,6 +105,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     credentials_needed = "v1"
     replication_key = "export_date"
+    bookmarks_per_record = False  # completed days move it (`_mark_day_complete`)
     #: Cache namespace shared by the streams that read the same per-day answer.
     family: str = ""
     #: This stream's list in the per-day answer.
@@ -128,14 +126,14 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
         """Ask Branch for one day's file lists (one HTTP request)."""
 
-    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+    def manifest_is_ready(self, app: BranchApp, manifest: Manifest, day: dt.date) -> bool:
         """Whether a day's answer is final. Default: some list has files, or the day is old enough
         (`empty_day_grace_days`) that empty lists mean a day without data."""
         return any(manifest.values()) or self.past_grace(day)
 
     def past_grace(self, day: dt.date) -> bool:
         """Whether `day` is older than `empty_day_grace_days`: Branch has long published it."""
-        return (utc_today() - day).days > int(self.config.get("empty_day_grace_days", 2))
+        return (clock.today() - day).days > int(self.config.get("empty_day_grace_days", 2))
 
     def file_rows(
         self, app: BranchApp, day: dt.date, index: int, url: str
@@ -150,7 +148,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         )
 
     def records_of_file(
-        self, app: BranchApp, day: dt.date, index: int, url: str
+        self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict]:
         """Typed records of one csv.gz file; the header decides the columns."""
         rows = self.file_rows(app, day, index, url)
@@ -170,7 +168,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     # --- days and bookmarks -------------------------------------------------
 
     def last_day(self) -> dt.date:
-        yesterday = utc_today() - dt.timedelta(days=1)
+        yesterday = clock.today() - dt.timedelta(days=1)
         if self.config.get("end_date"):
             return min(yesterday, parse_date(str(self.config["end_date"]), "end_date"))
         return yesterday
@@ -183,14 +181,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         return start
 
     def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        state = self.get_context_state(context)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = midnight(day)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark; completed days do (`_mark_day_complete`)."""
+        self.checkpoint(context, bookmark=midnight(day))
 
     # --- the shared per-day answer ------------------------------------------
 
@@ -199,7 +190,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         # next stream of the family walks the same days again later. An answer is
         # a few URLs (kilobytes even for a year's backfill); URLs that expired in
         # the meantime are refreshed on their 403 (`_fresh_url`).
-        cache: dict = self._tap.run_cache.setdefault("daily_manifests", {})
+        cache: dict = self.run_cache.setdefault("daily_manifests", {})
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
             cache[key] = self.request_manifest(app, day)
@@ -226,13 +217,13 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             return
         while day <= last:
             manifest = self.manifest(app, day)
-            if not self.manifest_is_ready(manifest, day):
+            if not self.manifest_is_ready(app, manifest, day):
                 self._log_not_ready(app, day)
                 return
             files = list(manifest.get(self.kind) or [])
             try:
                 for index, url in enumerate(files):
-                    yield from self.records_of_file(app, day, index, url)
+                    yield from self.records_of_file(context, app, day, index, url)
             except FileNotReadyError as exc:
                 if self.past_grace(day):
                     raise self._never_ready(app, day, index, url, exc) from None

@@ -59,7 +59,7 @@ class DailyExportStream(DailyFileStream):
     path = "/v1/export/{branch_key}"
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
-        use_post = self._tap.run_cache.get("daily_export_use_post", False)
+        use_post = self.run_cache.get("daily_export_use_post", False)
         if not use_post:
             response = self._send_export_request(app, day, post=False)
             if response.status_code in (404, 405):
@@ -67,37 +67,30 @@ class DailyExportStream(DailyFileStream):
                     "GET /v1/export answered %s; using the documented POST /v2/export form from now on.",
                     response.status_code,
                 )
-                self._tap.run_cache["daily_export_use_post"] = True
+                self.run_cache["daily_export_use_post"] = True
                 use_post = True
             else:
                 return self._parse_manifest(response, day, app)
         return self._parse_manifest(self._send_export_request(app, day, post=True), day, app)
 
     def _send_export_request(self, app: BranchApp, day: dt.date, *, post: bool):
+        what = f"asking for the daily export files of {day} (app {app.app_id})"
         if post:
-            request = self.build_prepared_request(
-                method="POST",
-                url=f"{self.url_base}/v2/export",
+            return self.send(
+                "POST",
+                "/v2/export",
+                what=what,
                 json={"export_date": day.isoformat()},
-                headers=self.http_headers,
+                auth=BranchKeyAuthenticator(app, location="json"),
             )
-            auth = BranchKeyAuthenticator(app, location="json")
-        else:
-            request = self.build_prepared_request(
-                method="GET",
-                url=f"{self.url_base}/v1/export/{app.branch_key}",
-                params={"export_date": day.isoformat()},
-                headers=self.http_headers,
-            )
-            auth = BranchKeyAuthenticator(app, location="query", fields=("branch_secret",))
-
-        def send():
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            if post or response.status_code not in (404, 405):
-                self.validate_response(response)
-            return response
-
-        return self.request_decorator(send)()
+        return self.send(
+            "GET",
+            f"/v1/export/{app.branch_key}",
+            what=what,
+            params={"export_date": day.isoformat()},
+            auth=BranchKeyAuthenticator(app, location="query", fields=("branch_secret",)),
+            tolerate=(404, 405),
+        )
 
     def _parse_manifest(self, response, day: dt.date, app: BranchApp) -> Manifest:
         return parse_manifest(

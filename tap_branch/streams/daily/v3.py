@@ -28,6 +28,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.downloads import file_label
@@ -41,7 +42,6 @@ from tap_branch.streams.daily.files import (
     Manifest,
     midnight,
     parse_manifest,
-    utc_today,
 )
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -82,27 +82,20 @@ class DailyV3Stream(DailyFileStream):
     # --- the per-day answer -------------------------------------------------
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
-        request = self.build_prepared_request(
-            method="POST",
-            url=f"{self.url_base}{self.path}",
+        response = self.send(
+            "POST",
+            self.path,
+            what=f"asking for the Daily Exports v3 files of {day} (app {app.app_id})",
             json={"export_date": day.isoformat()},
-            headers=self.http_headers,
+            auth=BranchKeyAuthenticator(app, location="json"),
         )
-        auth = BranchKeyAuthenticator(app, location="json")
-
-        def send():
-            response = self.requests_session.send(auth(request), timeout=self.timeout)
-            self.validate_response(response)
-            return response
-
-        response = self.request_decorator(send)()
         # A topic Branch does not list has no data that day; anything but lists is an error.
         manifest = parse_manifest(response, f"Daily Exports v3 answer for {day} (app {app.app_id})")
         self._report_unknown_topics(manifest, day)
         return manifest
 
     def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
-        seen: set = self._tap.run_cache.setdefault("daily_v3_unknown_topics", set())
+        seen: set = self.run_cache.setdefault("daily_v3_unknown_topics", set())
         for topic, urls in manifest.items():
             if urls and topic not in TOPICS and topic not in seen:
                 seen.add(topic)
@@ -113,7 +106,7 @@ class DailyV3Stream(DailyFileStream):
                     day,
                 )
 
-    def manifest_is_ready(self, manifest: Manifest, day: dt.date) -> bool:
+    def manifest_is_ready(self, app: BranchApp, manifest: Manifest, day: dt.date) -> bool:
         """Files for some topic: ready. All lists empty: not published yet, unless a later day
         already is (then this day had no data)."""
         if any(manifest.values()):
@@ -121,13 +114,13 @@ class DailyV3Stream(DailyFileStream):
         later = day + dt.timedelta(days=1)
         if later > self.last_day():
             return False
-        return any(self.manifest(self._app_of_day, later).values())
+        return any(self.manifest(app, later).values())
 
     # --- days ---------------------------------------------------------------
 
     def first_day(self, context: dict | None) -> dt.date:
         wanted = super().first_day(context)
-        earliest = utc_today() - dt.timedelta(days=AVAILABLE_DAYS)
+        earliest = clock.today() - dt.timedelta(days=AVAILABLE_DAYS)
         if wanted < earliest:
             self.logger.warning(
                 "%s (app %s): Daily Exports v3 keeps only the last %d days; the days %s to %s can no "
@@ -142,24 +135,16 @@ class DailyV3Stream(DailyFileStream):
             return earliest
         return wanted
 
-    def get_records(self, context: dict | None) -> t.Iterator[dict]:
-        from tap_branch.apps import find_app
-
-        self._app_of_day = find_app(self.config, context["app_id"])
-        self._context = context
-        yield from super().get_records(context)
-
     def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        self.get_context_state(context).pop(PROGRESS, None)
-        super()._mark_day_complete(context, day)
+        self.checkpoint(context, bookmark=midnight(day), **{PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
     def records_of_file(
-        self, app: BranchApp, day: dt.date, index: int, url: str
+        self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict]:
         label = file_label(url)
-        state = self.get_context_state(self._context)
+        state = self.get_context_state(context)
         progress = state.get(PROGRESS) or {}
         done = (
             list(progress.get("files_done") or []) if progress.get("day") == day.isoformat() else []
@@ -186,9 +171,9 @@ class DailyV3Stream(DailyFileStream):
                     yield millis.from_cells(typer(cells), cells)
         # Every row of this file has been emitted: remember it, so a stop before the
         # day's end does not read it again.
-        state[PROGRESS] = {"day": day.isoformat(), "files_done": [*done, label]}
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(
+            context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, label]}}
+        )
 
 
 def _stream_class(topic: str) -> type[DailyV3Stream]:

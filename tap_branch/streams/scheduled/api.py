@@ -19,6 +19,7 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.apps import default_app_id
 from tap_branch.errors import describe_response
 from tap_branch.redaction import strip_query
 from tap_branch.settings import invalid_setting
@@ -94,10 +95,6 @@ class Job:
         }
 
 
-def to_datetime(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(parse_datetime(text))
-
-
 def parse_job(raw: t.Any, subscription_id: str) -> Job:
     """One job of Branch's answer, checked; a clear error when a field is unusable."""
     if not isinstance(raw, dict) or not raw.get("job_id"):
@@ -138,10 +135,7 @@ def parse_job(raw: t.Any, subscription_id: str) -> Job:
 def configured_subscriptions(config: t.Mapping[str, t.Any]) -> list[Subscription]:
     """The `scheduled_exports` setting, with each entry's app_id defaulted from the tap's."""
     entries = config.get("scheduled_exports") or []
-    default_app = config.get("app_id")
-    apps = config.get("apps") or []
-    if not default_app and len(apps) == 1:
-        default_app = apps[0].get("app_id")
+    default_app = default_app_id(config)
     subscriptions = []
     for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or not entry.get("subscription_id"):
@@ -162,12 +156,6 @@ def configured_subscriptions(config: t.Mapping[str, t.Any]) -> list[Subscription
     return subscriptions
 
 
-def v2_app_ids(config: t.Mapping[str, t.Any]) -> list[str]:
-    if config.get("app_id"):
-        return [str(config["app_id"])]
-    return [str(app.get("app_id") or app["branch_key"]) for app in config.get("apps") or []]
-
-
 class ScheduledExportsApi:
     """The requests of this API, sent through a stream (its session, auth, retries, errors)."""
 
@@ -177,23 +165,11 @@ class ScheduledExportsApi:
         self.shared = shared
 
     def _send(
-        self, method: str, path: str, app_id: str, *, tolerate: tuple[int, ...] = ()
+        self, method: str, path: str, app_id: str, what: str, *, tolerate: tuple[int, ...] = ()
     ) -> requests.Response:
-        stream = self.stream
-        request = stream.build_prepared_request(
-            method=method,
-            url=stream.url_base + path,
-            params={"app_id": app_id},
-            headers=stream.http_headers,
+        return self.stream.send(
+            method, path, what=what, params={"app_id": app_id}, tolerate=tolerate
         )
-
-        def send() -> requests.Response:
-            response = stream.requests_session.send(request, timeout=stream.timeout)
-            if response.status_code not in tolerate:
-                stream.validate_response(response)
-            return response
-
-        return stream.request_decorator(send)()
 
     @staticmethod
     def _json(response: requests.Response, what: str) -> t.Any:
@@ -208,7 +184,10 @@ class ScheduledExportsApi:
 
     def list_subscriptions(self, app_id: str) -> list[dict]:
         body = self._json(
-            self._send("GET", SUBSCRIPTIONS_PATH, app_id), f"the subscriptions of app {app_id}"
+            self._send(
+                "GET", SUBSCRIPTIONS_PATH, app_id, f"listing the subscriptions of app {app_id}"
+            ),
+            f"the subscriptions of app {app_id}",
         )
         if isinstance(body, dict):  # a wrapped list, whatever Branch calls the key
             body = next(
@@ -223,16 +202,17 @@ class ScheduledExportsApi:
     def list_jobs(self, subscription: Subscription) -> list[Job]:
         """Every job Branch lists for the subscription, oldest end_date first."""
         path = JOBS_PATH.format(subscription_id=subscription.subscription_id)
+        what = f"listing the jobs of {subscription.label}"
         try:
             if not self.shared.get("jobs_by_get"):
-                response = self._send("POST", path, subscription.app_id, tolerate=(405,))
+                response = self._send("POST", path, subscription.app_id, what, tolerate=(405,))
                 if response.status_code == 405:
                     self.stream.logger.info(
                         "POST %s answered 405; listing jobs with GET from now on.", JOBS_PATH
                     )
                     self.shared["jobs_by_get"] = True
             if self.shared.get("jobs_by_get"):
-                response = self._send("GET", path, subscription.app_id)
+                response = self._send("GET", path, subscription.app_id, what)
         except FatalAPIError as exc:
             raise self._explained(exc, subscription) from None
         body = self._json(response, f"the jobs of {subscription.label}")
@@ -246,7 +226,9 @@ class ScheduledExportsApi:
     def get_job(self, subscription: Subscription, job_id: str) -> Job | None:
         """One job with fresh URLs; None when Branch no longer knows it."""
         path = JOB_PATH.format(subscription_id=subscription.subscription_id, job_id=job_id)
-        response = self._send("GET", path, subscription.app_id, tolerate=(404,))
+        response = self._send(
+            "GET", path, subscription.app_id, f"reading job {job_id}", tolerate=(404,)
+        )
         if response.status_code == 404:
             return None
         return parse_job(self._json(response, f"job {job_id}"), subscription.subscription_id)

@@ -23,8 +23,11 @@ from functools import cached_property
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
+from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
+from tap_branch.clock import parse_moment
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
@@ -37,8 +40,6 @@ from tap_branch.streams.scheduled.api import (
     ScheduledExportsApi,
     Subscription,
     configured_subscriptions,
-    to_datetime,
-    v2_app_ids,
 )
 from tap_branch.streams.scheduled.files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
 from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
@@ -112,6 +113,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
     name = "scheduled_export_jobs"
     primary_keys = ("subscription_id", "job_id")
     replication_key = "end_date"
+    bookmarks_per_record = False  # finished jobs move it (`_mark_done`)
     #: Checked when a --state is loaded (`tap_branch.state_checks`).
     state_keys: t.ClassVar[dict] = {
         "jobs_at_bookmark": {"type": "array", "items": {"type": "string"}},
@@ -169,7 +171,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
 
     def _listed_subscriptions(self) -> list[Subscription]:
         found = []
-        for app_id in v2_app_ids(self.config):
+        for app_id in v2_app_ids(self.config, [self.name]):
             for item in self.api.list_subscriptions(app_id):
                 sid = item.get("subscription_id") or item.get("id")
                 status = str(item.get("subscription_status") or item.get("status") or "").upper()
@@ -200,7 +202,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
             self.logger.warning(
                 "No ACTIVE scheduled export subscription with destination 'branch' for app(s) %s; "
                 "nothing to read. Set 'scheduled_exports' to name subscriptions.",
-                ", ".join(v2_app_ids(self.config)) or "(none)",
+                ", ".join(v2_app_ids(self.config, [self.name])) or "(none)",
             )
         return found
 
@@ -215,12 +217,12 @@ class ScheduledExportJobsStream(_ScheduledStream):
     def _jobs_of(self, sub: Subscription, context: dict) -> t.Iterator[dict]:
         state = self.get_context_state(context)
         bookmark = (
-            to_datetime(state["replication_key_value"])
+            parse_moment(state["replication_key_value"])
             if state.get("replication_key_value")
             else None
         )
         done_at_bookmark = set(state.get("jobs_at_bookmark") or [])
-        start = to_datetime(str(self.config["start_date"]))
+        start = parse_moment(str(self.config["start_date"]))
         end_limit = None
         if self.config.get("end_date"):
             last_day = parse_date(str(self.config["end_date"]), "end_date") + dt.timedelta(days=1)
@@ -234,7 +236,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 continue
             if job.covers_through < start:
                 continue
-            if end_limit and to_datetime(job.start_date or job.end_date) >= end_limit:
+            if end_limit and parse_moment(job.start_date or job.end_date) >= end_limit:
                 break
             where = f"Job {job.job_id} of {sub.label} (end_date {job.end_date})"
             if job.status == FAILED:
@@ -272,17 +274,11 @@ class ScheduledExportJobsStream(_ScheduledStream):
         """Move the bookmark past a finished job (several jobs may share one end_date)."""
         state = self.get_context_state(context)
         current = state.get("replication_key_value")
-        if current and to_datetime(current) == job.end:
-            state["jobs_at_bookmark"] = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
+        if current and parse_moment(current) == job.end:
+            at_bookmark = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
         else:
-            state["jobs_at_bookmark"] = [job.job_id]
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = job.end_date
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Records never move the bookmark; finished jobs do (`_mark_done`)."""
+            at_bookmark = [job.job_id]
+        self.checkpoint(context, bookmark=job.end_date, jobs_at_bookmark=at_bookmark)
 
     def _raise_failures(self) -> None:
         if self.run.failures:
@@ -358,8 +354,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
     def get_records(self, context: dict | None) -> t.Iterator[dict]:
         key = (context["subscription_id"], context["job_id"])
         job, sub = self.run.live[key], self.run.by_id[context["subscription_id"]]
-        state = self.get_context_state(context)
-        progress = state.get("progress") or {}
+        progress = self.get_context_state(context).get("progress") or {}
         files_done = rows_done = 0
         if progress.get("job_id") == job.job_id:
             files_done, rows_done = int(progress["files_done"]), int(progress["rows_done"])
@@ -376,22 +371,13 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 for record in self._records_of_file(sub, job, index):
                     rows_done += 1
                     yield record
-                state["progress"] = {
-                    "job_id": job.job_id,
-                    "files_done": index + 1,
-                    "rows_done": rows_done,
-                }
-                self._flush_state()
+                progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
+                self.checkpoint(context, progress=progress)
         except SignedUrlExpiredError:
             self.run.outcomes[key] = self._files_gone(sub, job, rows_done)
         else:
             self.run.outcomes[key] = self._check_count(sub, job, rows_done)
-        state.pop("progress", None)
-        self._flush_state()
-
-    def _flush_state(self) -> None:
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.checkpoint(context, progress=None)
 
     def _records_of_file(self, sub: Subscription, job: Job, index: int) -> t.Iterator[dict]:
         url = job.urls[index]
@@ -491,7 +477,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
         listing the job in `ACCEPTING_SETTING`. Either way the bookmark stays before the job
         until then, so exit 0 never hides rows that were not read.
         """
-        age = dt.datetime.now(dt.timezone.utc) - job.end
+        age = clock.now() - job.end
         message = (
             f"job {job.job_id} of {sub.label} (end_date {job.end_date}): its files answer 403 even "
             f"with fresh URLs; {rows} of {job.lines_exported} rows were read"

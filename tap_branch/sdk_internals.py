@@ -1,0 +1,186 @@
+"""Every use of the Singer SDK's private internals, in one place.
+
+The SDK (0.54) has no public API for what these do; everything else in tap-branch uses its
+public API only. When an SDK upgrade changes one of these internals, this module and its
+contract test (`tests/test_sdk_internals.py`) break, not the streams.
+
+- `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream).
+- `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
+  record by record, and that write STATE themselves when a unit is complete.
+- `state_manager_of`: a stream's own `StreamStateManager` subclass.
+- `sibling_streams`: the other streams of the tap a stream belongs to.
+- `log_request_duration`: the SDK's per-request timer metric, for requests the tap sends itself.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+import msgspec
+from singer_sdk.contrib.msgspec import enc_hook
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.streams._state import StreamStateManager
+
+from tap_branch import clock
+from tap_branch.writer import OUTPUT
+
+__all__ = [
+    "FastRecordMixin",
+    "ManualState",
+    "StreamStateManager",
+    "log_request_duration",
+    "sibling_streams",
+    "state_manager_of",
+]
+
+_RECORD_CLOCK_EVERY = 1024
+
+# The SDK's own record encoding (`MsgSpecWriter`): same hook, decimals as numbers.
+_encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+
+
+class FastRecordMixin:
+    """Emit RECORD messages with the per-record work done once per stream.
+
+    The SDK's record path, per record: copies the record to pop deselected
+    properties, conforms every value recursively, loops over stream maps,
+    builds a message object, reads the clock, and flushes stdout. For exports
+    of millions of rows that is most of the run. Here:
+    - the deselected top-level properties are computed once and popped
+      (nested selection falls back to the SDK's walk);
+    - values are already typed by `tap_branch.typing`, so conformance is off;
+    - when the only stream map is the SDK's identity map without flattening,
+      the message is encoded straight to stdout's buffer; any other stream map
+      configuration takes the SDK's own path, so mapping keeps working;
+    - `time_extracted` is read every 1024 records rather than every record;
+    - lines go to the tap writer's batch (`tap_branch.writer.OUTPUT`), written
+      in large chunks and drained before every STATE, so STATE never overtakes
+      the records before it.
+    """
+
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    #: False: every record takes the SDK's own path (the contract test compares the two).
+    fast_records: bool = True
+
+    @cached_property
+    def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
+        """(deselected top-level properties, needs the SDK's nested pop, fast write allowed)."""
+        mask = self.mask
+        deselected: list[str] = []
+        nested = False
+        for breadcrumb, selected in mask.items():
+            if len(breadcrumb) == 2 and breadcrumb[0] == "properties":
+                if not selected:
+                    deselected.append(breadcrumb[1])
+            elif len(breadcrumb) > 2 and not selected:
+                nested = True
+        maps = self.stream_maps
+        identity = (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == self.name
+        )
+        return tuple(deselected), nested, identity
+
+    def _write_record_message(self, record: dict) -> None:
+        if not self.fast_records:
+            super()._write_record_message(record)
+            return
+        deselected, nested, identity = self._emit_plan
+        for name in deselected:
+            record.pop(name, None)
+        if nested:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        if not identity:
+            # The SDK's own path: stream maps, aliases, flattening. Conformance is NONE.
+            for message in self._generate_record_messages_after_selection(record):
+                self._tap.write_message(message)
+            self.state_manager.is_flushed = False
+            return
+        count = getattr(self, "_records_since_clock", _RECORD_CLOCK_EVERY)
+        if count >= _RECORD_CLOCK_EVERY:
+            self._time_extracted = clock.now()  # a datetime: msgspec writes it as the SDK path does
+            count = 0
+        self._records_since_clock = count + 1
+        # Keys in the order of the SDK's RecordMessage.to_dict.
+        message = OUTPUT.envelope.message(
+            self.name, record, self._time_extracted, self._stream_version
+        )
+        buffer = OUTPUT.buffer
+        _encoder.encode_into(message, buffer, len(buffer))
+        buffer += b"\n"
+        OUTPUT.line_added()
+        self.state_manager.is_flushed = False
+
+    def _generate_record_messages_after_selection(self, record: dict):
+        import singer_sdk.singerlib as singer
+
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=clock.now(),
+                )
+
+    def _process_record(self, record, child_context=None, partition_context=None) -> None:
+        # Streams without children: the SDK would still evaluate the first stream
+        # map's filter and build a child context for every record.
+        if self.child_streams or not self.fast_records:
+            super()._process_record(
+                record, child_context=child_context, partition_context=partition_context
+            )
+            return
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value
+
+
+class ManualState:
+    """Mixed into the base stream: bookmark per record (the SDK's way) or by hand."""
+
+    #: False: records never move the bookmark; the stream calls `checkpoint` itself.
+    bookmarks_per_record: bool = True
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        if self.bookmarks_per_record:
+            super()._increment_stream_state(latest_record, context=context)
+
+    def write_state_now(self) -> None:
+        """Emit STATE now, with whatever the stream's state holds."""
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+
+def state_manager_of(stream: t.Any, manager_class: type[StreamStateManager]) -> StreamStateManager:
+    """The stream's state manager, made once of `manager_class` (the SDK keeps it privately)."""
+    if stream._state_manager is None:
+        stream._state_manager = manager_class(
+            tap_name=stream.tap_name,
+            stream_name=stream.name,
+            tap_state=stream.tap_state,
+            state_partitioning_keys=stream.state_partitioning_keys,
+            is_sorted=stream.is_sorted,
+            check_sorted=stream.check_sorted,
+        )
+    return stream._state_manager
+
+
+def log_request_duration(
+    stream: t.Any, endpoint: str, response: t.Any, context: dict | None
+) -> None:
+    """The `http_request_duration` metric the SDK writes for the requests it sends itself."""
+    stream._write_request_duration_log(
+        endpoint=endpoint, response=response, context=context, extra_tags=None
+    )
+
+
+def sibling_streams(stream: t.Any) -> list[t.Any]:
+    """Every stream of the tap `stream` belongs to (the SDK keeps the tap privately)."""
+    return list(stream._tap.streams.values())
