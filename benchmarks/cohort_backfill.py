@@ -7,7 +7,9 @@ tap's work) with the documented rate limits (2/s, 5/min, 150/h in sandbox time)
 and a job latency, then runs `tap-branch` with 3 reports and the same limits
 scaled to real seconds. Prints: API calls, 429s seen (must be 0), wall time, the
 bound the rate limits impose on that many calls, and what running the jobs one
-after another would have cost on top.
+after another would have cost on top. Also the CPU seconds of the tap and of the
+sandbox: the run measures the rate limits only when both fit well inside the wall
+time; on a loaded machine the records' processing, not the limits, sets the pace.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -29,6 +32,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds a running process has used (Linux's /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cohort_only(bin_dir: str, config_path: str) -> dict:
@@ -131,6 +144,7 @@ def main() -> None:
         catalog_path = handle.name + ".catalog"
         with open(catalog_path, "w") as out:
             out.write(json.dumps(cohort_only(bin_dir, handle.name)))
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         tap = subprocess.run(
             [
@@ -144,6 +158,10 @@ def main() -> None:
             check=False,
         )
         wall = time.monotonic() - started
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        tap_cpu = (children.ru_utime - children_before.ru_utime) + (
+            children.ru_stime - children_before.ru_stime
+        )
         os.unlink(handle.name)
         os.unlink(catalog_path)
         if tap.returncode != 0:
@@ -154,6 +172,7 @@ def main() -> None:
         posts = sum(1 for r in api if r["method"] == "POST")
         rate_limited = sum(1 for r in api if r["status"] == 429)
         waits = sum(1 for line in tap.stderr.splitlines() if b"window is full" in line)
+        sandbox_cpu = cpu_seconds(sandbox.pid)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -172,6 +191,8 @@ def main() -> None:
     print(f"429s seen             : {rate_limited}")
     print(f"limiter waits logged  : {waits}")
     print(f"wall time             : {wall:.2f} s = {wall * scale / 60:.1f} sandbox minutes")
+    sandbox_part = f", sandbox {sandbox_cpu:.2f} s" if sandbox_cpu is not None else ""
+    print(f"CPU                   : tap {tap_cpu:.2f} s{sandbox_part} (user + system)")
     print(
         f"rate-limit bound      : {bound:.2f} s for {calls} calls at 5/min ({bound * scale / 60:.1f} sandbox minutes)"
     )

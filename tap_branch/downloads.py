@@ -8,8 +8,11 @@ item by item. Memory stays flat whatever the file's size.
 
 A connection that breaks mid-file, or a gzip stream that ends early, is
 retried from the start of the file with the items already yielded skipped, so
-nothing is lost and nothing is yielded twice. A 403 (expired signature) asks
-the caller's `refresh` for a fresh URL, once per expiry.
+nothing is lost and nothing is yielded twice. A body that is not what Branch
+exports (`tap_branch.file_checks`: empty, a web page, not gzip, no header, a
+header without the key columns, a line that is not a JSON object) is retried
+the same way, then fails naming the file. A 403 (expired signature) asks the
+caller's `refresh` for a fresh URL, once per expiry.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 import time
 import typing as t
 import zlib
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -34,6 +38,15 @@ from tap_branch.errors import (
     RateLimitedError,
     SignedUrlExpiredError,
     describe_response,
+)
+from tap_branch.file_checks import (
+    GZIP_MAGIC,
+    SNIFF_BYTES,
+    UnexpectedContent,
+    check_content,
+    check_header,
+    check_json_row,
+    check_transfer,
 )
 from tap_branch.redaction import strip_query
 
@@ -69,15 +82,36 @@ def file_label(url: str) -> str:
     return strip_query(url)
 
 
-def decompressed(raw: t.IO[bytes]) -> t.IO[bytes]:
-    """The body as plain bytes, gunzipped when it starts with gzip's magic number."""
+#: A body that is not what Branch exports: retried like a broken transfer, then an error.
+WRONG_CONTENT = (UnexpectedContent, UnicodeDecodeError, csv.Error)
+
+
+def checked_body(response: requests.Response, url: str) -> t.IO[bytes]:
+    """The body as plain bytes, gunzipped when it starts with gzip's magic number,
+    once its first bytes have passed `file_checks` (raises `UnexpectedContent`)."""
+    raw = response.raw
     # urllib3 closes a body at its last byte by default; io wrappers then fail reading past it.
     raw.auto_close = False
     raw.decode_content = True  # undo a transport Content-Encoding; a .gz file body stays gzip
     buffered = io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(GunzipAhead(buffered), buffer_size=_CHUNK)
-    return buffered
+    head = buffered.peek(SNIFF_BYTES)
+    named_gzip = urlsplit(url).path.lower().endswith((".gz", ".gzip"))
+    check_transfer(
+        head,
+        response.headers.get("Content-Type"),
+        # a transport Content-Encoding: gzip was undone above; the name still says .gz
+        gzip_expected=named_gzip and not response.headers.get("Content-Encoding"),
+    )
+    if not head.startswith(GZIP_MAGIC):
+        check_content(head)
+        return buffered
+    body = io.BufferedReader(GunzipAhead(buffered), buffer_size=_CHUNK)
+    try:
+        check_content(body.peek(SNIFF_BYTES))
+    except BaseException:
+        body.close()  # stops the gunzip thread
+        raise
+    return body
 
 
 class GunzipAhead(io.RawIOBase):
@@ -166,21 +200,39 @@ class GunzipAhead(io.RawIOBase):
                 continue
 
 
-def csv_rows(body: t.IO[bytes]) -> t.Iterator[list[str]]:
-    """CSV rows (header first) of a UTF-8 body; quoted cells may hold commas and newlines."""
-    text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
-    return csv.reader(text)
+def csv_rows(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterator[list[str]]:
+    """CSV rows (header first) of a UTF-8 body; quoted cells may hold commas and newlines.
+
+    The header must exist and name every one of `key_columns` (`file_checks.check_header`).
+    """
+    rows = csv.reader(io.TextIOWrapper(body, encoding="utf-8-sig", newline=""))
+    header = next(rows, None)
+    check_header(header, key_columns)
+    return itertools.chain((header,), rows)
 
 
-def json_lines(body: t.IO[bytes]) -> t.Iterator[dict]:
-    """Objects of a newline-delimited JSON body; blank lines are skipped."""
+def json_lines(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterator[dict]:
+    """Objects of a newline-delimited JSON body; blank lines are skipped.
+
+    A line that is not a JSON object holding `key_columns` is not a row of a Branch export:
+    it raises `UnexpectedContent` naming its line number (the file is retried, then fails).
+    A row without its key cannot be stored under it, so it is never passed on half-read.
+    """
     import msgspec
 
     decode = msgspec.json.decode
-    for line in body:
+    keys = frozenset(key_columns)
+    for number, line in enumerate(body, 1):
         line = line.strip()
-        if line:
-            yield decode(line)
+        if not line:
+            continue
+        try:
+            row = decode(line)
+        except msgspec.DecodeError as exc:
+            raise UnexpectedContent(f"line {number} is not valid JSON ({exc})") from None
+        if type(row) is not dict or not keys <= row.keys():  # per line: no call when all is well
+            check_json_row(row, number, key_columns)  # raises, saying what is wrong
+        yield row
 
 
 def _keep_error_body(response: requests.Response) -> None:
@@ -250,9 +302,8 @@ class FileReader:
         """
         label = file_label(url)
         done = skip
-        broken_tries = 0
+        tries = 0
         refreshes = 0
-        max_tries = self.stream.backoff_max_tries()
         while True:
             try:
                 response = self._open(url)
@@ -266,7 +317,7 @@ class FileReader:
             try:
                 with (
                     response,
-                    decompressed(response.raw) as body,
+                    checked_body(response, url) as body,
                 ):  # body closed first: see GunzipAhead
                     parsed = parse(body)
                     for _ in itertools.islice(parsed, done):  # already yielded before the break
@@ -276,28 +327,44 @@ class FileReader:
                         done += 1
                 return
             except BROKEN_TRANSFER as exc:
-                broken_tries += 1
-                if broken_tries >= max_tries:
-                    raise DownloadError(
-                        f"{label}: the download broke off {broken_tries} times, last after {done} items "
-                        f"({type(exc).__name__}: {exc})"
-                    ) from None
-                wait = min(
-                    60.0,
-                    float(self.stream.config.get("backoff_factor", 2)) * 2 ** (broken_tries - 1),
+                tries += 1
+                self._retry_or_fail(
+                    tries,
+                    failed=f"the download broke off {tries} times, last after {done} items "
+                    f"({type(exc).__name__}: {exc})",
+                    retrying=f"download broke off after {done} items ({type(exc).__name__})",
+                    label=label,
+                    done=done,
                 )
-                self.logger.warning(
-                    "%s: download broke off after %d items (%s); retrying in %.1f s, resuming after item %d",
-                    label,
-                    done,
-                    type(exc).__name__,
-                    wait,
-                    done,
+            except WRONG_CONTENT as exc:
+                tries += 1
+                reason = _content_reason(exc, done)
+                self._retry_or_fail(
+                    tries,
+                    failed=f"not a Branch export file: {reason} (gave up after {tries} tries)",
+                    retrying=f"not a Branch export file: {reason}",
+                    label=label,
+                    done=done,
                 )
-                time.sleep(wait)
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise DownloadError(
-                    f"{label}: not a readable UTF-8 CSV/JSON file near item {done + 1}: {exc}"
-                ) from None
             except RateLimitedError:
                 raise
+
+    def _retry_or_fail(
+        self, tries: int, *, failed: str, retrying: str, label: str, done: int
+    ) -> None:
+        """Wait before the next try of a file, or raise `DownloadError` once tries run out."""
+        if tries >= self.stream.backoff_max_tries():
+            raise DownloadError(f"{label}: {failed}") from None
+        wait = min(60.0, float(self.stream.config.get("backoff_factor", 2)) * 2 ** (tries - 1))
+        self.logger.warning(
+            "%s: %s; retrying in %.1f s, resuming after item %d", label, retrying, wait, done
+        )
+        time.sleep(wait)
+
+
+def _content_reason(exc: BaseException, done: int) -> str:
+    if isinstance(exc, UnexpectedContent):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text near item {done + 1}"
+    return f"not readable as CSV near item {done + 1} ({exc})"

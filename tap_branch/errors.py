@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
+import math
 import re
 import time
 import typing as t
@@ -48,6 +50,10 @@ class DownloadError(FatalAPIError):
     """A file could not be read completely, after every retry."""
 
 
+class InvalidStateError(ValueError):
+    """The `--state` given to the tap is not a state this tap wrote (names stream and key)."""
+
+
 def branch_error_message(response: requests.Response) -> str | None:
     """Branch's own error text from a response body, in any of its documented shapes.
 
@@ -58,6 +64,11 @@ def branch_error_message(response: requests.Response) -> str | None:
         body = response.json()
     except ValueError:
         return _s3_error_message(response.text or "")
+    return error_in_body(body)
+
+
+def error_in_body(body: t.Any) -> str | None:
+    """Branch's error text in a decoded JSON body (shapes: see `branch_error_message`)."""
     if not isinstance(body, dict):
         return None
     error = body.get("error")
@@ -86,20 +97,37 @@ def _s3_error_message(text: str) -> str | None:
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
-    """The wait a 429 asks for: the Retry-After header, else "retry after N seconds" in the body."""
-    header = response.headers.get("Retry-After")
+    """The wait a 429 asks for: the Retry-After header, else "retry after N seconds" in the body.
+
+    None (the caller's default wait) when neither says it in a form RFC 9110 allows:
+    a header such as `Retry-After: soon` must not crash the run.
+    """
+    header = (response.headers.get("Retry-After") or "").strip()
     if header:
-        header = header.strip()
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(header) if header else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+        wait = _retry_after_header(header)
+        if wait is not None:
+            return wait
     match = _RETRY_AFTER_IN_BODY.search(response.text[:2000] if response.text else "")
     if match:
         return float(match.group(1))
     return None
+
+
+def _retry_after_header(header: str) -> float | None:
+    """Seconds from a Retry-After header: delay-seconds or an HTTP-date; None when it is neither."""
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):  # not a date: Python raises any of these
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=dt.timezone.utc)
+        return max(0.0, when.timestamp() - time.time())
+    if not math.isfinite(seconds):  # "nan" and "inf" parse as floats
+        return None
+    return max(0.0, seconds)
 
 
 def describe_response(response: requests.Response) -> str:

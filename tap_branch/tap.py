@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
 import sys
 import typing as t
 
@@ -23,6 +24,7 @@ from tap_branch.settings import (
     invalid_setting,
     unknown_settings,
 )
+from tap_branch.state_checks import check_state, state_file_text
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -79,6 +81,18 @@ class TapBranch(Tap):
         )
         for app in self.config.get("apps") or []:
             SECRETS.add(app.get("branch_secret"))
+
+    @classmethod
+    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """The SDK's sync command, with a `--state` file that is not JSON named in the error."""
+        if state is not None:
+            state = io.StringIO(state_file_text(state))
+        super().invoke(state=state, **kwargs)
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Check the state before the SDK merges it: a corrupt one fails naming stream and key."""
+        check_state(state, self.streams)
+        super().load_state(state)
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:

@@ -194,21 +194,6 @@ def test_expired_signed_url_is_refreshed_from_the_job(sandbox, base_config):
     ) == 1
 
 
-def test_job_past_retention_is_reported_not_a_crash(sandbox, base_config):
-    config = {**base_config, "start_date": days_ago(9).isoformat()}
-    run = run_tap(config, select=BOTH)
-    gone = {job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(n)) for n in (8, 9)}
-    for job_id in gone:
-        assert f"Job {job_id} of subscription sandbox-sub-1" in run.logs
-    assert "unrecoverable" in run.logs
-    read = {r["job_id"] for r in run.records(ROWS)}
-    assert not gone & read
-    assert job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(7)) in read
-    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
-        days_ago(2).isoformat()
-    )
-
-
 def test_run_stopped_after_file_1_of_3_resumes_without_loss_or_duplicates(sandbox, base_config):
     config = {
         **base_config,

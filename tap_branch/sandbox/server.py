@@ -35,7 +35,10 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from tap_branch.sandbox import file_faults
+
 Handler = t.Callable[..., Response]
+_TRANSPORT_FAULTS = frozenset({"status", "rate_limit", "reset", "truncate", "slow", "expire"})
 FileProducer = t.Callable[[str], "FileSource | None"]
 
 
@@ -86,10 +89,15 @@ class FileSource:
 class FaultInjector:
     """Scripted faults, matched against each request in order.
 
-    A rule: `kind` (status | rate_limit | reset | truncate | slow | expire),
-    `path` (substring of the request path; default any), `method`, `times`
-    (how many requests it hits; default 1, -1 forever), `status`, `body`,
-    `delay` (seconds, for slow), `retry_after` (seconds, for rate_limit).
+    A rule: `kind` (status | rate_limit | reset | truncate | slow | expire, or a
+    file rewrite of `file_faults`: wrong_body | header | corrupt_line),
+    `path` (substring of the request path; default any), `method`, `after`
+    (matching requests let through first; default 0), `times` (how many requests
+    it hits; default 1, -1 forever), `status`, `body`
+    (for status: the JSON answered, `{}` included), `delay` (seconds, for slow),
+    `retry_after` (seconds, for rate_limit; `header`: true sends it as Retry-After,
+    a string sends that string verbatim, false none; `body_hint: false` leaves
+    "retry after N seconds" out of the body).
     """
 
     def __init__(self) -> None:
@@ -97,10 +105,12 @@ class FaultInjector:
         self._lock = threading.Lock()
 
     def add(self, rule: dict) -> None:
-        if rule.get("kind") not in {"status", "rate_limit", "reset", "truncate", "slow", "expire"}:
+        if rule.get("kind") not in _TRANSPORT_FAULTS | file_faults.REWRITES:
             raise ValueError(f"unknown fault kind {rule.get('kind')!r}")
+        if rule["kind"] in file_faults.REWRITES:
+            file_faults.check_rule(rule)
         with self._lock:
-            self._rules.append({"times": 1, **rule})
+            self._rules.append({"times": 1, "after": 0, **rule})
 
     def clear(self) -> None:
         with self._lock:
@@ -114,6 +124,9 @@ class FaultInjector:
                 if rule.get("method") and rule["method"].upper() != request.method:
                     continue
                 if rule["times"] == 0:
+                    continue
+                if rule["after"] > 0:
+                    rule["after"] -= 1
                     continue
                 if rule["times"] > 0:
                     rule["times"] -= 1
@@ -248,16 +261,14 @@ class Sandbox:
         self.state["rate_limited"][name] += 1
         return self.too_many_requests(key, wait / self.config.time_scale)
 
-    def too_many_requests(self, key: str, wait_real_seconds: float) -> Response:
+    def too_many_requests(
+        self, key: str, wait_real_seconds: float, *, hint_in_body: bool = True
+    ) -> Response:
         seconds = max(1, int(wait_real_seconds + 0.999))
-        body = {
-            "errors": [
-                {
-                    "message": f"Limit is exceeded for org-{key}, retry after {seconds} seconds",
-                    "error_code": 7,
-                }
-            ]
-        }
+        message = f"Limit is exceeded for org-{key}"
+        if hint_in_body:
+            message += f", retry after {seconds} seconds"
+        body = {"errors": [{"message": message, "error_code": 7}]}
         response = json_response(body, 429)
         if self.config.retry_after_header:
             response.headers["Retry-After"] = str(seconds)
@@ -323,6 +334,14 @@ class Sandbox:
         if not source.ready:
             return s3_error("InvalidRequest", "The export for this day is not complete yet.", 400)
         path = self._cached(key, source)
+        if fault and fault["kind"] in file_faults.REWRITES:
+            with open(path, "rb") as handle:
+                body, content_type = file_faults.rewritten(
+                    fault, handle.read(), source.content_type
+                )
+            return Response(
+                body, headers={"Content-Length": str(len(body))}, content_type=content_type
+            )
         size = os.path.getsize(path)
         cut = None
         if fault and fault["kind"] in ("reset", "truncate"):
@@ -372,13 +391,20 @@ class Sandbox:
                 time.sleep(float(fault.get("delay", 1.0)))
             if fault and fault["kind"] == "status":
                 response = json_response(
-                    fault.get("body")
-                    or {"error": {"message": "Injected fault", "code": fault.get("status", 503)}},
+                    fault["body"]
+                    if "body" in fault
+                    else {"error": {"message": "Injected fault", "code": fault.get("status", 503)}},
                     int(fault.get("status", 503)),
                 )
             elif fault and fault["kind"] == "rate_limit":
-                response = self.too_many_requests("sandbox-org", float(fault.get("retry_after", 1)))
-                if fault.get("header") is not None:
+                response = self.too_many_requests(
+                    "sandbox-org",
+                    float(fault.get("retry_after", 1)),
+                    hint_in_body=fault.get("body_hint", True),
+                )
+                if isinstance(fault.get("header"), str):  # verbatim, e.g. "soon"
+                    response.headers["Retry-After"] = fault["header"]
+                elif fault.get("header") is not None:
                     if fault["header"]:
                         response.headers["Retry-After"] = str(
                             max(1, int(float(fault.get("retry_after", 1))))

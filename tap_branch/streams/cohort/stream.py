@@ -5,7 +5,10 @@ an asynchronous Branch job: `POST /v2/analytics` -> job id, `GET /v2/analytics/<
 until FINISHED, then the result file behind a signed URL. Several windows are
 submitted before any is polled (`cohort_max_concurrent_jobs`), so Branch computes
 them side by side and a backfill costs about one job latency plus what the rate
-limits impose, not the sum of the latencies.
+limits impose, not the sum of the latencies. The submit/poll/timeout loop is the
+one Custom Exports use too (`tap_branch.jobs`). When a report's windows are all
+submitted, its free job slots go to the next selected reports' windows (`ahead`),
+so reports overlap as windows do.
 
 Every API call (submissions and polls) passes the process-wide limiter
 `tap_branch.ratelimit.shared_limiter("cohort", ...)`, so all cohort streams
@@ -21,10 +24,8 @@ bookmark is written by hand once every window up to it has been emitted.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import tempfile
-import time
 import typing as t
 from functools import cached_property
 
@@ -32,14 +33,16 @@ import msgspec
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import clock
+from tap_branch import clock, jobs
 from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.ratelimit import shared_limiter
+from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.cohort import catalog, reports
+from tap_branch.streams.cohort.ahead import JobsAhead
 from tap_branch.streams.cohort.results import RowExpander, csv_dicts, json_array_items
 
 SETTINGS = [
@@ -144,15 +147,7 @@ DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 EXPECTED_CALLS_PER_WINDOW = 3
 
 Window = tuple[dt.date, dt.date]
-
-
-@dataclasses.dataclass
-class Job:
-    window: Window
-    job_id: str
-    submitted: float
-    next_poll: float
-    interval: float
+Job = jobs.Job[Window]
 
 
 class CohortStream(Branch2Stream):
@@ -171,6 +166,7 @@ class CohortStream(Branch2Stream):
         super().__init__(tap, schema=reports.schema(report), name=report.stream_name)
         self.primary_keys = reports.primary_keys(report, self.scope)
         self._reader = FileReader(self)
+        self._ahead: JobsAhead = self.run_cache.setdefault("cohort_jobs_ahead", JobsAhead())
 
     # --- settings -------------------------------------------------------------
 
@@ -213,13 +209,35 @@ class CohortStream(Branch2Stream):
     def result_format(self) -> str:
         return str(self.config.get("cohort_format") or "json").lower()
 
+    @cached_property
+    def polling(self) -> jobs.Polling:
+        interval = float(self.config.get("cohort_poll_interval", 5))
+        return jobs.Polling(
+            first_wait=interval,
+            wait=interval,
+            growth=1.5,
+            longest_wait=float(self.config.get("cohort_poll_max_interval") or 60),
+            timeout=float(self.config.get("cohort_job_timeout") or 3600),
+        )
+
+    @property
+    def max_jobs(self) -> int:
+        return max(1, int(self.config.get("cohort_max_concurrent_jobs") or 5))
+
     # --- dates and bookmarks --------------------------------------------------------
 
-    def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
+    def plan(
+        self, context: dict | None, *, warn: bool = True
+    ) -> tuple[dt.date, dt.date, list[Window]]:
+        """The date range this run extracts and its windows (none when it is up to date)."""
+        start, end = self.date_range(context, warn=warn)
+        return start, end, reports.windows(self.report, start, end) if start <= end else []
+
+    def date_range(self, context: dict | None, *, warn: bool = True) -> tuple[dt.date, dt.date]:
         today = clock.today()
         start = parse_date(str(self.config["start_date"]), "start_date")
         origin = "start_date"
-        bookmark = self.get_context_state(context).get("replication_key_value")
+        bookmark = self._bookmark(context)
         if bookmark:
             resume = parse_date(str(bookmark), "state") + dt.timedelta(days=1)
             if resume > start:
@@ -230,19 +248,30 @@ class CohortStream(Branch2Stream):
             days=1
         )
         if start < oldest:
-            self.logger.warning(
-                "%s: %s (%s) is beyond Branch's %d-month cohort lookback; starting at %s instead.",
-                self.name,
-                origin,
-                start,
-                catalog.MAX_LOOKBACK_MONTHS,
-                oldest,
-            )
+            if warn:
+                self._warn_lookback(origin, start, oldest)
             start = oldest
         end = today - dt.timedelta(days=1)
         if self.config.get("end_date"):
             end = min(end, parse_date(str(self.config["end_date"]), "end_date"))
         return start, end
+
+    def _warn_lookback(self, origin: str, start: dt.date, oldest: dt.date) -> None:
+        self.logger.warning(
+            "%s: %s (%s) is beyond Branch's %d-month cohort lookback; starting at %s instead.",
+            self.name,
+            origin,
+            start,
+            catalog.MAX_LOOKBACK_MONTHS,
+            oldest,
+        )
+
+    def _bookmark(self, context: dict | None) -> str | None:
+        """The saved bookmark, read without creating this stream's state entry: a later report's
+        plan is read while an earlier one runs (`ahead`), and its STATE waits for its turn."""
+        if self.name not in (self.tap_state.get("bookmarks") or {}):
+            return None
+        return self.get_context_state(context).get("replication_key_value")
 
     # --- API calls ------------------------------------------------------------------
 
@@ -272,7 +301,8 @@ class CohortStream(Branch2Stream):
             raise FatalAPIError(f"{self.name}: Branch's answer to {what} is not a JSON object")
         return answer
 
-    def _submit(self, window: Window) -> Job:
+    def submit_window(self, window: Window, *, ahead_of: str | None = None) -> Job:
+        """Submit the job of one window (`ahead_of`: by that stream, before this one's turn)."""
         what = f"submitting {window[0]}..{window[1]}"
         answer = self._call(
             "POST",
@@ -287,14 +317,40 @@ class CohortStream(Branch2Stream):
                 f"{self.name}: Branch accepted no job for {window[0]}..{window[1]}: "
                 f"{answer.get('error_message') or answer}"
             )
-        interval = float(self.config.get("cohort_poll_interval", 5))
-        now = time.monotonic()
-        self.logger.info("%s: job %s submitted for %s..%s", self.name, job_id, *window)
-        return Job(window, str(job_id), now, now + interval, interval)
+        self.logger.info(
+            "%s: job %s submitted for %s..%s%s",
+            self.name,
+            job_id,
+            *window,
+            f" (ahead, while {ahead_of} finishes)" if ahead_of else "",
+        )
+        return self.polling.start(window, str(job_id))
 
     def _poll(self, job: Job) -> dict:
         # The job's own path on our configured host, not `status_url`: the token goes nowhere else.
         return self._call("GET", f"/v2/analytics/{job.job_id}", f"polling job {job.job_id}")
+
+    def _check(self, job: Job) -> str | jobs.Pending:
+        """A job's result URL once FINISHED (maybe empty: `_spool` says so); an error for a
+        failed job or one in a status Branch does not document."""
+        answer = self._poll(job)
+        status = str(answer.get("status") or "").upper()
+        if status == "FINISHED":
+            return str(answer.get("response_url") or "")
+        if status == "ERROR":
+            raise FatalAPIError(
+                f"{self.name}: Branch's job {job.job_id} for {job.work[0]}..{job.work[1]} failed: "
+                f"{answer.get('error_message') or 'no error message'}"
+            )
+        if status in ("QUEUED", "RUNNING", ""):
+            return jobs.Pending(status or "pending")
+        raise FatalAPIError(f"{self.name}: job {job.job_id} has an unknown status {status!r}")
+
+    def _timed_out(self, job: Job, status: str, waited: float) -> FatalAPIError:
+        return FatalAPIError(
+            f"{self.name}: Branch's job {job.job_id} for {job.work[0]}..{job.work[1]} is still "
+            f"{status} after {waited:.0f} s (cohort_job_timeout {self.polling.timeout:g} s)."
+        )
 
     def _finished_url(self, job: Job) -> str:
         """Poll until the job is FINISHED; its signed result URL. (For refreshing an expired URL.)"""
@@ -308,17 +364,24 @@ class CohortStream(Branch2Stream):
     # --- sync -----------------------------------------------------------------------
 
     def get_records(self, context: dict | None) -> t.Iterator[dict]:
-        start, end = self.date_range(context)
+        start, end, planned = self.plan(context)
         scope = self.scope_param
+        ahead = self._ahead.claim(self)
+        for window in ahead.keys() - set(planned):
+            self.logger.info(
+                "%s: job %s submitted ahead for %s..%s is not used: this run plans other windows.",
+                self.name,
+                ahead[window].job_id,
+                *window,
+            )
         if start > end:
             self.logger.info("%s is up to date (through %s).", self.name, end)
             return
         mature = reports.last_mature_day(self.report, clock.today())
-        planned = reports.windows(self.report, start, end)
         self._announce(planned, start, end, mature)
         done: dict[dt.date, dt.date] = {}  # completed windows: start -> end
         frontier = start
-        for window, records in self._results(planned):
+        for window, records in self._results(planned, ahead):
             yield from records
             done[window[0]] = window[1]
             # The bookmark moves over the contiguous completed range, never past maturity.
@@ -367,65 +430,56 @@ class CohortStream(Branch2Stream):
                 self.limiter.seconds_for(calls) / 3600,
             )
 
-    def _results(self, planned: list[Window]) -> t.Iterator[tuple[Window, t.Iterator[dict]]]:
-        """(window, its records) for every window, with up to `cohort_max_concurrent_jobs` in flight."""
-        pending: collections.deque[Window] = collections.deque(planned)
-        in_flight: list[Job] = []
-        most = max(1, int(self.config.get("cohort_max_concurrent_jobs") or 5))
-        timeout = float(self.config.get("cohort_job_timeout") or 3600)
-        longest_wait = float(self.config.get("cohort_poll_max_interval") or 60)
-        while pending or in_flight:
-            while pending and len(in_flight) < most:
-                in_flight.append(self._submit(pending.popleft()))
-            job = min(in_flight, key=lambda j: j.next_poll)
-            delay = job.next_poll - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            answer = self._poll(job)
-            status = str(answer.get("status") or "").upper()
-            if status == "FINISHED":
-                in_flight.remove(job)
-                window = job.window
-                spool, rows = self._spool(job, str(answer.get("response_url") or ""))
-                if rows >= self.record_limit and window[0] < window[1]:
-                    spool.close()
-                    self.logger.info(
-                        "%s: %s..%s returned %d rows, the record limit: it may be cut; splitting it in half.",
-                        self.name,
-                        *window,
-                        rows,
-                    )
-                    pending.extendleft(reversed(reports.halves(*window)))
-                    continue
-                if rows >= self.record_limit:
-                    self.logger.warning(
-                        "%s: cohort day %s alone returned %d rows, the record limit (cohort_record_limit): "
-                        "Branch may have cut rows of report '%s' for that day. Add filters or fewer "
-                        "dimensions, or raise the limit if Branch allows it.",
-                        self.name,
-                        window[0],
-                        rows,
-                        self.report.name,
-                    )
-                yield window, _replay(spool)
-            elif status == "ERROR":
-                raise FatalAPIError(
-                    f"{self.name}: Branch's job {job.job_id} for {job.window[0]}..{job.window[1]} failed: "
-                    f"{answer.get('error_message') or 'no error message'}"
+    def _results(
+        self, planned: list[Window], ahead: dict[Window, Job]
+    ) -> t.Iterator[tuple[Window, t.Iterator[dict]]]:
+        """(window, its records) for every window, with up to `cohort_max_concurrent_jobs` in
+        flight; `ahead`: jobs an earlier stream submitted for some of them."""
+        work = collections.deque(w for w in planned if w not in ahead)
+        results = jobs.run(
+            self.polling,
+            work,
+            submit=self.submit_window,
+            check=self._check,
+            timed_out=self._timed_out,
+            most=self.max_jobs,
+            in_flight=[ahead[w] for w in planned if w in ahead],
+            busy_elsewhere=self._ahead.busy,
+            spare_slots=lambda free: self._ahead.submit(self, self._later_streams(), free),
+        )
+        for job, url in results:
+            window = job.work
+            spool, rows = self._spool(job, url)
+            if rows >= self.record_limit and window[0] < window[1]:
+                spool.close()
+                self.logger.info(
+                    "%s: %s..%s returned %d rows, the record limit: it may be cut; splitting it in half.",
+                    self.name,
+                    *window,
+                    rows,
                 )
-            elif status in ("QUEUED", "RUNNING", ""):
-                waited = time.monotonic() - job.submitted
-                if waited > timeout:
-                    raise FatalAPIError(
-                        f"{self.name}: Branch's job {job.job_id} for {job.window[0]}..{job.window[1]} is still "
-                        f"{status or 'pending'} after {waited:.0f} s (cohort_job_timeout {timeout:g} s)."
-                    )
-                job.interval = min(job.interval * 1.5, longest_wait)
-                job.next_poll = time.monotonic() + job.interval
-            else:
-                raise FatalAPIError(
-                    f"{self.name}: job {job.job_id} has an unknown status {status!r}"
+                work.extendleft(reversed(reports.halves(*window)))
+                continue
+            if rows >= self.record_limit:
+                self.logger.warning(
+                    "%s: cohort day %s alone returned %d rows, the record limit (cohort_record_limit): "
+                    "Branch may have cut rows of report '%s' for that day. Add filters or fewer "
+                    "dimensions, or raise the limit if Branch allows it.",
+                    self.name,
+                    window[0],
+                    rows,
+                    self.report.name,
                 )
+            yield window, _replay(spool)
+
+    def _later_streams(self) -> list[CohortStream]:
+        """The selected cohort streams the SDK syncs after this one (it syncs in this order)."""
+        siblings = sibling_streams(self)
+        return [
+            s
+            for s in siblings[siblings.index(self) + 1 :]
+            if isinstance(s, CohortStream) and s.selected
+        ]
 
     def _spool(self, job: Job, url: str) -> tuple[t.IO[bytes], int]:
         """Read the result once into a temporary file of typed records; count its rows.
@@ -441,7 +495,7 @@ class CohortStream(Branch2Stream):
         expand = RowExpander(
             self.report,
             {"report": self.report.name, **self._scope_constants()},
-            source=f"{self.name} {job.window[0]}..{job.window[1]} ({label})",
+            source=f"{self.name} {job.work[0]}..{job.work[1]} ({label})",
         )
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by _replay
         encode = msgspec.json.Encoder().encode

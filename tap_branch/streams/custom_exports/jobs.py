@@ -1,14 +1,15 @@
-"""Custom Exports: creating an export job (`POST /v2/logs`) and waiting for its files."""
+"""Custom Exports: creating an export job (`POST /v2/logs`) and waiting for its files
+(polled by the loop cohort jobs use too, `tap_branch.jobs`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 import re
-import time
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import jobs
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.streams.custom_exports.readiness import branch_time
 
@@ -131,9 +132,14 @@ class ExportJobs:
         status_limiter = self._limiter(
             "custom_exports_status_limits", "branch-custom-exports-status"
         )
-        poll = float(self.config.get("custom_exports_poll_seconds", 15))
-        deadline = time.monotonic() + float(self.config.get("custom_exports_job_timeout", 3 * 3600))
-        while True:
+        timeout = self.config.get("custom_exports_job_timeout", 3 * 3600)
+        polling = jobs.Polling(
+            first_wait=0,
+            wait=float(self.config.get("custom_exports_poll_seconds", 15)),
+            timeout=float(timeout),
+        )
+
+        def check(job: jobs.Job[str]) -> list[str] | None | jobs.Pending:
             response = self.send(
                 "GET",
                 f"/v2/logs/{handle}",
@@ -167,13 +173,15 @@ class ExportJobs:
                     f"{self.name}: Branch's export job {handle} for {period} (app {app_id}) ended '{status}': "
                     f"{answer.get('message') or answer.get('error') or 'no reason given'}. Run the sync again to retry."
                 )
-            if time.monotonic() > deadline:
-                raise FatalAPIError(
-                    f"{self.name}: export job {handle} for {period} (app {app_id}) is still '{status}' after "
-                    f"{self.config.get('custom_exports_job_timeout', 3 * 3600)} s (setting "
-                    "'custom_exports_job_timeout'). The next run resumes waiting for it."
-                )
-            time.sleep(poll)
+            return jobs.Pending(status)
+
+        def timed_out(job: jobs.Job[str], status: str, waited: float) -> FatalAPIError:
+            return FatalAPIError(
+                f"{self.name}: export job {handle} for {period} (app {app_id}) is still '{status}' after "
+                f"{timeout} s (setting 'custom_exports_job_timeout'). The next run resumes waiting for it."
+            )
+
+        return jobs.wait(polling, polling.start(period, handle), check=check, timed_out=timed_out)
 
 
 def _urls_of(answer: dict) -> list[str]:

@@ -22,6 +22,7 @@ per answer); the refused fields are remembered for the run and logged once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing as t
 
 from singer_sdk import typing as th
@@ -38,6 +39,7 @@ from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import parse_date
+from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.custom_exports.fields import fields_for
 from tap_branch.streams.custom_exports.jobs import ExportJobs, job_days
 from tap_branch.streams.custom_exports.readiness import (
@@ -64,6 +66,19 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     replication_key = "timestamp"
     bookmarks_per_record = False  # finished windows move it (`get_records`)
     is_sorted = False
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        PROGRESS: {
+            "type": "object",
+            "required": ["start", "end", "handle"],
+            "properties": {
+                "start": ISO_MOMENT,
+                "end": ISO_MOMENT,
+                "handle": {"type": "string", "minLength": 1},
+                "files_done": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    }
     report_type: str = ""
     path = "/v2/logs"
 
@@ -289,22 +304,11 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                 )
             return urls[index]
 
-        skipped = 0
-        for obj in self._reader.items(url, json_lines, refresh=fresh_url):
-            if isinstance(obj, dict):
-                yield millis.from_object(typer(obj), obj)
-            else:
-                skipped += 1
-        if skipped:
-            # Never silently: a line that is not a JSON object has no fields to emit.
-            self.logger.warning(
-                "%s %s file %d (%s): %d lines were not JSON objects and were skipped.",
-                self.name,
-                period,
-                index + 1,
-                file_label(url),
-                skipped,
-            )
+        # Every line is a JSON object holding the key (`json_lines`): anything else fails the file.
+        key_columns = [k for k in self.primary_keys if k != "app_id"]
+        lines = functools.partial(json_lines, key_columns=key_columns)
+        for obj in self._reader.items(url, lines, refresh=fresh_url):
+            yield millis.from_object(typer(obj), obj)
 
 
 def _stream_class(report_type: str) -> type[CustomExportStream]:

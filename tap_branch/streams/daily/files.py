@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import functools
 import typing as t
 
 from singer_sdk import typing as th
@@ -24,7 +25,13 @@ from tap_branch import clock
 from tap_branch.apps import BranchApp, app_partitions, find_app
 from tap_branch.client import BranchStream
 from tap_branch.downloads import FileReader, csv_rows, file_label
-from tap_branch.errors import DownloadError, FileNotReadyError
+from tap_branch.errors import (
+    DownloadError,
+    FatalAPIError,
+    FileNotReadyError,
+    error_in_body,
+)
+from tap_branch.redaction import redact
 from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -42,6 +49,51 @@ APP_ID_PROPERTY = th.Property(
     required=True,
     description="Branch app id of the row (the branch_key when no app_id is configured).",
 )
+
+
+def parse_manifest(
+    response: t.Any, where: str, lists: t.Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """The file lists of one day's answer, each checked, keyed by kind.
+
+    `lists` maps each kind to the answer's key for it; every one must be present. Only
+    a list that is there, empty or not, says what a day holds: a missing key, a null, an
+    error object or `{}` is an error naming `where` (the day and app) and the keys that
+    came back, never their values (signed URLs). `lists` None: every key is a kind
+    (Daily Exports v3's topics), and at least one must be there.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        raise FatalAPIError(f"{where}: the answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise FatalAPIError(f"{where}: the answer is a JSON {type(body).__name__}, not an object")
+    lists = lists or {key: key for key in body}
+    missing = [key for key in lists.values() if key not in body]
+    if missing or not lists:
+        raise FatalAPIError(
+            _unusable_answer(body, where, f"no {', '.join(missing) or 'file lists'}")
+        )
+    manifest: dict[str, list[str]] = {}
+    for kind, key in lists.items():
+        urls = body[key]
+        if isinstance(urls, str):  # a single URL instead of a list
+            urls = [urls]
+        if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+            raise FatalAPIError(_unusable_answer(body, where, f"'{key}' is not a list of URLs"))
+        manifest[kind] = urls
+    return manifest
+
+
+def _unusable_answer(body: dict, where: str, problem: str) -> str:
+    keys = ", ".join(f"'{key}'" for key in sorted(body)) or "none"
+    error = error_in_body(body)
+    return redact(
+        f"{where}: Branch's answer has {problem} (keys that came back: {keys}; values not shown)"
+        + (f"; Branch says: {error}" if error else "")
+        + ". Only lists that are present and empty mean a day without data, so the day is "
+        "not passed; run again later, and ask Branch support if it persists."
+    )
 
 
 def midnight(day: dt.date) -> str:
@@ -77,16 +129,29 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     def manifest_is_ready(self, app: BranchApp, manifest: Manifest, day: dt.date) -> bool:
         """Whether a day's answer is final. Default: some list has files, or the day is old enough
         (`empty_day_grace_days`) that empty lists mean a day without data."""
-        if any(manifest.values()):
-            return True
-        grace = int(self.config.get("empty_day_grace_days", 2))
-        return (clock.today() - day).days > grace
+        return any(manifest.values()) or self.past_grace(day)
+
+    def past_grace(self, day: dt.date) -> bool:
+        """Whether `day` is older than `empty_day_grace_days`: Branch has long published it."""
+        return (clock.today() - day).days > int(self.config.get("empty_day_grace_days", 2))
+
+    def file_rows(
+        self, app: BranchApp, day: dt.date, index: int, url: str
+    ) -> t.Iterator[list[str]]:
+        """The rows of one csv.gz file, header first; the header must name the stream's key
+        columns (the ones the file holds: `app_id` and `export_date` are the tap's)."""
+        key_columns = [k for k in self.primary_keys if k not in ("app_id", "export_date")]
+        return self._reader.items(
+            url,
+            functools.partial(csv_rows, key_columns=key_columns),
+            refresh=lambda: self._fresh_url(app, day, index),
+        )
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict]:
         """Typed records of one csv.gz file; the header decides the columns."""
-        rows = self._reader.items(url, csv_rows, refresh=lambda: self._fresh_url(app, day, index))
+        rows = self.file_rows(app, day, index, url)
         header = next(rows, None)
         if header is None:
             return
@@ -159,11 +224,25 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             try:
                 for index, url in enumerate(files):
                     yield from self.records_of_file(context, app, day, index, url)
-            except FileNotReadyError:
+            except FileNotReadyError as exc:
+                if self.past_grace(day):
+                    raise self._never_ready(app, day, index, url, exc) from None
                 self._log_not_ready(app, day)
                 return
             self._mark_day_complete(context, day)
             day += dt.timedelta(days=1)
+
+    def _never_ready(
+        self, app: BranchApp, day: dt.date, index: int, url: str, exc: Exception
+    ) -> DownloadError:
+        """A file still "not ready" (400) past the grace period: Branch published that day
+        long ago, so the file is broken, not late. Passing the day would lose its rows."""
+        return DownloadError(
+            f"{self.name}: file {index + 1} of {day} (app {app.app_id}, {file_label(url)}) still "
+            f'answers 400 "not ready" more than {self.config.get("empty_day_grace_days", 2)} days '
+            "later (empty_day_grace_days); the bookmark stays before that day. Ask Branch support "
+            f"about that day's export. ({exc})"
+        )
 
     def _log_not_ready(self, app: BranchApp, day: dt.date) -> None:
         self.logger.info(

@@ -16,14 +16,13 @@ from singer_sdk import typing as th
 
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.errors import FatalAPIError
 from tap_branch.schemas.daily_export import (
     EVENT_COLUMNS,
     LINK_CLICK_COLUMNS,
     LINK_COLUMNS,
     column_kind,
 )
-from tap_branch.streams.daily.files import DailyFileStream, Manifest
+from tap_branch.streams.daily.files import DailyFileStream, Manifest, parse_manifest
 
 SETTINGS = [
     th.Property(
@@ -71,8 +70,8 @@ class DailyExportStream(DailyFileStream):
                 self.run_cache["daily_export_use_post"] = True
                 use_post = True
             else:
-                return self._parse_manifest(response, day)
-        return self._parse_manifest(self._send_export_request(app, day, post=True), day)
+                return self._parse_manifest(response, day, app)
+        return self._parse_manifest(self._send_export_request(app, day, post=True), day, app)
 
     def _send_export_request(self, app: BranchApp, day: dt.date, *, post: bool):
         what = f"asking for the daily export files of {day} (app {app.app_id})"
@@ -93,24 +92,10 @@ class DailyExportStream(DailyFileStream):
             tolerate=(404, 405),
         )
 
-    def _parse_manifest(self, response, day: dt.date) -> Manifest:
-        try:
-            body = response.json()
-        except ValueError:
-            raise FatalAPIError(f"Branch's daily export answer for {day} is not JSON") from None
-        if not isinstance(body, dict):
-            raise FatalAPIError(f"Branch's daily export answer for {day} is not a JSON object")
-        manifest = {}
-        for kind, key in RESPONSE_LISTS.items():
-            urls = body.get(key) or []
-            if isinstance(urls, str):  # a single URL instead of a list
-                urls = [urls]
-            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-                raise FatalAPIError(
-                    f"Branch's daily export answer for {day}: '{key}' is not a list of URLs"
-                )
-            manifest[kind] = urls
-        return manifest
+    def _parse_manifest(self, response, day: dt.date, app: BranchApp) -> Manifest:
+        return parse_manifest(
+            response, f"Daily export answer for {day} (app {app.app_id})", RESPONSE_LISTS
+        )
 
 
 class LinksStream(DailyExportStream):

@@ -31,16 +31,17 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.downloads import csv_rows, file_label
-from tap_branch.errors import FatalAPIError
+from tap_branch.downloads import file_label
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
     EXPORT_DATE_PROPERTY,
     DailyFileStream,
     Manifest,
     midnight,
+    parse_manifest,
 )
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -62,6 +63,17 @@ class DailyV3Stream(DailyFileStream):
     path = "/v3/export"
     primary_keys = ("app_id", "id")
     schema = SCHEMA
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        PROGRESS: {
+            "type": "object",
+            "required": ["day", "files_done"],
+            "properties": {
+                "day": ISO_MOMENT,
+                "files_done": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    }
 
     @property
     def url_base(self) -> str:
@@ -77,22 +89,8 @@ class DailyV3Stream(DailyFileStream):
             json={"export_date": day.isoformat()},
             auth=BranchKeyAuthenticator(app, location="json"),
         )
-        try:
-            body = response.json()
-        except ValueError:
-            raise FatalAPIError(
-                f"Daily Exports v3 answer for {day} (app {app.app_id}) is not JSON"
-            ) from None
-        if not isinstance(body, dict):
-            raise FatalAPIError(
-                f"Daily Exports v3 answer for {day} (app {app.app_id}) is not a JSON object"
-            )
-        manifest: dict[str, list[str]] = {}
-        for topic, urls in body.items():
-            if isinstance(urls, str):  # a single URL instead of a list
-                urls = [urls]
-            if isinstance(urls, list) and all(isinstance(url, str) for url in urls):
-                manifest[topic] = urls
+        # A topic Branch does not list has no data that day; anything but lists is an error.
+        manifest = parse_manifest(response, f"Daily Exports v3 answer for {day} (app {app.app_id})")
         self._report_unknown_topics(manifest, day)
         return manifest
 
@@ -156,7 +154,7 @@ class DailyV3Stream(DailyFileStream):
                 "%s: %s was read before this run stopped; not read again.", self.name, label
             )
             return
-        rows = self._reader.items(url, csv_rows, refresh=lambda: self._fresh_url(app, day, index))
+        rows = self.file_rows(app, day, index, url)
         header = next(rows, None)
         if header is not None:
             typer = RowTyper(

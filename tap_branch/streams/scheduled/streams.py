@@ -23,6 +23,7 @@ from functools import cached_property
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
 from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
@@ -62,16 +63,20 @@ SETTINGS = [
         "scheduled_export_accepted_mismatches",
         th.ArrayType(th.StringType),
         description="Job ids of scheduled exports whose row count you have checked and accept although it "
-        "differs from Branch's lines_exported. Any other mismatch fails the job and keeps its bookmark.",
+        "differs from Branch's lines_exported, or whose files are gone at Branch (403 past its 7-day "
+        "retention) and whose rows you accept losing. Any other such job fails and keeps its bookmark.",
     ),
 ]
 
 #: Outcomes of a job's rows, as the rows stream reports them to the jobs stream.
-DONE, MISMATCH, EXPIRED = "done", "mismatch", "expired"
+DONE, MISMATCH = "done", "mismatch"
+#: Branch keeps a job's files this long ("Typically data is accessible via API for 7 days").
+RETENTION = dt.timedelta(days=7)
+ACCEPTING_SETTING = "scheduled_export_accepted_mismatches"
 
 
 class ExportIntegrityError(FatalAPIError):
-    """Rows read from a job's files do not add up to its `lines_exported`."""
+    """Rows read from a job's files do not add up to its `lines_exported`, or its files are gone."""
 
 
 @dataclasses.dataclass
@@ -109,6 +114,10 @@ class ScheduledExportJobsStream(_ScheduledStream):
     primary_keys = ("subscription_id", "job_id")
     replication_key = "end_date"
     bookmarks_per_record = False  # finished jobs move it (`_mark_done`)
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        "jobs_at_bookmark": {"type": "array", "items": {"type": "string"}},
+    }
     schema = th.PropertiesList(
         th.Property("subscription_id", th.StringType, required=True),
         th.Property(
@@ -275,8 +284,8 @@ class ScheduledExportJobsStream(_ScheduledStream):
         if self.run.failures:
             failures, self.run.failures = self.run.failures, []
             raise ExportIntegrityError(
-                f"{len(failures)} scheduled export job(s) failed their row count check: "
-                + " | ".join(failures)
+                f"{len(failures)} scheduled export job(s) failed their row count check "
+                "or could not be read: " + " | ".join(failures)
             )
 
 
@@ -318,6 +327,18 @@ class ScheduledExportRowsStream(_ScheduledStream):
     state_partitioning_keys = ("subscription_id",)
     primary_keys = ("subscription_id", "job_id", "file_index", "row_number")
     schema = rows_schema()
+    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    state_keys: t.ClassVar[dict] = {
+        "progress": {
+            "type": "object",
+            "required": ["job_id", "files_done", "rows_done"],
+            "properties": {
+                "job_id": {"type": "string"},
+                "files_done": {"type": "integer", "minimum": 0},
+                "rows_done": {"type": "integer", "minimum": 0},
+            },
+        }
+    }
 
     def __init__(self, tap: t.Any, run: ScheduledRun) -> None:
         super().__init__(tap, run)
@@ -353,16 +374,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
                 self.checkpoint(context, progress=progress)
         except SignedUrlExpiredError:
-            self.logger.warning(
-                "Job %s of %s (end_date %s) is unrecoverable: its files answer 403 even with fresh URLs "
-                "(Branch keeps them about 7 days). %d of %s rows were read; the job is passed.",
-                job.job_id,
-                sub.label,
-                job.end_date,
-                rows_done,
-                job.lines_exported,
-            )
-            self.run.outcomes[key] = EXPIRED
+            self.run.outcomes[key] = self._files_gone(sub, job, rows_done)
         else:
             self.run.outcomes[key] = self._check_count(sub, job, rows_done)
         self.checkpoint(context, progress=None)
@@ -457,6 +469,50 @@ class ScheduledExportRowsStream(_ScheduledStream):
         job.urls = fresh.urls  # the later files use the fresh URLs too
         return fresh.urls[index]
 
+    def _files_gone(self, sub: Subscription, job: Job, rows: int) -> str:
+        """A job whose files answer 403 even with fresh URLs.
+
+        Inside Branch's retention the files exist: an error, and the next run tries again.
+        Past it they are gone for good: an error too, until the user accepts the loss by
+        listing the job in `ACCEPTING_SETTING`. Either way the bookmark stays before the job
+        until then, so exit 0 never hides rows that were not read.
+        """
+        age = clock.now() - job.end
+        message = (
+            f"job {job.job_id} of {sub.label} (end_date {job.end_date}): its files answer 403 even "
+            f"with fresh URLs; {rows} of {job.lines_exported} rows were read"
+        )
+        if age <= RETENTION:
+            self.logger.error(
+                "%s, %d days after the job, inside Branch's %d-day retention. The bookmark stays "
+                "before the job; the next run tries again.",
+                message,
+                age.days,
+                RETENTION.days,
+            )
+            self.run.failures.append(f"{message} (inside Branch's retention: run again)")
+            return MISMATCH
+        if job.job_id in set(self.config.get(ACCEPTING_SETTING) or []):
+            self.logger.warning(
+                "Files gone past Branch's retention, accepted by '%s': %s.",
+                ACCEPTING_SETTING,
+                message,
+            )
+            return DONE
+        self.logger.error(
+            "%s, %d days after the job, past Branch's %d-day retention: they are gone at Branch. "
+            "The bookmark stays before the job. To accept losing its rows, add its job_id to the "
+            "setting '%s'.",
+            message,
+            age.days,
+            RETENTION.days,
+            ACCEPTING_SETTING,
+        )
+        self.run.failures.append(
+            f"{message} (past Branch's retention: accept with '{ACCEPTING_SETTING}')"
+        )
+        return MISMATCH
+
     def _check_count(self, sub: Subscription, job: Job, rows: int) -> str:
         if job.lines_exported is None:
             self.logger.warning(
@@ -472,9 +528,9 @@ class ScheduledExportRowsStream(_ScheduledStream):
             f"job {job.job_id} of {sub.label} (end_date {job.end_date}): read {rows} rows from "
             f"{len(job.urls)} file(s), Branch reports lines_exported={job.lines_exported}"
         )
-        if job.job_id in set(self.config.get("scheduled_export_accepted_mismatches") or []):
+        if job.job_id in set(self.config.get(ACCEPTING_SETTING) or []):
             self.logger.warning(
-                "Row count mismatch accepted by 'scheduled_export_accepted_mismatches': %s", message
+                "Row count mismatch accepted by '%s': %s", ACCEPTING_SETTING, message
             )
             return DONE
         self.logger.error(

@@ -1,0 +1,129 @@
+"""Asynchronous Branch jobs: submitted, polled until done, an error past their timeout.
+
+Cohort results and Custom Exports are both computed by Branch after a request: one call
+submits a job, further calls ask for its status until it is done. This module is the loop
+they share: up to `most` jobs in flight, the one due earliest polled next, each wait longer
+than the last (capped), a job still pending past its timeout an error. What a job computes,
+how it is submitted and polled and what Branch's answers mean stay with each family (the
+`submit`, `check` and `timed_out` hooks); requests go through `BranchStream.send()` there.
+
+Waits are durations, so they are measured with `time.monotonic`, not the tap's clock.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import time
+import typing as t
+
+W = t.TypeVar("W")  # what a job computes (a window), the caller's
+R = t.TypeVar("R")  # what a finished job gives, the caller's
+
+
+@dataclasses.dataclass(frozen=True)
+class Polling:
+    """When a job is polled, and how long it may stay pending."""
+
+    #: Seconds from submission (or from the start of waiting) to the first poll.
+    first_wait: float
+    #: Seconds between the first and the second poll; each further wait is `growth` times the last.
+    wait: float
+    growth: float = 1.0
+    longest_wait: float = math.inf
+    #: Seconds a job may stay pending, from its submission, before `timed_out` is raised.
+    timeout: float = math.inf
+
+    def start(self, work: W, job_id: str) -> Job[W]:
+        """A job just submitted (or one whose waiting starts now), its first poll scheduled."""
+        now = time.monotonic()
+        return Job(work, job_id, since=now, next_poll=now + self.first_wait, wait=self.wait)
+
+
+@dataclasses.dataclass
+class Job(t.Generic[W]):
+    work: W
+    job_id: str
+    #: `time.monotonic()` when the job was submitted (or its waiting started).
+    since: float
+    next_poll: float
+    #: The wait after the next poll that finds the job pending.
+    wait: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """What `check` returns for a job Branch has not finished: its status, for messages."""
+
+    status: str
+
+
+Check = t.Callable[[Job[W]], "R | Pending"]
+TimedOut = t.Callable[[Job[W], str, float], Exception]
+
+
+def run(
+    polling: Polling,
+    work: collections.deque[W],
+    *,
+    submit: t.Callable[[W], Job[W]],
+    check: Check,
+    timed_out: TimedOut,
+    most: int = 1,
+    in_flight: t.Iterable[Job[W]] = (),
+    busy_elsewhere: t.Callable[[], int] = lambda: 0,
+    spare_slots: t.Callable[[int], None] | None = None,
+) -> t.Iterator[tuple[Job[W], R]]:
+    """(job, its result) for every piece of `work`, in the order the jobs finish.
+
+    Up to `most` jobs are in flight at once (`in_flight`: jobs submitted before), counting
+    `busy_elsewhere()` jobs submitted for others against the same bound (those are polled by
+    whoever submitted them, so with none of its own in flight a caller still submits one:
+    it never waits on jobs it cannot poll). `submit` sends one
+    job; `check` polls one and returns its result, or `Pending(status)` while Branch is not
+    done (and raises for a failed job). A job pending `polling.timeout` seconds after its
+    submission raises `timed_out(job, status, seconds waited)`. The consumer may add work
+    (`work.appendleft`) between results. When every piece of work is submitted and slots
+    are still free, `spare_slots(free)` may use them for jobs the caller polls elsewhere.
+    """
+    flying: list[Job[W]] = list(in_flight)
+    while work or flying:
+        while work and (not flying or len(flying) + busy_elsewhere() < most):
+            flying.append(submit(work.popleft()))
+        if not work and spare_slots is not None:
+            free = most - len(flying) - busy_elsewhere()
+            if free > 0:
+                spare_slots(free)
+        job = min(flying, key=lambda j: j.next_poll)
+        delay = job.next_poll - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        answer = check(job)
+        if isinstance(answer, Pending):
+            waited = time.monotonic() - job.since
+            if waited > polling.timeout:
+                raise timed_out(job, answer.status, waited)
+            job.wait = min(job.wait * polling.growth, polling.longest_wait)
+            job.next_poll = time.monotonic() + job.wait
+            continue
+        flying.remove(job)
+        yield job, answer
+
+
+def wait(polling: Polling, job: Job[W], *, check: Check, timed_out: TimedOut) -> R:
+    """The result of one job already submitted, polled as `run` polls."""
+    for _, result in run(
+        polling,
+        collections.deque(),
+        submit=_nothing_to_submit,
+        check=check,
+        timed_out=timed_out,
+        in_flight=[job],
+    ):
+        return result
+    raise AssertionError("unreachable: run() yields the job it was given")  # pragma: no cover
+
+
+def _nothing_to_submit(work: t.Any) -> t.NoReturn:  # pragma: no cover - the work queue is empty
+    raise AssertionError("wait() submits nothing")
