@@ -50,7 +50,8 @@ def test_connection(tap: TapBranch) -> list[str]:
     """
     daily = tap.streams["links"]
     # the stream's own clock: yesterday, or end_date if earlier
-    accepted = [*_try_secrets(tap, daily, daily.last_day()), *_try_token(tap), *_try_user_id(tap)]
+    last = daily.last_day()
+    accepted = [*_try_secrets(tap, daily, lambda app: last), *_try_token(tap), *_try_user_id(tap)]
     if not accepted:
         raise invalid_setting(
             "No credential to test: set 'branch_key' and 'branch_secret' (or 'apps'), and/or "
@@ -65,7 +66,7 @@ def test_credentials_of_selected_streams(tap: TapBranch) -> list[str]:
     test`, which stops at the first record) naming its setting, before an export job.
 
     Where a selected stream asks the same thing anyway, its own cached answer is the
-    test (no extra request): the last day's file list of the first selected daily stream, the
+    test (no extra request): the first day's file list of the first selected daily stream, the
     subscriptions `scheduled_export_jobs` lists. Otherwise it costs one cheap call per kind.
     """
     needs: dict[str, Stream] = {}
@@ -80,7 +81,10 @@ def test_credentials_of_selected_streams(tap: TapBranch) -> list[str]:
     )
     if "v1" in needs or with_secret:
         daily = needs.get("v1") or tap.streams["links"]
-        accepted += _try_secrets(tap, daily, daily.last_day())
+        # the first day the stream reads (no state: its start), which it asks first anyway
+        accepted += _try_secrets(
+            tap, daily, lambda app: min(daily.first_day({"app_id": app.app_id}), daily.last_day())
+        )
     if "v2" in needs or "v2-app" in needs:
         scheduled = tap.streams["scheduled_export_jobs"]
         reuse = scheduled if scheduled.selected or scheduled.has_selected_descendents else None
@@ -90,8 +94,8 @@ def test_credentials_of_selected_streams(tap: TapBranch) -> list[str]:
     return accepted
 
 
-def _try_secrets(tap: TapBranch, daily: Stream, day: dt.date) -> list[str]:
-    """`branch_key` + `branch_secret` of each app: its daily export file list of `day`."""
+def _try_secrets(tap: TapBranch, daily: Stream, day_of: t.Callable[[t.Any], dt.date]) -> list[str]:
+    """`branch_key` + `branch_secret` of each app: its daily export file list of `day_of(app)`."""
     config = tap.config
     accepted = []
     for app in configured_apps(config):
@@ -103,7 +107,7 @@ def _try_secrets(tap: TapBranch, daily: Stream, day: dt.date) -> list[str]:
             else "settings 'branch_key' and 'branch_secret'"
         )
         _try(
-            lambda app=app: daily.manifest(app, day),
+            lambda app=app: daily.manifest(app, day_of(app)),
             where,
             f"the daily export of app {app.app_id}",
             host="api_url",
