@@ -6,11 +6,11 @@ import datetime as dt
 import email.utils
 import math
 import re
-import time
 import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch import clock
 from tap_branch.redaction import redact, redact_url
 
 if t.TYPE_CHECKING:
@@ -124,7 +124,7 @@ def _retry_after_header(header: str) -> float | None:
             return None
         if when.tzinfo is None:  # RFC 9110 dates are GMT
             when = when.replace(tzinfo=dt.timezone.utc)
-        return max(0.0, when.timestamp() - time.time())
+        return max(0.0, (when - clock.now()).total_seconds())
     if not math.isfinite(seconds):  # "nan" and "inf" parse as floats
         return None
     return max(0.0, seconds)

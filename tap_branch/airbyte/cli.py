@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 import traceback
 
 from airbyte_protocol.models import (
@@ -30,7 +29,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.airbyte import source
 from tap_branch.airbyte.inputs import InputError
-from tap_branch.airbyte.messages import LogHandler, write
+from tap_branch.airbyte.messages import LogHandler, now_ms, write
 from tap_branch.redaction import install_log_redaction, redact
 
 
@@ -86,7 +85,7 @@ def _trace_error(exc: BaseException, failure_type: FailureType) -> None:
             type=Type.TRACE,
             trace=AirbyteTraceMessage(
                 type=TraceType.ERROR,
-                emitted_at=time.time() * 1000,
+                emitted_at=now_ms(),
                 error=AirbyteErrorTraceMessage(
                     message=message,
                     internal_message=f"{type(exc).__name__}: {message}",

@@ -60,17 +60,17 @@ class AirbyteEnvelope:
     ) -> dict:
         return {
             "type": "RECORD",
-            "record": {"stream": stream, "data": record, "emitted_at": _now_ms()},
+            "record": {"stream": stream, "data": record, "emitted_at": now_ms()},
         }
 
     def affixes(
         self, stream: str, time_extracted: t.Any = None, version: t.Any = None
     ) -> tuple[str, str]:
         prefix = '{"type":"RECORD","record":{"stream":' + _encoder.encode(stream).decode()
-        return prefix + ',"data":', f',"emitted_at":{_now_ms()}}}}}\n'
+        return prefix + ',"data":', f',"emitted_at":{now_ms()}}}}}\n'
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
