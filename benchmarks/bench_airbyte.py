@@ -19,9 +19,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
-from bench_daily_events import KEY, SECRET, export_urls, floor, free_port, start_sandbox
+from bench_daily_events import (
+    KEY,
+    SECRET,
+    export_urls,
+    floor,
+    free_port,
+    run_counting_records,
+    start_sandbox,
+)
 from bench_daily_events import tap as singer_tap
 
 
@@ -56,25 +63,11 @@ def airbyte_tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, floa
     catalog_path = os.path.join(workdir, "configured_catalog.json")
     with open(catalog_path, "w") as handle:
         json.dump(configured, handle)
-    counted = os.path.join(workdir, "airbyte.jsonl")
-    started = time.perf_counter()
-    with open(counted, "wb") as out:
-        process = subprocess.Popen(
-            [*command, "read", "--config", config_path, "--catalog", catalog_path],
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"tap-branch-airbyte failed (status {status}); its output: {counted}")
-    rows = 0
-    with open(counted, "rb") as handle:
-        for line in handle:
-            if line.startswith(b'{"type":"RECORD"'):
-                rows += 1
-    os.remove(counted)
-    return rows, elapsed, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return run_counting_records(
+        [*command, "read", "--config", config_path, "--catalog", catalog_path],
+        os.path.join(workdir, "airbyte.jsonl"),
+        "tap-branch-airbyte",
+    )
 
 
 def main() -> None:

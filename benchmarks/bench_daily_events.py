@@ -132,26 +132,30 @@ def tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, float]:
     catalog_path = os.path.join(workdir, "catalog.json")
     with open(catalog_path, "w") as handle:
         json.dump(catalog, handle)
-    counted = os.path.join(workdir, "out.jsonl")
+    return run_counting_records(
+        [
+            sys.executable,
+            "-m",
+            "tap_branch.tap",
+            "--config",
+            config_path,
+            "--catalog",
+            catalog_path,
+        ],
+        os.path.join(workdir, "out.jsonl"),
+        "tap-branch",
+    )
+
+
+def run_counting_records(command: list[str], counted: str, name: str) -> tuple[int, float, float]:
+    """Run a tap with stdout to `counted`: (RECORD lines, seconds, peak RSS in MB)."""
     started = time.perf_counter()
     with open(counted, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tap_branch.tap",
-                "--config",
-                config_path,
-                "--catalog",
-                catalog_path,
-            ],
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
-        raise SystemExit(f"tap-branch failed (status {status})")
+        raise SystemExit(f"{name} failed (status {status}); its output: {counted}")
     rows = 0
     with open(counted, "rb") as handle:
         for line in handle:
