@@ -17,6 +17,7 @@ caller's `refresh` for a fresh URL, once per expiry.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import http.client
@@ -294,11 +295,15 @@ class FileReader:
         *,
         refresh: t.Callable[[], str] | None = None,
         skip: int = 0,
+        size: t.Callable[[T], int] | None = None,
     ) -> t.Iterator[T]:
         """Every item `parse` finds in the file at `url`, each exactly once.
 
         `skip` items are passed over first (a resumed file). On a 403, `refresh()`
         must return a new URL for the same file; without it the 403 is raised.
+        `size`: items hold several rows (columnar batches, whose boundaries need not be
+        the same when the file is read again): counts and skips are then in rows, and a
+        batch partly yielded before a retry is sliced.
         """
         label = file_label(url)
         done = skip
@@ -315,16 +320,16 @@ class FileReader:
                 url = refresh()
                 continue
             try:
+                # Closed in reverse order however the reading ends: the parser first (it may
+                # hold a reader with threads of its own, pyarrow's), then the body (GunzipAhead).
                 with (
                     response,
                     checked_body(response, url) as body,
-                ):  # body closed first: see GunzipAhead
-                    parsed = parse(body)
-                    for _ in itertools.islice(parsed, done):  # already yielded before the break
-                        pass
-                    for item in parsed:
+                    _closed_after(parse(body)) as parsed,
+                ):
+                    for item in _after(parsed, done, size):  # skips what was yielded before
                         yield item
-                        done += 1
+                        done += size(item) if size else 1
                 return
             except BROKEN_TRANSFER as exc:
                 tries += 1
@@ -360,6 +365,33 @@ class FileReader:
             "%s: %s; retrying in %.1f s, resuming after item %d", label, retrying, wait, done
         )
         time.sleep(wait)
+
+
+@contextlib.contextmanager
+def _closed_after(items: t.Iterator[T]) -> t.Iterator[t.Iterator[T]]:
+    """`items`, closed at the end when it can be (a generator: its `finally` runs now)."""
+    try:
+        yield items
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def _after(items: t.Iterator[T], count: int, size: t.Callable[[T], int] | None) -> t.Iterator[T]:
+    """`items` without their first `count` items, or rows when `size` counts the rows of one."""
+    if size is None:
+        yield from itertools.islice(items, count, None)
+        return
+    for item in items:
+        rows = size(item)
+        if count >= rows:
+            count -= rows
+            continue
+        if count:
+            item = item.slice(count)  # type: ignore[attr-defined]
+            count = 0
+        yield item
 
 
 def _content_reason(exc: BaseException, done: int) -> str:
