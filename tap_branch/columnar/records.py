@@ -1,0 +1,260 @@
+"""Typed records of a CSV file's batches, as JSON text built column by column.
+
+`ColumnarTyper` is `tap_branch.typing.RowTyper` for whole batches: the same schema
+decides each column's type, a file's header decides the columns, and every record has
+the same keys, in the same order, with the same values (a test compares the two paths
+record for record). Instead of a dict per row it returns one pyarrow string array: the
+JSON object of each record, which the callers wrap into RECORD lines or write into
+BATCH files without a Python object per row or per cell.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+import typing as t
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tap_branch import typing as rows
+from tap_branch.columnar import encode
+
+_ENCODERS: dict[t.Any, encode.Encoder] = {
+    rows.parse_datetime: encode.date_time,
+    rows.parse_integer: encode.integer,
+    rows.parse_number: encode.number,
+    rows.parse_boolean: encode.boolean,
+}
+
+
+def encoder_for(prop: dict) -> encode.Encoder:
+    """The column encoder giving what `tap_branch.typing.converter_for(prop)` gives."""
+    convert = rows.converter_for(prop)
+    if convert is None or convert is rows.as_text:
+        return encode.text
+    if convert in _ENCODERS:
+        return _ENCODERS[convert]
+    types = rows._types_of(prop)
+    if "object" in types:
+        return encode.json_of("{", convert)
+    return encode.json_of("[", convert, text_lists=True)
+
+
+class ColumnarRows(t.NamedTuple):
+    """A batch of a file's rows and the typer of that file: records not yet written.
+    `typed`: their JSON, when it was built ahead (`typed_ahead`)."""
+
+    typer: ColumnarTyper
+    batch: pa.RecordBatch
+    typed: concurrent.futures.Future | None = None
+
+    @property
+    def count(self) -> int:
+        return self.batch.num_rows
+
+    def lines(self, before: str, after: str) -> bytes:
+        """Every record's JSON between `before` and `after`, one after the other."""
+        if self.typed is None:
+            return encode.text_bytes(self.typer.lines(self.batch, before, after))
+        typed = self.typed.result()
+        return encode.text_bytes(self.typer.around(typed, before, after))
+
+    def records(self) -> list[dict]:
+        """The records as dicts, for paths that need them (the SDK's batcher)."""
+        return msgspec.json.decode(b"[" + self.lines("", ",")[:-1] + b"]")
+
+
+#: Batches typed at once beside the main thread (pyarrow's compute calls release the GIL),
+#: and how many may wait typed: the memory of a few batches.
+_TYPING_THREADS = 2
+_TYPED_AHEAD = 2
+
+
+def typed_ahead(
+    batches: t.Iterable[pa.RecordBatch], typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper]
+) -> t.Iterator[ColumnarRows]:
+    """The batches with their records' JSON built on helper threads, in the batches' order,
+    while the next batches are read. Batches read before the reading stops (an error, or
+    `RowPathNeeded`) are still given, then the error is raised."""
+    pending: collections.deque[ColumnarRows] = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(_TYPING_THREADS, "tap-branch-typing") as pool:
+        typer = None
+        try:
+            for batch in batches:
+                typer = typer or typer_for(batch)
+                pending.append(ColumnarRows(typer, batch, pool.submit(typer, batch)))
+                if len(pending) > _TYPED_AHEAD:
+                    yield pending.popleft()
+        except GeneratorExit:
+            raise
+        except BaseException:
+            # The caller counts what it was given: the batches read before the error too.
+            while pending:
+                yield pending.popleft()
+            raise
+        while pending:
+            yield pending.popleft()
+
+
+def _key(name: str) -> str:
+    return msgspec.json.encode(name).decode() + ":"
+
+
+class ColumnarTyper:
+    """Turns the batches of one file (string columns, in `header` order) into record JSON.
+
+    `deselected`: top-level properties the catalog leaves out; they are not written.
+    """
+
+    def __init__(
+        self,
+        schema: dict,
+        header: t.Sequence[str],
+        *,
+        source: str,
+        constants: t.Mapping[str, t.Any] | None = None,
+        logger: logging.Logger | None = None,
+        warned: set | None = None,
+        deselected: t.Collection[str] = (),
+    ) -> None:
+        # The row path decides which columns are typed, plain or extra, warns about unknown
+        # columns, and keeps the set of problems already logged: one source of those rules.
+        self._rows = rows.RowTyper(
+            schema, header, source=source, constants=constants, logger=logger, warned=warned
+        )
+        properties = schema["properties"]
+        self._deselected = frozenset(deselected)
+        template = self._rows._template
+        file_columns = {column: index for index, column in [*self._rows._plain]}
+        file_columns.update({column: index for index, column, _ in self._rows._typed})
+        #: (key, literal JSON text or None, column index or None) in the row path's key order.
+        self._fields: list[tuple[str, str | None, int | None]] = []
+        for name, value in template.items():
+            if name in file_columns:  # a file column named like a constant replaces it
+                self._fields.append((name, None, file_columns.pop(name)))
+            else:
+                self._fields.append((name, msgspec.json.encode(value).decode(), None))
+        for index, column in self._rows._plain:
+            if column in file_columns:
+                self._fields.append((column, None, index))
+        for index, column, _ in self._rows._typed:
+            if column in file_columns:
+                self._fields.append((column, None, index))
+        # A header naming one column twice: the row path keeps the last cell, in the first's place.
+        last_index = {column: index for index, column in enumerate(self._rows.header)}
+        self._fields = [
+            (name, literal, last_index[name] if index is not None else None)
+            for name, literal, index in dict.fromkeys(self._fields)
+            if name not in self._deselected
+        ]
+        self._encoders = {
+            index: encoder_for(properties[name])
+            for name, literal, index in self._fields
+            if index is not None
+        }
+        self._literals = Literals()
+        self._keep_unparsed = rows.UNPARSED not in self._deselected
+        self._keep_extra = rows.EXTRA not in self._deselected and bool(self._rows._extra)
+
+    @property
+    def width(self) -> int:
+        return len(self._rows.header)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+        """The JSON object of every row of `batch`, as a string array."""
+        return self.lines(batch, "", "")
+
+    def around(self, records: pa.Array, before: str, after: str) -> pa.Array:
+        """`before` + each record's JSON + `after`."""
+        return self._literals.join([before, records, after], len(records))
+
+    def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array:
+        """`before` + the JSON object of every row of `batch` + `after`, as a string array."""
+        pieces: list[encode.Piece] = [before + "{"]
+        unparsed_by_column: list[tuple[str, dict[int, str]]] = []
+        for position, (name, value, index) in enumerate(self._fields):
+            pieces.append(("," if position else "") + _key(name))
+            if index is None:
+                pieces.append(value)
+                continue
+            encoded = self._encoders[index](batch.column(index))
+            pieces.extend(encoded.pieces)
+            if encoded.unparsed:
+                unparsed_by_column.append((name, encoded.unparsed))
+        tail = self._tail(batch, unparsed_by_column)
+        if tail is not None:
+            pieces.append(tail)
+        pieces.append("}" + after)
+        return self._literals.join(pieces, batch.num_rows)
+
+    def _tail(
+        self, batch: pa.RecordBatch, unparsed_by_column: list[tuple[str, dict[int, str]]]
+    ) -> pa.Array | None:
+        """`,"unparsed_cells":{...},"extra_columns":{...}` for the rows that have some, else "".
+
+        Rare (a bad cell, a column the schema lacks), so built per row in Python."""
+        tails: dict[int, str] = {}
+        if self._keep_unparsed and unparsed_by_column:
+            # Typed columns in header order, as the row path adds them.
+            order = {column: position for position, (_, column, _) in enumerate(self._rows._typed)}
+            by_row: dict[int, dict[str, str]] = {}
+            for name, cells in sorted(unparsed_by_column, key=lambda item: order.get(item[0], 0)):
+                for row, raw in cells.items():
+                    by_row.setdefault(row, {})[name] = raw
+            for row, cells in by_row.items():
+                tails[row] = "," + _key(rows.UNPARSED) + msgspec.json.encode(cells).decode()
+        for name, cells in unparsed_by_column:
+            for raw in cells.values():
+                self._rows._warn_once(name, raw)
+                break
+        if self._keep_extra:
+            columns = [(column, batch.column(index)) for index, column in self._rows._extra]
+            values = [cells.to_pylist() for _, cells in columns]
+            names = [column for column, _ in columns]
+            for row, cells in enumerate(zip(*values, strict=True)):
+                extra = {name: cell for name, cell in zip(names, cells, strict=True) if cell != ""}
+                if extra:
+                    tails[row] = (
+                        tails.get(row, "")
+                        + ","
+                        + _key(rows.EXTRA)
+                        + msgspec.json.encode(extra).decode()
+                    )
+        if not tails:
+            return None
+        return pa.array([tails.get(row, "") for row in range(batch.num_rows)], pa.string())
+
+
+class Literals:
+    """Concatenates pieces row by row: texts the same on every row, and arrays.
+
+    pyarrow's element-wise join is about twice as fast over arrays as over constant
+    scalars, so each constant text becomes an array once, sliced to each batch's length."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, pa.Array] = {}
+
+    def join(self, pieces: t.Sequence[encode.Piece], rows_count: int) -> pa.Array:
+        merged: list[encode.Piece] = []
+        for piece in pieces:
+            if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += piece
+            elif not (isinstance(piece, str) and piece == ""):
+                merged.append(piece)
+        arrays = [
+            self._constant(piece, rows_count) if isinstance(piece, str) else piece
+            for piece in merged
+        ]
+        if len(arrays) == 1:
+            return arrays[0]
+        return pc.binary_join_element_wise(*arrays, "")
+
+    def _constant(self, text: str, rows_count: int) -> pa.Array:
+        array = self._arrays.get(text)
+        if array is None or len(array) < rows_count:
+            size = max(rows_count, 2 * len(array) if array is not None else 8192)
+            array = self._arrays[text] = pa.array([text] * size, pa.string())
+        return array.slice(0, rows_count)
