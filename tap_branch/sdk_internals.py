@@ -4,7 +4,8 @@ The SDK (0.54) has no public API for what these do; everything else in tap-branc
 public API only. When an SDK upgrade changes one of these internals, this module and its
 contract test (`tests/test_sdk_internals.py`) break, not the streams.
 
-- `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream).
+- `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream),
+  and the columnar one (`write_record_lines`: RECORD lines built a batch of rows at a time).
 - `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
   record by record, and that write STATE themselves when a unit is complete.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
@@ -116,6 +117,43 @@ class FastRecordMixin:
         OUTPUT.line_added()
         self.state_manager.is_flushed = False
 
+    def get_record_counter(self, **kwargs: t.Any):
+        # Public since SDK 0.51; kept so the columnar path counts its records in the same metric.
+        self._record_counter = super().get_record_counter(**kwargs)
+        return self._record_counter
+
+    @property
+    def columnar_deselected(self) -> tuple[str, ...] | None:
+        """The top-level properties to leave out of records whose JSON the stream builds itself
+        (`tap_branch.columnar`), or None when every record must be a dict taking the path above:
+        stream maps, nested selection, a record limit (`--test`), child streams."""
+        deselected, nested, identity = self._emit_plan
+        if (
+            not self.fast_records
+            or nested
+            or not identity
+            or self.ABORT_AT_RECORD_COUNT is not None
+            or self.child_streams
+        ):
+            return None
+        return deselected
+
+    def write_record_lines(self, rows: t.Any) -> None:
+        """RECORD messages for a batch of rows (`tap_branch.columnar.records.ColumnarRows`),
+        built as text around each record's JSON: the same bytes `_write_record_message` writes
+        for the same records (tests/test_sdk_internals.py), in the envelope of the output."""
+        if not self.selected:
+            return
+        self._time_extracted = clock.now()
+        self._records_since_clock = 0
+        before, after = OUTPUT.envelope.affixes(
+            self.name, self._time_extracted, self._stream_version
+        )
+        OUTPUT.buffer += rows.lines(before, after)
+        OUTPUT.line_added()
+        self._record_counter.increment(rows.count)
+        self.state_manager.is_flushed = False
+
     def _generate_record_messages_after_selection(self, record: dict):
         import singer_sdk.singerlib as singer
 
@@ -151,6 +189,12 @@ class ManualState:
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
         if self.bookmarks_per_record:
             super()._increment_stream_state(latest_record, context=context)
+
+    def finalize_state(self, context: dict | None) -> None:
+        """Clear the SDK's progress markers (signpost, starting value) from a partition's state,
+        or the stream's when `context` is None: what `_sync_records` does at its end, for
+        streams that sync without it (BATCH messages of their own)."""
+        self._finalize_state(self.get_context_state(context) if context else self.stream_state)
 
     def write_state_now(self) -> None:
         """Emit STATE now, with whatever the stream's state holds."""

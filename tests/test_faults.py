@@ -11,6 +11,7 @@ import re
 import pytest
 
 from tap_branch.client import BranchStream
+from tap_branch.columnar import csv_batches
 from tap_branch.errors import DownloadError, SignedUrlExpiredError
 from tests.conftest import DAILY_STREAMS, days_back, export_requests, file_requests
 from tests.tap_runner import TapRun, run_tap
@@ -109,7 +110,14 @@ def test_connection_reset_of_the_export_answer_is_retried(sandbox, config, clean
     assert "Retrying in" in run.logs
 
 
-def test_truncated_gzip_resumes_after_the_rows_already_read(sandbox, config, clean):
+def test_truncated_gzip_resumes_after_the_rows_already_read(sandbox, config, monkeypatch):
+    # Files of a few hundred rows read in batches of a few, so that rows were emitted before
+    # the break (pyarrow reads some blocks ahead, and a real day's batches are 8 MB).
+    monkeypatch.setattr(csv_batches, "BATCH_BYTES", 4096)
+    sandbox.options(
+        daily_rows={"links": 5, "link_clicks": 5, "events": 600}, daily_rows_per_file=600
+    )
+    clean = run_tap(config, select=DAILY_STREAMS)
     sandbox.fault(kind="truncate", path=_day_file(1, "events", 0), fraction=0.6)
     run = run_tap(config, select=DAILY_STREAMS)
     assert_same_rows(run, clean)

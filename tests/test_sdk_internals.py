@@ -5,6 +5,11 @@ path replaces the SDK's per-record work. Each case below syncs the same data twi
 fast path and with the SDK's own path (`FastRecordMixin.fast_records = False`), both clocks at
 the same moment, and compares the whole output byte for byte: records, selection, stream maps,
 flattening. An SDK upgrade that changes what the SDK writes breaks this test, not the product.
+
+The daily files take the columnar path (`write_record_lines`, records built as JSON text a
+batch of rows at a time) wherever the SDK's path would write records unchanged: without
+stream maps and flattening. Those cases pin it to the SDK's output byte for byte too (the
+sandbox's JSON cells are compact, so writing them as they came gives the SDK's bytes).
 """
 
 from __future__ import annotations
@@ -55,7 +60,16 @@ def test_fast_path_output_equals_the_sdk_path_output(sandbox, base_config, monke
     catalog = _catalog(config, deselect)
     # The SDK's own clock (its time_extracted, its bookmark signpost) is the tap's in both runs.
     monkeypatch.setattr(sdk_core, "utc_now", clock.now)
+    batches = []
+    write_lines = FastRecordMixin.write_record_lines
+    monkeypatch.setattr(
+        FastRecordMixin,
+        "write_record_lines",
+        lambda self, rows: batches.append(rows.count) or write_lines(self, rows),
+    )
     fast = run_tap(config, catalog=catalog)
+    # The columnar path runs exactly where stream maps leave records as they are.
+    assert bool(batches) == (case in ("records", "selection"))
 
     monkeypatch.setattr(FastRecordMixin, "fast_records", False)
     sdk = run_tap(config, catalog=catalog)

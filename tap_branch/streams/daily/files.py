@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import functools
+import itertools
 import typing as t
 
 from singer_sdk import typing as th
@@ -24,6 +25,9 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.apps import BranchApp, app_partitions, find_app
 from tap_branch.client import BranchStream
+from tap_branch.columnar.batches import BatchFiles
+from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
+from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_ahead
 from tap_branch.downloads import FileReader, csv_rows, file_label
 from tap_branch.errors import (
     DownloadError,
@@ -36,6 +40,13 @@ from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
 Manifest = t.Mapping[str, t.Sequence[str]]
+
+
+class DayComplete(t.NamedTuple):
+    """Every file of `day` has been read (`DailyFileStream.walk`)."""
+
+    day: dt.date
+
 
 EXPORT_DATE_PROPERTY = th.Property(
     "export_date",
@@ -110,6 +121,8 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     family: str = ""
     #: This stream's list in the per-day answer.
     kind: str = ""
+    #: Whether the family's files take the columnar path (`tap_branch.columnar`).
+    columnar: bool = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,17 +153,55 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     ) -> t.Iterator[list[str]]:
         """The rows of one csv.gz file, header first; the header must name the stream's key
         columns (the ones the file holds: `app_id` and `export_date` are the tap's)."""
-        key_columns = [k for k in self.primary_keys if k not in ("app_id", "export_date")]
         return self._reader.items(
             url,
-            functools.partial(csv_rows, key_columns=key_columns),
+            functools.partial(csv_rows, key_columns=self._file_key_columns()),
             refresh=lambda: self._fresh_url(app, day, index),
         )
 
+    def _file_key_columns(self) -> list[str]:
+        return [k for k in self.primary_keys if k not in ("app_id", "export_date")]
+
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
-    ) -> t.Iterator[dict]:
-        """Typed records of one csv.gz file; the header decides the columns."""
+    ) -> t.Iterator[dict | ColumnarRows]:
+        """Typed records of one csv.gz file; the header decides the columns.
+
+        Batches of rows typed a column at a time (`tap_branch.columnar`) where the stream's
+        records may be written as built JSON (`columnar_deselected`), else one dict per row.
+        A file pyarrow cannot read to the end goes on with the row path after the rows read.
+        """
+        source = f"{self.name} file {index + 1} of {day} ({file_label(url)})"
+        constants = {"app_id": app.app_id, "export_date": midnight(day)}
+        rows_done = 0
+        deselected = self.columnar_deselected if self.columnar else None
+        if deselected is not None:
+            batches = self._reader.items(
+                url,
+                functools.partial(csv_batches, key_columns=self._file_key_columns()),
+                refresh=lambda: self._fresh_url(app, day, index),
+                size=len,
+            )
+            try:
+                for rows in typed_ahead(
+                    batches,
+                    lambda first: ColumnarTyper(
+                        self.schema,
+                        first.schema.names,
+                        source=source,
+                        constants=constants,
+                        logger=self.logger,
+                        warned=self._warned,
+                        deselected=deselected,
+                    ),
+                ):
+                    yield rows
+                    rows_done += rows.count
+                return
+            except RowPathNeeded as exc:
+                self.logger.info(
+                    "%s: %s; reading on row by row after row %d.", source, exc, rows_done
+                )
         rows = self.file_rows(app, day, index, url)
         header = next(rows, None)
         if header is None:
@@ -158,12 +209,13 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         typer = RowTyper(
             self.schema,
             header,
-            source=f"{self.name} file {index + 1} of {day} ({file_label(url)})",
-            constants={"app_id": app.app_id, "export_date": midnight(day)},
+            source=source,
+            constants=constants,
             logger=self.logger,
             warned=self._warned,
         )
-        yield from map(typer, filter(None, rows))  # blank lines (no cells) are not rows
+        # Blank lines (no cells) are not rows.
+        yield from map(typer, itertools.islice(filter(None, rows), rows_done, None))
 
     # --- days and bookmarks -------------------------------------------------
 
@@ -180,8 +232,8 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             return max(start, parse_date(str(bookmark), "state") + dt.timedelta(days=1))
         return start
 
-    def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        self.checkpoint(context, bookmark=midnight(day))
+    def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
+        self.checkpoint(context, bookmark=midnight(day), write=write)
 
     # --- the shared per-day answer ------------------------------------------
 
@@ -208,6 +260,45 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     # --- sync ---------------------------------------------------------------
 
     def get_records(self, context: dict | None) -> t.Iterator[dict]:
+        for item in self.walk(context):
+            if isinstance(item, DayComplete):
+                self._mark_day_complete(context, item.day)
+            elif isinstance(item, ColumnarRows):
+                if self._batching:  # the SDK's batcher (parquet) takes dicts
+                    yield from item.records()
+                else:
+                    self.write_record_lines(item)
+            else:
+                yield item
+
+    def get_batches(self, batch_config, context: dict | None = None):
+        """BATCH messages written from the columnar batches (`tap_branch.columnar.batches`):
+        one message per completed day, then its STATE; the SDK's own batcher otherwise."""
+        files = BatchFiles.for_stream(self, batch_config)
+        if files is None:
+            yield from super().get_batches(batch_config, context)
+            return
+        for partition in [context] if context else self.partitions:
+            for item in self.walk(partition):
+                if isinstance(item, DayComplete):
+                    manifest = files.finish()
+                    if not manifest:
+                        self._mark_day_complete(partition, item.day)
+                        continue
+                    # The SDK writes the BATCH message, then STATE: the day is done once its
+                    # files are announced, never before.
+                    self._mark_day_complete(partition, item.day, write=False)
+                    yield batch_config.encoding, manifest
+                else:
+                    files.add(item)
+            files.discard()
+            self.finalize_state(partition)
+        if not context:
+            self.finalize_state(None)
+
+    def walk(self, context: dict | None) -> t.Iterator[dict | ColumnarRows | DayComplete]:
+        """Every record of the partition's days from the bookmark on, each day followed by
+        `DayComplete` once all its files are read; stops at the first day not ready."""
         app = find_app(self.config, context["app_id"])
         day, last = self.first_day(context), self.last_day()
         if day > last:
@@ -229,7 +320,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                     raise self._never_ready(app, day, index, url, exc) from None
                 self._log_not_ready(app, day)
                 return
-            self._mark_day_complete(context, day)
+            yield DayComplete(day)
             day += dt.timedelta(days=1)
 
     def _never_ready(

@@ -135,8 +135,11 @@ class DailyV3Stream(DailyFileStream):
             return earliest
         return wanted
 
-    def _mark_day_complete(self, context: dict | None, day: dt.date) -> None:
-        self.checkpoint(context, bookmark=midnight(day), **{PROGRESS: None})
+    #: Per-file progress and the `*_millis` columns (`RawMillis`) are row by row.
+    columnar = False
+
+    def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
+        self.checkpoint(context, bookmark=midnight(day), write=write, **{PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
