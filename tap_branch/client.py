@@ -121,11 +121,19 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     # --- state ----------------------------------------------------------------
 
     def checkpoint(
-        self, context: dict | None, *, bookmark: str | None = None, **entries: t.Any
+        self,
+        context: dict | None,
+        *,
+        bookmark: str | None = None,
+        write: bool = True,
+        **entries: t.Any,
     ) -> None:
         """Write this partition's state now: `entries` (None removes one), then the bookmark
         when given. The one way a stream that bookmarks by hand (`bookmarks_per_record =
-        False`) records a finished unit or its progress inside one."""
+        False`) records a finished unit or its progress inside one.
+
+        `write` False, or a sync in BATCH messages: the state changes but is written by the
+        SDK after its next BATCH message, so it never announces records still in a batch."""
         state = self.get_context_state(context)
         for key, value in entries.items():
             if value is None:
@@ -135,7 +143,19 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         if bookmark is not None:
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = bookmark
-        self.write_state_now()
+        if write and not self._batching:
+            self.write_state_now()
+        else:
+            self.state_manager.is_flushed = False
+
+    _batching = False
+
+    def get_batches(self, batch_config, context: dict | None = None):
+        self._batching = True
+        try:
+            yield from super().get_batches(batch_config, context)
+        finally:
+            self._batching = False
 
     # --- errors and retries -------------------------------------------------
 

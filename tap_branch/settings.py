@@ -159,7 +159,6 @@ def check_config(config: t.Mapping[str, t.Any]) -> None:
     """The checks a JSON schema cannot express, each naming its setting."""
     check_dates(config)
     check_apps(config)
-    check_batch_config(config)
 
 
 def check_dates(config: t.Mapping[str, t.Any]) -> None:
@@ -182,16 +181,31 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
             )
 
 
-def check_batch_config(config: t.Mapping[str, t.Any]) -> None:
+def check_batch_encoding(config: t.Mapping[str, t.Any], streams: t.Iterable[t.Any]) -> None:
+    """Parquet BATCH files are written by the SDK's batcher, whose pyarrow schema is
+    inferred from each file's records: an object column then gains the keys other rows
+    have (as nulls), an empty object cannot be written at all, and a value whose type
+    varies fails. A stream with object or array fields is not written that way."""
     encoding = (config.get("batch_config") or {}).get("encoding") or {}
-    if encoding.get("format") == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise invalid_setting(
-                "Setting 'batch_config': encoding format 'parquet' needs pyarrow, which is not "
-                "installed: pip install 'tap-branch[parquet]'."
-            ) from None
+    if encoding.get("format") != "parquet":
+        return
+    refused = sorted(
+        stream.name
+        for stream in streams
+        if any(
+            kind in ("object", "array")
+            for prop in stream.schema["properties"].values()
+            for kind in (
+                [prop.get("type")] if isinstance(prop.get("type"), str) else prop.get("type") or []
+            )
+        )
+    )
+    if refused:
+        raise invalid_setting(
+            "Setting 'batch_config': encoding format 'parquet' cannot carry the JSON object and "
+            f"array fields of {', '.join(refused)} without changing them; use format 'jsonl' "
+            "(compression 'gzip' or 'none') for these streams."
+        )
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], known: t.Collection[str]) -> list[str]:

@@ -18,6 +18,7 @@ from tap_branch.connection import test_connection, test_credentials_of_selected_
 from tap_branch.redaction import SECRETS, install_log_redaction
 from tap_branch.settings import (
     COMMON_SETTINGS,
+    check_batch_encoding,
     check_config,
     check_credentials,
     check_dates,
@@ -154,6 +155,7 @@ class TapBranch(Tap):
 
     def sync_all(self) -> None:
         check_dates(self.config)
+        check_batch_encoding(self.config, [s for s in self.streams.values() if s.selected])
         self._check_credentials_of_selected_streams()
         if not self.state:  # a first run, or Meltano's config test: try the credentials first
             for line in test_credentials_of_selected_streams(self):

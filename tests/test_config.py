@@ -267,13 +267,6 @@ def test_known_settings_are_not_warned(caplog):
     assert not [r for r in caplog.records if "Unknown setting" in r.getMessage()]
 
 
-def test_parquet_batches_without_pyarrow_name_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if the extra were not installed
-    batch = {"encoding": {"format": "parquet"}, "storage": {"root": "file:///tmp"}}
-    message = _refusal({"batch_config": batch})
-    assert "'batch_config'" in message and "tap-branch[parquet]" in message
-
-
 def test_cli_shows_schema_refusals_naming_the_setting(tmp_path):
     result = _sync_cli(tmp_path, {**_GOOD, "request_timeout": 0, "api_url": "not a url"})
     assert result.returncode != 0

@@ -1,0 +1,304 @@
+"""The columnar file path (`tap_branch.columnar`) against the row path (`tap_branch.typing`).
+
+The row path is the reference: for the same file, both give the same records, key for
+key and in the same order, including cells that do not parse, unknown columns and rows
+of another width. BATCH messages carry the same records as RECORD messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import pathlib
+
+import msgspec
+import pytest
+
+from tap_branch.columnar import csv_batches as csv_batches_module
+from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
+from tap_branch.columnar.records import ColumnarRows, ColumnarTyper
+from tap_branch.streams.daily.files import DailyFileStream
+from tap_branch.streams.daily.v1 import EventsStream
+from tap_branch.typing import RowTyper
+from tests.conftest import DAILY_STREAMS, days_back
+from tests.tap_runner import run_tap
+
+CONSTANTS = {"app_id": "app-1", "export_date": "2026-03-08T00:00:00+00:00"}
+
+# One column of each kind, and the cells that test each kind's bulk forms and its fallbacks.
+HEADER = ["id", "name", "timestamp", "metadata", "first_referring_link_tags", "surprise"]
+CELLS = {
+    "name": [
+        "PURCHASE",
+        "",
+        'say "hi"',
+        "back\\slash",
+        "tab\there",
+        "new\nline",
+        "bell\x07",
+        "ünïcode — 普通",
+        "\x00nul",
+        "'quoted'",
+        "<html>",
+    ],
+    "timestamp": [
+        "2026-03-08T01:02:03",
+        "",
+        "2026-03-08T01:02:03.456Z",
+        "2026-03-08 01:02:03.456Z",
+        "1772931723456",
+        "1772931723000",
+        "1772931723",
+        "2026-02-30T01:02:03",
+        "2026-03-08T24:00:00",
+        "0000-03-08T01:02:03",
+        "not-a-timestamp",
+        "2026-03-08T01:02:03+0000",
+        "2026-03-08T01:02:03+05:30",
+        " 2026-03-08T01:02:03",
+        "-1",
+        "2026-03-08",
+    ],
+    "metadata": [
+        '{"a":1}',
+        "",
+        '{"a": [1, 2.50, "x"], "b": {"c": null}}',
+        ' {"a":1}',
+        "[1]",
+        "{",
+        '{"a":1} {"b":2}',
+        '{"big":1e999}',
+        '{"s":"\\u00e9\\/"}',
+        "null",
+        "{}",
+    ],
+    "first_referring_link_tags": [
+        "[]",
+        "",
+        "['iOS']",
+        "['vip', 'q3']",
+        "[\"it's\", 'vip']",
+        '["json","list"]',
+        "['a','b']",
+        "[1, 2]",
+        "{}",
+        "['unclosed'",
+        '["x"] ',
+    ],
+    "surprise": ["", "kept", "", "also kept"],
+}
+
+
+def _rows(count: int) -> list[list[str]]:
+    rows = []
+    for number in range(count):
+        row = [str(1000 + number)]
+        for column in HEADER[1:]:
+            cells = CELLS[column]
+            # Mostly the usual first cell, so whole batches take the bulk forms too.
+            row.append(cells[number % len(cells)] if number % 3 == 0 else cells[0])
+        rows.append(row)
+    return rows
+
+
+def _csv(header: list[str], rows: list[list[str]], *, bom: bool = False) -> bytes:
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" if bom else "").encode() + text.getvalue().encode()
+
+
+def _row_path(schema: dict, data: bytes, **typer: object) -> list[dict]:
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
+    header = next(reader)
+    row_typer = RowTyper(schema, header, source="file", constants=CONSTANTS, **typer)
+    return [row_typer(cells) for cells in reader if cells]
+
+
+def _columnar(schema: dict, data: bytes, batch_bytes: int, **typer: object) -> list[dict]:
+    records: list[dict] = []
+    columnar = None
+    for batch in csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"], batch_bytes=batch_bytes):
+        columnar = columnar or ColumnarTyper(
+            schema, batch.schema.names, source="file", constants=CONSTANTS, **typer
+        )
+        records.extend(ColumnarRows(columnar, batch).records())
+    return records
+
+
+def _same_records(new: list[dict], old: list[dict]) -> None:
+    assert len(new) == len(old)
+    for position, (got, expected) in enumerate(zip(new, old, strict=True)):
+        assert got == expected, (
+            position,
+            {
+                k: (expected.get(k), got.get(k))
+                for k in {*got, *expected}
+                if got.get(k) != expected.get(k)
+            },
+        )
+        assert list(got) == list(expected), position  # same keys, same order
+
+
+@pytest.mark.parametrize("batch_bytes", [1 << 20, 700])
+def test_every_kind_of_cell_gives_the_row_paths_record(batch_bytes):
+    data = _csv(HEADER, _rows(300), bom=True)
+    schema = EventsStream.schema
+    old = _row_path(schema, data)
+    new = _columnar(schema, data, batch_bytes)
+    _same_records(new, old)
+    # The cases really happened: bad cells kept raw, the unknown column kept as text.
+    assert any(r.get("unparsed_cells", {}).get("timestamp") == "not-a-timestamp" for r in new)
+    assert any(r.get("unparsed_cells", {}).get("metadata") == "{" for r in new)
+    assert any(r.get("extra_columns") == {"surprise": "kept"} for r in new)
+    assert {"name": "new\nline"}.items() <= next(r for r in new if r["name"] == "new\nline").items()
+
+
+def test_deselected_properties_are_left_out_like_the_sdk_pops_them():
+    data = _csv(HEADER, _rows(30))
+    deselected = ("metadata", "unparsed_cells", "app_id")
+    old = _row_path(EventsStream.schema, data)
+    for record in old:
+        for name in deselected:
+            record.pop(name, None)
+    new = _columnar(EventsStream.schema, data, 1 << 20, deselected=deselected)
+    _same_records(new, old)
+
+
+def test_a_row_of_another_width_hands_the_rest_of_the_file_to_the_row_path():
+    rows = _rows(200)
+    rows[150] = rows[150][:3]  # a short row, after some batches were read
+    data = _csv(HEADER, rows)
+    read = 0
+    with pytest.raises(RowPathNeeded) as raised:
+        for batch in csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"], batch_bytes=2048):
+            read += batch.num_rows
+    assert 0 < read <= 150
+    assert "1150" not in str(raised.value)  # pyarrow's message quotes the row: not passed on
+
+
+@pytest.mark.parametrize(
+    "header",
+    [["id", "name", "name"], ["id", 'na"me']],
+    ids=["a column twice", "a quoted name"],
+)
+def test_headers_the_columnar_reader_does_not_take_go_to_the_row_path(header):
+    data = _csv(header, [["1", "a", "b"][: len(header)]])
+    with pytest.raises(RowPathNeeded):
+        list(csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"]))
+
+
+def test_a_header_without_the_key_is_refused_before_any_row():
+    from tap_branch.file_checks import UnexpectedContent
+
+    data = _csv(["event_id", "name"], [["1", "a"]])
+    with pytest.raises(UnexpectedContent, match="no 'id' column"):
+        list(csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"]))
+
+
+# --- through the tap, on the sandbox's files ----------------------------------------------
+
+
+@pytest.fixture
+def daily_days(sandbox, base_config) -> dict:
+    sandbox.options(
+        daily_rows={"links": 40, "link_clicks": 70, "events": 90},
+        daily_rows_per_file=30,
+        daily_bad_cells=3,
+        daily_extra_column="partner_field",
+    )
+    return {**base_config, "start_date": days_back(3)[0].isoformat()}
+
+
+def _row_path_run(monkeypatch, config, **kwargs):
+    with monkeypatch.context() as patch:
+        patch.setattr(DailyFileStream, "columnar", False)
+        return run_tap(config, select=DAILY_STREAMS, **kwargs)
+
+
+def test_the_tap_writes_the_same_records_on_both_paths(sandbox, daily_days, monkeypatch):
+    calls = []
+    original = ColumnarTyper.lines
+    monkeypatch.setattr(
+        ColumnarTyper, "lines", lambda self, *a: calls.append(1) or original(self, *a)
+    )
+    columnar = run_tap(daily_days, select=DAILY_STREAMS)
+    assert calls, "the columnar path did not run"
+    rows = _row_path_run(monkeypatch, daily_days)
+    for stream in DAILY_STREAMS:
+        _same_records(columnar.records(stream), rows.records(stream))
+        assert columnar.records(stream)
+    assert any("unparsed_cells" in r for r in columnar.records("events"))
+    assert any("extra_columns" in r for r in columnar.records("links"))
+    assert columnar.state == rows.state
+    # The SDK's record counter counts the batches' records.
+    counted = sum(
+        json.loads(line.split("METRIC: ", 1)[1])["value"]
+        for line in columnar.logs.splitlines()
+        if '"metric":"record_count"' in line and '"stream":"events"' in line
+    )
+    assert counted == len(columnar.records("events"))
+
+
+def test_a_cut_line_in_a_file_gives_the_same_records_on_both_paths(
+    sandbox, daily_days, monkeypatch
+):
+    day = days_back(2)[0].isoformat()
+    sandbox.fault(
+        kind="corrupt_line", path=f"/files/daily/sandbox-app/{day}/events/0-", line=12, times=-1
+    )
+    monkeypatch.setattr(csv_batches_module, "BATCH_BYTES", 4096)  # some batches before the cut
+    columnar = run_tap(daily_days, select=DAILY_STREAMS)
+    rows = _row_path_run(monkeypatch, daily_days)
+    assert "reading on row by row" in columnar.logs
+    _same_records(columnar.records("events"), rows.records("events"))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_batch_messages_carry_the_records_and_state_follows_each_day(
+    sandbox, daily_days, tmp_path, monkeypatch, compression
+):
+    records = run_tap(daily_days, select=DAILY_STREAMS)
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": compression},
+        "storage": {"root": tmp_path.as_uri()},
+        "batch_size": 50,
+    }
+    run = run_tap({**daily_days, "batch_config": batch_config}, select=DAILY_STREAMS)
+    assert not [m for m in run.messages if m["type"] == "RECORD"]
+    for stream in DAILY_STREAMS:
+        loaded: list[dict] = []
+        messages = [m for m in run.messages if m.get("stream") == stream or m["type"] == "STATE"]
+        for position, message in enumerate(messages):
+            if message["type"] != "BATCH":
+                continue
+            day_records = []
+            for url in message["manifest"]:
+                path = pathlib.Path(url.removeprefix("file://"))
+                data = path.read_bytes()
+                assert (data[:2] == b"\x1f\x8b") == (compression == "gzip")
+                lines = (gzip.decompress(data) if compression == "gzip" else data).splitlines()
+                assert 0 < len(lines) <= 50
+                day_records.extend(msgspec.json.decode(line) for line in lines)
+            # The next message is STATE, and its bookmark is the day these records belong to.
+            following = messages[position + 1]
+            assert following["type"] == "STATE"
+            bookmark = following["value"]["bookmarks"][stream]["partitions"][0][
+                "replication_key_value"
+            ]
+            assert {r["export_date"] for r in day_records} == {bookmark}
+            loaded.extend(day_records)
+        _same_records(loaded, records.records(stream))
+    assert run.state == records.state, json.dumps([run.state, records.state])
+
+
+def test_parquet_batches_are_refused_for_streams_with_json_fields(sandbox, daily_days, tmp_path):
+    # The SDK's parquet batcher infers a schema per file: an object gains other rows' keys.
+    batch_config = {"encoding": {"format": "parquet"}, "storage": {"root": tmp_path.as_uri()}}
+    run = run_tap({**daily_days, "batch_config": batch_config}, select=["links"], expect_error=True)
+    assert "'batch_config'" in str(run.error) and "links" in str(run.error)
+    assert "jsonl" in str(run.error)
+    assert not [m for m in run.messages if m["type"] in ("RECORD", "BATCH")]
