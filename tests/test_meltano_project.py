@@ -111,3 +111,58 @@ def test_env_example_names_only_real_settings():
     properties = TapBranch.config_jsonschema["properties"]
     for name in names:
         assert name.removeprefix("TAP_BRANCH_").lower() in properties, name
+
+
+def test_target_postgres_is_a_second_loader_configured_from_the_environment(tmp_path):
+    """target-duckdb stays the demo's loader; target-postgres reads its connection from
+    TARGET_POSTGRES_* variables, pinned to the version the BATCH test loads with."""
+    import yaml
+
+    from tests.target_postgres_env import REQUIREMENTS
+
+    loaders = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["loaders"]
+    assert [loader["name"] for loader in loaders] == ["target-duckdb", "target-postgres"]
+    [postgres] = [loader for loader in loaders if loader["name"] == "target-postgres"]
+    assert postgres["pip_url"].split() == list(REQUIREMENTS)
+    assert "variant" not in postgres  # no Meltano Hub look-up
+    settings = {setting["name"]: setting for setting in postgres["settings"]}
+    assert {"host", "port", "user", "password", "database", "default_target_schema"} <= set(
+        settings
+    )
+    assert settings["password"].get("sensitive") is True
+    assert "target-duckdb" in (ROOT / "scripts" / "demo.sh").read_text()
+    if not MELTANO.exists():
+        return
+    shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "SANDBOX_PORT": "8787",
+        "DEMO_START_DATE": "2026-01-01",
+        "TARGET_POSTGRES_HOST": "db.internal",
+        "TARGET_POSTGRES_PORT": "6543",
+        "TARGET_POSTGRES_USER": "loader",
+        "TARGET_POSTGRES_PASSWORD": "pg-secret-value",
+        "TARGET_POSTGRES_DATABASE": "warehouse",
+    }
+    result = subprocess.run(
+        [str(MELTANO), "config", "list", "target-postgres", "--all"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if " [env: " in line}
+    for name, value in (
+        ("host", "'db.internal'"),
+        ("port", "6543"),
+        ("user", "'loader'"),
+        ("password", "(redacted)"),
+        ("database", "'warehouse'"),
+        ("default_target_schema", "'branch'"),
+    ):
+        assert f"[env: TARGET_POSTGRES_{name.upper()}]" in lines[name], lines[name]
+        assert f"current value: {value}" in lines[name], lines[name]
+    assert "pg-secret-value" not in result.stdout + result.stderr

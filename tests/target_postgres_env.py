@@ -1,0 +1,46 @@
+"""A virtualenv with meltanolabs-target-postgres, the Singer target the BATCH tests load into
+PostgreSQL with, run as a user runs it: its own executable, fed the tap's stdout.
+
+It pins its own singer-sdk, psycopg and SQLAlchemy, so it gets its own virtualenv inside the
+project's (`<venv>/target-postgres-<version>`), built once with uv (a test dependency; it
+caches wheels, so a fresh CI virtualenv takes seconds). pyarrow is added so the target can read
+parquet BATCH files (the SDK's reader needs it; the target does not pull it in):
+
+    python tests/target_postgres_env.py   # prints the target's executable; ./scripts/test.sh runs this first
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+TARGET_POSTGRES_VERSION = "0.8.1"
+PYARROW_VERSION = "26.0.1"
+REQUIREMENTS = (
+    f"meltanolabs-target-postgres=={TARGET_POSTGRES_VERSION}",
+    f"pyarrow=={PYARROW_VERSION}",
+)
+
+
+def target_postgres() -> pathlib.Path:
+    """The target-postgres executable of its virtualenv, built if missing."""
+    home = pathlib.Path(sys.prefix) / f"target-postgres-{TARGET_POSTGRES_VERSION}"
+    executable = home / "bin" / "target-postgres"
+    done = home / ".installed"
+    if done.exists():
+        return executable
+    uv = [sys.executable, "-m", "uv"]
+    subprocess.run(
+        [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(home)], check=True
+    )
+    subprocess.run(
+        [*uv, "pip", "install", "--quiet", "--python", str(home / "bin" / "python"), *REQUIREMENTS],
+        check=True,
+    )
+    done.touch()
+    return executable
+
+
+if __name__ == "__main__":
+    print(target_postgres())
