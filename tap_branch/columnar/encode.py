@@ -217,6 +217,12 @@ def integer(cells: pa.Array) -> Encoded:
     return _by_pattern(cells, empty, done, cells, rows.parse_integer)
 
 
+def raw_millis(cells: pa.Array) -> Encoded:
+    """An epoch-ms cell as its integer, null when it is not one (`ontology._raw_millis`):
+    the date-time field beside it keeps what did not parse."""
+    return Encoded(integer(cells).pieces)
+
+
 def number(cells: pa.Array) -> Encoded:
     """Short plain decimals print back as themselves (float repr); anything else goes
     through float() (msgspec writes 3 as 3.0, 1e-05 with an exponent)."""

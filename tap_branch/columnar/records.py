@@ -119,7 +119,11 @@ class ColumnarTyper:
         logger: logging.Logger | None = None,
         warned: set | None = None,
         deselected: t.Collection[str] = (),
+        copies: t.Mapping[str, tuple[int, encode.Encoder]] | None = None,
     ) -> None:
+        """`copies`: fields filled from a file column with another encoder than their own
+        (Daily Exports v3's raw `*_ms` numbers beside their date-times), where the row path
+        sets them after typing the row."""
         # The row path decides which columns are typed, plain or extra, warns about unknown
         # columns, and keeps the set of problems already logged: one source of those rules.
         self._rows = rows.RowTyper(
@@ -150,8 +154,19 @@ class ColumnarTyper:
             for name, literal, index in dict.fromkeys(self._fields)
             if name not in self._deselected
         ]
+        copies = dict(copies or {})
+        self._fields = [
+            (name, None, copies[name][0]) if name in copies else (name, literal, index)
+            for name, literal, index in self._fields
+        ]
+        self._fields += [
+            (name, None, index)
+            for name, (index, _) in copies.items()
+            if name not in template and name not in self._deselected
+        ]
+        #: The encoder of each field read from the file, in `_fields` order.
         self._encoders = {
-            index: encoder_for(properties[name])
+            name: copies[name][1] if name in copies else encoder_for(properties[name])
             for name, literal, index in self._fields
             if index is not None
         }
@@ -180,7 +195,7 @@ class ColumnarTyper:
             if index is None:
                 pieces.append(value)
                 continue
-            encoded = self._encoders[index](batch.column(index))
+            encoded = self._encoders[name](batch.column(index))
             pieces.extend(encoded.pieces)
             if encoded.unparsed:
                 unparsed_by_column.append((name, encoded.unparsed))

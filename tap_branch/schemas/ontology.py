@@ -310,6 +310,10 @@ class RawMillis:
     def __bool__(self) -> bool:
         return bool(self._by_index)
 
+    def columns(self) -> list[tuple[int, str]]:
+        """(index of an epoch-ms column in the header, its `_ms` field)."""
+        return list(self._by_index)
+
     def from_cells(self, record: dict, cells: t.Sequence[str]) -> dict:
         for index, ms in self._by_index:
             record[ms] = _raw_millis(cells[index]) if index < len(cells) else None

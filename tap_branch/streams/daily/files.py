@@ -193,6 +193,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                         logger=self.logger,
                         warned=self._warned,
                         deselected=deselected,
+                        copies=self.columnar_copies(first.schema.names),
                     ),
                 ):
                     yield rows
@@ -206,16 +207,27 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         header = next(rows, None)
         if header is None:
             return
-        typer = RowTyper(
-            self.schema,
-            header,
-            source=source,
-            constants=constants,
-            logger=self.logger,
-            warned=self._warned,
+        typer = self.row_typer(
+            RowTyper(
+                self.schema,
+                header,
+                source=source,
+                constants=constants,
+                logger=self.logger,
+                warned=self._warned,
+            )
         )
         # Blank lines (no cells) are not rows.
         yield from map(typer, itertools.islice(filter(None, rows), rows_done, None))
+
+    def row_typer(self, typer: RowTyper) -> t.Callable[[list[str]], dict]:
+        """The row path's record of a row's cells (a family may add fields)."""
+        return typer
+
+    def columnar_copies(self, header: t.Sequence[str]) -> dict[str, tuple[int, t.Any]]:
+        """Fields the columnar path fills from a column with another encoder (what
+        `row_typer` adds): {field: (column index, encoder)}."""
+        return {}
 
     # --- days and bookmarks -------------------------------------------------
 
@@ -278,23 +290,25 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         if files is None:
             yield from super().get_batches(batch_config, context)
             return
-        for partition in [context] if context else self.partitions:
-            for item in self.walk(partition):
-                if isinstance(item, DayComplete):
-                    manifest = files.finish()
-                    if not manifest:
-                        self._mark_day_complete(partition, item.day)
+        self._batching = True  # progress inside a day waits for the day's BATCH message too
+        try:
+            for partition in [context] if context else self.partitions:
+                for item in self.walk(partition):
+                    if not isinstance(item, DayComplete):
+                        files.add(item)
                         continue
+                    manifest = files.finish()
                     # The SDK writes the BATCH message, then STATE: the day is done once its
                     # files are announced, never before.
                     self._mark_day_complete(partition, item.day, write=False)
-                    yield batch_config.encoding, manifest
-                else:
-                    files.add(item)
-            files.discard()
-            self.finalize_state(partition)
-        if not context:
-            self.finalize_state(None)
+                    if manifest:
+                        yield batch_config.encoding, manifest
+                files.discard()
+                self.finalize_state(partition)
+            if not context:
+                self.finalize_state(None)
+        finally:
+            self._batching = False
 
     def walk(self, context: dict | None) -> t.Iterator[dict | ColumnarRows | DayComplete]:
         """Every record of the partition's days from the bookmark on, each day followed by

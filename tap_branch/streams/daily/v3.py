@@ -31,6 +31,8 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
+from tap_branch.columnar import encode
+from tap_branch.columnar.records import ColumnarRows
 from tap_branch.downloads import file_label
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
@@ -135,17 +137,27 @@ class DailyV3Stream(DailyFileStream):
             return earliest
         return wanted
 
-    #: Per-file progress and the `*_millis` columns (`RawMillis`) are row by row.
-    columnar = False
-
     def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
         self.checkpoint(context, bookmark=midnight(day), write=write, **{PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
+    def row_typer(self, typer: RowTyper) -> t.Callable[[list[str]], dict]:
+        millis = RawMillis(self.schema, typer.header)
+        return lambda cells: millis.from_cells(typer(cells), cells)
+
+    def columnar_copies(self, header: t.Sequence[str]) -> dict[str, tuple[int, t.Any]]:
+        # Branch's epoch-ms number beside the date-time: `RawMillis` as whole columns.
+        return {
+            field: (index, encode.raw_millis)
+            for index, field in RawMillis(self.schema, header).columns()
+        }
+
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
-    ) -> t.Iterator[dict]:
+    ) -> t.Iterator[dict | ColumnarRows]:
+        """The file's records, unless an earlier run read the file already (this day's
+        progress says so); then the file is recorded in the progress."""
         label = file_label(url)
         state = self.get_context_state(context)
         progress = state.get(PROGRESS) or {}
@@ -157,21 +169,7 @@ class DailyV3Stream(DailyFileStream):
                 "%s: %s was read before this run stopped; not read again.", self.name, label
             )
             return
-        rows = self.file_rows(app, day, index, url)
-        header = next(rows, None)
-        if header is not None:
-            typer = RowTyper(
-                self.schema,
-                header,
-                source=f"{self.name} file {index + 1} of {day} ({label})",
-                constants={"app_id": app.app_id, "export_date": midnight(day)},
-                logger=self.logger,
-                warned=self._warned,
-            )
-            millis = RawMillis(self.schema, header)
-            for cells in rows:
-                if cells:
-                    yield millis.from_cells(typer(cells), cells)
+        yield from super().records_of_file(context, app, day, index, url)
         # Every row of this file has been emitted: remember it, so a stop before the
         # day's end does not read it again.
         self.checkpoint(
