@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import importlib.util
-import sys
 
 import pytest
 
@@ -220,23 +218,6 @@ def test_run_stopped_after_file_1_of_3_resumes_without_loss_or_duplicates(sandbo
     assert "progress" not in resumed.state["bookmarks"][ROWS]["partitions"][0]
 
 
-def test_parquet_without_the_extra_fails_naming_it(sandbox, base_config, monkeypatch):
-    monkeypatch.setitem(
-        sys.modules, "pyarrow", None
-    )  # as if `tap-branch[parquet]` were not installed
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    sandbox.options(scheduled_formats={"sandbox-sub-1": "parquet"})
-    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
-    run = run_tap(config, select=BOTH, expect_error=True)
-    assert "tap-branch[parquet]" in str(run.error) and "pyarrow" in str(run.error)
-    assert run.records(ROWS) == []
-    partitions = run.state.get("bookmarks", {}).get(JOBS, {}).get("partitions", [])
-    assert not any("replication_key_value" in p for p in partitions)  # no job passed
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("pyarrow") is None, reason="the parquet extra is not installed"
-)
 def test_parquet_files_are_read_with_the_extra(sandbox, base_config):
     sandbox.options(scheduled_formats={"sandbox-sub-1": "parquet"})
     config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}

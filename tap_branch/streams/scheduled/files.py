@@ -2,7 +2,7 @@
 
 Subscriptions choose `response_format` csv, json (newline-delimited) or
 parquet, compressed gz or snappy. csv and json are streamed (gzip or plain);
-parquet needs the optional `parquet` extra (pyarrow) and a seekable file, so it
+parquet is read with pyarrow and needs a seekable file, so it
 is streamed to a temporary file on disk first and read batch by batch: memory
 stays flat either way. Snappy-compressed csv/json has no reader here: that
 asks for a clear change of the subscription rather than a silent skip.
@@ -22,7 +22,6 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.downloads import csv_rows, json_lines
 
 CSV, JSON, PARQUET = "csv", "json", "parquet"
-PARQUET_EXTRA = "pip install 'tap-branch[parquet]'"
 _PARQUET_BATCH_ROWS = 4096
 
 
@@ -51,16 +50,6 @@ def file_format(
     if fmt not in (CSV, JSON, PARQUET):
         raise UnsupportedFileError(f"{where}: unknown response_format {subscription_format!r}")
     return fmt
-
-
-def require_pyarrow(where: str) -> None:
-    try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise UnsupportedFileError(
-            f"{where} is a parquet file; reading parquet needs the optional extra 'parquet' (pyarrow): "
-            f"{PARQUET_EXTRA}"
-        ) from None
 
 
 def _plain(value: t.Any) -> t.Any:

@@ -41,7 +41,7 @@ from tap_branch.streams.scheduled.api import (
     Subscription,
     configured_subscriptions,
 )
-from tap_branch.streams.scheduled.files import CSV, PARQUET, PARSERS, file_format, require_pyarrow
+from tap_branch.streams.scheduled.files import CSV, PARSERS, file_format
 from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 
 SETTINGS = [
@@ -383,8 +383,6 @@ class ScheduledExportRowsStream(_ScheduledStream):
         url = job.urls[index]
         where = f"file {index + 1} of {len(job.urls)} of job {job.job_id} ({file_label(url)})"
         fmt = file_format(url, sub.response_format, sub.compression, where=where)
-        if fmt == PARQUET:
-            require_pyarrow(where)
         items = self._reader.items(
             url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index)
         )
