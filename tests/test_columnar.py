@@ -325,3 +325,19 @@ def test_daily_v3_topics_write_the_same_records_on_both_paths(sandbox, base_conf
     # The raw epoch-ms number beside its date-time (`RawMillis`) on the columnar path too.
     assert any(isinstance(r.get("timestamp_ms"), int) for r in columnar.records("daily_eo_click"))
     assert columnar.state == rows.state
+
+
+def test_a_record_of_only_the_catch_all_fields_is_valid_json():
+    data = _csv(HEADER, _rows(30))
+    keep = {"unparsed_cells", "extra_columns", "timestamp"}
+    deselected = tuple(name for name in EventsStream.schema["properties"] if name not in keep)
+    old = _row_path(EventsStream.schema, data)
+    for record in old:
+        for name in deselected:
+            record.pop(name, None)
+    _same_records(_columnar(EventsStream.schema, data, 1 << 20, deselected=deselected), old)
+    only_extra = tuple(n for n in EventsStream.schema["properties"] if n != "extra_columns")
+    assert {"surprise": "kept"} in [
+        r.get("extra_columns")
+        for r in _columnar(EventsStream.schema, data, 1 << 20, deselected=only_extra)
+    ]

@@ -172,11 +172,14 @@ class ColumnarTyper:
         }
         self._literals = Literals()
         self._keep_unparsed = rows.UNPARSED not in self._deselected
+        #: Deselected typed columns still typed for `unparsed_cells`, as the row path does
+        #: (the SDK pops deselected fields from records the row path typed whole).
+        self._unparsed_only = [
+            (column, index, encoder_for(properties[column]))
+            for index, column, _ in self._rows._typed
+            if column in self._deselected and self._keep_unparsed
+        ]
         self._keep_extra = rows.EXTRA not in self._deselected and bool(self._rows._extra)
-
-    @property
-    def width(self) -> int:
-        return len(self._rows.header)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.Array:
         """The JSON object of every row of `batch`, as a string array."""
@@ -199,6 +202,10 @@ class ColumnarTyper:
             pieces.extend(encoded.pieces)
             if encoded.unparsed:
                 unparsed_by_column.append((name, encoded.unparsed))
+        for name, index, encoder in self._unparsed_only:
+            unparsed = encoder(batch.column(index)).unparsed
+            if unparsed:
+                unparsed_by_column.append((name, unparsed))
         tail = self._tail(batch, unparsed_by_column)
         if tail is not None:
             pieces.append(tail)
@@ -212,6 +219,7 @@ class ColumnarTyper:
 
         Rare (a bad cell, a column the schema lacks), so built per row in Python."""
         tails: dict[int, str] = {}
+        comma = "," if self._fields else ""  # a record of only these fields has no comma before
         if self._keep_unparsed and unparsed_by_column:
             # Typed columns in header order, as the row path adds them.
             order = {column: position for position, (_, column, _) in enumerate(self._rows._typed)}
@@ -220,7 +228,7 @@ class ColumnarTyper:
                 for row, raw in cells.items():
                     by_row.setdefault(row, {})[name] = raw
             for row, cells in by_row.items():
-                tails[row] = "," + _key(rows.UNPARSED) + msgspec.json.encode(cells).decode()
+                tails[row] = comma + _key(rows.UNPARSED) + msgspec.json.encode(cells).decode()
         for name, cells in unparsed_by_column:
             for raw in cells.values():
                 self._rows._warn_once(name, raw)
@@ -232,12 +240,8 @@ class ColumnarTyper:
             for row, cells in enumerate(zip(*values, strict=True)):
                 extra = {name: cell for name, cell in zip(names, cells, strict=True) if cell != ""}
                 if extra:
-                    tails[row] = (
-                        tails.get(row, "")
-                        + ","
-                        + _key(rows.EXTRA)
-                        + msgspec.json.encode(extra).decode()
-                    )
+                    before = tails[row] + "," if row in tails else comma
+                    tails[row] = before + _key(rows.EXTRA) + msgspec.json.encode(extra).decode()
         if not tails:
             return None
         return pa.array([tails.get(row, "") for row in range(batch.num_rows)], pa.string())
