@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument(
         "--rows-per-day", type=int, default=3, help="dimension combinations per cohort day"
     )
+    parser.add_argument("--log", help="write the tap's stderr (its log) to this file")
     args = parser.parse_args()
     scale = args.time_scale
     port = free_port()
@@ -164,6 +165,9 @@ def main() -> None:
         )
         os.unlink(handle.name)
         os.unlink(catalog_path)
+        if args.log:
+            with open(args.log, "wb") as log_file:
+                log_file.write(tap.stderr)
         if tap.returncode != 0:
             sys.exit(f"tap failed:\n{tap.stderr.decode()[-3000:]}")
         records = sum(1 for line in tap.stdout.splitlines() if line.startswith(b'{"type":"RECORD"'))
