@@ -131,10 +131,7 @@ class RowExpander:
             elif value is not None:
                 self._band(key, value, bands, extra)
         if base["cohort_date"] is None:
-            raise FatalAPIError(
-                f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
-                f"Row fields: {', '.join(sorted(row))}"
-            )
+            raise self._no_date(row)
         if extra:  # the catch-all keys only when they hold something
             base[EXTRA] = extra
         records = []
@@ -149,6 +146,18 @@ class RowExpander:
                 record[UNPARSED] = dict(unparsed)
             records.append(record)
         return records
+
+    def check(self, row: t.Mapping[str, t.Any]) -> None:
+        """Raise for a row the tap cannot key, as expanding it would (to fail before a
+        file's first record is emitted)."""
+        if _date(row.get(self.date_dimension)) is None:
+            raise self._no_date(row)
+
+    def _no_date(self, row: t.Mapping[str, t.Any]) -> FatalAPIError:
+        return FatalAPIError(
+            f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
+            f"Row fields: {', '.join(sorted(row))}"
+        )
 
     @staticmethod
     def _band(key: str, value: t.Any, bands: list, extra: dict) -> None:
