@@ -356,3 +356,17 @@ def test_a_later_reports_failed_job_fails_in_its_turn_naming_the_window(fast):
     assert "replication_key_value" not in json.dumps(run.state["bookmarks"].get("cohort_b", {}))
     # b's other windows are dropped after its first failure, not sent again and again.
     assert len(calls(fast, status=400)) == 1
+
+
+def test_a_failed_poll_fails_the_run_naming_the_job_and_its_window(fast):
+    """Polls are sent by the background thread; their failure reaches the main thread."""
+    SandboxControl(fast).fault(
+        kind="status", status=404, method="GET", path="/v2/analytics/", times=-1
+    )
+    run = run_tap(scaled_config(fast.url), select=[STREAM], expect_error=True)
+    assert run.error is not None
+    message = str(run.error)
+    job_id = next(iter(fast.sandbox.state["cohort_jobs"]))
+    start = (utc_today() - dt.timedelta(days=20)).isoformat()
+    assert job_id in message and f"{STREAM}: the cohort job for {start}.." in message, message
+    assert run.records(STREAM) == []

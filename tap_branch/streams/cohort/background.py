@@ -34,6 +34,8 @@ import dataclasses
 import threading
 import typing as t
 
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+
 from tap_branch import jobs
 
 if t.TYPE_CHECKING:
@@ -93,7 +95,12 @@ class CohortJobs:
             if stream.name in self._planned:
                 continue
             self._planned.add(stream.name)
-            _, _, windows = stream.plan(None, warn=False)  # warnings are for its own turn
+            try:
+                _, _, windows = stream.plan(None, warn=False)  # warnings are for its own turn
+            except Exception as exc:  # its own (its bookmark): raised in its turn
+                with self._changed:
+                    self._errors[stream.name] = exc
+                continue
             tasks.extend(Task(stream, window) for window in windows)
         self._enqueue(tasks, first=False)
 
@@ -220,7 +227,7 @@ class CohortJobs:
             return
         with self._changed:
             name = task.stream.name
-            self._errors.setdefault(name, error)
+            self._errors.setdefault(name, _naming(task, error))
             self._known[name].clear()  # its other jobs are dropped: the stream fails
             self._results[name].clear()
             self._changed.notify_all()
@@ -232,3 +239,13 @@ class CohortJobs:
             if task.window in self._known[name] and name not in self._errors:
                 self._results[name][task.window] = Result(task.window, job.job_id, url)
                 self._changed.notify_all()
+
+
+def _naming(task: Task, error: Exception) -> Exception:
+    """`error`, or one that says which stream and window it is about when it does not."""
+    window = f"{task.window[0]}..{task.window[1]}"
+    if isinstance(error, ConfigValidationError) or window in str(error):
+        return error
+    named = FatalAPIError(f"{task.stream.name}: the cohort job for {window} failed: {error}")
+    named.__cause__ = error
+    return named
