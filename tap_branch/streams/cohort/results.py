@@ -15,6 +15,7 @@ report's band count changes.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -161,11 +162,19 @@ class RowExpander:
 
     @staticmethod
     def _band(key: str, value: t.Any, bands: list, extra: dict) -> None:
-        match = _BAND.match(key)
-        if match:
-            bands.append((match.group(1), int(match.group(2)), value))
+        band = _band_of(key)
+        if band is not None:
+            bands.append((*band, value))
         elif value is not None:
             extra[key] = as_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _band_of(key: str) -> tuple[str, int] | None:
+    """(unit, index) of a band's key ("day3", "week_2"), None for another key. Cached: every
+    row of a result has the same few keys, and this ran for every band of every row."""
+    match = _BAND.match(key)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 def _number(raw: t.Any) -> int | float:
