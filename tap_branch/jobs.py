@@ -72,40 +72,51 @@ def run(
     timed_out: TimedOut,
     most: int = 1,
     in_flight: t.Iterable[Job[W]] = (),
-    busy_elsewhere: t.Callable[[], int] = lambda: 0,
-    spare_slots: t.Callable[[int], None] | None = None,
+    failed: t.Callable[[W, Exception], None] | None = None,
 ) -> t.Iterator[tuple[Job[W], R]]:
     """(job, its result) for every piece of `work`, in the order the jobs finish.
 
-    Up to `most` jobs are in flight at once (`in_flight`: jobs submitted before), counting
-    `busy_elsewhere()` jobs submitted for others against the same bound (those are polled by
-    whoever submitted them, so with none of its own in flight a caller still submits one:
-    it never waits on jobs it cannot poll). `submit` sends one
-    job; `check` polls one and returns its result, or `Pending(status)` while Branch is not
-    done (and raises for a failed job). A job pending `polling.timeout` seconds after its
-    submission raises `timed_out(job, status, seconds waited)`. The consumer may add work
-    (`work.appendleft`) between results. When every piece of work is submitted and slots
-    are still free, `spare_slots(free)` may use them for jobs the caller polls elsewhere.
+    Up to `most` jobs are in flight at once (`in_flight`: jobs submitted before). `submit`
+    sends one job; `check` polls one and returns its result, or `Pending(status)` while
+    Branch is not done (and raises for a failed job). A job pending `polling.timeout`
+    seconds after its submission raises `timed_out(job, status, seconds waited)`. The
+    consumer may add work (`work.appendleft`) between results, or from another thread:
+    appending to a deque is atomic, and only this loop takes work out.
+
+    With `failed`, a piece of work whose submission, poll or timeout raises is handed to
+    `failed(work, error)` and dropped, and the other jobs go on (jobs for several owners,
+    each failing on its own); without it, the error ends the loop.
     """
     flying: list[Job[W]] = list(in_flight)
     while work or flying:
-        while work and (not flying or len(flying) + busy_elsewhere() < most):
-            flying.append(submit(work.popleft()))
-        if not work and spare_slots is not None:
-            free = most - len(flying) - busy_elsewhere()
-            if free > 0:
-                spare_slots(free)
+        while work and len(flying) < most:
+            piece = work.popleft()
+            try:
+                flying.append(submit(piece))
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed(piece, exc)
+        if not flying:
+            continue
         job = min(flying, key=lambda j: j.next_poll)
         delay = job.next_poll - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        answer = check(job)
-        if isinstance(answer, Pending):
-            waited = time.monotonic() - job.since
-            if waited > polling.timeout:
-                raise timed_out(job, answer.status, waited)
-            job.wait = min(job.wait * polling.growth, polling.longest_wait)
-            job.next_poll = time.monotonic() + job.wait
+        try:
+            answer = check(job)
+            if isinstance(answer, Pending):
+                waited = time.monotonic() - job.since
+                if waited > polling.timeout:
+                    raise timed_out(job, answer.status, waited)
+                job.wait = min(job.wait * polling.growth, polling.longest_wait)
+                job.next_poll = time.monotonic() + job.wait
+                continue
+        except Exception as exc:
+            if failed is None:
+                raise
+            flying.remove(job)
+            failed(job.work, exc)
             continue
         flying.remove(job)
         yield job, answer

@@ -9,6 +9,10 @@ The counting is pyrate-limiter's (`InMemoryBucket`, a sliding-window log over ev
 and the tap must log every wait with its reason (which window is full, how long), so
 a user sees why a run is slow. We therefore put items without blocking, read the
 failing rate and the wait from the bucket, log, and sleep ourselves.
+
+A request is counted when it is admitted, and a caller that can say when its answer
+came (`answered`) moves it there: the server counted it at some moment in between, so
+counting from the answer is never early, however slow the server or the network was.
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ class Limiter:
             # pyrate-limiter reads the time from its bucket's clock backend (tests set one).
             self._bucket._clock = clock
         self._lock = threading.Lock()
+        #: Per thread, the item of the request it was last admitted for (see `answered`).
+        self._sent = threading.local()
         #: Requests admitted and total seconds waited, for logs, tests and benchmarks.
         self.admitted = 0
         self.waited_seconds = 0.0
@@ -106,6 +112,7 @@ class Limiter:
             with self._lock:
                 item = RateItem(self.name, self._bucket.now())
                 if self._bucket.put(item):
+                    self._sent.item = item
                     self.admitted += 1
                     if self.admitted % 200 == 0:
                         self._bucket.leak(item.timestamp)  # keep the log bounded
@@ -126,6 +133,24 @@ class Limiter:
             chunk = min(wait, WAIT_LOG_INTERVAL_SECONDS)
             self.waited_seconds += chunk
             (self._sleep or sleep)(chunk)
+
+    def answered(self) -> None:
+        """The request this thread was last admitted for has its answer (or failed): count it
+        from now. Branch counts a request when it arrives, after we admitted it; a busy
+        server or network can delay that past `EDGE_PADDING_SECONDS` (measured: ~60 ms on a
+        loaded machine), and the next request, sent on time, would then be one too many."""
+        item = getattr(self._sent, "item", None)
+        if item is None:
+            return
+        self._sent.item = None
+        with self._lock:
+            items = self._bucket.items
+            try:
+                items.remove(item)  # identity: RateItem has no __eq__
+            except ValueError:
+                return  # already leaked: older than every window
+            item.timestamp = max(item.timestamp, self._bucket.now())
+            bisect.insort(items, item, key=lambda i: i.timestamp)  # the bucket keeps them sorted
 
     def budget(self, seconds: float) -> int:
         """How many requests the windows allow from now over the next `seconds`.

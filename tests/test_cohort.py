@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tap_branch.ratelimit import reset_shared_limiters
-from tests.conftest import SANDBOX_TOKEN, start_sandbox, utc_today
+from tests.conftest import SANDBOX_TOKEN, SandboxControl, start_sandbox, utc_today
 from tests.tap_runner import run_tap
 
 TIME_SCALE = 100.0
@@ -326,3 +326,47 @@ def test_next_report_jobs_are_submitted_while_the_last_ones_run(fast):
         assert len(together.records(name)) == 200 * 2  # days x bands (1 row, 1 measure a day)
         assert together.state["bookmarks"][name] == run.state["bookmarks"][name]
         assert together.state["bookmarks"][name]["replication_key_value"]
+
+
+def test_a_later_reports_failed_job_fails_in_its_turn_naming_the_window(fast):
+    """Jobs run in a background thread across reports: report b's submissions (made while
+    report a runs) fail, yet a's records and bookmark are complete, and the run fails in
+    b's turn with the error naming b's window."""
+    fast.sandbox.config.options["cohort_rows_per_day"] = 1
+    two = [
+        {"name": "a", "measures": ["OPEN"], "granularity_band_count": 2},
+        {"name": "b", "measures": ["revenue"], "granularity_band_count": 2},
+    ]
+    config = scaled_config(
+        fast.url,
+        cohort_reports=two,
+        start_date=(utc_today() - dt.timedelta(days=200)).isoformat(),
+    )
+    # a's 3 windows are submitted first; every later submission is refused.
+    SandboxControl(fast).fault(
+        kind="status", status=400, method="POST", path="/v2/analytics", after=3, times=-1
+    )
+    run = run_tap(config, select=["cohort_a", "cohort_b"], expect_error=True)
+    assert run.error is not None
+    message = str(run.error)
+    assert "cohort_b" in message and "submitting" in message, message
+    assert len(run.records("cohort_a")) == 200 * 2
+    assert run.records("cohort_b") == []
+    assert run.state["bookmarks"]["cohort_a"]["replication_key_value"]
+    assert "replication_key_value" not in json.dumps(run.state["bookmarks"].get("cohort_b", {}))
+    # b's other windows are dropped after its first failure, not sent again and again.
+    assert len(calls(fast, status=400)) == 1
+
+
+def test_a_failed_poll_fails_the_run_naming_the_job_and_its_window(fast):
+    """Polls are sent by the background thread; their failure reaches the main thread."""
+    SandboxControl(fast).fault(
+        kind="status", status=404, method="GET", path="/v2/analytics/", times=-1
+    )
+    run = run_tap(scaled_config(fast.url), select=[STREAM], expect_error=True)
+    assert run.error is not None
+    message = str(run.error)
+    job_id = next(iter(fast.sandbox.state["cohort_jobs"]))
+    start = (utc_today() - dt.timedelta(days=20)).isoformat()
+    assert job_id in message and f"{STREAM}: the cohort job for {start}.." in message, message
+    assert run.records(STREAM) == []

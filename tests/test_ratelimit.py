@@ -97,3 +97,33 @@ def test_redundant_windows_are_accepted_and_bad_ones_named():
         Limiter("test-bad", [(0, 1.0)], LOGGER)
     with pytest.raises(ValueError, match="test-mixed"):
         Limiter("test-mixed", [(10, 1.0), (15, 1.2)], LOGGER)
+
+
+def test_a_request_counts_from_its_answer_when_the_caller_says_so():
+    """A slow answer (a busy server counts the request late) moves the request's slot: the
+    next one waits a full window from the answer, not from the sending."""
+
+    class Clock:
+        ms = 0
+
+        def now(self) -> int:
+            return self.ms
+
+    clock = Clock()
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.ms += round(seconds * 1000)
+
+    limiter = Limiter("test-answered", [(1, 1.0)], LOGGER, sleep=sleep, clock=clock)
+    limiter.acquire("the first request")
+    clock.ms += 300  # its answer comes 0.3 s later
+    limiter.answered()
+    limiter.acquire("the second request")
+    # The window (1 s and its padding) counted from the answer at 0.3 s: 0.75 s otherwise.
+    assert sum(sleeps) == pytest.approx(1.05, abs=0.002)
+    assert clock.ms == pytest.approx(300 + 1050, abs=2)
+    limiter.answered()
+    limiter.answered()  # nothing left to move: a no-op
+    assert limiter.admitted == 2

@@ -15,6 +15,7 @@ report's band count changes.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -131,10 +132,7 @@ class RowExpander:
             elif value is not None:
                 self._band(key, value, bands, extra)
         if base["cohort_date"] is None:
-            raise FatalAPIError(
-                f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
-                f"Row fields: {', '.join(sorted(row))}"
-            )
+            raise self._no_date(row)
         if extra:  # the catch-all keys only when they hold something
             base[EXTRA] = extra
         records = []
@@ -150,13 +148,33 @@ class RowExpander:
             records.append(record)
         return records
 
+    def check(self, row: t.Mapping[str, t.Any]) -> None:
+        """Raise for a row the tap cannot key, as expanding it would (to fail before a
+        file's first record is emitted)."""
+        if _date(row.get(self.date_dimension)) is None:
+            raise self._no_date(row)
+
+    def _no_date(self, row: t.Mapping[str, t.Any]) -> FatalAPIError:
+        return FatalAPIError(
+            f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
+            f"Row fields: {', '.join(sorted(row))}"
+        )
+
     @staticmethod
     def _band(key: str, value: t.Any, bands: list, extra: dict) -> None:
-        match = _BAND.match(key)
-        if match:
-            bands.append((match.group(1), int(match.group(2)), value))
+        band = _band_of(key)
+        if band is not None:
+            bands.append((*band, value))
         elif value is not None:
             extra[key] = as_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _band_of(key: str) -> tuple[str, int] | None:
+    """(unit, index) of a band's key ("day3", "week_2"), None for another key. Cached: every
+    row of a result has the same few keys, and this ran for every band of every row."""
+    match = _BAND.match(key)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 def _number(raw: t.Any) -> int | float:

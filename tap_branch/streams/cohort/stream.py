@@ -6,9 +6,10 @@ until FINISHED, then the result file behind a signed URL. Several windows are
 submitted before any is polled (`cohort_max_concurrent_jobs`), so Branch computes
 them side by side and a backfill costs about one job latency plus what the rate
 limits impose, not the sum of the latencies. The submit/poll/timeout loop is the
-one Custom Exports use too (`tap_branch.jobs`). When a report's windows are all
-submitted, its free job slots go to the next selected reports' windows (`ahead`),
-so reports overlap as windows do.
+one Custom Exports use too (`tap_branch.jobs`), run for every cohort stream of the run
+in one background thread (`background`): API calls go out at the limiter's pace while
+the main thread processes results, and the next selected reports' windows are submitted
+while a report's last jobs run, so reports overlap as windows do.
 
 Every API call (submissions and polls) passes the process-wide limiter
 `tap_branch.ratelimit.shared_limiter("cohort", ...)`, so all cohort streams
@@ -23,7 +24,6 @@ bookmark is written by hand once every window up to it has been emitted.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import tempfile
 import typing as t
@@ -42,7 +42,7 @@ from tap_branch.ratelimit import shared_limiter
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.cohort import catalog, reports
-from tap_branch.streams.cohort.ahead import JobsAhead
+from tap_branch.streams.cohort.background import CohortJobs, Result
 from tap_branch.streams.cohort.results import RowExpander, csv_dicts, json_array_items
 
 SETTINGS = [
@@ -147,7 +147,6 @@ DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 EXPECTED_CALLS_PER_WINDOW = 3
 
 Window = tuple[dt.date, dt.date]
-Job = jobs.Job[Window]
 
 
 class CohortStream(Branch2Stream):
@@ -166,7 +165,6 @@ class CohortStream(Branch2Stream):
         super().__init__(tap, schema=reports.schema(report), name=report.stream_name)
         self.primary_keys = reports.primary_keys(report, self.scope)
         self._reader = FileReader(self)
-        self._ahead: JobsAhead = self.run_cache.setdefault("cohort_jobs_ahead", JobsAhead())
 
     # --- settings -------------------------------------------------------------
 
@@ -268,7 +266,7 @@ class CohortStream(Branch2Stream):
 
     def _bookmark(self, context: dict | None) -> str | None:
         """The saved bookmark, read without creating this stream's state entry: a later report's
-        plan is read while an earlier one runs (`ahead`), and its STATE waits for its turn."""
+        plan is read when the first one starts (`background`), and its STATE waits for its turn."""
         if self.name not in (self.tap_state.get("bookmarks") or {}):
             return None
         return self.get_context_state(context).get("replication_key_value")
@@ -285,14 +283,17 @@ class CohortStream(Branch2Stream):
         body: dict | None = None,
     ) -> dict:
         """One cohort API call through the shared limiter; its JSON object answer."""
-        response = self.send(
-            method,
-            path,
-            what=what,
-            params={**self.scope_param, **(params or {})},
-            json=body,
-            limiter=self.limiter,
-        )
+        try:
+            response = self.send(
+                method,
+                path,
+                what=what,
+                params={**self.scope_param, **(params or {})},
+                json=body,
+                limiter=self.limiter,
+            )
+        finally:
+            self.limiter.answered()  # counted from its answer: never before Branch counted it
         try:
             answer = response.json()
         except ValueError:
@@ -301,8 +302,8 @@ class CohortStream(Branch2Stream):
             raise FatalAPIError(f"{self.name}: Branch's answer to {what} is not a JSON object")
         return answer
 
-    def submit_window(self, window: Window, *, ahead_of: str | None = None) -> Job:
-        """Submit the job of one window (`ahead_of`: by that stream, before this one's turn)."""
+    def submit_window(self, window: Window, *, ahead_of: str | None = None) -> str:
+        """Submit the job of one window (`ahead_of`: while that stream syncs); its job id."""
         what = f"submitting {window[0]}..{window[1]}"
         answer = self._call(
             "POST",
@@ -324,40 +325,44 @@ class CohortStream(Branch2Stream):
             *window,
             f" (ahead, while {ahead_of} finishes)" if ahead_of else "",
         )
-        return self.polling.start(window, str(job_id))
+        return str(job_id)
 
-    def _poll(self, job: Job) -> dict:
+    def _poll(self, job_id: str) -> dict:
         # The job's own path on our configured host, not `status_url`: the token goes nowhere else.
-        return self._call("GET", f"/v2/analytics/{job.job_id}", f"polling job {job.job_id}")
+        return self._call("GET", f"/v2/analytics/{job_id}", f"polling job {job_id}")
 
-    def _check(self, job: Job) -> str | jobs.Pending:
+    def check_job(self, job_id: str, window: Window) -> str | jobs.Pending:
         """A job's result URL once FINISHED (maybe empty: `_spool` says so); an error for a
         failed job or one in a status Branch does not document."""
-        answer = self._poll(job)
+        answer = self._poll(job_id)
         status = str(answer.get("status") or "").upper()
         if status == "FINISHED":
             return str(answer.get("response_url") or "")
         if status == "ERROR":
             raise FatalAPIError(
-                f"{self.name}: Branch's job {job.job_id} for {job.work[0]}..{job.work[1]} failed: "
+                f"{self.name}: Branch's job {job_id} for {window[0]}..{window[1]} failed: "
                 f"{answer.get('error_message') or 'no error message'}"
             )
         if status in ("QUEUED", "RUNNING", ""):
             return jobs.Pending(status or "pending")
-        raise FatalAPIError(f"{self.name}: job {job.job_id} has an unknown status {status!r}")
+        raise FatalAPIError(
+            f"{self.name}: job {job_id} for {window[0]}..{window[1]} has an unknown status {status!r}"
+        )
 
-    def _timed_out(self, job: Job, status: str, waited: float) -> FatalAPIError:
+    def job_timed_out(
+        self, job_id: str, window: Window, status: str, waited: float
+    ) -> FatalAPIError:
         return FatalAPIError(
-            f"{self.name}: Branch's job {job.job_id} for {job.work[0]}..{job.work[1]} is still "
+            f"{self.name}: Branch's job {job_id} for {window[0]}..{window[1]} is still "
             f"{status} after {waited:.0f} s (cohort_job_timeout {self.polling.timeout:g} s)."
         )
 
-    def _finished_url(self, job: Job) -> str:
-        """Poll until the job is FINISHED; its signed result URL. (For refreshing an expired URL.)"""
-        answer = self._poll(job)
+    def _finished_url(self, job_id: str) -> str:
+        """The signed result URL of a FINISHED job, asked again (for refreshing an expired URL)."""
+        answer = self._poll(job_id)
         if answer.get("status") != "FINISHED" or not answer.get("response_url"):
             raise FatalAPIError(
-                f"{self.name}: job {job.job_id} no longer offers a result ({answer.get('status')})"
+                f"{self.name}: job {job_id} no longer offers a result ({answer.get('status')})"
             )
         return str(answer["response_url"])
 
@@ -366,14 +371,33 @@ class CohortStream(Branch2Stream):
     def get_records(self, context: dict | None) -> t.Iterator[dict]:
         start, end, planned = self.plan(context)
         scope = self.scope_param
-        ahead = self._ahead.claim(self)
-        for window in ahead.keys() - set(planned):
-            self.logger.info(
-                "%s: job %s submitted ahead for %s..%s is not used: this run plans other windows.",
-                self.name,
-                ahead[window].job_id,
-                *window,
-            )
+        later = self._later_streams()
+        cohort_jobs = self._cohort_jobs()
+        try:
+            cohort_jobs.plan([self, *later])  # the first cohort stream queues all of them
+            yield from self._sync(context, cohort_jobs, start, end, planned, scope)
+        except BaseException:
+            cohort_jobs.stop()  # the run fails (or stops here): nothing more to ask Branch
+            raise
+        if not later:
+            cohort_jobs.stop()
+
+    def _cohort_jobs(self) -> CohortJobs:
+        """The run's background job runner, shared by its cohort streams."""
+        runner = self.run_cache.get("cohort_jobs")
+        if runner is None:
+            runner = self.run_cache["cohort_jobs"] = CohortJobs(self.polling, self.max_jobs)
+        return runner
+
+    def _sync(
+        self,
+        context: dict | None,
+        cohort_jobs: CohortJobs,
+        start: dt.date,
+        end: dt.date,
+        planned: list[Window],
+        scope: dict[str, str],
+    ) -> t.Iterator[dict]:
         if start > end:
             self.logger.info("%s is up to date (through %s).", self.name, end)
             return
@@ -381,7 +405,7 @@ class CohortStream(Branch2Stream):
         self._announce(planned, start, end, mature)
         done: dict[dt.date, dt.date] = {}  # completed windows: start -> end
         frontier = start
-        for window, records in self._results(planned, ahead):
+        for window, records in self._results(cohort_jobs, planned):
             yield from records
             done[window[0]] = window[1]
             # The bookmark moves over the contiguous completed range, never past maturity.
@@ -431,25 +455,13 @@ class CohortStream(Branch2Stream):
             )
 
     def _results(
-        self, planned: list[Window], ahead: dict[Window, Job]
+        self, cohort_jobs: CohortJobs, planned: list[Window]
     ) -> t.Iterator[tuple[Window, t.Iterator[dict]]]:
-        """(window, its records) for every window, with up to `cohort_max_concurrent_jobs` in
-        flight; `ahead`: jobs an earlier stream submitted for some of them."""
-        work = collections.deque(w for w in planned if w not in ahead)
-        results = jobs.run(
-            self.polling,
-            work,
-            submit=self.submit_window,
-            check=self._check,
-            timed_out=self._timed_out,
-            most=self.max_jobs,
-            in_flight=[ahead[w] for w in planned if w in ahead],
-            busy_elsewhere=self._ahead.busy,
-            spare_slots=lambda free: self._ahead.submit(self, self._later_streams(), free),
-        )
-        for job, url in results:
-            window = job.work
-            spool, rows = self._spool(job, url)
+        """(window, its records) for every window, in the order their jobs finish (the
+        background thread keeps up to `cohort_max_concurrent_jobs` in flight)."""
+        for result in cohort_jobs.results(self, planned):
+            window = result.window
+            spool, rows, expander = self._spool(result)
             if rows >= self.record_limit and window[0] < window[1]:
                 spool.close()
                 self.logger.info(
@@ -458,7 +470,7 @@ class CohortStream(Branch2Stream):
                     *window,
                     rows,
                 )
-                work.extendleft(reversed(reports.halves(*window)))
+                cohort_jobs.split(self, list(reports.halves(*window)))
                 continue
             if rows >= self.record_limit:
                 self.logger.warning(
@@ -470,7 +482,7 @@ class CohortStream(Branch2Stream):
                     rows,
                     self.report.name,
                 )
-            yield window, _replay(spool)
+            yield window, _replay(spool, expander)
 
     def _later_streams(self) -> list[CohortStream]:
         """The selected cohort streams the SDK syncs after this one (it syncs in this order)."""
@@ -481,40 +493,44 @@ class CohortStream(Branch2Stream):
             if isinstance(s, CohortStream) and s.selected
         ]
 
-    def _spool(self, job: Job, url: str) -> tuple[t.IO[bytes], int]:
-        """Read the result once into a temporary file of typed records; count its rows.
+    def _spool(self, result: Result) -> tuple[t.IO[bytes], int, RowExpander]:
+        """Read the result once into a temporary file of its rows; count them; the expander
+        that turns them into records (`_replay`).
 
         Whether a result reached the record limit is known only at its end, and records
         already emitted could not be taken back before splitting the window. Spooling to
-        disk (not memory) keeps memory flat.
+        disk (not memory) keeps memory flat. Rows, not records, are spooled: a row is one
+        record per band and measure (~50 here), and encoding and decoding every record
+        once more cost about a third of a result's processing.
         """
+        job_id, window, url = result.job_id, result.window, result.url
         if not url:
-            raise FatalAPIError(f"{self.name}: job {job.job_id} is FINISHED without a response_url")
+            raise FatalAPIError(f"{self.name}: job {job_id} is FINISHED without a response_url")
         label = file_label(url)
         parse = json_array_items if self.result_format == "json" else csv_dicts
         expand = RowExpander(
             self.report,
             {"report": self.report.name, **self._scope_constants()},
-            source=f"{self.name} {job.work[0]}..{job.work[1]} ({label})",
+            source=f"{self.name} {window[0]}..{window[1]} ({label})",
         )
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by _replay
         encode = msgspec.json.Encoder().encode
         rows = 0
         try:
-            for row in self._reader.items(url, parse, refresh=lambda: self._finished_url(job)):
+            for row in self._reader.items(url, parse, refresh=lambda: self._finished_url(job_id)):
                 rows += 1
-                for record in expand(row):
-                    spool.write(encode(record) + b"\n")
+                expand.check(row)
+                spool.write(encode(row) + b"\n")
         except ValueError as exc:
             spool.close()
             raise FatalAPIError(
-                f"{self.name}: the result of job {job.job_id} ({label}) is not readable: {exc}"
+                f"{self.name}: the result of job {job_id} ({label}) is not readable: {exc}"
             ) from None
         except BaseException:
             spool.close()
             raise
         spool.seek(0)
-        return spool, rows
+        return spool, rows, expand
 
     def _scope_constants(self) -> dict[str, t.Any]:
         constants: dict[str, t.Any] = {"organization_id": None, "app_id": None}
@@ -522,11 +538,11 @@ class CohortStream(Branch2Stream):
         return constants
 
 
-def _replay(spool: t.IO[bytes]) -> t.Iterator[dict]:
+def _replay(spool: t.IO[bytes], expand: RowExpander) -> t.Iterator[dict]:
     decode = msgspec.json.Decoder().decode
     with spool:
         for line in spool:
-            yield decode(line)
+            yield from expand(decode(line))
 
 
 def build_streams(tap) -> list:
