@@ -19,7 +19,6 @@ import pytest
 from tap_branch.columnar import csv_batches as csv_batches_module
 from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
 from tap_branch.columnar.records import ColumnarRows, ColumnarTyper
-from tap_branch.streams.daily.files import DailyFileStream
 from tap_branch.streams.daily.v1 import EventsStream
 from tap_branch.typing import RowTyper
 from tests.conftest import DAILY_STREAMS, days_back
@@ -214,9 +213,7 @@ def daily_days(sandbox, base_config) -> dict:
 
 
 def _row_path_run(monkeypatch, config, **kwargs):
-    with monkeypatch.context() as patch:
-        patch.setattr(DailyFileStream, "columnar", False)
-        return run_tap(config, select=DAILY_STREAMS, **kwargs)
+    return run_tap({**config, "columnar_files": False}, select=DAILY_STREAMS, **kwargs)
 
 
 def test_the_tap_writes_the_same_records_on_both_paths(sandbox, daily_days, monkeypatch):
@@ -227,7 +224,9 @@ def test_the_tap_writes_the_same_records_on_both_paths(sandbox, daily_days, monk
     )
     columnar = run_tap(daily_days, select=DAILY_STREAMS)
     assert calls, "the columnar path did not run"
+    columnar_batches = len(calls)
     rows = _row_path_run(monkeypatch, daily_days)
+    assert len(calls) == columnar_batches  # columnar_files false: the row path only
     for stream in DAILY_STREAMS:
         _same_records(columnar.records(stream), rows.records(stream))
         assert columnar.records(stream)
@@ -316,9 +315,7 @@ def test_daily_v3_topics_write_the_same_records_on_both_paths(sandbox, base_conf
     )
     columnar = run_tap(config, select=V3_STREAMS)
     assert calls, "the columnar path did not run"
-    with monkeypatch.context() as patch:
-        patch.setattr(DailyFileStream, "columnar", False)
-        rows = run_tap(config, select=V3_STREAMS)
+    rows = run_tap({**config, "columnar_files": False}, select=V3_STREAMS)
     for stream in V3_STREAMS:
         _same_records(columnar.records(stream), rows.records(stream))
     assert len(columnar.records("daily_eo_click")) > 100

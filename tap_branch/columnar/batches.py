@@ -33,7 +33,11 @@ class BatchFiles:
         """The writer for `stream`, or None where the SDK's batcher is the way (parquet, or
         records that must be dicts: see `columnar_deselected`)."""
         encoding = batch_config.encoding
-        if getattr(encoding, "format", None) != "jsonl" or stream.columnar_deselected is None:
+        if (
+            getattr(encoding, "format", None) != "jsonl"
+            or not stream.reads_columns
+            or stream.columnar_deselected is None
+        ):
             return None
         return cls(stream, batch_config)
 

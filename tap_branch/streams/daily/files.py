@@ -121,8 +121,13 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     family: str = ""
     #: This stream's list in the per-day answer.
     kind: str = ""
-    #: Whether the family's files take the columnar path (`tap_branch.columnar`).
+    #: Whether the family's files take the columnar path (`tap_branch.columnar`), unless the
+    #: `columnar_files` setting says no.
     columnar: bool = True
+
+    @property
+    def reads_columns(self) -> bool:
+        return self.columnar and bool(self.config.get("columnar_files", True))
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,7 +179,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         source = f"{self.name} file {index + 1} of {day} ({file_label(url)})"
         constants = {"app_id": app.app_id, "export_date": midnight(day)}
         rows_done = 0
-        deselected = self.columnar_deselected if self.columnar else None
+        deselected = self.columnar_deselected if self.reads_columns else None
         if deselected is not None:
             batches = self._reader.items(
                 url,
