@@ -19,6 +19,7 @@ import zlib
 
 import msgspec
 
+from tap_branch.columnar import encode
 from tap_branch.columnar.records import ColumnarRows
 
 _GZIP_LEVEL = 1
@@ -59,12 +60,12 @@ class BatchFiles:
                 item.pop(name, None)
             self._write(msgspec.json.encode(item) + b"\n", 1)
             return
+        records = item.json()
         start = 0
         while start < item.count:
-            room = self._room()
-            rows = ColumnarRows(item.typer, item.batch.slice(start, room))
-            self._write(rows.lines("", "\n"), rows.count)
-            start += rows.count
+            part = records.slice(start, self._room())
+            self._write(encode.text_bytes(item.typer.around(part, "", "\n")), len(part))
+            start += len(part)
 
     def finish(self) -> list[str]:
         """Close the current file; the URLs of the files written since the last call."""

@@ -55,12 +55,15 @@ class ColumnarRows(t.NamedTuple):
     def count(self) -> int:
         return self.batch.num_rows
 
+    def json(self) -> pa.Array:
+        """Each record's JSON object."""
+        return self.typer(self.batch) if self.typed is None else self.typed.result()
+
     def lines(self, before: str, after: str) -> bytes:
         """Every record's JSON between `before` and `after`, one after the other."""
-        if self.typed is None:
+        if self.typed is None:  # in one pass with the affixes
             return encode.text_bytes(self.typer.lines(self.batch, before, after))
-        typed = self.typed.result()
-        return encode.text_bytes(self.typer.around(typed, before, after))
+        return encode.text_bytes(self.typer.around(self.typed.result(), before, after))
 
     def records(self) -> list[dict]:
         """The records as dicts, for paths that need them (the SDK's batcher)."""
