@@ -189,12 +189,15 @@ class ColumnarTyper:
         return self.lines(batch, "", "")
 
     def around(self, records: pa.Array, before: str, after: str) -> pa.Array:
-        """`before` + each record's JSON + `after`."""
-        return self._literals.join([before, records, after], len(records))
+        """`before` + each record's JSON + `after`. Affixes change from batch to batch (their
+        time_extracted), so they are not kept as arrays (`Literals`)."""
+        return pc.binary_join_element_wise(before, records, after, "")
 
     def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array:
         """`before` + the JSON object of every row of `batch` + `after`, as a string array."""
-        pieces: list[encode.Piece] = [before + "{"]
+        if before or after:
+            return self.around(self(batch), before, after)
+        pieces: list[encode.Piece] = ["{"]
         unparsed_by_column: list[tuple[str, dict[int, str]]] = []
         for position, (name, value, index) in enumerate(self._fields):
             pieces.append(("," if position else "") + _key(name))
@@ -212,7 +215,7 @@ class ColumnarTyper:
         tail = self._tail(batch, unparsed_by_column)
         if tail is not None:
             pieces.append(tail)
-        pieces.append("}" + after)
+        pieces.append("}")
         return self._literals.join(pieces, batch.num_rows)
 
     def _tail(
@@ -254,7 +257,8 @@ class Literals:
     """Concatenates pieces row by row: texts the same on every row, and arrays.
 
     pyarrow's element-wise join is about twice as fast over arrays as over constant
-    scalars, so each constant text becomes an array once, sliced to each batch's length."""
+    scalars, so each constant text becomes an array once, sliced to each batch's length.
+    The texts are a file's keys and constants: a few dozen per typer."""
 
     def __init__(self) -> None:
         self._arrays: dict[str, pa.Array] = {}
