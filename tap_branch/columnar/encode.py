@@ -125,7 +125,29 @@ def date_time(cells: pa.Array) -> Encoded:
         # Branch's usual form, 2024-05-01T12:34:56.789Z: the same digits, in microseconds.
         base = pc.utf8_slice_codeunits(cells, 0, 23)
         return Encoded(_around(cells, '"', base, '000+00:00"'))
+    if (
+        shortest.as_py() == longest.as_py() == 13
+        and pc.all(pc.match_substring_regex(present, _EPOCH_MILLIS)).as_py()
+    ):
+        # Epoch milliseconds (Daily Exports v3's form): printed from the instant.
+        return Encoded(_around(cells, '"', _millis_text(cells), '+00:00"'))
     return _date_time_mixed(cells)
+
+
+def _millis_text(cells: pa.Array) -> pa.Array:
+    """13-digit epoch milliseconds as `datetime.isoformat()` prints them: no fraction when it is
+    zero, else microseconds. Cells of another form give "" (the callers mask them)."""
+    millis = pc.match_substring_regex(cells, _EPOCH_MILLIS)
+    as_millis = pc.cast(pc.if_else(millis, cells, "0"), pa.int64())
+    printed = pc.utf8_replace_slice(
+        pc.cast(pc.cast(as_millis, pa.timestamp("ms")), pa.string()), 10, 11, "T"
+    )  # 2026-11-20T19:31:46.789
+    text = pc.if_else(
+        pc.ends_with(printed, ".000"),
+        pc.utf8_slice_codeunits(printed, 0, 19),
+        pc.binary_join_element_wise(printed, "000", ""),
+    )
+    return pc.if_else(millis, text, "")
 
 
 def _iso_seconds(texts: pa.Array) -> bool:
@@ -155,20 +177,11 @@ def _date_time_mixed(cells: pa.Array) -> Encoded:
     iso_z = pc.and_(pc.match_substring_regex(cells, _ISO_MILLIS_Z), valid)
     no_zone = pc.and_(pc.match_substring_regex(cells, _ISO_NO_ZONE), valid)
     millis = pc.match_substring_regex(cells, _EPOCH_MILLIS)
-    as_millis = pc.cast(pc.if_else(millis, cells, "0"), pa.int64())
-    printed_millis = pc.utf8_replace_slice(
-        pc.cast(pc.cast(as_millis, pa.timestamp("ms")), pa.string()), 10, 11, "T"
-    )  # 2026-11-20T19:31:46.789; Python omits a zero fraction and writes microseconds
-    millis_text = pc.if_else(
-        pc.ends_with(printed_millis, ".000"),
-        pc.utf8_slice_codeunits(printed_millis, 0, 19),
-        pc.binary_join_element_wise(printed_millis, "000", ""),
-    )
     bulk = pc.case_when(
         pc.make_struct(iso_z, no_zone, millis),
         pc.binary_join_element_wise('"', pc.utf8_slice_codeunits(cells, 0, 23), '000+00:00"', ""),
         pc.binary_join_element_wise('"', cells, '+00:00"', ""),
-        pc.binary_join_element_wise('"', millis_text, '+00:00"', ""),
+        pc.binary_join_element_wise('"', _millis_text(cells), '+00:00"', ""),
     )
     done = pc.or_(pc.or_(iso_z, no_zone), millis)
     return _by_pattern(cells, empty, done, bulk, rows.parse_datetime)
