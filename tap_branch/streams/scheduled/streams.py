@@ -20,6 +20,7 @@ import datetime as dt
 import typing as t
 from functools import cached_property
 
+import pyarrow as pa
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
@@ -28,6 +29,9 @@ from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.clock import parse_moment
+from tap_branch.columnar import encode
+from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
+from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_ahead
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
@@ -312,6 +316,8 @@ _ROW_FIELDS = [
     th.Property("app_id", th.StringType),
 ]
 _FIXED = {prop.name for prop in _ROW_FIELDS}
+#: The column of row numbers added to each batch of a csv file (after the file's own).
+_ROW_NUMBER_COLUMN = "\x00row_number"
 
 
 def rows_schema() -> dict:
@@ -369,8 +375,15 @@ class ScheduledExportRowsStream(_ScheduledStream):
         try:
             for index in range(files_done, len(job.urls)):
                 for record in self._records_of_file(sub, job, index):
-                    rows_done += 1
-                    yield record
+                    if isinstance(record, dict):
+                        rows_done += 1
+                        yield record
+                    else:  # a batch of a csv file's rows (`tap_branch.columnar`)
+                        rows_done += record.count
+                        if self._batching:  # the SDK's batcher takes dicts
+                            yield from record.records()
+                        else:
+                            self.write_record_lines(record)
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
                 self.checkpoint(context, progress=progress)
         except SignedUrlExpiredError:
@@ -379,48 +392,29 @@ class ScheduledExportRowsStream(_ScheduledStream):
             self.run.outcomes[key] = self._check_count(sub, job, rows_done)
         self.checkpoint(context, progress=None)
 
-    def _records_of_file(self, sub: Subscription, job: Job, index: int) -> t.Iterator[dict]:
+    def _records_of_file(
+        self, sub: Subscription, job: Job, index: int
+    ) -> t.Iterator[dict | ColumnarRows]:
         url = job.urls[index]
         where = f"file {index + 1} of {len(job.urls)} of job {job.job_id} ({file_label(url)})"
         fmt = file_format(url, sub.response_format, sub.compression, where=where)
-        items = self._reader.items(
-            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index)
-        )
         constants = {
             "subscription_id": sub.subscription_id,
             "job_id": job.job_id,
             "app_id": sub.app_id,
             "file_index": index,
         }
-        number = 0
         if fmt == CSV:
-            header = next(items, None)
-            if header is None:
-                return
-            schema = self._file_schema(header)
-            typer = RowTyper(
-                schema,
-                header,
-                source=where,
-                constants=constants,
-                logger=self.logger,
-                warned=self._warned,
-            )
-            millis = RawMillis(schema, header)
-            for cells in items:
-                if not cells:
-                    continue  # a blank line is not a row
-                number += 1
-                record = typer(cells)
-                if millis:
-                    millis.from_cells(record, cells)
-                record.update(constants)  # a file column of the same name never replaces the keys
-                record["row_number"] = number
-                yield record
+            if self.columnar_deselected is not None and self.config.get("columnar_files", True):
+                yield from self._columnar_records(sub, job, index, where, constants)
+            else:
+                yield from self._row_records(sub, job, index, where, constants)
             return
+        items = self._reader.items(
+            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index)
+        )
         typers: dict[frozenset, tuple[DictTyper, RawMillis]] = {}
-        for obj in items:
-            number += 1
+        for number, obj in enumerate(items, 1):
             keys = frozenset(obj)
             if keys not in typers:  # rows of one file share their keys: built once or twice a file
                 if len(typers) >= _MAX_TYPERS_PER_FILE:
@@ -437,6 +431,93 @@ class ScheduledExportRowsStream(_ScheduledStream):
             record.update(constants)
             record["row_number"] = number
             yield record
+
+    def _row_records(
+        self,
+        sub: Subscription,
+        job: Job,
+        index: int,
+        where: str,
+        constants: dict,
+    ) -> t.Iterator[dict]:
+        """A csv file's rows one by one (`tap_branch.typing.RowTyper`)."""
+        items = self._reader.items(
+            job.urls[index], PARSERS[CSV], refresh=lambda: self._fresh_url(sub, job, index)
+        )
+        header = next(items, None)
+        if header is None:
+            return
+        schema = self._file_schema(header)
+        typer = RowTyper(
+            schema,
+            header,
+            source=where,
+            constants=constants,
+            logger=self.logger,
+            warned=self._warned,
+        )
+        millis = RawMillis(schema, header)
+        number = 0
+        for cells in items:
+            if not cells:
+                continue  # a blank line is not a row
+            number += 1
+            record = typer(cells)
+            if millis:
+                millis.from_cells(record, cells)
+            record.update(constants)  # a file column of the same name never replaces the keys
+            record["row_number"] = number
+            yield record
+
+    def _columnar_records(
+        self, sub: Subscription, job: Job, index: int, where: str, constants: dict
+    ) -> t.Iterator[ColumnarRows | dict]:
+        """A csv file's rows a batch at a time (`tap_branch.columnar`), typed like the row path
+        above: the keys set after typing (constants win over file columns of their names),
+        `row_number` from a column of numbers added to each batch in the file's order, and the
+        raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""
+        batches = self._reader.items(
+            job.urls[index], csv_batches, refresh=lambda: self._fresh_url(sub, job, index), size=len
+        )
+        rows_done = 0
+
+        def numbered(batches: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
+            first = 1
+            for batch in batches:
+                numbers = pa.array(range(first, first + batch.num_rows)).cast(pa.string())
+                first += batch.num_rows
+                yield batch.append_column(_ROW_NUMBER_COLUMN, numbers)
+
+        def typer_for(batch: pa.RecordBatch) -> ColumnarTyper:
+            header = batch.schema.names[:-1]
+            schema = self._file_schema(header)
+            copies = {
+                field: (column, encode.raw_millis)
+                for column, field in RawMillis(schema, header).columns()
+            }
+            copies["row_number"] = (len(header), encode.integer)
+            return ColumnarTyper(
+                schema,
+                header,
+                source=where,
+                constants=constants,
+                logger=self.logger,
+                warned=self._warned,
+                deselected=self.columnar_deselected,
+                copies=copies,
+                constants_win=True,
+            )
+
+        try:
+            for rows in typed_ahead(numbered(batches), typer_for):
+                yield rows
+                rows_done += rows.count
+            return
+        except RowPathNeeded as exc:
+            self.logger.info("%s: %s; reading on row by row after row %d.", where, exc, rows_done)
+        for record in self._row_records(sub, job, index, where, constants):
+            if record["row_number"] > rows_done:
+                yield record
 
     def _file_schema(self, columns: t.Iterable[str]) -> dict:
         """The stream's schema cut down to one file's columns.
