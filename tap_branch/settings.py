@@ -136,6 +136,14 @@ COMMON_SETTINGS = [
         "ACTIVATE_VERSION message and tag their records with that version, so the target can "
         "drop (or mark deleted) rows an earlier sync loaded that this one no longer has.",
     ),
+    th.Property(
+        "columnar_files",
+        th.BooleanType,
+        default=True,
+        description="Daily exports (v1 and v3) and scheduled exports: read each csv.gz file in batches of rows "
+        "with pyarrow and type whole columns at once (2-3x faster, ~330-390 MB peak memory on a large day). "
+        "false: row by row (~100 MB peak). Both give the same records.",
+    ),
 ]
 
 

@@ -33,14 +33,6 @@ SETTINGS = [
         "is at most this many days old (the sync stops there and retries it next run); older empty days are "
         "days without data and are passed.",
     ),
-    th.Property(
-        "columnar_files",
-        th.BooleanType,
-        default=True,
-        description="Daily exports (v1 and v3): read each csv.gz file in batches of rows with pyarrow and type "
-        "whole columns at once (2-3x faster, ~300-370 MB peak memory on a large day). false: row by row (~100 "
-        "MB peak). Both give the same records.",
-    ),
 ]
 
 _TYPES = {
