@@ -202,6 +202,17 @@ def test_a_header_without_the_key_is_refused_before_any_row():
 
 
 @pytest.fixture
+def columnar_calls(monkeypatch) -> list:
+    """One entry per batch the columnar path types: proof that it ran."""
+    calls: list = []
+    original = ColumnarTyper.lines
+    monkeypatch.setattr(
+        ColumnarTyper, "lines", lambda self, *a: calls.append(1) or original(self, *a)
+    )
+    return calls
+
+
+@pytest.fixture
 def daily_days(sandbox, base_config) -> dict:
     sandbox.options(
         daily_rows={"links": 40, "link_clicks": 70, "events": 90},
@@ -216,12 +227,10 @@ def _row_path_run(monkeypatch, config, **kwargs):
     return run_tap({**config, "columnar_files": False}, select=DAILY_STREAMS, **kwargs)
 
 
-def test_the_tap_writes_the_same_records_on_both_paths(sandbox, daily_days, monkeypatch):
-    calls = []
-    original = ColumnarTyper.lines
-    monkeypatch.setattr(
-        ColumnarTyper, "lines", lambda self, *a: calls.append(1) or original(self, *a)
-    )
+def test_the_tap_writes_the_same_records_on_both_paths(
+    sandbox, daily_days, monkeypatch, columnar_calls
+):
+    calls = columnar_calls
     columnar = run_tap(daily_days, select=DAILY_STREAMS)
     assert calls, "the columnar path did not run"
     columnar_batches = len(calls)
@@ -306,13 +315,9 @@ def test_parquet_batches_are_refused_for_streams_with_json_fields(sandbox, daily
 V3_STREAMS = ["daily_eo_click", "daily_eo_open", "daily_eo_install", "daily_eo_commerce_event"]
 
 
-def test_daily_v3_topics_write_the_same_records_on_both_paths(sandbox, base_config, monkeypatch):
+def test_daily_v3_topics_write_the_same_records_on_both_paths(sandbox, base_config, columnar_calls):
     config = {**base_config, "start_date": days_back(3)[0].isoformat()}
-    calls = []
-    original = ColumnarTyper.lines
-    monkeypatch.setattr(
-        ColumnarTyper, "lines", lambda self, *a: calls.append(1) or original(self, *a)
-    )
+    calls = columnar_calls
     columnar = run_tap(config, select=V3_STREAMS)
     assert calls, "the columnar path did not run"
     rows = run_tap({**config, "columnar_files": False}, select=V3_STREAMS)
@@ -347,11 +352,7 @@ def test_scheduled_csv_files_write_the_same_records_on_both_paths(
     sandbox, base_config, monkeypatch
 ):
     # sandbox-sub-1 exports csv (with a column the ontology lacks), sandbox-sub-2 json.
-    calls = []
-    original = ColumnarTyper.lines
-    monkeypatch.setattr(
-        ColumnarTyper, "lines", lambda self, *a: calls.append(1) or original(self, *a)
-    )
+    calls = columnar_calls
     monkeypatch.setattr(csv_batches_module, "BATCH_BYTES", 2048)  # row numbers across batches
     columnar = run_tap(base_config, select=SCHEDULED)
     assert calls, "the columnar path did not run"
