@@ -150,6 +150,15 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
 
     _batching = False
 
+    @property
+    def columnar_plan(self) -> tuple[str, ...] | None:
+        """The deselected properties for the columnar file path (`tap_branch.columnar`), or
+        None when records take the row path: the `columnar_files` setting is false, or the
+        SDK's path needs dicts (`columnar_deselected`)."""
+        if not self.config.get("columnar_files", True):
+            return None
+        return self.columnar_deselected
+
     def get_batches(self, batch_config, context: dict | None = None):
         self._batching = True
         try:

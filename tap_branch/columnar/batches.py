@@ -32,13 +32,9 @@ class BatchFiles:
     @classmethod
     def for_stream(cls, stream: t.Any, batch_config: t.Any) -> BatchFiles | None:
         """The writer for `stream`, or None where the SDK's batcher is the way (parquet, or
-        records that must be dicts: see `columnar_deselected`)."""
+        records that must be dicts: see `columnar_plan`)."""
         encoding = batch_config.encoding
-        if (
-            getattr(encoding, "format", None) != "jsonl"
-            or not stream.reads_columns
-            or stream.columnar_deselected is None
-        ):
+        if getattr(encoding, "format", None) != "jsonl" or stream.columnar_plan is None:
             return None
         return cls(stream, batch_config)
 
@@ -48,7 +44,7 @@ class BatchFiles:
         self.batch_size = int(batch_config.batch_size)
         self.gzip = (batch_config.encoding.compression or "none") == "gzip"
         self.sync_id = f"{stream.tap_name}--{stream.name}-{uuid.uuid4()}"
-        self._deselected = stream.columnar_deselected
+        self._deselected = stream.columnar_plan
         self._number = 0
         self._manifest: list[str] = []
         self._file: _File | None = None

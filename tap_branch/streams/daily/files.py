@@ -121,13 +121,6 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     family: str = ""
     #: This stream's list in the per-day answer.
     kind: str = ""
-    #: Whether the family's files take the columnar path (`tap_branch.columnar`), unless the
-    #: `columnar_files` setting says no.
-    columnar: bool = True
-
-    @property
-    def reads_columns(self) -> bool:
-        return self.columnar and bool(self.config.get("columnar_files", True))
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -173,13 +166,13 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         """Typed records of one csv.gz file; the header decides the columns.
 
         Batches of rows typed a column at a time (`tap_branch.columnar`) where the stream's
-        records may be written as built JSON (`columnar_deselected`), else one dict per row.
+        records may be written as built JSON (`columnar_plan`), else one dict per row.
         A file pyarrow cannot read to the end goes on with the row path after the rows read.
         """
         source = f"{self.name} file {index + 1} of {day} ({file_label(url)})"
         constants = {"app_id": app.app_id, "export_date": midnight(day)}
         rows_done = 0
-        deselected = self.columnar_deselected if self.reads_columns else None
+        deselected = self.columnar_plan
         if deselected is not None:
             batches = self._reader.items(
                 url,

@@ -405,7 +405,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             "file_index": index,
         }
         if fmt == CSV:
-            if self.columnar_deselected is not None and self.config.get("columnar_files", True):
+            if self.columnar_plan is not None:
                 yield from self._columnar_records(sub, job, index, where, constants)
             else:
                 yield from self._row_records(sub, job, index, where, constants)
@@ -503,7 +503,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 constants=constants,
                 logger=self.logger,
                 warned=self._warned,
-                deselected=self.columnar_deselected,
+                deselected=self.columnar_plan,
                 copies=copies,
                 constants_win=True,
             )
