@@ -16,6 +16,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_branch import clock
 from tap_branch.apps import check_apps, configured_apps, v2_app_ids
 from tap_branch.clock import parse_moment
+from tap_branch.typing import types_of
 
 #: An absolute http(s) URL with a host. JSON Schema's `format: uri` is only an
 #: annotation to the SDK's validator; the pattern is what rejects "not a url".
@@ -201,11 +202,8 @@ def check_batch_encoding(config: t.Mapping[str, t.Any], streams: t.Iterable[t.An
         stream.name
         for stream in streams
         if any(
-            kind in ("object", "array")
+            {"object", "array"} & set(types_of(prop))
             for prop in stream.schema["properties"].values()
-            for kind in (
-                [prop.get("type")] if isinstance(prop.get("type"), str) else prop.get("type") or []
-            )
         )
     )
     if refused:

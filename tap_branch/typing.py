@@ -198,17 +198,17 @@ def parse_number(value: t.Any) -> float | int:
     return float(value)
 
 
-_TRUE = frozenset({"true", "t", "1", "yes", "y"})
-_FALSE = frozenset({"false", "f", "0", "no", "n"})
+TRUE_WORDS = frozenset({"true", "t", "1", "yes", "y"})
+FALSE_WORDS = frozenset({"false", "f", "0", "no", "n"})
 
 
 def parse_boolean(value: t.Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return True
-    if text in _FALSE:
+    if text in FALSE_WORDS:
         return False
     raise ValueError(f"not a boolean: {value!r}")
 
@@ -261,11 +261,12 @@ def as_text(value: t.Any) -> str:
     )
 
 
-def _types_of(prop: dict) -> list[str]:
+def types_of(prop: dict) -> list[str]:
+    """The JSON types a schema property allows, its `anyOf` options' included."""
     if "anyOf" in prop:
         types: list[str] = []
         for option in prop["anyOf"]:
-            types.extend(_types_of(option))
+            types.extend(types_of(option))
         return types
     declared = prop.get("type", [])
     return [declared] if isinstance(declared, str) else list(declared)
@@ -273,7 +274,7 @@ def _types_of(prop: dict) -> list[str]:
 
 def converter_for(prop: dict) -> Converter | None:
     """The converter for one schema property; None where a value passes as it is."""
-    types = [ty for ty in _types_of(prop) if ty != "null"]
+    types = [ty for ty in types_of(prop) if ty != "null"]
     if "string" in types and prop.get("format") == "date-time":
         return parse_datetime
     if "object" in types:
@@ -291,7 +292,8 @@ def converter_for(prop: dict) -> Converter | None:
     return None
 
 
-_CELL_ERRORS = (ValueError, TypeError, OverflowError, msgspec.DecodeError)
+#: What a converter raises for a cell that does not parse as its column's type.
+CELL_ERRORS = (ValueError, TypeError, OverflowError, msgspec.DecodeError)
 
 
 class RowTyper:
@@ -367,7 +369,7 @@ class RowTyper:
                 continue
             try:
                 record[column] = convert(cell)
-            except _CELL_ERRORS:
+            except CELL_ERRORS:
                 record[column] = None
                 unparsed = self._note_unparsed(unparsed, column, cell)
         if unparsed is not None:
@@ -464,7 +466,7 @@ class DictTyper:
                 continue
             try:
                 record[column] = convert(value)
-            except (ValueError, TypeError, OverflowError, msgspec.DecodeError):
+            except CELL_ERRORS:
                 record[column] = None
                 if unparsed is None:
                     unparsed = {}

@@ -50,8 +50,12 @@ _PYTHON_LIST_MARKS = r"(^\[')|(, ?')|(',)|('\]$)"
 #: Exponents msgspec refuses as out of range, though JSON allows them.
 _HUGE_EXPONENT = r"[0-9][eE][+-]?[0-9]{3}"
 
-_TRUE = sorted({form for word in rows._TRUE for form in (word, word.capitalize(), word.upper())})
-_FALSE = sorted({form for word in rows._FALSE for form in (word, word.capitalize(), word.upper())})
+_TRUE = sorted(
+    {form for word in rows.TRUE_WORDS for form in (word, word.capitalize(), word.upper())}
+)
+_FALSE = sorted(
+    {form for word in rows.FALSE_WORDS for form in (word, word.capitalize(), word.upper())}
+)
 
 
 @dataclasses.dataclass
@@ -210,7 +214,7 @@ def _convert_each(
     for number, cell in enumerate(distinct.dictionary.to_pylist()):
         try:
             texts.append(msgspec.json.encode(convert(cell)).decode())
-        except rows._CELL_ERRORS:
+        except rows.CELL_ERRORS:
             texts.append("null")
             failed.append(number)
     values = pa.array(texts, pa.string()).take(distinct.indices)

@@ -37,7 +37,7 @@ def encoder_for(prop: dict) -> encode.Encoder:
         return encode.text
     if convert in _ENCODERS:
         return _ENCODERS[convert]
-    types = rows._types_of(prop)
+    types = rows.types_of(prop)
     if "object" in types:
         return encode.json_of("{", convert)
     return encode.json_of("[", convert, text_lists=True)
