@@ -39,10 +39,14 @@ def csv_batches(
     body: t.IO[bytes], key_columns: t.Sequence[str] = (), *, batch_bytes: int | None = None
 ) -> t.Iterator[pa.RecordBatch]:
     """Batches of the rows of a UTF-8 CSV body; column names are the header's cells."""
-    header = _header(body)
+    head = body.peek(_HEADER_BYTES)[:_HEADER_BYTES]  # type: ignore[attr-defined]
+    header = _header(head)
     check_header(header, key_columns)
-    first_line = body.peek(_HEADER_BYTES)[:_HEADER_BYTES].split(b"\n", 1)[0]  # type: ignore[attr-defined]
-    if b'"' in first_line or "\ufffd" in "".join(header) or len(set(header)) != len(header):
+    if (
+        b'"' in head.split(b"\n", 1)[0]
+        or "\ufffd" in "".join(header)
+        or len(set(header)) != len(header)
+    ):
         # Quoted names, bytes that are not UTF-8, a name twice: the row path's reading.
         raise RowPathNeeded("the header is not plain")
     try:
@@ -97,9 +101,8 @@ def _one(blocks: list[pa.RecordBatch]) -> pa.RecordBatch:
     return pa.Table.from_batches(blocks).combine_chunks().to_batches()[0]
 
 
-def _header(body: t.IO[bytes]) -> list[str] | None:
-    """The header row, read from the body's first bytes without consuming them."""
-    head = body.peek(_HEADER_BYTES)[:_HEADER_BYTES]  # type: ignore[attr-defined]
+def _header(head: bytes) -> list[str] | None:
+    """The header row of a body's first bytes (peeked: the body still holds them)."""
     # A cut multi-byte character at the end of the peek is not the header's.
     text = head.decode("utf-8-sig", errors="replace")
     return next(csv.reader(io.StringIO(text, newline="")), None)
