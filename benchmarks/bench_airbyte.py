@@ -21,13 +21,12 @@ import sys
 import tempfile
 
 from bench_daily_events import (
-    KEY,
-    SECRET,
     export_urls,
     floor,
     free_port,
     run_counting_records,
     start_sandbox,
+    write_config,
 )
 from bench_daily_events import tap as singer_tap
 
@@ -35,17 +34,7 @@ from bench_daily_events import tap as singer_tap
 def airbyte_tap(base: str, day: dt.date, workdir: str) -> tuple[int, float, float]:
     """(rows, seconds, peak RSS in MB) of one `tap-branch-airbyte read` of `events` for `day`."""
     command = [sys.executable, "-m", "tap_branch.airbyte.cli"]
-    config = {
-        "start_date": day.isoformat(),
-        "end_date": day.isoformat(),
-        "branch_key": KEY,
-        "branch_secret": SECRET,
-        "api_url": base,
-        "api2_url": base,
-    }
-    config_path = os.path.join(workdir, "config.json")
-    with open(config_path, "w") as handle:
-        json.dump(config, handle)
+    config_path = write_config(base, day, workdir)
     discovered = subprocess.run(
         [*command, "discover", "--config", config_path], capture_output=True, check=True, text=True
     ).stdout

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 
 import requests
 
@@ -108,11 +109,9 @@ def floor(urls: list[str]) -> tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def tap(
-    base: str, day: dt.date, workdir: str, batch_config: dict | None = None
-) -> tuple[int, float, float]:
-    """(records, seconds, peak RSS in MB) of the tap syncing `events` for `day`; with
-    `batch_config`, the records are counted in the batch files (after the clock stops)."""
+def write_config(base: str, day: dt.date, workdir: str, **extra: t.Any) -> str:
+    """The path of a tap config (in `workdir`) reading `day` from the sandbox at `base`;
+    `extra` settings that are None are left out."""
     config = {
         "start_date": day.isoformat(),
         "end_date": day.isoformat(),
@@ -120,12 +119,20 @@ def tap(
         "branch_secret": SECRET,
         "api_url": base,
         "api2_url": base,
+        **{key: value for key, value in extra.items() if value is not None},
     }
-    if batch_config:
-        config["batch_config"] = batch_config
-    config_path = os.path.join(workdir, "config.json")
-    with open(config_path, "w") as handle:
+    path = os.path.join(workdir, "config.json")
+    with open(path, "w") as handle:
         json.dump(config, handle)
+    return path
+
+
+def tap(
+    base: str, day: dt.date, workdir: str, batch_config: dict | None = None
+) -> tuple[int, float, float]:
+    """(records, seconds, peak RSS in MB) of the tap syncing `events` for `day`; with
+    `batch_config`, the records are counted in the batch files (after the clock stops)."""
+    config_path = write_config(base, day, workdir, batch_config=batch_config)
     catalog = json.loads(
         subprocess.run(
             [sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--discover"],
