@@ -282,20 +282,25 @@ def test_old_start_date_with_a_recent_bookmark_warns_about_nothing(fast):
     assert "start_date" in fresh.logs and "24-month cohort lookback" in fresh.logs
 
 
+def _two_reports_config(fast) -> dict:
+    """Reports a (OPEN) and b (revenue), 2 bands each, over 200 days: 3 windows each."""
+    two = [
+        {"name": "a", "measures": ["OPEN"], "granularity_band_count": 2},
+        {"name": "b", "measures": ["revenue"], "granularity_band_count": 2},
+    ]
+    return scaled_config(
+        fast.url,
+        cohort_reports=two,
+        start_date=(utc_today() - dt.timedelta(days=200)).isoformat(),
+    )
+
+
 def test_next_report_jobs_are_submitted_while_the_last_ones_run(fast):
     """Reports pipelined: report b's first job is submitted before report a's last one has
     finished, yet each stream's records and bookmark equal those of a run of it alone."""
     fast.sandbox.config.options["cohort_job_latency"] = 60  # a sandbox minute a job
     fast.sandbox.config.options["cohort_rows_per_day"] = 1
-    two = [
-        {"name": "a", "measures": ["OPEN"], "granularity_band_count": 2},
-        {"name": "b", "measures": ["revenue"], "granularity_band_count": 2},
-    ]
-    config = scaled_config(
-        fast.url,
-        cohort_reports=two,
-        start_date=(utc_today() - dt.timedelta(days=200)).isoformat(),
-    )
+    config = _two_reports_config(fast)
     together = run_tap(config, select=["cohort_a", "cohort_b"])
     assert calls(fast, status=429) == []
     jobs = list(fast.sandbox.state["cohort_jobs"].values())
@@ -333,15 +338,7 @@ def test_a_later_reports_failed_job_fails_in_its_turn_naming_the_window(fast):
     report a runs) fail, yet a's records and bookmark are complete, and the run fails in
     b's turn with the error naming b's window."""
     fast.sandbox.config.options["cohort_rows_per_day"] = 1
-    two = [
-        {"name": "a", "measures": ["OPEN"], "granularity_band_count": 2},
-        {"name": "b", "measures": ["revenue"], "granularity_band_count": 2},
-    ]
-    config = scaled_config(
-        fast.url,
-        cohort_reports=two,
-        start_date=(utc_today() - dt.timedelta(days=200)).isoformat(),
-    )
+    config = _two_reports_config(fast)
     # a's 3 windows are submitted first; every later submission is refused.
     SandboxControl(fast).fault(
         kind="status", status=400, method="POST", path="/v2/analytics", after=3, times=-1
