@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from tap_branch import deflate
 from tap_branch.errors import (
     DownloadError,
     FileNotReadyError,
@@ -74,6 +75,7 @@ BROKEN_TRANSFER = (
     ConnectionError,
     EOFError,  # gzip stream ended before its end-of-stream marker
     zlib.error,
+    deflate.ERROR,
     gzip.BadGzipFile,
 )
 
@@ -173,8 +175,8 @@ class GunzipAhead(io.RawIOBase):
 
     def _inflate(self) -> None:
         """Every member of the gzip stream (gzip files may be concatenated, and padded
-        with zero bytes), like `gzip.GzipFile`; the trailer's CRC and size are checked by zlib."""
-        inflater = zlib.decompressobj(wbits=31)
+        with zero bytes), like `gzip.GzipFile`; the trailer's CRC and size are checked by the inflater."""
+        inflater = deflate.gunzipper()
         while not self._stopped.is_set():
             compressed = self._compressed.read(self._READ)
             if not compressed:
@@ -184,7 +186,7 @@ class GunzipAhead(io.RawIOBase):
                     compressed = compressed.lstrip(b"\x00")
                     if not compressed:
                         break
-                    inflater = zlib.decompressobj(wbits=31)
+                    inflater = deflate.gunzipper()
                 inflated = inflater.decompress(compressed)
                 if inflated:
                     self._put(inflated)

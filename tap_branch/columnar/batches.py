@@ -2,9 +2,9 @@
 
 The SDK's batcher takes every record as a dict, encodes it again and gzips at level 9.
 Here the records' JSON text, built a batch of rows at a time (`records.ColumnarTyper`),
-is written as JSON lines: gzip at level 1 on a helper thread (zlib releases the GIL, so
-compressing runs beside the parsing on a second core), or plain when the encoding's
-compression is "none". A file holds at most `batch_size` records; the files of one
+is written as JSON lines: gzip at level 1 on a helper thread (ISA-L, `tap_branch.deflate`;
+it releases the GIL, so compressing runs beside the parsing on a second core), or plain
+when the encoding's compression is "none". A file holds at most `batch_size` records; the files of one
 unit of the stream (a day) make one manifest, announced when the unit is complete.
 Only the jsonl format is written here; parquet takes the SDK's own batcher.
 """
@@ -15,10 +15,10 @@ import queue
 import threading
 import typing as t
 import uuid
-import zlib
 
 import msgspec
 
+from tap_branch import deflate
 from tap_branch.columnar import encode
 from tap_branch.columnar.records import ColumnarRows
 
@@ -79,7 +79,7 @@ class BatchFiles:
             self._close()
         return self.batch_size - (self._file.records if self._file else 0)
 
-    def _write(self, lines: bytes, records: int) -> None:
+    def _write(self, lines: bytes | memoryview, records: int) -> None:
         if self._file is None:
             self._number += 1
             name = f"{self.storage.prefix or ''}{self.sync_id}-{self._number}.json" + (
@@ -103,13 +103,13 @@ class _File:
         self.storage, self.name, self.records = storage, name, 0
         self._opened = storage.open(name, "wb")
         self._handle = self._opened.__enter__()
-        self._compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31) if gzip else None
+        self._compressor = deflate.gzipper(_GZIP_LEVEL) if gzip else None
         self._chunks: queue.Queue = queue.Queue(_QUEUED_CHUNKS)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="tap-branch-batch", daemon=True)
         self._thread.start()
 
-    def write(self, lines: bytes, records: int) -> None:
+    def write(self, lines: bytes | memoryview, records: int) -> None:
         if self._error is not None:
             raise self._error
         self._chunks.put(lines)
