@@ -60,7 +60,7 @@ class BatchFiles:
         start = 0
         while start < item.count:
             part = records.slice(start, self._room())
-            self._write(encode.text_bytes(item.typer.around(part, "", "\n")), len(part))
+            self._write(encode.text_view(item.typer.around(part, "", "\n")), len(part))
             start += len(part)
 
     def finish(self) -> list[str]:

@@ -72,11 +72,17 @@ Encoder = t.Callable[[pa.Array], Encoded]
 
 def text_bytes(texts: pa.Array) -> bytes:
     """The UTF-8 bytes of a string array's values, one after the other."""
+    return bytes(text_view(texts))
+
+
+def text_view(texts: pa.Array) -> memoryview:
+    """`text_bytes` without the copy: a view of the array's memory, which it keeps alive.
+    For writing; searching it (`in`) would look for an int, not a substring."""
     if len(texts) == 0:
-        return b""
+        return memoryview(b"")
     offsets = memoryview(texts.buffers()[1]).cast("i")
     start, end = offsets[texts.offset], offsets[texts.offset + len(texts)]
-    return bytes(memoryview(texts.buffers()[2])[start:end])
+    return memoryview(texts.buffers()[2])[start:end]
 
 
 def _around(cells: pa.Array, before: str, value: pa.Array, after: str) -> list[Piece]:

@@ -59,11 +59,12 @@ class ColumnarRows(t.NamedTuple):
         """Each record's JSON object."""
         return self.typer(self.batch) if self.typed is None else self.typed.result()
 
-    def lines(self, before: str, after: str) -> bytes:
-        """Every record's JSON between `before` and `after`, one after the other."""
+    def lines(self, before: str, after: str) -> memoryview:
+        """Every record's JSON between `before` and `after`, one after the other (a view of
+        the text, not a copy: it is copied once, where it is written)."""
         if self.typed is None:  # in one pass with the affixes
-            return encode.text_bytes(self.typer.lines(self.batch, before, after))
-        return encode.text_bytes(self.typer.around(self.typed.result(), before, after))
+            return encode.text_view(self.typer.lines(self.batch, before, after))
+        return encode.text_view(self.typer.around(self.typed.result(), before, after))
 
     def records(self) -> list[dict]:
         """The records as dicts, for paths that need them (the SDK's batcher)."""
@@ -290,6 +291,7 @@ class Literals:
     def _constant(self, text: str, rows_count: int) -> pa.Array:
         array = self._arrays.get(text)
         if array is None or len(array) < rows_count:
-            size = max(rows_count, 2 * len(array) if array is not None else 8192)
-            array = self._arrays[text] = pa.array([text] * size, pa.string())
+            # A file's batches hold about the same number of rows: sized to this one, the
+            # arrays of a typer's few dozen texts stay a few MB.
+            array = self._arrays[text] = pa.array([text] * rows_count, pa.string())
         return array.slice(0, rows_count)
