@@ -175,7 +175,7 @@ class GunzipAhead(io.RawIOBase):
 
     def _inflate(self) -> None:
         """Every member of the gzip stream (gzip files may be concatenated, and padded
-        with zero bytes), like `gzip.GzipFile`; the trailer's CRC and size are checked by the inflater."""
+        with zero bytes), like `gzip.GzipFile`; the inflater checks each trailer's CRC and size."""
         inflater = deflate.gunzipper()
         while not self._stopped.is_set():
             compressed = self._compressed.read(self._READ)

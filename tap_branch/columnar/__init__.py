@@ -20,8 +20,8 @@ def _lean_memory_pool() -> None:
 
     The arrays of a batch are built on the typing threads and freed on the main thread;
     mimalloc (pyarrow's default on Linux) keeps such memory with the thread that built it,
-    and the peak RSS of a 300k-row day was ~65 MB higher with it at the same speed (measured
-    with `benchmarks/bench_daily_events.py`). Builds without jemalloc keep their default."""
+    and the peak RSS of typing a 300k-row events day was ~65 MB higher with it, at the same
+    speed. Builds without jemalloc keep their default."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
     with contextlib.suppress(NotImplementedError):

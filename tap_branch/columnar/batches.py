@@ -4,8 +4,9 @@ The SDK's batcher takes every record as a dict, encodes it again and gzips at le
 Here the records' JSON text, built a batch of rows at a time (`records.ColumnarTyper`),
 is written as JSON lines: gzip at level 1 on a helper thread (ISA-L, `tap_branch.deflate`;
 it releases the GIL, so compressing runs beside the parsing on a second core), or plain
-when the encoding's compression is "none". A file holds at most `batch_size` records; the files of one
-unit of the stream (a day) make one manifest, announced when the unit is complete.
+when the encoding's compression is "none". A file holds at most `batch_size` records; the
+files of one unit of the stream (a day) make one manifest, announced when the unit is
+complete. The text is handed to the helper as views of the typed arrays, not copies.
 Only the jsonl format is written here; parquet takes the SDK's own batcher.
 """
 
