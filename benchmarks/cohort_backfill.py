@@ -17,8 +17,8 @@ time; on a loaded machine the records' processing, not the limits, sets the pace
 The wall time is then split, from the tap's log (its request metrics), into: the time
 until its first API call (interpreter, imports, tap setup), the first to the last call
 (what the limits and the pipelining decide; the limiter's own floor adds its margins
-to every window, and counts each call from its answer), and the time after the last call (the last results' records,
-exit). At this time scale the first and the last are fixed costs ~60 times larger,
+to every window, and counts each call from its answer), and the time after the last
+call (the last results' records, exit). At this time scale the first and the last are fixed costs ~60 times larger,
 relative to the bound, than in a real backfill.
 """
 
