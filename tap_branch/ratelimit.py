@@ -35,8 +35,9 @@ from pyrate_limiter import AbstractClock, InMemoryBucket, Rate, RateItem
 #: still count; its clock may tick in coarser steps than ours (whole milliseconds).
 DEFAULT_MARGIN_SECONDS = 0.05
 
-#: And this fraction of every window, for clock rates: NTP slews a clock by up to 500 ppm, so
-#: a window measured by our clock may be up to 0.1% short on a server's slewed the other way.
+#: And this fraction of every window, for clock rates: the kernel's NTP discipline may run a
+#: clock up to 500 ppm fast or slow, so a window measured by ours may be up to 0.1% short on a
+#: server's clock adjusted the other way (an hour: 3.6 s).
 CLOCK_RATE_MARGIN = 0.001
 
 
