@@ -82,8 +82,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     ) -> requests.Response:
         """One API request, the one way every stream sends its own (beside the SDK's
         `request_records` loop): `path` on this stream's host, authenticated by `auth` (default
-        the stream's authenticator), through `limiter` on every attempt when given, with the
-        base stream's retries (5xx, resets, 429 waits). An answer `tolerate`d (statuses, or a
+        the stream's authenticator), through `limiter` on every attempt when given (each counted
+        from its answer: `Limiter.answered`), with the base stream's retries (5xx, resets, 429 waits). An answer `tolerate`d (statuses, or a
         predicate) is returned for the caller to read; any other error fails, naming `what`.
         Counted and timed in the SDK's request metrics like the SDK's own requests."""
         request = self.build_prepared_request(
@@ -99,9 +99,15 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         def attempt() -> requests.Response:
             if limiter is not None:
                 limiter.acquire(what, self.logger)  # every attempt counts, retries included
-            response = self.requests_session.send(
-                authenticate(request), timeout=self.timeout, allow_redirects=self.allow_redirects
-            )
+            try:
+                response = self.requests_session.send(
+                    authenticate(request),
+                    timeout=self.timeout,
+                    allow_redirects=self.allow_redirects,
+                )
+            finally:
+                if limiter is not None:
+                    limiter.answered()  # counted from its answer: never before Branch counted it
             log_request_duration(self, path, response, context)
             if not accept(response):
                 try:

@@ -11,24 +11,41 @@ a user sees why a run is slow. We therefore put items without blocking, read the
 failing rate and the wait from the bucket, log, and sleep ourselves.
 
 A request is counted when it is admitted, and a caller that can say when its answer
-came (`answered`) moves it there: the server counted it at some moment in between, so
-counting from the answer is never early, however slow the server or the network was.
+came (`answered`; `BranchStream.send` does, after every attempt) moves it there: the
+server counted it at some moment in between, so counting from the answer is never early,
+however slow the server or the network was. Every window is still widened by a margin
+(`padded`), for what the trip to the server does not explain.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import math
 import threading
 import time
 import typing as t
 
 from pyrate_limiter import AbstractClock, InMemoryBucket, Rate, RateItem
 
-#: Real seconds added to every window: a request admitted at the very edge of a window
-#: reaches the server a little later than we counted it, and the server may count from
-#: its arrival. Windows shorter than the padding are doubled instead (time-scaled tests).
-EDGE_PADDING_SECONDS = 0.05
+#: Seconds added to every window by default (`margin`). Not for the trip to the server: a
+#: request is counted from its answer (`answered`), after the server counted it. For how the
+#: server stamps requests: a request may be counted by one of Branch's servers and the next
+#: by another, whose clocks disagree by milliseconds; a request exactly one window old may
+#: still count; its clock may tick in coarser steps than ours (whole milliseconds).
+DEFAULT_MARGIN_SECONDS = 0.05
+
+#: And this fraction of every window, for clock rates: the kernel's NTP discipline may run a
+#: clock up to 500 ppm fast or slow, so a window measured by ours may be up to 0.1% short on a
+#: server's clock adjusted the other way (an hour: 3.6 s).
+CLOCK_RATE_MARGIN = 0.001
+
+
+def padded(seconds: float, margin: float = DEFAULT_MARGIN_SECONDS) -> float:
+    """A window of `seconds` as the limiter counts it: widened by both margins. A window
+    shorter than `margin` gets its own length instead (time-scaled tests and benchmarks)."""
+    return seconds * (1 + CLOCK_RATE_MARGIN) + min(margin, seconds)
+
 
 #: The longest silence during a wait: a wait of an hour logs a line every minute, with the
 #: time left, so a run that waits never looks hung.
@@ -64,6 +81,7 @@ class Limiter:
         windows: t.Sequence[tuple[int, float]],
         logger: logging.Logger,
         *,
+        margin: float = DEFAULT_MARGIN_SECONDS,
         sleep: t.Callable[[float], None] | None = None,
         clock: AbstractClock | None = None,
     ) -> None:
@@ -79,9 +97,11 @@ class Limiter:
         self.windows = [(int(limit), float(seconds)) for limit, seconds in windows]
         self.logger = logger
         self._sleep = sleep  # None: the module's sleep(), looked up at each wait
-        # Window length in ms as pyrate-limiter counts it, padded (see EDGE_PADDING_SECONDS).
+        if margin < 0:
+            raise ValueError(f"rate limiter {name!r}: margin {margin} must not be negative")
+        # Window length in whole ms as pyrate-limiter counts it, padded, rounded up (`padded`).
         self._interval_ms = {
-            (limit, seconds): max(1, round(1000 * (seconds + min(EDGE_PADDING_SECONDS, seconds))))
+            (limit, seconds): max(1, math.ceil(1000 * padded(seconds, margin)))
             for limit, seconds in self.windows
         }
         rates = [
@@ -137,8 +157,8 @@ class Limiter:
     def answered(self) -> None:
         """The request this thread was last admitted for has its answer (or failed): count it
         from now. Branch counts a request when it arrives, after we admitted it; a busy
-        server or network can delay that past `EDGE_PADDING_SECONDS` (measured: ~60 ms on a
-        loaded machine), and the next request, sent on time, would then be one too many."""
+        server or network can delay that by any time (measured: ~60 ms on a loaded machine),
+        and the next request, sent on time by the admission, would then be one too many."""
         item = getattr(self._sent, "item", None)
         if item is None:
             return
@@ -219,23 +239,27 @@ def _simulate(
     return admitted
 
 
-_registry: dict[tuple[str, tuple[tuple[int, float], ...]], Limiter] = {}
+_registry: dict[tuple[str, tuple[tuple[int, float], ...], float], Limiter] = {}
 _registry_lock = threading.Lock()
 
 
 def shared_limiter(
-    name: str, windows: t.Sequence[tuple[int, float]], logger: logging.Logger
+    name: str,
+    windows: t.Sequence[tuple[int, float]],
+    logger: logging.Logger,
+    *,
+    margin: float = DEFAULT_MARGIN_SECONDS,
 ) -> Limiter:
     """The process-wide limiter for `name`: every stream that talks to one API shares it.
 
-    Keyed by name and windows, so two taps configured with different limits in the same
-    process (as tests do) do not silently inherit each other's windows.
+    Keyed by name, windows and margin, so two taps configured with different limits in the
+    same process (as tests do) do not silently inherit each other's windows.
     """
-    key = (name, tuple((int(limit), float(seconds)) for limit, seconds in windows))
+    key = (name, tuple((int(limit), float(seconds)) for limit, seconds in windows), float(margin))
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:
-            limiter = _registry[key] = Limiter(name, windows, logger)
+            limiter = _registry[key] = Limiter(name, windows, logger, margin=margin)
         return limiter
 
 

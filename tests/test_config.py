@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -152,6 +153,27 @@ def test_about_markdown_lists_every_setting():
     about = _about("markdown")
     for name in TapBranch.config_jsonschema["properties"]:
         assert f"| {name}" in about, name
+
+
+def test_the_console_script_runs_the_sdk_cli_with_the_imports_frozen():
+    """`tap-branch` is `tap_branch.cli:main`: the SDK's CLI, with the collector left to the run's
+    own objects (the imports are frozen); it answers exactly as `python -m tap_branch.tap`."""
+    scripts = {
+        entry.name: entry.value
+        for entry in importlib.metadata.distribution("tap-branch").entry_points
+        if entry.group == "console_scripts"
+    }
+    assert scripts["tap-branch"] == "tap_branch.cli:main"
+    probe = (
+        "import gc, sys; sys.argv = ['tap-branch', '--about', '--format=json'];"
+        "from tap_branch.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert gc.isenabled() and gc.get_freeze_count() > 10000, gc.get_freeze_count()"
+    )
+    about = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert json.loads(about) == json.loads(_about("json"))
 
 
 def _sync_cli(tmp_path, config: dict) -> subprocess.CompletedProcess:

@@ -46,13 +46,13 @@ def test_a_full_hour_window_logs_every_minute_under_the_waiting_stream(fake_time
     limiter.acquire("the first job")
     limiter.acquire("the second job", waiting)
     waited = sum(fake_time.sleeps)
-    assert 3600 <= waited <= 3601
+    assert 3600 <= waited <= 3604  # the window and its margins (50 ms, and 0.1%: 3.6 s)
     assert max(fake_time.sleeps) <= WAIT_LOG_INTERVAL_SECONDS
     lines = [r for r in caplog.records if "the second job" in r.getMessage()]
     # One line before every minute of waiting, each with the time still left.
     assert len(lines) >= waited // WAIT_LOG_INTERVAL_SECONDS
     assert {r.name for r in lines} == {"tap-branch.custom_eo_open"}
-    assert "waiting 3600.05 s" in lines[0].getMessage()
+    assert "waiting 3603.65 s" in lines[0].getMessage()
     assert "1 requests / 3600 s window is full" in lines[-1].getMessage()
 
 

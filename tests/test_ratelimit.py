@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tap_branch.ratelimit import Limiter, reset_shared_limiters, shared_limiter
+from tap_branch.ratelimit import Limiter, padded, reset_shared_limiters, shared_limiter
 
 LOGGER = logging.getLogger("test.ratelimit")
 
@@ -121,9 +121,35 @@ def test_a_request_counts_from_its_answer_when_the_caller_says_so():
     clock.ms += 300  # its answer comes 0.3 s later
     limiter.answered()
     limiter.acquire("the second request")
-    # The window (1 s and its padding) counted from the answer at 0.3 s: 0.75 s otherwise.
-    assert sum(sleeps) == pytest.approx(1.05, abs=0.002)
-    assert clock.ms == pytest.approx(300 + 1050, abs=2)
+    # The window (1 s and its margins: 1.051 s) counted from the answer at 0.3 s, not the sending.
+    assert sum(sleeps) == pytest.approx(padded(1.0), abs=0.002)
+    assert clock.ms == pytest.approx(300 + 1051, abs=2)
     limiter.answered()
     limiter.answered()  # nothing left to move: a no-op
     assert limiter.admitted == 2
+
+
+def test_the_margin_is_a_setting_and_a_fraction_of_every_window():
+    """Each window waits its length, 0.1% of it (clock rates) and the margin (Branch's clocks);
+    a time-scaled run scales the margin like the windows."""
+
+    class Clock:
+        ms = 0
+
+        def now(self) -> int:
+            return self.ms
+
+    clock = Clock()
+
+    def sleep(seconds: float) -> None:
+        clock.ms += round(seconds * 1000)
+
+    limiter = Limiter("test-margin", [(1, 60.0)], LOGGER, margin=0.5, sleep=sleep, clock=clock)
+    limiter.acquire()
+    limiter.answered()
+    limiter.acquire()
+    assert clock.ms == pytest.approx(60_000 + 60 + 500, abs=2)
+    assert padded(60.0) == pytest.approx(60.11)  # the default margin, 50 ms
+    assert padded(0.01) == pytest.approx(0.02001)  # shorter than the margin: its own length
+    with pytest.raises(ValueError, match="margin"):
+        Limiter("test-margin", [(1, 1.0)], LOGGER, margin=-1)

@@ -38,7 +38,7 @@ from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
-from tap_branch.ratelimit import shared_limiter
+from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.cohort import catalog, reports
@@ -140,6 +140,13 @@ SETTINGS = [
         ),
         description="Client-side limits for the cohort API, all enforced at once. Default: 2/1 s, 5/60 s, 150/3600 s.",
     ),
+    th.Property(
+        "cohort_rate_limit_margin",
+        th.NumberType(minimum=0),
+        default=DEFAULT_MARGIN_SECONDS,
+        description="Seconds added to every cohort rate-limit window (besides 0.1% of it), for "
+        "clock differences between Branch's servers. A time-scaled sandbox scales it too.",
+    ),
 ]
 
 DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
@@ -194,8 +201,14 @@ class CohortStream(Branch2Stream):
             if windows
             else DEFAULT_RATE_LIMITS
         )
+        margin = self.config.get("cohort_rate_limit_margin")
         try:
-            return shared_limiter("cohort", parsed, self.logger)
+            return shared_limiter(
+                "cohort",
+                parsed,
+                self.logger,
+                margin=DEFAULT_MARGIN_SECONDS if margin is None else float(margin),
+            )
         except ValueError as exc:
             raise invalid_setting(f"Setting 'cohort_rate_limits': {exc}") from None
 
@@ -283,17 +296,14 @@ class CohortStream(Branch2Stream):
         body: dict | None = None,
     ) -> dict:
         """One cohort API call through the shared limiter; its JSON object answer."""
-        try:
-            response = self.send(
-                method,
-                path,
-                what=what,
-                params={**self.scope_param, **(params or {})},
-                json=body,
-                limiter=self.limiter,
-            )
-        finally:
-            self.limiter.answered()  # counted from its answer: never before Branch counted it
+        response = self.send(
+            method,
+            path,
+            what=what,
+            params={**self.scope_param, **(params or {})},
+            json=body,
+            limiter=self.limiter,
+        )
         try:
             answer = response.json()
         except ValueError:
