@@ -83,8 +83,9 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         """One API request, the one way every stream sends its own (beside the SDK's
         `request_records` loop): `path` on this stream's host, authenticated by `auth` (default
         the stream's authenticator), through `limiter` on every attempt when given (each counted
-        from its answer: `Limiter.answered`), with the base stream's retries (5xx, resets, 429 waits). An answer `tolerate`d (statuses, or a
-        predicate) is returned for the caller to read; any other error fails, naming `what`.
+        from its answer: `Limiter.answered`), with the base stream's retries (5xx, resets, 429
+        waits). An answer `tolerate`d (statuses, or a predicate) is returned for the caller to
+        read; any other error fails, naming `what`.
         Counted and timed in the SDK's request metrics like the SDK's own requests."""
         request = self.build_prepared_request(
             method=method,
