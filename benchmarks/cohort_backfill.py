@@ -8,9 +8,9 @@ and a job latency, then runs `tap-branch` with 3 reports and every duration of a
 run scaled to real seconds the same way: the limits, the poll intervals, and the margin
 the limiter adds to every window (`cohort_rate_limit_margin`: 50 ms of a real minute
 window, 0.8 ms of its 1 s stand-in here; unscaled, it would weigh 60 times more than in
-a real run). Prints: API calls, 429s seen (must be 0), wall time, the
-bound the rate limits impose on that many calls, and what running the jobs one
-after another would have cost on top. Also the CPU seconds of the tap and of the
+a real run). Prints: API calls, 429s seen (must be 0), wall time, the bound the rate
+limits impose on that many calls, and what running the jobs one after another would
+have cost on top. Also the CPU seconds of the tap and of the
 sandbox: the run measures the rate limits only when both fit well inside the wall
 time; on a loaded machine the records' processing, not the limits, sets the pace.
 
@@ -18,8 +18,8 @@ The wall time is then split, from the tap's log (its request metrics), into: the
 until its first API call (interpreter, imports, tap setup), the first to the last call
 (what the limits and the pipelining decide; the limiter's own floor adds its margins
 to every window, and counts each call from its answer), and the time after the last
-call (the last results' records, exit). At this time scale the first and the last are fixed costs ~60 times larger,
-relative to the bound, than in a real backfill.
+call (the last results' records, exit). At this time scale the first and the last are
+fixed costs ~60 times larger, relative to the bound, than in a real backfill.
 """
 
 from __future__ import annotations
