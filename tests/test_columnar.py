@@ -303,6 +303,36 @@ def test_batch_messages_carry_the_records_and_state_follows_each_day(
     assert run.state == records.state, json.dumps([run.state, records.state])
 
 
+def test_a_failed_days_batch_files_are_deleted_not_left_beside_the_announced_ones(
+    sandbox, daily_days, tmp_path
+):
+    # The last day's second events file breaks off every time: its first file's records are
+    # already in batch files when the run fails.
+    day = days_back(1)[0].isoformat()
+    sandbox.fault(
+        kind="truncate", path=f"/files/daily/sandbox-app/{day}/events/1-", fraction=0.5, times=-1
+    )
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": tmp_path.as_uri()},
+        "batch_size": 10,
+    }
+    run = run_tap(
+        {**daily_days, "batch_config": batch_config, "max_retries": 1},
+        select=["events"],
+        expect_error=True,
+    )
+    assert run.error is not None and day in str(run.error)
+    announced = {
+        pathlib.Path(url.removeprefix("file://"))
+        for message in run.messages
+        if message["type"] == "BATCH"
+        for url in message["manifest"]
+    }
+    assert announced  # the two days before
+    assert set(tmp_path.iterdir()) == announced  # the failed day's first file's are gone
+
+
 def test_parquet_batches_are_refused_for_streams_with_json_fields(sandbox, daily_days, tmp_path):
     # The SDK's parquet batcher infers a schema per file: an object gains other rows' keys.
     batch_config = {"encoding": {"format": "parquet"}, "storage": {"root": tmp_path.as_uri()}}

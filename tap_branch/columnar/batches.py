@@ -7,6 +7,8 @@ it releases the GIL, so compressing runs beside the parsing on a second core), o
 when the encoding's compression is "none". A file holds at most `batch_size` records; the
 files of one unit of the stream (a day) make one manifest, announced when the unit is
 complete. The text is handed to the helper as views of the typed arrays, not copies.
+Files of a unit that is not complete (a failed file, a run that stopped) are deleted, not
+left beside the announced ones: their records come again when the unit is read again.
 Only the jsonl format is written here; parquet takes the SDK's own batcher.
 """
 
@@ -18,6 +20,7 @@ import typing as t
 import uuid
 
 import msgspec
+from upath import UPath
 
 from tap_branch import deflate
 from tap_branch.columnar import encode
@@ -48,6 +51,7 @@ class BatchFiles:
         self._deselected = stream.columnar_plan
         self._number = 0
         self._manifest: list[str] = []
+        self._unannounced: list[str] = []  # names of the current unit's files
         self._file: _File | None = None
 
     def add(self, item: dict | ColumnarRows) -> None:
@@ -67,13 +71,24 @@ class BatchFiles:
     def finish(self) -> list[str]:
         """Close the current file; the URLs of the files written since the last call."""
         self._close()
-        manifest, self._manifest = self._manifest, []
+        manifest, self._manifest, self._unannounced = self._manifest, [], []
         return manifest
 
     def discard(self) -> None:
-        """Close what is open without announcing it (a partition that stopped mid-unit)."""
-        self._close()
-        self._manifest = []
+        """Close what is open and delete the current unit's files, never announced (a
+        partition that stopped mid-unit, a run that failed): no target reads them."""
+        try:
+            self._close()
+        finally:
+            root = UPath(self.storage.root, **self.storage.params).resolve()
+            for name in self._unannounced:
+                try:
+                    (root / name).unlink(missing_ok=True)
+                except OSError as exc:  # left behind, but never announced: not data lost
+                    self.stream.logger.warning(
+                        "Could not delete the unannounced batch file %s: %s", name, exc
+                    )
+            self._manifest, self._unannounced = [], []
 
     def _room(self) -> int:
         if self._file is not None and self._file.records >= self.batch_size:
@@ -93,8 +108,9 @@ class BatchFiles:
 
     def _close(self) -> None:
         if self._file is not None:
-            self._manifest.append(self._file.close())
-            self._file = None
+            file, self._file = self._file, None
+            self._unannounced.append(file.name)
+            self._manifest.append(file.close())
 
 
 class _File:

@@ -15,6 +15,7 @@ unit of completeness bigger than a record. Records do not touch state at all.
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -305,6 +306,10 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 self.finalize_state(partition)
             if not context:
                 self.finalize_state(None)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the run's own error is the one raised
+                files.discard()  # the failed day's files: never announced, not left behind
+            raise
         finally:
             self._batching = False
 
