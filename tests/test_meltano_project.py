@@ -14,25 +14,31 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = pathlib.Path(sys.executable).with_name("meltano")
 
 
-@pytest.mark.skipif(not MELTANO.exists(), reason="meltano is not installed in this environment")
-def test_demo_environment_config_resolves(tmp_path):
+def _config_list(tmp_path: pathlib.Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`meltano [args] config list ... --all` in a copy of this project, with the demo's
+    variables and `env`; it must succeed."""
     shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
-    env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "SANDBOX_PORT": "8787",
-        "DEMO_START_DATE": "2026-01-01",
-    }
     result = subprocess.run(
-        [str(MELTANO), "--environment", "demo", "config", "list", "tap-branch", "--all"],
+        [str(MELTANO), *args, "--all"],
         cwd=tmp_path,
-        env=env,
+        env={
+            **os.environ,
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "SANDBOX_PORT": "8787",
+            "DEMO_START_DATE": "2026-01-01",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    listing = result.stdout
+    return result
+
+
+@pytest.mark.skipif(not MELTANO.exists(), reason="meltano is not installed in this environment")
+def test_demo_environment_config_resolves(tmp_path):
+    listing = _config_list(tmp_path, "--environment", "demo", "config", "list", "tap-branch").stdout
     api_url = next(line for line in listing.splitlines() if line.startswith("api_url "))
     assert "current value: 'http://127.0.0.1:8787'" in api_url
     assert "start_date [env: TAP_BRANCH_START_DATE] current value: '2026-01-01'" in listing
@@ -133,27 +139,17 @@ def test_target_postgres_is_a_second_loader_configured_from_the_environment(tmp_
     assert "target-duckdb" in (ROOT / "scripts" / "demo.sh").read_text()
     if not MELTANO.exists():
         return
-    shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
-    env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "SANDBOX_PORT": "8787",
-        "DEMO_START_DATE": "2026-01-01",
-        "TARGET_POSTGRES_HOST": "db.internal",
-        "TARGET_POSTGRES_PORT": "6543",
-        "TARGET_POSTGRES_USER": "loader",
-        "TARGET_POSTGRES_PASSWORD": "pg-secret-value",
-        "TARGET_POSTGRES_DATABASE": "warehouse",
-    }
-    result = subprocess.run(
-        [str(MELTANO), "config", "list", "target-postgres", "--all"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = _config_list(
+        tmp_path,
+        "config",
+        "list",
+        "target-postgres",
+        TARGET_POSTGRES_HOST="db.internal",
+        TARGET_POSTGRES_PORT="6543",
+        TARGET_POSTGRES_USER="loader",
+        TARGET_POSTGRES_PASSWORD="pg-secret-value",
+        TARGET_POSTGRES_DATABASE="warehouse",
     )
-    assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines() if " [env: " in line}
     for name, value in (
         ("host", "'db.internal'"),
