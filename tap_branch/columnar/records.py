@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 
 from tap_branch import typing as rows
 from tap_branch.columnar import encode
+from tap_branch.columnar.csv_batches import RowPathNeeded
+from tap_branch.schemas.ontology import RawMillis
 
 _ENCODERS: dict[t.Any, encode.Encoder] = {
     rows.parse_datetime: encode.date_time,
@@ -101,6 +103,37 @@ def typed_ahead(
             raise
         while pending:
             yield pending.popleft()
+
+
+def typed_then_rows(
+    batches: t.Iterable[pa.RecordBatch],
+    typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
+    row_path: t.Callable[[int], t.Iterable[dict]],
+    *,
+    source: str,
+    logger: logging.Logger,
+) -> t.Iterator[ColumnarRows | dict]:
+    """A file's records: its batches typed (`typed_ahead`) and, where pyarrow cannot go on
+    (`RowPathNeeded`), `row_path(rows given)`: the row path's records of the rows after them."""
+    given = 0
+    try:
+        for batch in typed_ahead(batches, typer_for):
+            yield batch
+            given += batch.count
+        return
+    except RowPathNeeded as exc:
+        logger.info("%s: %s; reading on row by row after row %d.", source, exc, given)
+    yield from row_path(given)
+
+
+def raw_millis_copies(
+    schema: dict, header: t.Sequence[str]
+) -> dict[str, tuple[int, encode.Encoder]]:
+    """`ColumnarTyper`'s `copies` for Branch's epoch-ms numbers beside their date-times
+    (`RawMillis`, which the row path applies to each typed row)."""
+    return {
+        field: (index, encode.raw_millis) for index, field in RawMillis(schema, header).columns()
+    }
 
 
 def _key(name: str) -> str:

@@ -27,8 +27,8 @@ from tap_branch import clock
 from tap_branch.apps import BranchApp, app_partitions, find_app
 from tap_branch.client import BranchStream
 from tap_branch.columnar.batches import BatchFiles
-from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
-from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_ahead
+from tap_branch.columnar.csv_batches import csv_batches
+from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_then_rows
 from tap_branch.downloads import FileReader, csv_rows, file_label
 from tap_branch.errors import (
     DownloadError,
@@ -172,36 +172,44 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         """
         source = f"{self.name} file {index + 1} of {day} ({file_label(url)})"
         constants = {"app_id": app.app_id, "export_date": midnight(day)}
-        rows_done = 0
         deselected = self.columnar_plan
-        if deselected is not None:
-            batches = self._reader.items(
-                url,
-                functools.partial(csv_batches, key_columns=self._file_key_columns()),
-                refresh=lambda: self._fresh_url(app, day, index),
-                size=len,
-            )
-            try:
-                for rows in typed_ahead(
-                    batches,
-                    lambda first: ColumnarTyper(
-                        self.schema,
-                        first.schema.names,
-                        source=source,
-                        constants=constants,
-                        logger=self.logger,
-                        warned=self._warned,
-                        deselected=deselected,
-                        copies=self.columnar_copies(first.schema.names),
-                    ),
-                ):
-                    yield rows
-                    rows_done += rows.count
-                return
-            except RowPathNeeded as exc:
-                self.logger.info(
-                    "%s: %s; reading on row by row after row %d.", source, exc, rows_done
-                )
+        if deselected is None:
+            yield from self._row_records(app, day, index, url, source, constants)
+            return
+        batches = self._reader.items(
+            url,
+            functools.partial(csv_batches, key_columns=self._file_key_columns()),
+            refresh=lambda: self._fresh_url(app, day, index),
+            size=len,
+        )
+        yield from typed_then_rows(
+            batches,
+            lambda first: ColumnarTyper(
+                self.schema,
+                first.schema.names,
+                source=source,
+                constants=constants,
+                logger=self.logger,
+                warned=self._warned,
+                deselected=deselected,
+                copies=self.columnar_copies(first.schema.names),
+            ),
+            lambda given: self._row_records(app, day, index, url, source, constants, skip=given),
+            source=source,
+            logger=self.logger,
+        )
+
+    def _row_records(
+        self,
+        app: BranchApp,
+        day: dt.date,
+        index: int,
+        url: str,
+        source: str,
+        constants: dict,
+        skip: int = 0,
+    ) -> t.Iterator[dict]:
+        """The file's records one row at a time (`tap_branch.typing.RowTyper`), after `skip`."""
         rows = self.file_rows(app, day, index, url)
         header = next(rows, None)
         if header is None:
@@ -217,7 +225,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             )
         )
         # Blank lines (no cells) are not rows.
-        yield from map(typer, itertools.islice(filter(None, rows), rows_done, None))
+        yield from map(typer, itertools.islice(filter(None, rows), skip, None))
 
     def row_typer(self, typer: RowTyper) -> t.Callable[[list[str]], dict]:
         """The row path's record of a row's cells (a family may add fields)."""

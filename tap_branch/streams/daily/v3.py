@@ -31,8 +31,7 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.columnar import encode
-from tap_branch.columnar.records import ColumnarRows
+from tap_branch.columnar.records import ColumnarRows, raw_millis_copies
 from tap_branch.downloads import file_label
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
@@ -147,11 +146,7 @@ class DailyV3Stream(DailyFileStream):
         return lambda cells: millis.from_cells(typer(cells), cells)
 
     def columnar_copies(self, header: t.Sequence[str]) -> dict[str, tuple[int, t.Any]]:
-        # Branch's epoch-ms number beside the date-time: `RawMillis` as whole columns.
-        return {
-            field: (index, encode.raw_millis)
-            for index, field in RawMillis(self.schema, header).columns()
-        }
+        return raw_millis_copies(self.schema, header)
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str

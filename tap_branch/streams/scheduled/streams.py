@@ -30,8 +30,13 @@ from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.clock import parse_moment
 from tap_branch.columnar import encode
-from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
-from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_ahead
+from tap_branch.columnar.csv_batches import csv_batches
+from tap_branch.columnar.records import (
+    ColumnarRows,
+    ColumnarTyper,
+    raw_millis_copies,
+    typed_then_rows,
+)
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
@@ -479,7 +484,6 @@ class ScheduledExportRowsStream(_ScheduledStream):
         batches = self._reader.items(
             job.urls[index], csv_batches, refresh=lambda: self._fresh_url(sub, job, index), size=len
         )
-        rows_done = 0
 
         def numbered(batches: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
             first = 1
@@ -491,10 +495,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
         def typer_for(batch: pa.RecordBatch) -> ColumnarTyper:
             header = batch.schema.names[:-1]
             schema = self._file_schema(header)
-            copies = {
-                field: (column, encode.raw_millis)
-                for column, field in RawMillis(schema, header).columns()
-            }
+            copies = raw_millis_copies(schema, header)
             copies["row_number"] = (len(header), encode.integer)
             return ColumnarTyper(
                 schema,
@@ -508,16 +509,14 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 constants_win=True,
             )
 
-        try:
-            for rows in typed_ahead(numbered(batches), typer_for):
-                yield rows
-                rows_done += rows.count
-            return
-        except RowPathNeeded as exc:
-            self.logger.info("%s: %s; reading on row by row after row %d.", where, exc, rows_done)
-        for record in self._row_records(sub, job, index, where, constants):
-            if record["row_number"] > rows_done:
-                yield record
+        def row_path(given: int) -> t.Iterator[dict]:
+            for record in self._row_records(sub, job, index, where, constants):
+                if record["row_number"] > given:
+                    yield record
+
+        yield from typed_then_rows(
+            numbered(batches), typer_for, row_path, source=where, logger=self.logger
+        )
 
     def _file_schema(self, columns: t.Iterable[str]) -> dict:
         """The stream's schema cut down to one file's columns.
