@@ -155,8 +155,6 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         else:
             self.state_manager.is_flushed = False
 
-    _batching = False
-
     @property
     def columnar_plan(self) -> tuple[str, ...] | None:
         """The deselected properties for the columnar file path (`tap_branch.columnar`), or

@@ -26,6 +26,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_branch import clock
+from tap_branch.columnar.records import JSON_LINES
 from tap_branch.writer import OUTPUT
 
 __all__ = [
@@ -65,6 +66,8 @@ class FastRecordMixin:
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     #: False: every record takes the SDK's own path (the contract test compares the two).
     fast_records: bool = True
+    #: True while the stream writes batch files (set by `BranchStream.get_batches`).
+    _batching: bool = False
 
     @cached_property
     def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
@@ -138,18 +141,23 @@ class FastRecordMixin:
             return None
         return deselected
 
-    def write_record_lines(self, rows: t.Any) -> None:
-        """RECORD messages for a batch of rows (`tap_branch.columnar.records.ColumnarRows`),
-        built as text around each record's JSON: the same bytes `_write_record_message` writes
-        for the same records (tests/test_sdk_internals.py), in the envelope of the output."""
-        if not self.selected:
-            return
+    def line_affixes(self) -> tuple[str, str]:
+        """The text around each record's JSON in lines the stream builds a batch of rows at a
+        time (`tap_branch.columnar.records.typed_ahead`, which asks as it hands a batch to be
+        typed): plain JSON lines for a batch file, else the output's RECORD message."""
+        if self._batching:
+            return JSON_LINES
         self._time_extracted = clock.now()
         self._records_since_clock = 0
-        before, after = OUTPUT.envelope.affixes(
-            self.name, self._time_extracted, self._stream_version
-        )
-        OUTPUT.buffer += rows.lines(before, after)
+        return OUTPUT.envelope.affixes(self.name, self._time_extracted, self._stream_version)
+
+    def write_record_lines(self, rows: t.Any) -> None:
+        """RECORD messages for a batch of rows (`tap_branch.columnar.records.ColumnarRows`),
+        typed with `line_affixes`: the same bytes `_write_record_message` writes for the same
+        records (tests/test_sdk_internals.py), in the envelope of the output."""
+        if not self.selected:
+            return
+        OUTPUT.buffer += rows.lines()
         OUTPUT.line_added()
         self._record_counter.increment(rows.count)
         self.state_manager.is_flushed = False

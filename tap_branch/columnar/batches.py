@@ -61,11 +61,11 @@ class BatchFiles:
                 item.pop(name, None)
             self._write(msgspec.json.encode(item) + b"\n", 1)
             return
-        records = item.json()
+        lines = item.line_array()  # JSON lines: the stream types them so when it batches
         start = 0
         while start < item.count:
-            part = records.slice(start, self._room())
-            self._write(encode.text_view(item.typer.around(part, "", "\n")), len(part))
+            part = lines.slice(start, self._room())
+            self._write(encode.text_view(part), len(part))
             start += len(part)
 
     def finish(self) -> list[str]:

@@ -45,32 +45,44 @@ def encoder_for(prop: dict) -> encode.Encoder:
     return encode.json_of("[", convert, text_lists=True)
 
 
+#: The text around each record in a batch file: JSON lines.
+JSON_LINES = ("", "\n")
+
+
 class ColumnarRows(t.NamedTuple):
-    """A batch of a file's rows and the typer of that file: records not yet written.
-    `typed`: their JSON, when it was built ahead (`typed_ahead`)."""
+    """A batch of a file's rows and the typer of that file: records not yet written, as
+    lines with `affixes` around each record's JSON. `typed`: those lines, when they were
+    built ahead (`typed_ahead`)."""
 
     typer: ColumnarTyper
     batch: pa.RecordBatch
     typed: concurrent.futures.Future | None = None
+    affixes: tuple[str, str] = JSON_LINES
 
     @property
     def count(self) -> int:
         return self.batch.num_rows
 
-    def json(self) -> pa.Array:
-        """Each record's JSON object."""
-        return self.typer(self.batch) if self.typed is None else self.typed.result()
+    def line_array(self) -> pa.Array:
+        """Each record's line, one array item per record."""
+        if self.typed is None:
+            return self.typer.lines(self.batch, *self.affixes)
+        return self.typed.result()
 
-    def lines(self, before: str, after: str) -> memoryview:
-        """Every record's JSON between `before` and `after`, one after the other (a view of
-        the text, not a copy: it is copied once, where it is written)."""
-        if self.typed is None:  # in one pass with the affixes
-            return encode.text_view(self.typer.lines(self.batch, before, after))
-        return encode.text_view(self.typer.around(self.typed.result(), before, after))
+    def lines(self) -> memoryview:
+        """Every record's line, one after the other (a view of the text, not a copy: it is
+        copied once, where it is written)."""
+        return encode.text_view(self.line_array())
 
     def records(self) -> list[dict]:
         """The records as dicts, for paths that need them (the SDK's batcher)."""
-        return msgspec.json.decode(b"[" + self.lines("", ",")[:-1] + b"]")
+        lines = (
+            self if self.affixes == JSON_LINES else self._replace(typed=None, affixes=JSON_LINES)
+        )
+        return _LINES_DECODER.decode_lines(lines.lines())
+
+
+_LINES_DECODER = msgspec.json.Decoder(dict)
 
 
 #: Batches typed at once beside the main thread (pyarrow's compute calls release the GIL),
@@ -79,19 +91,27 @@ _TYPING_THREADS = 2
 _TYPED_AHEAD = 2
 
 
+Affixes = t.Callable[[], tuple[str, str]]
+
+
 def typed_ahead(
-    batches: t.Iterable[pa.RecordBatch], typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper]
+    batches: t.Iterable[pa.RecordBatch],
+    typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
+    affixes: Affixes = lambda: JSON_LINES,
 ) -> t.Iterator[ColumnarRows]:
-    """The batches with their records' JSON built on helper threads, in the batches' order,
-    while the next batches are read. Batches read before the reading stops (an error, or
-    `RowPathNeeded`) are still given, then the error is raised."""
+    """The batches with their records' lines built on helper threads, in the batches' order,
+    while the next batches are read; `affixes()`, called as each batch is handed to a thread,
+    gives the text around each of its records. Batches read before the reading stops (an
+    error, or `RowPathNeeded`) are still given, then the error is raised."""
     pending: collections.deque[ColumnarRows] = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(_TYPING_THREADS, "tap-branch-typing") as pool:
         typer = None
         try:
             for batch in batches:
                 typer = typer or typer_for(batch)
-                pending.append(ColumnarRows(typer, batch, pool.submit(typer, batch)))
+                around = affixes()
+                typed = pool.submit(typer.lines, batch, *around)
+                pending.append(ColumnarRows(typer, batch, typed, around))
                 if len(pending) > _TYPED_AHEAD:
                     yield pending.popleft()
         except GeneratorExit:
@@ -110,14 +130,16 @@ def typed_then_rows(
     typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
     row_path: t.Callable[[int], t.Iterable[dict]],
     *,
+    affixes: Affixes,
     source: str,
     logger: logging.Logger,
 ) -> t.Iterator[ColumnarRows | dict]:
-    """A file's records: its batches typed (`typed_ahead`) and, where pyarrow cannot go on
-    (`RowPathNeeded`), `row_path(rows given)`: the row path's records of the rows after them."""
+    """A file's records: its batches typed (`typed_ahead`, lines with `affixes`) and, where
+    pyarrow cannot go on (`RowPathNeeded`), `row_path(rows given)`: the row path's records of
+    the rows after them."""
     given = 0
     try:
-        for batch in typed_ahead(batches, typer_for):
+        for batch in typed_ahead(batches, typer_for, affixes):
             yield batch
             given += batch.count
         return
@@ -231,15 +253,9 @@ class ColumnarTyper:
         """The JSON object of every row of `batch`, as a string array."""
         return self.lines(batch, "", "")
 
-    def around(self, records: pa.Array, before: str, after: str) -> pa.Array:
-        """`before` + each record's JSON + `after`. Affixes change from batch to batch (their
-        time_extracted), so they are not kept as arrays (`Literals`)."""
-        return pc.binary_join_element_wise(before, records, after, "")
-
     def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array:
-        """`before` + the JSON object of every row of `batch` + `after`, as a string array."""
-        if before or after:
-            return self.around(self(batch), before, after)
+        """`before` + the JSON object of every row of `batch` + `after`, as a string array,
+        in one pass over the rows (the affixes are pieces of the same join)."""
         pieces: list[encode.Piece] = ["{"]
         unparsed_by_column: list[tuple[str, dict[int, str]]] = []
         for position, (name, value, index) in enumerate(self._fields):
@@ -259,7 +275,7 @@ class ColumnarTyper:
         if tail is not None:
             pieces.append(tail)
         pieces.append("}")
-        return self._literals.join(pieces, batch.num_rows)
+        return self._literals.join(pieces, batch.num_rows, before, after)
 
     def _tail(
         self, batch: pa.RecordBatch, unparsed_by_column: list[tuple[str, dict[int, str]]]
@@ -306,7 +322,11 @@ class Literals:
     def __init__(self) -> None:
         self._arrays: dict[str, pa.Array] = {}
 
-    def join(self, pieces: t.Sequence[encode.Piece], rows_count: int) -> pa.Array:
+    def join(
+        self, pieces: t.Sequence[encode.Piece], rows_count: int, before: str = "", after: str = ""
+    ) -> pa.Array:
+        """The pieces concatenated row by row, between `before` and `after`: texts that change
+        from batch to batch (a RECORD message's time_extracted), so never kept as arrays."""
         merged: list[encode.Piece] = []
         for piece in pieces:
             if isinstance(piece, str) and merged and isinstance(merged[-1], str):
@@ -317,6 +337,10 @@ class Literals:
             self._constant(piece, rows_count) if isinstance(piece, str) else piece
             for piece in merged
         ]
+        if before:
+            arrays.insert(0, pa.scalar(before, pa.string()))
+        if after:
+            arrays.append(pa.scalar(after, pa.string()))
         if len(arrays) == 1:
             return arrays[0]
         return pc.binary_join_element_wise(*arrays, "")

@@ -195,6 +195,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 copies=self.columnar_copies(first.schema.names),
             ),
             lambda given: self._row_records(app, day, index, url, source, constants, skip=given),
+            affixes=self.line_affixes,
             source=source,
             logger=self.logger,
         )

@@ -515,7 +515,12 @@ class ScheduledExportRowsStream(_ScheduledStream):
                     yield record
 
         yield from typed_then_rows(
-            numbered(batches), typer_for, row_path, source=where, logger=self.logger
+            numbered(batches),
+            typer_for,
+            row_path,
+            affixes=self.line_affixes,
+            source=where,
+            logger=self.logger,
         )
 
     def _file_schema(self, columns: t.Iterable[str]) -> dict:
