@@ -179,6 +179,63 @@ def test_a_row_of_another_width_hands_the_rest_of_the_file_to_the_row_path():
     assert "1150" not in str(raised.value)  # pyarrow's message quotes the row: not passed on
 
 
+def _cells(data: bytes, batch_bytes: int) -> list[str]:
+    body = io.BufferedReader(io.BytesIO(data))
+    return [
+        cell
+        for batch in csv_batches(body, ["id"], batch_bytes=batch_bytes)
+        for cell in batch.column(1).to_pylist()
+    ]
+
+
+def test_characters_cut_by_a_block_end_are_read_whole():
+    # Characters of two, three and four bytes, cut by block ends at every offset.
+    names = [("é€𝄞" * (number % 4)) + str(number) for number in range(400)]
+    data = _csv(["id", "name"], [[str(n), name] for n, name in enumerate(names)])
+    for batch_bytes in range(200, 212):
+        assert _cells(data, batch_bytes) == names, batch_bytes
+
+
+@pytest.mark.parametrize(
+    "bad", [b"\xff", b"\xe2\x82", b"\xed\xa0\x80"], ids=["a stray byte", "a cut €", "a surrogate"]
+)
+@pytest.mark.parametrize("where", ["mid-file", "at the end"])
+def test_text_that_is_not_utf8_goes_to_the_row_path(bad, where):
+    rows = [[str(n), f"name {n} é"] for n in range(300)]
+    data = _csv(["id", "name"], rows)
+    data = data[:4000] + bad + data[4000:] if where == "mid-file" else data + bad
+    read = 0
+    with pytest.raises(RowPathNeeded, match="not UTF-8"):
+        for batch in csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"], batch_bytes=512):
+            read += batch.num_rows
+    assert read < 300
+
+
+class _CountedBody(io.BufferedReader):
+    reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+
+@pytest.mark.parametrize("ahead", [csv_batches_module._BLOCKS_AHEAD, 1000])
+def test_the_reader_reads_a_few_blocks_ahead_not_the_whole_file(monkeypatch, ahead):
+    monkeypatch.setattr(csv_batches_module, "_BLOCKS_AHEAD", ahead)
+    data = _csv(HEADER, _rows(600))
+    body = _CountedBody(io.BytesIO(data))
+    reads_ahead = []
+    given = 0
+    for _ in csv_batches(body, ["id"], batch_bytes=512):
+        given += 1
+        reads_ahead.append(body.reads - given)
+    assert given > 50
+    if ahead == 1000:  # pyarrow alone reads far ahead: the check below can fail
+        assert max(reads_ahead) > 10
+    else:
+        assert max(reads_ahead) <= ahead
+
+
 @pytest.mark.parametrize(
     "header",
     [["id", "name", "name"], ["id", 'na"me']],
