@@ -156,6 +156,16 @@ def test_every_kind_of_cell_gives_the_row_paths_record(batch_bytes):
     assert {"name": "new\nline"}.items() <= next(r for r in new if r["name"] == "new\nline").items()
 
 
+def test_columns_empty_in_a_whole_batch_give_the_row_paths_nulls():
+    # Whole batches where every column but the key is empty (each kind's shortcut), then
+    # batches of every kind of cell.
+    rows = [[str(number)] + [""] * (len(HEADER) - 1) for number in range(60)] + _rows(60)
+    data = _csv(HEADER, rows)
+    new = _columnar(EventsStream.schema, data, 400)
+    _same_records(new, _row_path(EventsStream.schema, data))
+    assert new[0]["timestamp"] is None and new[0]["metadata"] is None
+
+
 def test_deselected_properties_are_left_out_like_the_sdk_pops_them():
     data = _csv(HEADER, _rows(30))
     deselected = ("metadata", "unparsed_cells", "app_id")

@@ -89,8 +89,10 @@ def _around(cells: pa.Array, before: str, value: pa.Array, after: str) -> list[P
     """`before` + value + `after` for the rows with a cell; `null` for the empty ones
     (whose `value` must be "")."""
     empty = pc.equal(cells, "")
-    if not pc.any(empty).as_py():
+    if not empty.true_count:
         return [before, value, after]
+    if empty.true_count == len(empty):  # a column empty in the whole batch: common in exports
+        return ["null"]
     return [pc.if_else(empty, "null", before), value, pc.if_else(empty, "", after)]
 
 
@@ -201,9 +203,11 @@ def _by_pattern(
     cells: pa.Array, empty: pa.Array, done: pa.Array, bulk: pa.Array, convert: rows.Converter
 ) -> Encoded:
     """`bulk` where `done`, null where the cell is empty, `convert` for every other cell."""
+    if empty.true_count == len(empty):
+        return Encoded(["null"])
     json = pc.if_else(empty, "null", pc.if_else(done, bulk, pa.scalar(None, pa.string())))
     rest = pc.invert(pc.or_(done, empty))
-    if not pc.any(rest).as_py():
+    if not rest.true_count:
         return Encoded([json])
     return _convert_each(cells, json, rest, convert)
 
@@ -294,7 +298,7 @@ def _text_lists_as_json(cells: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     as_json = pc.replace_substring(pc.replace_substring(cells, "', '", "','"), "'", '"')
     cells = pc.if_else(literal, as_json, cells)
     python_like = pc.match_substring_regex(cells, _PYTHON_LIST_MARKS)
-    return cells, (python_like if pc.any(python_like).as_py() else None)
+    return cells, (python_like if python_like.true_count else None)
 
 
 def _all_json_values(present: pa.Array, opening: str) -> bool:
