@@ -157,8 +157,7 @@ class FastRecordMixin:
         records (tests/test_sdk_internals.py), in the envelope of the output."""
         if not self.selected:
             return
-        OUTPUT.buffer += rows.lines()
-        OUTPUT.line_added()
+        OUTPUT.add_lines(rows.lines())
         self._record_counter.increment(rows.count)
         self.state_manager.is_flushed = False
 

@@ -71,6 +71,16 @@ class RecordBatch:
         finally:
             self.envelope = previous
 
+    def add_lines(self, lines: bytes | memoryview) -> None:
+        """Whole lines at once (a batch of records built as text): written as they are when
+        they fill a drain on their own, instead of copied into the buffer first."""
+        if len(lines) < _DRAIN_AT:
+            self.buffer += lines
+            self.line_added()
+            return
+        self.drain()
+        sys.stdout.buffer.write(lines)
+
     def line_added(self) -> None:
         if len(self.buffer) >= _DRAIN_AT:
             self.drain()
