@@ -20,6 +20,7 @@ from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_branch import clock, ratelimit
+from tap_branch.columnar.csv_batches import Pace, pace_for
 from tap_branch.errors import (
     RateLimitedError,
     RateLimitTooLongError,
@@ -163,6 +164,11 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         if not self.config.get("columnar_files", True):
             return None
         return self.columnar_deselected
+
+    @property
+    def columnar_pace(self) -> Pace:
+        """How much of a file the columnar path keeps in flight: less for RECORD lines."""
+        return pace_for(self._batching)
 
     def get_batches(self, batch_config, context: dict | None = None):
         self._batching = True

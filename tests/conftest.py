@@ -120,6 +120,19 @@ DAILY_STREAMS = ("links", "link_clicks", "events")
 DAILY_KEYS = {"links": "link_id", "link_clicks": "branch_link_click_id", "events": "id"}
 
 
+def small_batches(monkeypatch: pytest.MonkeyPatch, batch_bytes: int) -> None:
+    """The columnar path in batches of `batch_bytes`, for RECORD lines and BATCH files alike:
+    a file of the sandbox's then spans several batches."""
+    from tap_branch.columnar import csv_batches
+
+    for name in ("LEAN", "FAST"):
+        pace = getattr(csv_batches, name)
+        small = pace._replace(
+            batch_bytes=batch_bytes, block_bytes=min(pace.block_bytes, batch_bytes)
+        )
+        monkeypatch.setattr(csv_batches, name, small)
+
+
 def days_back(*offsets: int) -> list[dt.date]:
     """UTC days `offset` days before today, oldest first."""
     today = utc_today()

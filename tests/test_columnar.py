@@ -21,7 +21,7 @@ from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
 from tap_branch.columnar.records import ColumnarRows, ColumnarTyper
 from tap_branch.streams.daily.v1 import EventsStream
 from tap_branch.typing import RowTyper
-from tests.conftest import DAILY_STREAMS, days_back
+from tests.conftest import DAILY_STREAMS, days_back, small_batches
 from tests.tap_runner import run_tap
 
 CONSTANTS = {"app_id": "app-1", "export_date": "2026-03-08T00:00:00+00:00"}
@@ -325,7 +325,7 @@ def test_a_cut_line_in_a_file_gives_the_same_records_on_both_paths(
     sandbox.fault(
         kind="corrupt_line", path=f"/files/daily/sandbox-app/{day}/events/0-", line=12, times=-1
     )
-    monkeypatch.setattr(csv_batches_module, "BATCH_BYTES", 4096)  # some batches before the cut
+    small_batches(monkeypatch, 4096)  # some batches before the cut
     columnar = run_tap(daily_days, select=DAILY_STREAMS)
     rows = _row_path_run(monkeypatch, daily_days)
     assert "reading on row by row" in columnar.logs
@@ -450,7 +450,7 @@ def test_scheduled_csv_files_write_the_same_records_on_both_paths(
 ):
     # sandbox-sub-1 exports csv (with a column the ontology lacks), sandbox-sub-2 json.
     calls = columnar_calls
-    monkeypatch.setattr(csv_batches_module, "BATCH_BYTES", 2048)  # row numbers across batches
+    small_batches(monkeypatch, 2048)  # row numbers across batches
     columnar = run_tap(base_config, select=SCHEDULED)
     assert calls, "the columnar path did not run"
     rows = run_tap({**base_config, "columnar_files": False}, select=SCHEDULED)
@@ -471,7 +471,7 @@ def test_a_cut_line_in_a_scheduled_csv_file_gives_the_same_records(
     sandbox.fault(
         kind="corrupt_line", path="/files/scheduled/sandbox-app/sandbox-sub-1/", line=9, times=-1
     )
-    monkeypatch.setattr(csv_batches_module, "BATCH_BYTES", 1024)  # some batches before the cut
+    small_batches(monkeypatch, 1024)  # some batches before the cut
     # The cut joins two lines: Branch's line count then fails the job on both paths, alike.
     columnar = run_tap(base_config, select=SCHEDULED, expect_error=True)
     rows = run_tap({**base_config, "columnar_files": False}, select=SCHEDULED, expect_error=True)

@@ -11,9 +11,8 @@ import re
 import pytest
 
 from tap_branch.client import BranchStream
-from tap_branch.columnar import csv_batches
 from tap_branch.errors import DownloadError, SignedUrlExpiredError
-from tests.conftest import DAILY_STREAMS, days_back, export_requests, file_requests
+from tests.conftest import DAILY_STREAMS, days_back, export_requests, file_requests, small_batches
 from tests.tap_runner import TapRun, run_tap
 
 
@@ -113,7 +112,7 @@ def test_connection_reset_of_the_export_answer_is_retried(sandbox, config, clean
 def test_truncated_gzip_resumes_after_the_rows_already_read(sandbox, config, monkeypatch):
     # Files of a few hundred rows read in batches of a few, so that rows were emitted before
     # the break (pyarrow reads some blocks ahead, and a real day's batches are 8 MB).
-    monkeypatch.setattr(csv_batches, "BATCH_BYTES", 4096)
+    small_batches(monkeypatch, 4096)
     sandbox.options(
         daily_rows={"links": 5, "link_clicks": 5, "events": 600}, daily_rows_per_file=600
     )

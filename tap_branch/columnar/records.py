@@ -85,10 +85,8 @@ class ColumnarRows(t.NamedTuple):
 _LINES_DECODER = msgspec.json.Decoder(dict)
 
 
-#: Batches typed at once beside the main thread (pyarrow's compute calls release the GIL),
-#: and how many may wait typed: the memory of a few batches.
+#: Batches typed at once beside the main thread (pyarrow's compute calls release the GIL).
 _TYPING_THREADS = 2
-_TYPED_AHEAD = 2
 
 
 Affixes = t.Callable[[], tuple[str, str]]
@@ -98,10 +96,12 @@ def typed_ahead(
     batches: t.Iterable[pa.RecordBatch],
     typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
     affixes: Affixes = lambda: JSON_LINES,
+    ahead: int = 2,
 ) -> t.Iterator[ColumnarRows]:
     """The batches with their records' lines built on helper threads, in the batches' order,
     while the next batches are read; `affixes()`, called as each batch is handed to a thread,
-    gives the text around each of its records. Batches read before the reading stops (an
+    gives the text around each of its records; `ahead` batches may wait typed (their memory
+    is most of what is in flight). Batches read before the reading stops (an
     error, or `RowPathNeeded`) are still given, then the error is raised."""
     pending: collections.deque[ColumnarRows] = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(_TYPING_THREADS, "tap-branch-typing") as pool:
@@ -112,7 +112,7 @@ def typed_ahead(
                 around = affixes()
                 typed = pool.submit(typer.lines, batch, *around)
                 pending.append(ColumnarRows(typer, batch, typed, around))
-                if len(pending) > _TYPED_AHEAD:
+                if len(pending) > ahead:
                     yield pending.popleft()
         except GeneratorExit:
             raise
@@ -131,6 +131,7 @@ def typed_then_rows(
     row_path: t.Callable[[int], t.Iterable[dict]],
     *,
     affixes: Affixes,
+    ahead: int,
     source: str,
     logger: logging.Logger,
 ) -> t.Iterator[ColumnarRows | dict]:
@@ -139,7 +140,7 @@ def typed_then_rows(
     the rows after them."""
     given = 0
     try:
-        for batch in typed_ahead(batches, typer_for, affixes):
+        for batch in typed_ahead(batches, typer_for, affixes, ahead):
             yield batch
             given += batch.count
         return

@@ -176,9 +176,10 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         if deselected is None:
             yield from self._row_records(app, day, index, url, source, constants)
             return
+        pace = self.columnar_pace
         batches = self._reader.items(
             url,
-            functools.partial(csv_batches, key_columns=self._file_key_columns()),
+            functools.partial(csv_batches, key_columns=self._file_key_columns(), pace=pace),
             refresh=lambda: self._fresh_url(app, day, index),
             size=len,
         )
@@ -196,6 +197,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             ),
             lambda given: self._row_records(app, day, index, url, source, constants, skip=given),
             affixes=self.line_affixes,
+            ahead=pace.typed_ahead,
             source=source,
             logger=self.logger,
         )

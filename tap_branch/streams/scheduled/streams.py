@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import typing as t
 from functools import cached_property
 
@@ -481,8 +482,12 @@ class ScheduledExportRowsStream(_ScheduledStream):
         above: the keys set after typing (constants win over file columns of their names),
         `row_number` from a column of numbers added to each batch in the file's order, and the
         raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""
+        pace = self.columnar_pace
         batches = self._reader.items(
-            job.urls[index], csv_batches, refresh=lambda: self._fresh_url(sub, job, index), size=len
+            job.urls[index],
+            functools.partial(csv_batches, pace=pace),
+            refresh=lambda: self._fresh_url(sub, job, index),
+            size=len,
         )
 
         def numbered(batches: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
@@ -519,6 +524,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             typer_for,
             row_path,
             affixes=self.line_affixes,
+            ahead=pace.typed_ahead,
             source=where,
             logger=self.logger,
         )
