@@ -133,6 +133,24 @@ def tap(
     """(records, seconds, peak RSS in MB) of the tap syncing `events` for `day`; with
     `batch_config`, the records are counted in the batch files (after the clock stops)."""
     config_path = write_config(base, day, workdir, batch_config=batch_config)
+    catalog_path = write_events_catalog(config_path, workdir)
+    return run_counting_records(
+        [
+            sys.executable,
+            "-m",
+            "tap_branch.tap",
+            "--config",
+            config_path,
+            "--catalog",
+            catalog_path,
+        ],
+        os.path.join(workdir, "out.jsonl"),
+        "tap-branch",
+    )
+
+
+def write_events_catalog(config_path: str, workdir: str) -> str:
+    """The path of a catalog (in `workdir`) selecting only `events`."""
     catalog = json.loads(
         subprocess.run(
             [sys.executable, "-m", "tap_branch.tap", "--config", config_path, "--discover"],
@@ -148,19 +166,7 @@ def tap(
     catalog_path = os.path.join(workdir, "catalog.json")
     with open(catalog_path, "w") as handle:
         json.dump(catalog, handle)
-    return run_counting_records(
-        [
-            sys.executable,
-            "-m",
-            "tap_branch.tap",
-            "--config",
-            config_path,
-            "--catalog",
-            catalog_path,
-        ],
-        os.path.join(workdir, "out.jsonl"),
-        "tap-branch",
-    )
+    return catalog_path
 
 
 def batch_config_in(workdir: str, compression: str) -> dict:
