@@ -121,8 +121,8 @@ def csv_batches(
 
 class _PacedBody:
     """The body as pyarrow's reader reads it: a block at a time, at most `_BLOCKS_AHEAD`
-    blocks ahead of the blocks given, and checked to be UTF-8 (a block that is plain ASCII,
-    the usual case, is checked at memchr speed, instead of pyarrow checking each cell).
+    blocks ahead of the blocks given, and checked to be UTF-8 in one pass a block (a block of
+    plain ASCII, the usual case, by `bytes.isascii`), instead of pyarrow checking each cell.
 
     Bytes that are not UTF-8 raise `RowPathNeeded` from the read, which pyarrow's reader
     passes on after the batches of the blocks before."""

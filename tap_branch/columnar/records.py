@@ -250,10 +250,6 @@ class ColumnarTyper:
         ]
         self._keep_extra = rows.EXTRA not in self._deselected and bool(self._rows._extra)
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
-        """The JSON object of every row of `batch`, as a string array."""
-        return self.lines(batch, "", "")
-
     def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array:
         """`before` + the JSON object of every row of `batch` + `after`, as a string array,
         in one pass over the rows (the affixes are pieces of the same join)."""
