@@ -221,6 +221,38 @@ def test_text_that_is_not_utf8_goes_to_the_row_path(bad, where):
     assert read < 300
 
 
+class _BrokenBody(io.RawIOBase):
+    """A body whose transfer breaks after `good` bytes."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self._data, self._good, self._at = data, good, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._at >= self._good:
+            raise ConnectionResetError("the transfer broke")
+        size = min(len(buffer), self._good - self._at)
+        buffer[:size] = self._data[self._at : self._at + size]
+        self._at += size
+        return size
+
+
+@pytest.mark.parametrize("good", [3000, 5107, 9000, 20000])
+def test_a_broken_transfer_raises_its_own_error_after_whole_rows_only(good):
+    # The break falls inside a cell: the cut row still has both columns, yet must not be given.
+    rows = [[str(number), f"name number {number}"] for number in range(1500)]
+    data = _csv(["id", "name"], rows)
+    body = io.BufferedReader(_BrokenBody(data, good), buffer_size=1024)
+    given: list[list[str]] = []
+    with pytest.raises(ConnectionResetError):
+        for batch in csv_batches(body, ["id"], batch_bytes=512):
+            given.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+    assert [list(row) for row in given] == rows[: len(given)]
+    assert len(_csv(["id", "name"], rows[: len(given)])) <= good
+
+
 class _CountedBody(io.BufferedReader):
     reads = 0
 

@@ -93,8 +93,7 @@ def csv_batches(
                 skip_rows=1,
                 block_size=block_bytes,
                 # Parsed on the caller's thread: the typing threads have the other core. The
-                # body is still read ahead on pyarrow's IO thread, so a broken transfer can
-                # surface before rows read fine are given: the retry skips by rows given.
+                # body is still read ahead on pyarrow's IO thread (`_PacedBody`).
                 use_threads=False,
             ),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
@@ -107,11 +106,13 @@ def csv_batches(
         )
     except pa.ArrowInvalid:
         paced.stop()
+        paced.raise_error()
         raise RowPathNeeded("pyarrow cannot read this file's first rows") from None
     blocks_per_batch = max(1, batch_bytes // block_bytes)
     try:
         yield from _put_together(paced.given_each(reader), blocks_per_batch)
     except pa.ArrowInvalid:
+        paced.raise_error()  # pyarrow refused the row the error cut short
         # The message quotes the row: never passed on (cells may hold personal data).
         raise RowPathNeeded("pyarrow cannot read a row of this file") from None
     finally:
@@ -124,8 +125,12 @@ class _PacedBody:
     blocks ahead of the blocks given, and checked to be UTF-8 in one pass a block (a block of
     plain ASCII, the usual case, by `bytes.isascii`), instead of pyarrow checking each cell.
 
-    Bytes that are not UTF-8 raise `RowPathNeeded` from the read, which pyarrow's reader
-    passes on after the batches of the blocks before."""
+    An error of the body (a broken transfer) or of the check (`RowPathNeeded`: not UTF-8)
+    never goes into pyarrow: the read ends the body there, as an end of file would, and the
+    error is raised on the caller's thread once the blocks read before it are given, all but
+    the last, which that end cut short. (Raised into pyarrow, the exception's traceback came to hold
+    the reader, and the IO thread that dropped it last waited on itself to close the reader:
+    a hang, seen once at the end of a test run.)"""
 
     closed = False
 
@@ -133,6 +138,8 @@ class _PacedBody:
         self._body = body
         self._changed = threading.Condition()
         self._read = self._given = 0
+        self._whole = 0  # reads that gave bytes
+        self._error: Exception | None = None
         self._asked = False  # the reader is being asked for a block
         self._paced = True
         #: The start of a character the last block cut, checked with the next block.
@@ -144,9 +151,17 @@ class _PacedBody:
                 if not self._changed.wait(_STUCK_SECONDS if self._asked else None):
                     self._paced = not self._asked  # see _STUCK_SECONDS
             self._read += 1
-        block = self._body.read(size)
-        if self._cut_character or not block.isascii():
-            self._check_utf8(block)
+        if self._error is not None:
+            return b""
+        try:
+            block = self._body.read(size)
+            if self._cut_character or not block.isascii():
+                self._check_utf8(block)
+        except Exception as exc:  # noqa: BLE001 - raised on the caller's thread (see above)
+            self._error = exc
+            return b""
+        if block:
+            self._whole += 1
         return block
 
     def given_each(self, blocks: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
@@ -158,10 +173,19 @@ class _PacedBody:
                 block = next(blocks, None)
             finally:
                 self._set(asked=False)
+            # After an error the read that met it ended the body, so pyarrow parsed the block
+            # before it as the last one, cut row included: that block is never given.
+            if self._error is not None and (block is None or self._given >= self._whole - 1):
+                self.raise_error()
             if block is None:
                 return
             self._set(given=1)
             yield block
+
+    def raise_error(self) -> None:
+        """Raise the error a read met, if one did."""
+        if self._error is not None:
+            raise self._error
 
     def stop(self) -> None:
         """Nothing waits any more (the file is read, or the reading stopped)."""
