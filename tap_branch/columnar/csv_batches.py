@@ -128,9 +128,9 @@ class _PacedBody:
     An error of the body (a broken transfer) or of the check (`RowPathNeeded`: not UTF-8)
     never goes into pyarrow: the read ends the body there, as an end of file would, and the
     error is raised on the caller's thread once the blocks read before it are given, all but
-    the last, which that end cut short. (Raised into pyarrow, the exception's traceback came to hold
-    the reader, and the IO thread that dropped it last waited on itself to close the reader:
-    a hang, seen once at the end of a test run.)"""
+    the last, which that end cut short. (Raised into pyarrow, the exception's traceback came
+    to hold the reader, and the IO thread that dropped it last waited on itself to close the
+    reader: a hang, seen once at the end of a test run.)"""
 
     closed = False
 
