@@ -151,6 +151,15 @@ class FastRecordMixin:
         self._records_since_clock = 0
         return OUTPUT.envelope.affixes(self.name, self._time_extracted, self._stream_version)
 
+    def records_of_rows(self, rows: t.Any) -> t.Iterator[dict]:
+        """What `get_records` gives for a batch of rows (`ColumnarRows`): their dicts while
+        the SDK's batcher takes them (parquet), else nothing: they are written here as RECORD
+        lines (`write_record_lines`)."""
+        if self._batching:
+            yield from rows.records()
+        else:
+            self.write_record_lines(rows)
+
     def write_record_lines(self, rows: t.Any) -> None:
         """RECORD messages for a batch of rows (`tap_branch.columnar.records.ColumnarRows`),
         typed with `line_affixes`: the same bytes `_write_record_message` writes for the same

@@ -286,10 +286,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             if isinstance(item, DayComplete):
                 self._mark_day_complete(context, item.day)
             elif isinstance(item, ColumnarRows):
-                if self._batching:  # the SDK's batcher (parquet) takes dicts
-                    yield from item.records()
-                else:
-                    self.write_record_lines(item)
+                yield from self.records_of_rows(item)
             else:
                 yield item
 

@@ -386,10 +386,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                         yield record
                     else:  # a batch of a csv file's rows (`tap_branch.columnar`)
                         rows_done += record.count
-                        if self._batching:  # the SDK's batcher takes dicts
-                            yield from record.records()
-                        else:
-                            self.write_record_lines(record)
+                        yield from self.records_of_rows(record)
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
                 self.checkpoint(context, progress=progress)
         except SignedUrlExpiredError:
