@@ -442,8 +442,10 @@ class ScheduledExportRowsStream(_ScheduledStream):
         index: int,
         where: str,
         constants: dict,
+        skip: int = 0,
     ) -> t.Iterator[dict]:
-        """A csv file's rows one by one (`tap_branch.typing.RowTyper`)."""
+        """A csv file's rows one by one (`tap_branch.typing.RowTyper`), after `skip` rows (read
+        and numbered, not typed)."""
         items = self._reader.items(
             job.urls[index], PARSERS[CSV], refresh=lambda: self._fresh_url(sub, job, index)
         )
@@ -465,6 +467,8 @@ class ScheduledExportRowsStream(_ScheduledStream):
             if not cells:
                 continue  # a blank line is not a row
             number += 1
+            if number <= skip:
+                continue
             record = typer(cells)
             if millis:
                 millis.from_cells(record, cells)
@@ -511,15 +515,10 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 constants_win=True,
             )
 
-        def row_path(given: int) -> t.Iterator[dict]:
-            for record in self._row_records(sub, job, index, where, constants):
-                if record["row_number"] > given:
-                    yield record
-
         yield from typed_then_rows(
             numbered(batches),
             typer_for,
-            row_path,
+            lambda given: self._row_records(sub, job, index, where, constants, skip=given),
             affixes=self.line_affixes,
             ahead=pace.typed_ahead,
             source=where,
