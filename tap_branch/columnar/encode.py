@@ -89,9 +89,10 @@ def _around(cells: pa.Array, before: str, value: pa.Array, after: str) -> list[P
     """`before` + value + `after` for the rows with a cell; `null` for the empty ones
     (whose `value` must be "")."""
     empty = pc.equal(cells, "")
-    if not empty.true_count:
+    empties = empty.true_count
+    if not empties:
         return [before, value, after]
-    if empty.true_count == len(empty):  # a column empty in the whole batch: common in exports
+    if empties == len(empty):  # a column empty in the whole batch: common in exports
         return ["null"]
     return [pc.if_else(empty, "null", before), value, pc.if_else(empty, "", after)]
 

@@ -95,8 +95,8 @@ Affixes = t.Callable[[], tuple[str, str]]
 def typed_ahead(
     batches: t.Iterable[pa.RecordBatch],
     typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
-    affixes: Affixes = lambda: JSON_LINES,
-    ahead: int = 2,
+    affixes: Affixes,
+    ahead: int,
 ) -> t.Iterator[ColumnarRows]:
     """The batches with their records' lines built on helper threads, in the batches' order,
     while the next batches are read; `affixes()`, called as each batch is handed to a thread,
