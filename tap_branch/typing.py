@@ -195,7 +195,11 @@ def parse_number(value: t.Any) -> float | int:
         raise ValueError("boolean is not a number")
     if isinstance(value, (int, float)):
         return value
-    return float(value)
+    number = float(value)
+    if number != number or number in (_INF, -_INF):
+        # JSON has no NaN or infinity (msgspec would write null): kept raw, not lost.
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
 
 
 TRUE_WORDS = frozenset({"true", "t", "1", "yes", "y"})

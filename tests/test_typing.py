@@ -96,6 +96,15 @@ def test_numbers():
         parse_integer(True)
 
 
+@pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-Infinity", "1e400"])
+def test_numbers_json_cannot_hold_are_refused_not_written_as_null(cell):
+    # msgspec writes NaN and infinities as null: the cell would vanish without a trace.
+    with pytest.raises(ValueError):
+        parse_number(cell)
+    record = _typer({"properties": {"amount": {"type": ["number", "null"]}}}, ["amount"])([cell])
+    assert record["amount"] is None and record[UNPARSED] == {"amount": cell}
+
+
 def test_converter_choice_follows_the_schema():
     props = CLICKS["properties"]
     assert converter_for(props["click_timestamp"]) is parse_datetime
