@@ -72,6 +72,8 @@ CELLS = {
         '{"s":"\\u00e9\\/"}',
         "null",
         "{}",
+        '{\n "a": [1,\r\n 2]\n}',  # whitespace that would cut the record's line
+        '{"a":1}\n',
     ],
     "first_referring_link_tags": [
         "[]",
@@ -164,6 +166,19 @@ def test_columns_empty_in_a_whole_batch_give_the_row_paths_nulls():
     new = _columnar(EventsStream.schema, data, 400)
     _same_records(new, _row_path(EventsStream.schema, data))
     assert new[0]["timestamp"] is None and new[0]["metadata"] is None
+
+
+def test_json_cells_broken_over_lines_stay_on_their_records_line():
+    # Valid JSON whose whitespace holds line breaks: written as it came, it would cut the
+    # record's line (a RECORD message, a BATCH file's line) in two.
+    pretty = '{\n "a": [1,\r\n 2]\n}'
+    rows = [[str(n), "x", "", pretty if n % 2 else '{"a":2}', "[]", ""] for n in range(20)]
+    data = _csv(HEADER, rows)
+    (batch,) = csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"])
+    typer = ColumnarTyper(EventsStream.schema, batch.schema.names, source="file")
+    lines = bytes(ColumnarRows(typer, batch).lines()).split(b"\n")
+    assert len(lines) == 21 and lines[-1] == b""
+    assert [json.loads(line)["metadata"] for line in lines[:2]] == [{"a": 2}, {"a": [1, 2]}]
 
 
 def test_deselected_properties_are_left_out_like_the_sdk_pops_them():

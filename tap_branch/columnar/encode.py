@@ -311,6 +311,8 @@ def _all_json_values(present: pa.Array, opening: str) -> bool:
     if not pc.all(pc.starts_with(present, opening)).as_py():
         return False
     document = b"[" + text_bytes(pc.binary_join_element_wise(present, ",", ""))[:-1] + b"]"
+    if b"\n" in document or b"\r" in document:
+        return False  # whitespace between tokens, which would cut the record's line
     if pc.any(pc.match_substring_regex(pa.array([document], pa.binary()), _HUGE_EXPONENT)).as_py():
         return False
     try:
