@@ -23,6 +23,8 @@ import typing as t
 import msgspec
 from singer_sdk import typing as th
 
+from tap_branch.json_shapes import shape_of
+
 Converter = t.Callable[[t.Any], t.Any]
 
 UNPARSED = "unparsed_cells"
@@ -238,18 +240,27 @@ def parse_python_text_list(value: str) -> list[str]:
     return parsed
 
 
-def _json_of(expected: type) -> Converter:
+def _json_of(expected: type, shape: t.Any | None) -> Converter:
+    """Cells holding a JSON `expected` (dict or list) whose inside matches `shape`
+    (`tap_branch.json_shapes`: what the schema says of it, None for nothing more)."""
+
     def convert(value: t.Any) -> t.Any:
         if isinstance(value, expected):
-            return value
-        try:
-            decoded = _json_decode(value)
-        except msgspec.DecodeError:
-            if expected is list and isinstance(value, str):
-                return parse_python_text_list(value)
-            raise
-        if not isinstance(decoded, expected):
-            raise ValueError(f"JSON cell is a {type(decoded).__name__}, not a {expected.__name__}")
+            decoded = value
+        else:
+            try:
+                decoded = _json_decode(value)
+            except msgspec.DecodeError:
+                if expected is list and isinstance(value, str):
+                    decoded = parse_python_text_list(value)
+                else:
+                    raise
+            if not isinstance(decoded, expected):
+                raise ValueError(
+                    f"JSON cell is a {type(decoded).__name__}, not a {expected.__name__}"
+                )
+        if shape is not None:
+            msgspec.convert(decoded, shape)  # raises msgspec.ValidationError
         return decoded
 
     return convert
@@ -282,9 +293,9 @@ def converter_for(prop: dict) -> Converter | None:
     if "string" in types and prop.get("format") == "date-time":
         return parse_datetime
     if "object" in types:
-        return _json_of(dict)
+        return _json_of(dict, shape_of(prop))
     if "array" in types:
-        return _json_of(list)
+        return _json_of(list, shape_of(prop))
     if "integer" in types:
         return parse_integer
     if "number" in types:

@@ -181,6 +181,17 @@ def test_json_cells_broken_over_lines_stay_on_their_records_line():
     assert [json.loads(line)["metadata"] for line in lines[:2]] == [{"a": 2}, {"a": [1, 2]}]
 
 
+def test_json_cells_whose_items_break_the_schema_are_kept_raw_on_both_paths():
+    # Every cell a JSON array, so only the items' type (strings) tells the bad ones.
+    rows = [[str(n), "x", "", "{}", '["a"]' if n % 3 else "[1, 2]", ""] for n in range(30)]
+    data = _csv(HEADER, rows)
+    new = _columnar(EventsStream.schema, data, 1 << 20)
+    _same_records(new, _row_path(EventsStream.schema, data))
+    assert new[0]["first_referring_link_tags"] is None
+    assert new[0]["unparsed_cells"] == {"first_referring_link_tags": "[1, 2]"}
+    assert new[1]["first_referring_link_tags"] == ["a"]
+
+
 def test_deselected_properties_are_left_out_like_the_sdk_pops_them():
     data = _csv(HEADER, _rows(30))
     deselected = ("metadata", "unparsed_cells", "app_id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import msgspec
 import pytest
 
 from tap_branch.sandbox import daily_export as sandbox_daily
@@ -103,6 +104,47 @@ def test_numbers_json_cannot_hold_are_refused_not_written_as_null(cell):
         parse_number(cell)
     record = _typer({"properties": {"amount": {"type": ["number", "null"]}}}, ["amount"])([cell])
     assert record["amount"] is None and record[UNPARSED] == {"amount": cell}
+
+
+PERSONA = {
+    "type": ["array", "null"],
+    "items": {
+        "type": "object",
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "guaranteed": {"type": ["boolean", "null"]},
+        },
+        "additionalProperties": True,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("prop", "cell"),
+    [
+        ({"type": ["array", "null"], "items": {"type": ["string"]}}, "[1, 2]"),
+        ({"type": ["array", "null"], "items": {"type": ["string"]}}, '["a", null]'),
+        (PERSONA, '[{"id": 5}]'),
+        (PERSONA, '[{"id": "x", "guaranteed": "yes"}]'),
+        (PERSONA, '["x"]'),
+        ({"type": ["object"], "additionalProperties": {"type": ["string"]}}, '{"a": 1}'),
+    ],
+)
+def test_json_cells_whose_inside_breaks_the_schema_are_kept_raw(prop, cell):
+    with pytest.raises(ValueError):
+        converter_for(prop)(cell)
+    record = _typer({"properties": {"field": prop}}, ["field"])([cell])
+    assert record["field"] is None and record[UNPARSED] == {"field": cell}
+
+
+def test_json_cells_are_checked_only_for_what_the_schema_says():
+    persona = converter_for(PERSONA)
+    value = [{"id": "x", "other": [1, {"deep": None}]}, {}, {"id": None, "guaranteed": True}]
+    assert persona(msgspec.json.encode(value).decode()) == value  # other keys kept as they are
+    assert converter_for({"type": ["object"], "additionalProperties": True})('{"a": [1]}') == {
+        "a": [1]
+    }
+    assert converter_for({"type": ["array"], "items": {"type": "number"}})("[1, 2.5]") == [1, 2.5]
 
 
 def test_converter_choice_follows_the_schema():
@@ -278,9 +320,13 @@ def test_dict_typer_types_json_objects():
     assert record["os"] == "IOS" and record["model"] is None and record["browser"] is None
     assert record[EXTRA] == {"surprise": '{"nested":true}'}
     assert record["phone_number"] is None  # absent documented field
-    bad = typer({"click_timestamp": "soon", "link_data": [1, 2]})
-    assert bad["click_timestamp"] is None and bad["link_data"] is None
-    assert bad[UNPARSED] == {"click_timestamp": "soon", "link_data": "[1,2]"}
+    bad = typer({"click_timestamp": "soon", "link_data": [1, 2], "link_tags": ["x", 3]})
+    assert bad["click_timestamp"] is None and bad["link_data"] is None and bad["link_tags"] is None
+    assert bad[UNPARSED] == {
+        "click_timestamp": "soon",
+        "link_data": "[1,2]",
+        "link_tags": '["x",3]',  # tags are strings: a value already decoded is checked too
+    }
 
 
 @pytest.mark.parametrize(

@@ -270,8 +270,13 @@ def boolean(cells: pa.Array) -> Encoded:
     return _by_pattern(cells, empty, pc.or_(true, false), bulk, rows.parse_boolean)
 
 
-def json_of(opening: str, convert: rows.Converter, *, text_lists: bool = False) -> Encoder:
-    """JSON objects (`opening` "{") or arrays ("[") in cells, written as they are once valid."""
+def json_of(
+    opening: str, convert: rows.Converter, *, shape: t.Any | None, text_lists: bool = False
+) -> Encoder:
+    """JSON objects (`opening` "{") or arrays ("[") in cells, written as they are once valid
+    and, where the schema says what they hold (`shape`, from `tap_branch.json_shapes`),
+    once the whole column's values match it."""
+    inside = None if shape is None else msgspec.json.Decoder(list[shape])
 
     def encode(cells: pa.Array) -> Encoded:
         empty = pc.equal(cells, "")
@@ -279,7 +284,7 @@ def json_of(opening: str, convert: rows.Converter, *, text_lists: bool = False) 
         if text_lists:
             cells, slow = _text_lists_as_json(cells)
         bulk = pc.invert(empty) if slow is None else pc.invert(pc.or_(empty, slow))
-        if _all_json_values(cells.filter(bulk), opening):
+        if _all_json_values(cells.filter(bulk), opening, inside):
             if slow is None:
                 return Encoded(_around(cells, "", cells, ""))
             json = pc.if_else(empty, "null", pc.if_else(slow, pa.scalar(None, pa.string()), cells))
@@ -302,10 +307,11 @@ def _text_lists_as_json(cells: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     return cells, (python_like if python_like.true_count else None)
 
 
-def _all_json_values(present: pa.Array, opening: str) -> bool:
-    """Whether every cell is exactly one JSON value opening with `opening`. The cells are
-    decoded as one JSON array (msgspec.Raw keeps each value's bytes) and encoded back: the
-    same bytes come back only when the values are the cells, one each, without blanks."""
+def _all_json_values(present: pa.Array, opening: str, inside: msgspec.json.Decoder | None) -> bool:
+    """Whether every cell is exactly one JSON value opening with `opening` (and matching
+    `inside`'s items). The cells are decoded as one JSON array (msgspec.Raw keeps each
+    value's bytes) and encoded back: the same bytes come back only when the values are the
+    cells, one each, without blanks."""
     if len(present) == 0:
         return True
     if not pc.all(pc.starts_with(present, opening)).as_py():
@@ -317,6 +323,8 @@ def _all_json_values(present: pa.Array, opening: str) -> bool:
         return False
     try:
         values = msgspec.json.decode(document, type=list[msgspec.Raw])
-    except msgspec.DecodeError:
+        if inside is not None:
+            inside.decode(document)
+    except msgspec.DecodeError:  # a ValidationError too: some value's inside is not the schema's
         return False
     return len(values) == len(present) and msgspec.json.encode(values) == document
