@@ -19,13 +19,20 @@ import json
 import logging
 import random
 import string
+import typing as t
 
 import jsonschema
 import msgspec
 import pytest
 
 from tap_branch.columnar.csv_batches import csv_batches
-from tap_branch.columnar.records import JSON_LINES, ColumnarTyper, typed_then_rows
+from tap_branch.columnar.records import (
+    JSON_LINES,
+    ColumnarTyper,
+    raw_millis_copies,
+    typed_then_rows,
+)
+from tap_branch.schemas.ontology import RawMillis
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
 SCHEMA = {
@@ -34,6 +41,7 @@ SCHEMA = {
         "id": {"type": ["string"]},
         "name": {"type": ["string", "null"]},
         "timestamp": {"type": ["string", "null"], "format": "date-time"},
+        "timestamp_ms": {"type": ["integer", "null"]},  # Daily Exports v3's raw number beside it
         "count": {"type": ["integer", "null"]},
         "amount": {"type": ["number", "null"]},
         "flag": {"type": ["boolean", "null"]},
@@ -245,8 +253,17 @@ def _rows(rng: random.Random, count: int, run: int) -> list[list[str]]:
     return rows
 
 
+def _row_path(header: list[str]) -> t.Callable[[list[str]], dict]:
+    """The row path's record of a row, its raw epoch-ms copy included, as the streams type it."""
+    typer = RowTyper(SCHEMA, header, source="file", constants=CONSTANTS)
+    millis = RawMillis(SCHEMA, header)
+    return lambda cells: millis.from_cells(typer(cells), cells)
+
+
 def _typer(schema: dict, batch: object) -> ColumnarTyper:
-    return ColumnarTyper(schema, batch.schema.names, source="file", constants=CONSTANTS)
+    header = batch.schema.names
+    copies = raw_millis_copies(schema, header)
+    return ColumnarTyper(schema, header, source="file", constants=CONSTANTS, copies=copies)
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -262,8 +279,8 @@ def test_generated_cells_give_the_row_paths_records(seed):
     rng = random.Random(seed)
     data = _csv(_rows(rng, 1200, run=rng.choice([7, 40, 150])))
     rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
-    row_typer = RowTyper(SCHEMA, rows[0], source="file", constants=CONSTANTS)
-    expected = [msgspec.json.decode(msgspec.json.encode(row_typer(cells))) for cells in rows[1:]]
+    row_path = _row_path(rows[0])
+    expected = [msgspec.json.decode(msgspec.json.encode(row_path(cells))) for cells in rows[1:]]
     for cells, record in zip(rows[1:], expected, strict=True):
         # No cell is lost: each gives a value, or is kept raw beside the null.
         for column, cell in zip(rows[0], cells, strict=True):
@@ -277,7 +294,7 @@ def test_generated_cells_give_the_row_paths_records(seed):
     body = io.BufferedReader(io.BytesIO(data))
     batches = csv_batches(body, ["id"], batch_bytes=rng.choice([700, 3000, 20000]))
     typer_for = functools.partial(_typer, SCHEMA)
-    rest = lambda given: (row_typer(cells) for cells in rows[1 + given :])  # noqa: E731
+    rest = lambda given: (row_path(cells) for cells in rows[1 + given :])  # noqa: E731
     for item in typed_then_rows(
         batches, typer_for, rest, affixes=lambda: JSON_LINES, ahead=1, source="file", logger=LOG
     ):
