@@ -32,6 +32,7 @@ from tap_branch.columnar.records import (
     raw_millis_copies,
     typed_then_rows,
 )
+from tap_branch.downloads import csv_rows
 from tap_branch.schemas.ontology import RawMillis
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -274,6 +275,28 @@ def _csv(rows: list[list[str]]) -> bytes:
     return text.getvalue().encode()
 
 
+def _lines_as_the_tap_reads(
+    rng: random.Random, data: bytes, rest: t.Callable[[int], t.Iterable[dict]]
+) -> tuple[list[bytes], int]:
+    """Each record's line, as the tap reads a file: pyarrow's batches typed, then, where
+    pyarrow cannot go on (a ragged row, a row longer than its block), `rest(rows given)`;
+    and how many rows the columnar path typed."""
+    lines: list[bytes] = []
+    typed = 0
+    body = io.BufferedReader(io.BytesIO(data))
+    batches = csv_batches(body, ["id"], batch_bytes=rng.choice([700, 3000, 20000]))
+    typer_for = functools.partial(_typer, SCHEMA)
+    for item in typed_then_rows(
+        batches, typer_for, rest, affixes=lambda: JSON_LINES, ahead=1, source="file", logger=LOG
+    ):
+        if isinstance(item, dict):
+            lines.append(msgspec.json.encode(item) + b"\n")
+            continue
+        typed += item.count
+        lines.extend(bytes(item.lines()).splitlines(keepends=True))
+    return lines, typed
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_generated_cells_give_the_row_paths_records(seed):
     rng = random.Random(seed)
@@ -287,22 +310,9 @@ def test_generated_cells_give_the_row_paths_records(seed):
             if cell and column in KINDS and record[column] is None:
                 assert record.get("unparsed_cells", {}).get(column) == cell, (column, cell)
 
-    # As the tap reads a file: where pyarrow cannot go on (a row longer than its block), the
-    # row path reads the rest.
-    lines: list[bytes] = []
-    typed = 0
-    body = io.BufferedReader(io.BytesIO(data))
-    batches = csv_batches(body, ["id"], batch_bytes=rng.choice([700, 3000, 20000]))
-    typer_for = functools.partial(_typer, SCHEMA)
-    rest = lambda given: (row_path(cells) for cells in rows[1 + given :])  # noqa: E731
-    for item in typed_then_rows(
-        batches, typer_for, rest, affixes=lambda: JSON_LINES, ahead=1, source="file", logger=LOG
-    ):
-        if isinstance(item, dict):
-            lines.append(msgspec.json.encode(item) + b"\n")
-            continue
-        typed += item.count
-        lines.extend(bytes(item.lines()).splitlines(keepends=True))
+    lines, typed = _lines_as_the_tap_reads(
+        rng, data, lambda given: (row_path(cells) for cells in rows[1 + given :])
+    )
     assert typed > 0
 
     assert len(lines) == len(expected)
@@ -312,3 +322,54 @@ def test_generated_cells_give_the_row_paths_records(seed):
         assert got == want, (number, line, want)
         assert list(got) == list(want), number
         VALIDATOR.validate(got)
+
+
+# --- the CSV text itself: quoting, line ends, blank and ragged lines --------------------------
+# pyarrow and Python's csv module must read the same rows from the same text, or pyarrow must
+# refuse it (the row path then reads the rest): never a row read another way.
+
+
+def _field(rng: random.Random, cell: str) -> str:
+    """`cell` as a CSV writer might write it, or as a sloppy one might."""
+    plain = not any(char in cell for char in ',"\r\n')
+    quoted = '"' + cell.replace('"', '""') + '"'
+    if not cell:
+        return rng.choice(["", "", '""'])
+    if not plain:
+        return quoted
+    return rng.choice(
+        [cell, cell, cell, quoted, ' "' + cell + '"', cell + '"', '"' + cell + '"x', 'a"' + cell]
+    )
+
+
+def _sloppy_csv(rng: random.Random, rows: list[list[str]]) -> bytes:
+    end = rng.choice(["\r\n", "\n"] * 3 + ["\r"])  # a lone \r: the row path reads those files
+    ragged = rng.choice([0, 0.002, 0.01])  # pyarrow hands the rest over at the first
+    lines = [",".join(HEADER)]
+    for row in rows:
+        shape = rng.random()
+        if shape < 0.02:
+            lines.append("")  # a blank line
+        elif shape < 0.02 + ragged:
+            row = row[: rng.randrange(1, len(row))]  # a short row
+        elif shape < 0.02 + 2 * ragged:
+            row = [*row, "overflow"]  # a long one
+        lines.append(",".join(_field(rng, cell) for cell in row))
+    text = end.join(lines) + rng.choice([end, ""])
+    return (rng.choice(["", "\ufeff"]) + text).encode()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sloppy_csv_text_gives_the_row_paths_records(seed):
+    rng = random.Random(seed)
+    data = _sloppy_csv(rng, _rows(rng, 600, run=rng.choice([7, 40])))
+    rows = csv_rows(io.BufferedReader(io.BytesIO(data)), ["id"])
+    row_path = _row_path(next(rows))
+    rows = list(filter(None, rows))  # blank lines are not rows
+    expected = [msgspec.json.decode(msgspec.json.encode(row_path(cells))) for cells in rows]
+
+    lines, _ = _lines_as_the_tap_reads(rng, data, lambda given: map(row_path, rows[given:]))
+    assert len(lines) == len(expected)
+    for number, (line, want) in enumerate(zip(lines, expected, strict=True)):
+        got = json.loads(line)
+        assert got == want and list(got) == list(want), (number, line, want)
