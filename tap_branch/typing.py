@@ -183,6 +183,10 @@ def parse_integer(value: t.Any) -> int:
         raise ValueError("boolean is not an integer")
     if isinstance(value, int):
         return value
+    if isinstance(value, float):  # a JSON export's number: 2.0 is 2, 2.5 is not an integer
+        if value.is_integer():
+            return int(value)
+        raise ValueError(f"not an integer: {value!r}")
     try:
         return int(value)
     except ValueError:
@@ -271,7 +275,7 @@ def as_text(value: t.Any) -> str:
         value
         if isinstance(value, str)
         else msgspec.json.encode(value).decode()
-        if isinstance(value, (dict, list))
+        if isinstance(value, (dict, list, bool))  # JSON's text: true, not Python's True
         else str(value)
     )
 

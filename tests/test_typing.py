@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 
+import jsonschema
 import msgspec
 import pytest
 
@@ -370,3 +372,62 @@ def test_python_booleans_of_the_legacy_export():
 def test_zone_less_fast_path_still_validates(value):
     with pytest.raises(ValueError):
         parse_datetime(value)
+
+
+# --- generated JSON values (newline-delimited exports) -------------------------------------
+
+_GENERATED_SCHEMA = {
+    "properties": {
+        "text": {"type": ["string", "null"]},
+        "when": {"type": ["string", "null"], "format": "date-time"},
+        "count": {"type": ["integer", "null"]},
+        "amount": {"type": ["number", "null"]},
+        "flag": {"type": ["boolean", "null"]},
+        "data": {"type": ["object", "null"], "additionalProperties": True, "properties": {}},
+        "tags": {"type": ["array", "null"], "items": {"type": ["string"]}},
+        "persona_identifiers": PERSONA,
+        UNPARSED: {"type": ["object"], "additionalProperties": {"type": ["string"]}},
+        EXTRA: {"type": ["object"], "additionalProperties": {"type": ["string"]}},
+    }
+}
+
+
+def _any_json_value(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(10 if depth < 2 else 8)
+    if kind == 8:
+        return [_any_json_value(rng, depth + 1) for _ in range(rng.randrange(3))]
+    if kind == 9:
+        return {"k": _any_json_value(rng, depth + 1)}
+    return rng.choice(
+        [
+            [None],
+            [True, False],
+            [0, -7, 2**53 + 1, 10**20, 1_772_931_723_456],
+            [0.5, -2.0, 2.5, 1e20, 1.7e12, 1e-7],
+            ["", "x", "2026-03-08T01:02:03Z", "1772931723456", "true", "12", "1.5", "nan"],
+            ["[]", "{}", '["a"]', "[1]", '{"a": 1}', "['iOS']"],
+            [[], {}, ["a", "b"], [1], {"id": "x"}],
+            [[{"id": "x", "guaranteed": True}], [{"id": 5}], [{"guaranteed": "yes"}]],
+        ][kind]
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_generated_json_values_are_typed_or_kept_never_changed_or_lost(seed):
+    rng = random.Random(seed)
+    typer = DictTyper(_GENERATED_SCHEMA, source="generated")
+    validator = jsonschema.Draft7Validator(_GENERATED_SCHEMA)
+    for _ in range(3000):
+        obj = {name: _any_json_value(rng) for name in list(_GENERATED_SCHEMA["properties"])[:8]}
+        record = msgspec.json.decode(msgspec.json.encode(typer(obj)))  # as a target reads it
+        validator.validate(record)
+        for name, value in obj.items():
+            typed, kept = record[name], record.get(UNPARSED, {}).get(name)
+            if value is None or value == "":
+                assert typed is None and kept is None, name
+            elif typed is None:  # not typed: kept as text, never dropped
+                assert kept is not None, (name, value)
+            elif name in ("count", "amount") and not isinstance(value, str):
+                assert typed == value, (name, value)  # a number is never rounded on the way
+            elif name == "text" and isinstance(value, bool):
+                assert typed == ("true" if value else "false")  # JSON's text, not Python's
