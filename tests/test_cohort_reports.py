@@ -170,3 +170,18 @@ def test_rows_become_typed_band_records_and_nothing_is_dropped():
     assert first["per_user"] is False and first["band"] == 0 and first["band_unit"] == "day"
     assert first["value"] == 407 and first["extra_columns"] == {"surprise": "x"}
     assert second["value"] is None and second["unparsed_cells"] == {"value": "oops"}
+
+
+@pytest.mark.parametrize("day", ["", "2024-13-02", "2024-02-30", "02/01/2024"])
+def test_a_row_without_a_real_cohort_date_fails_naming_it(day):
+    import io
+
+    from singer_sdk.exceptions import FatalAPIError
+
+    expand = RowExpander(report(dimensions=[]), {"report": "r"}, source="job j1 of r")
+    csv_text = f"measure,install_activity_timezone_adjusted_day,day0\nOPEN,{day},4\n"
+    (row,) = list(csv_dicts(io.BytesIO(csv_text.encode())))
+    with pytest.raises(FatalAPIError, match="job j1 of r: a row has no cohort date"):
+        expand.check(row)
+    with pytest.raises(FatalAPIError, match="install_activity_timezone_adjusted_day"):
+        expand(row)

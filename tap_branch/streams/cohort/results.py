@@ -15,6 +15,7 @@ report's band count changes.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import json
@@ -156,7 +157,8 @@ class RowExpander:
 
     def _no_date(self, row: t.Mapping[str, t.Any]) -> FatalAPIError:
         return FatalAPIError(
-            f"{self.source}: a row has no cohort date ({self.date_dimension}); the tap cannot key it. "
+            f"{self.source}: a row has no cohort date ({self.date_dimension}: "
+            f"{str(row.get(self.date_dimension))[:40]!r}); the tap cannot key it. "
             f"Row fields: {', '.join(sorted(row))}"
         )
 
@@ -188,8 +190,13 @@ def _number(raw: t.Any) -> int | float:
 
 
 def _date(value: t.Any) -> str | None:
-    """A cohort day as YYYY-MM-DD (Branch may add a time part)."""
+    """A cohort day as YYYY-MM-DD (Branch may add a time part); None unless it is a real day
+    (part of the primary key, and a `date` in the schema)."""
     text = as_text(value).strip() if value is not None else ""
-    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
-        return text[:10]
-    return None
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        return None
+    try:
+        dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+    return text[:10]
