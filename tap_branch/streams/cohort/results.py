@@ -156,10 +156,11 @@ class RowExpander:
             raise self._no_date(row)
 
     def _no_date(self, row: t.Mapping[str, t.Any]) -> FatalAPIError:
+        found = row.get(self.date_dimension)
+        shown = "missing" if found in (None, "") else repr(str(found)[:40])
         return FatalAPIError(
-            f"{self.source}: a row has no cohort date ({self.date_dimension}: "
-            f"{str(row.get(self.date_dimension))[:40]!r}); the tap cannot key it. "
-            f"Row fields: {', '.join(sorted(row))}"
+            f"{self.source}: a row has no cohort date ({self.date_dimension}: {shown}); "
+            f"the tap cannot key it. Row fields: {', '.join(sorted(row))}"
         )
 
     @staticmethod
