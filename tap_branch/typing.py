@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import logging
+import math
 import re
 import sys
 import typing as t
@@ -120,7 +121,7 @@ def parse_datetime(value: t.Any) -> str:
         if abs(number) >= _MILLIS_THRESHOLD:
             return _epoch_millis_text(number)
         return _epoch_millis_text(number * 1000)
-    if number != number or number in (_INF, -_INF):
+    if not math.isfinite(number):
         raise ValueError(f"not a timestamp: {value!r}")
     if abs(number) >= _MILLIS_THRESHOLD:
         number /= 1000.0
@@ -128,7 +129,6 @@ def parse_datetime(value: t.Any) -> str:
     return (_NAIVE_EPOCH + dt.timedelta(seconds=number)).isoformat() + "+00:00"
 
 
-_INF = float("inf")
 _BASIC_OFFSET = re.compile(r"([+-]\d\d)(\d\d)$")
 
 
@@ -202,7 +202,7 @@ def parse_number(value: t.Any) -> float | int:
     if isinstance(value, (int, float)):
         return value
     number = float(value)
-    if number != number or number in (_INF, -_INF):
+    if not math.isfinite(number):
         # JSON has no NaN or infinity (msgspec would write null): kept raw, not lost.
         raise ValueError(f"not a finite number: {value!r}")
     return number
@@ -244,11 +244,17 @@ def parse_python_text_list(value: str) -> list[str]:
     return parsed
 
 
-def _json_of(expected: type, shape: t.Any | None) -> Converter:
+class JsonConverter:
     """Cells holding a JSON `expected` (dict or list) whose inside matches `shape`
-    (`tap_branch.json_shapes`: what the schema says of it, None for nothing more)."""
+    (`tap_branch.json_shapes`: what the schema says of it, None for nothing more). The
+    columnar path reads both to check whole columns the same way (`encode.json_of`)."""
 
-    def convert(value: t.Any) -> t.Any:
+    def __init__(self, expected: type, shape: t.Any | None) -> None:
+        self.expected = expected
+        self.shape = shape
+
+    def __call__(self, value: t.Any) -> t.Any:
+        expected = self.expected
         if isinstance(value, expected):
             decoded = value
         else:
@@ -263,11 +269,9 @@ def _json_of(expected: type, shape: t.Any | None) -> Converter:
                 raise ValueError(
                     f"JSON cell is a {type(decoded).__name__}, not a {expected.__name__}"
                 )
-        if shape is not None:
-            msgspec.convert(decoded, shape)  # raises msgspec.ValidationError
+        if self.shape is not None:
+            msgspec.convert(decoded, self.shape)  # raises msgspec.ValidationError
         return decoded
-
-    return convert
 
 
 def as_text(value: t.Any) -> str:
@@ -297,9 +301,9 @@ def converter_for(prop: dict) -> Converter | None:
     if "string" in types and prop.get("format") == "date-time":
         return parse_datetime
     if "object" in types:
-        return _json_of(dict, shape_of(prop))
+        return JsonConverter(dict, shape_of(prop))
     if "array" in types:
-        return _json_of(list, shape_of(prop))
+        return JsonConverter(list, shape_of(prop))
     if "integer" in types:
         return parse_integer
     if "number" in types:

@@ -270,13 +270,13 @@ def boolean(cells: pa.Array) -> Encoded:
     return _by_pattern(cells, empty, pc.or_(true, false), bulk, rows.parse_boolean)
 
 
-def json_of(
-    opening: str, convert: rows.Converter, *, shape: t.Any | None, text_lists: bool = False
-) -> Encoder:
-    """JSON objects (`opening` "{") or arrays ("[") in cells, written as they are once valid
-    and, where the schema says what they hold (`shape`, from `tap_branch.json_shapes`),
-    once the whole column's values match it."""
-    inside = None if shape is None else msgspec.json.Decoder(list[shape])
+def json_of(convert: rows.JsonConverter) -> Encoder:
+    """The row path's JSON objects or arrays (`convert.expected`) in cells, written as they
+    are once valid and, where the schema says what they hold (`convert.shape`), once the
+    whole column's values match it; arrays may be Python list literals of strings."""
+    opening = "{" if convert.expected is dict else "["
+    text_lists = convert.expected is list
+    inside = None if convert.shape is None else msgspec.json.Decoder(list[convert.shape])
 
     def encode(cells: pa.Array) -> Encoded:
         empty = pc.equal(cells, "")

@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from tap_branch import typing as rows
 from tap_branch.columnar import encode
 from tap_branch.columnar.csv_batches import RowPathNeeded
-from tap_branch.json_shapes import shape_of
 from tap_branch.schemas.ontology import RawMillis
 
 _ENCODERS: dict[t.Any, encode.Encoder] = {
@@ -40,11 +39,7 @@ def encoder_for(prop: dict) -> encode.Encoder:
         return encode.text
     if convert in _ENCODERS:
         return _ENCODERS[convert]
-    types = rows.types_of(prop)
-    shape = shape_of(prop)
-    if "object" in types:
-        return encode.json_of("{", convert, shape=shape)
-    return encode.json_of("[", convert, shape=shape, text_lists=True)
+    return encode.json_of(convert)
 
 
 #: The text around each record in a batch file: JSON lines.
