@@ -67,6 +67,37 @@ def branch_error_message(response: requests.Response) -> str | None:
     return error_in_body(body)
 
 
+def json_answer(
+    response: requests.Response, what: str, kind: type | tuple[type, ...] = dict
+) -> t.Any:
+    """Branch's JSON answer to `what`, checked where it enters: JSON, a `kind` (object or
+    list), and not an error object sent with a success status (`{"error": ...}` or
+    `{"errors": [...]}` with HTTP 200: a proxy or an API that says 200 for everything).
+
+    Anything else fails naming `what` and showing the answer (secrets removed), instead of
+    a bare decoding error, or an error body read as data.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        raise FatalAPIError(
+            f"Branch's answer to {what} is not JSON: {describe_response(response)}"
+        ) from None
+    if isinstance(body, dict) and (body.get("error") or body.get("errors")):
+        raise FatalAPIError(f"Branch's answer to {what} is an error: {describe_response(response)}")
+    if not isinstance(body, kind):
+        raise FatalAPIError(
+            f"Branch's answer to {what} is a JSON {type(body).__name__}, not "
+            f"{_json_kinds(kind)}: {describe_response(response)}"
+        )
+    return body
+
+
+def _json_kinds(kind: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list"}
+    return " or ".join(names[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
 def error_in_body(body: t.Any) -> str | None:
     """Branch's error text in a decoded JSON body (shapes: see `branch_error_message`)."""
     if not isinstance(body, dict):

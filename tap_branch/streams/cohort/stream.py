@@ -38,6 +38,7 @@ from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
+from tap_branch.errors import json_answer
 from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
@@ -304,13 +305,7 @@ class CohortStream(Branch2Stream):
             json=body,
             limiter=self.limiter,
         )
-        try:
-            answer = response.json()
-        except ValueError:
-            raise FatalAPIError(f"{self.name}: Branch's answer to {what} is not JSON") from None
-        if not isinstance(answer, dict):
-            raise FatalAPIError(f"{self.name}: Branch's answer to {what} is not a JSON object")
-        return answer
+        return json_answer(response, f"{self.name}: {what}")
 
     def submit_window(self, window: Window, *, ahead_of: str | None = None) -> str:
         """Submit the job of one window (`ahead_of`: while that stream syncs); its job id."""

@@ -20,7 +20,7 @@ import typing as t
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.apps import default_app_id
-from tap_branch.errors import describe_response
+from tap_branch.errors import json_answer
 from tap_branch.redaction import strip_query
 from tap_branch.settings import invalid_setting
 from tap_branch.typing import parse_datetime, parse_integer
@@ -171,23 +171,15 @@ class ScheduledExportsApi:
             method, path, what=what, params={"app_id": app_id}, tolerate=tolerate
         )
 
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> t.Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise FatalAPIError(
-                f"Branch's answer for {what} is not JSON: {describe_response(response)}"
-            ) from None
-
     # --- subscriptions --------------------------------------------------------
 
     def list_subscriptions(self, app_id: str) -> list[dict]:
-        body = self._json(
+        body = json_answer(
             self._send(
                 "GET", SUBSCRIPTIONS_PATH, app_id, f"listing the subscriptions of app {app_id}"
             ),
             f"the subscriptions of app {app_id}",
+            (dict, list),
         )
         if isinstance(body, dict):  # a wrapped list, whatever Branch calls the key
             body = next(
@@ -215,7 +207,7 @@ class ScheduledExportsApi:
                 response = self._send("GET", path, subscription.app_id, what)
         except FatalAPIError as exc:
             raise self._explained(exc, subscription) from None
-        body = self._json(response, f"the jobs of {subscription.label}")
+        body = json_answer(response, f"the jobs of {subscription.label}", (dict, list))
         if isinstance(body, dict):
             body = next((v for k, v in body.items() if k in ("jobs", "data", "results")), body)
         if not isinstance(body, list):
@@ -231,7 +223,7 @@ class ScheduledExportsApi:
         )
         if response.status_code == 404:
             return None
-        return parse_job(self._json(response, f"job {job_id}"), subscription.subscription_id)
+        return parse_job(json_answer(response, f"job {job_id}"), subscription.subscription_id)
 
     @staticmethod
     def _explained(exc: FatalAPIError, subscription: Subscription) -> FatalAPIError:
