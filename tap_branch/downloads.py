@@ -46,9 +46,11 @@ from tap_branch.file_checks import (
     SNIFF_BYTES,
     UnexpectedContent,
     check_content,
+    check_csv_row,
     check_header,
     check_json_row,
     check_transfer,
+    is_key_value,
 )
 from tap_branch.redaction import strip_query
 
@@ -206,12 +208,22 @@ class GunzipAhead(io.RawIOBase):
 def csv_rows(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterator[list[str]]:
     """CSV rows (header first) of a UTF-8 body; quoted cells may hold commas and newlines.
 
-    The header must exist and name every one of `key_columns` (`file_checks.check_header`).
+    The header must exist and name every one of `key_columns` once (`file_checks.check_header`).
+    A row of another width than the header, or with an empty key cell, is not a row of a
+    Branch export (a cut line, a stray quote): `file_checks.check_csv_row` raises naming its
+    line. Blank lines (no cells) are passed on for the caller to skip.
     """
     rows = csv.reader(io.TextIOWrapper(body, encoding="utf-8-sig", newline=""))
     header = next(rows, None)
     check_header(header, key_columns)
-    return itertools.chain((header,), rows)
+    yield header
+    width = len(header)
+    keys = [header.index(column) for column in key_columns]
+    for cells in rows:
+        # Per row: one comparison, and one per key column, when all is well.
+        if cells and (len(cells) != width or not all(cells[index] for index in keys)):
+            check_csv_row(cells, rows.line_num, header, keys)  # raises, saying what is wrong
+        yield cells
 
 
 def json_lines(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterator[dict]:
@@ -233,7 +245,12 @@ def json_lines(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterat
             row = decode(line)
         except msgspec.DecodeError as exc:
             raise UnexpectedContent(f"line {number} is not valid JSON ({exc})") from None
-        if type(row) is not dict or not keys <= row.keys():  # per line: no call when all is well
+        # Per line: no call when all is well.
+        if (
+            type(row) is not dict
+            or not keys <= row.keys()
+            or not all(is_key_value(row[key]) for key in keys)
+        ):
             check_json_row(row, number, key_columns)  # raises, saying what is wrong
         yield row
 

@@ -57,6 +57,36 @@ def check_header(header: t.Sequence[str] | None, key_columns: t.Iterable[str]) -
             f"its header has no {', '.join(repr(c) for c in missing)} column (the stream's key); "
             f"header: {header_excerpt(header)}"
         )
+    twice = sorted({column for column in header if header.count(column) > 1})
+    if twice:  # one of the two columns' cells would be lost
+        raise UnexpectedContent(
+            f"its header names {', '.join(repr(c) for c in twice)} more than once; "
+            f"header: {header_excerpt(header)}"
+        )
+
+
+def check_csv_row(
+    cells: t.Sequence[str], line: int, header: t.Sequence[str], keys: t.Sequence[int]
+) -> None:
+    """One row of a CSV export: as many cells as its header, and its key cells not empty.
+
+    A row of another width is a line cut short, or joined to the next one by a cut or a
+    stray quote: its cells no longer sit under their columns, and read anyway they would
+    load as nulls Branch never sent, or as values in the wrong columns. A row without its
+    key cannot be stored under it. The message names the line, never the cells (personal
+    data).
+    """
+    if len(cells) != len(header):
+        raise UnexpectedContent(
+            f"the row ending at line {line} has {len(cells)} cells, its header "
+            f"{len(header)} (a cut or misquoted line)"
+        )
+    for index in keys:
+        if not cells[index]:
+            raise UnexpectedContent(
+                f"the row ending at line {line} has an empty {header[index]!r} cell "
+                "(the stream's key)"
+            )
 
 
 def check_json_row(row: t.Any, line: int, key_columns: t.Iterable[str]) -> dict:
@@ -68,7 +98,18 @@ def check_json_row(row: t.Any, line: int, key_columns: t.Iterable[str]) -> dict:
     for column in key_columns:
         if column not in row:
             raise UnexpectedContent(f"line {line} has no {column!r} field (the stream's key)")
+        if not is_key_value(row[column]):
+            value = row[column]
+            raise UnexpectedContent(
+                f"line {line}'s {column!r} (the stream's key) is "
+                + ("empty" if value == "" else f"a JSON {_json_kind(value)}")
+            )
     return row
+
+
+def is_key_value(value: t.Any) -> bool:
+    """A value a row can be stored under: a non-empty string or a number."""
+    return (type(value) is str and value != "") or (type(value) in (int, float) and value == value)
 
 
 def header_excerpt(header: t.Sequence[str]) -> str:
@@ -97,6 +138,8 @@ def _significant(head: bytes) -> bytes:
 
 
 def _json_kind(value: t.Any) -> str:
+    if isinstance(value, dict):
+        return "object"
     if isinstance(value, list):
         return "list"
     if isinstance(value, str):

@@ -345,8 +345,11 @@ class RowTyper:
         self._typed: list[tuple[int, str, Converter]] = []
         self._plain: list[tuple[int, str]] = []
         self._extra: list[tuple[int, str]] = []
+        constants = constants or {}
         for index, column in enumerate(self.header):
-            if column in (UNPARSED, EXTRA) or column not in properties:
+            # A file column named like a constant (`app_id`, `export_date`) never replaces it:
+            # the constants are the record's key and bookmark. Its cells are kept as text.
+            if column in (UNPARSED, EXTRA) or column not in properties or column in constants:
                 self._extra.append((index, column))
                 continue
             convert = converter_for(properties[column])
@@ -361,7 +364,7 @@ class RowTyper:
             for name in properties
             if name not in present and name not in (UNPARSED, EXTRA)
         }
-        self._template.update(constants or {})
+        self._template.update(constants)
         unseen = [
             column for _, column in self._extra if ("extra", column) not in self._warned_columns
         ]
@@ -377,10 +380,12 @@ class RowTyper:
 
     def __call__(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
         """The typed record of one row. Keys, in this order: missing documented columns (null)
-        and constants, then plain and typed columns in header order (a file column named like
-        a constant replaces it), then the catch-all fields when they hold something."""
-        if len(cells) != self._width:
-            return self._refit(cells)
+        and constants, then plain and typed columns in header order, then the catch-all
+        fields when they hold something."""
+        if len(cells) != self._width:  # `downloads.csv_rows` refuses such a row, naming its line
+            raise ValueError(
+                f"{self.source}: a row of {len(cells)} cells, its header {self._width}"
+            )
         record = self._template.copy()
         for index, column in self._plain:
             record[column] = cells[index] or None
@@ -416,21 +421,6 @@ class RowTyper:
         self._warn_once(column, cell)
         return unparsed
 
-    def _refit(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
-        """A row of another width than the header: pad a short one with empty cells; keep
-        the overflow of a long one in `extra_columns` (from then on for the whole file)."""
-        cells = list(cells)
-        if len(cells) < self._width:
-            return self(cells + [""] * (self._width - len(cells)))
-        overflow = cells[self._width :]
-        self._warn_once("<row width>", f"{len(cells)} cells for {self._width} columns")
-        self._extra = [
-            *self._extra,
-            *((self._width + i, f"_overflow_{i}") for i in range(len(overflow))),
-        ]
-        self._width = len(cells)
-        return self(cells)
-
     def _warn_once(self, column: str, cell: str) -> None:
         if column in self._warned_columns:
             return
@@ -460,13 +450,16 @@ class DictTyper:
         properties = schema["properties"]
         self.source = source
         self.logger = logger or logging.getLogger(__name__)
+        constants = constants or {}
+        self._template = {
+            name: None for name in properties if name not in (UNPARSED, EXTRA)
+        } | dict(constants)
+        # A field named like a constant is kept as text in `extra_columns`, never typed over it.
         self._converters = {
             name: converter_for(prop)
             for name, prop in properties.items()
-            if name not in (UNPARSED, EXTRA)
+            if name not in (UNPARSED, EXTRA) and name not in constants
         }
-        self._template = {name: None for name in self._converters}
-        self._template.update(constants or {})
         self._warned: set[str] = set()
 
     def __call__(self, obj: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -19,6 +19,8 @@ import pytest
 from tap_branch.columnar import csv_batches as csv_batches_module
 from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
 from tap_branch.columnar.records import ColumnarRows, ColumnarTyper
+from tap_branch.downloads import csv_rows
+from tap_branch.file_checks import UnexpectedContent
 from tap_branch.streams.daily.v1 import EventsStream
 from tap_branch.typing import RowTyper
 from tests.conftest import DAILY_STREAMS, days_back, small_batches
@@ -304,22 +306,47 @@ def test_the_reader_reads_a_few_blocks_ahead_not_the_whole_file(monkeypatch, ahe
         assert max(reads_ahead) <= ahead
 
 
-@pytest.mark.parametrize(
-    "header",
-    [["id", "name", "name"], ["id", 'na"me']],
-    ids=["a column twice", "a quoted name"],
-)
-def test_headers_the_columnar_reader_does_not_take_go_to_the_row_path(header):
-    data = _csv(header, [["1", "a", "b"][: len(header)]])
+def test_a_quoted_header_goes_to_the_row_path():
+    data = _csv(["id", 'na"me'], [["1", "a"]])
     with pytest.raises(RowPathNeeded):
         list(csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"]))
 
 
-def test_a_header_without_the_key_is_refused_before_any_row():
-    from tap_branch.file_checks import UnexpectedContent
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["event_id", "name"], "no 'id' column"),
+        (["id", "name", "name"], "names 'name' more than once"),  # one's cells would be lost
+    ],
+)
+def test_a_header_without_the_key_or_with_a_name_twice_is_refused_before_any_row(header, message):
+    data = _csv(header, [["1", "a", "b"][: len(header)]])
+    for read in (csv_batches, csv_rows):
+        with pytest.raises(UnexpectedContent, match=message):
+            list(read(io.BufferedReader(io.BytesIO(data)), ["id"]))
 
-    data = _csv(["event_id", "name"], [["1", "a"]])
-    with pytest.raises(UnexpectedContent, match="no 'id' column"):
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (["", "a", "x"], "row ending at line 3 has an empty 'id' cell"),
+        (['""'], "row ending at line 3 has 1 cells"),  # a line of just "": one empty cell
+        (
+            ["8"],
+            "row ending at line 3 has 1 cells, its header 3",
+        ),  # cut short: its cells never came
+        (
+            ["8", "a", "b", "c"],
+            "row ending at line 3 has 4 cells, its header 3",
+        ),  # joined to the next
+    ],
+)
+def test_a_row_without_its_key_or_of_another_width_is_refused_by_both_paths(row, message):
+    text = "id,name,more\r\n1,a,b\r\n" + ",".join(row) + "\r\n9,c,d\r\n"
+    data = text.encode()
+    with pytest.raises(UnexpectedContent, match=message):
+        list(csv_rows(io.BufferedReader(io.BytesIO(data)), ["id"]))
+    with pytest.raises(RowPathNeeded):  # the row path then reads on, and refuses the row
         list(csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"]))
 
 
@@ -376,17 +403,27 @@ def test_the_tap_writes_the_same_records_on_both_paths(
     assert counted == len(columnar.records("events"))
 
 
-def test_a_cut_line_in_a_file_gives_the_same_records_on_both_paths(
+def test_a_cut_line_in_a_file_fails_it_on_both_paths_naming_the_line(
     sandbox, daily_days, monkeypatch
 ):
+    """A line cut in half joins the next one: its cells no longer sit under their columns.
+    Both paths give the rows before it, then fail naming the file and the line."""
     day = days_back(2)[0].isoformat()
     sandbox.fault(
         kind="corrupt_line", path=f"/files/daily/sandbox-app/{day}/events/0-", line=12, times=-1
     )
-    small_batches(monkeypatch, 4096)  # some batches before the cut
-    columnar = run_tap(daily_days, select=DAILY_STREAMS)
-    rows = _row_path_run(monkeypatch, daily_days)
+    small_batches(monkeypatch, 256)  # some batches before the cut
+    columnar = run_tap({**daily_days, "max_retries": 1}, select=["events"], expect_error=True)
+    rows = run_tap(
+        {**daily_days, "max_retries": 1, "columnar_files": False},
+        select=["events"],
+        expect_error=True,
+    )
     assert "reading on row by row" in columnar.logs
+    for run in (columnar, rows):
+        assert f"/{day}/events/0-" in str(run.error)
+        # Line 12, cut, runs on into line 13: one row of too many cells.
+        assert "the row ending at line 13 has 76 cells, its header 54" in str(run.error)
     _same_records(columnar.records("events"), rows.records("events"))
 
 
@@ -523,16 +560,17 @@ def test_scheduled_csv_files_write_the_same_records_on_both_paths(
     assert columnar.state == rows.state
 
 
-def test_a_cut_line_in_a_scheduled_csv_file_gives_the_same_records(
+def test_a_cut_line_in_a_scheduled_csv_file_fails_it_on_both_paths(
     sandbox, base_config, monkeypatch
 ):
     sandbox.fault(
         kind="corrupt_line", path="/files/scheduled/sandbox-app/sandbox-sub-1/", line=9, times=-1
     )
     small_batches(monkeypatch, 1024)  # some batches before the cut
-    # The cut joins two lines: Branch's line count then fails the job on both paths, alike.
-    columnar = run_tap(base_config, select=SCHEDULED, expect_error=True)
-    rows = run_tap({**base_config, "columnar_files": False}, select=SCHEDULED, expect_error=True)
+    config = {**base_config, "max_retries": 1}
+    columnar = run_tap(config, select=SCHEDULED, expect_error=True)
+    rows = run_tap({**config, "columnar_files": False}, select=SCHEDULED, expect_error=True)
     assert "reading on row by row" in columnar.logs
-    assert "row count check" in str(columnar.error) and str(columnar.error) == str(rows.error)
+    assert "row ending at line 9 has 10 cells, its header 24" in str(columnar.error)
+    assert str(columnar.error) == str(rows.error)
     _same_records(columnar.records("scheduled_export_rows"), rows.records("scheduled_export_rows"))

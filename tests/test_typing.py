@@ -260,18 +260,26 @@ def test_missing_documented_columns_are_null():
     assert record["creation_timestamp"] is None and record["data"] is None and record["url"] is None
 
 
-def test_ragged_rows_are_padded_or_kept():
+def test_rows_of_another_width_than_the_header_are_refused():
+    # `downloads.csv_rows` refuses them first, naming the line: never typed, padded or shifted.
     typer = _typer(LINKS, ["link_id", "channel"])
-    assert typer(["42"]) == {**typer(["42", ""]), "link_id": "42"}
-    long = typer(["42", "email", "surplus"])
-    assert long["channel"] == "email"
-    assert long[EXTRA] == {"_overflow_0": "surplus"}
+    for cells in (["42"], ["42", "email", "surplus"]):
+        with pytest.raises(ValueError, match=f"a row of {len(cells)} cells, its header 2"):
+            typer(cells)
 
 
 def test_a_file_cannot_overwrite_the_catch_all_or_constant_fields():
     record = _typer(LINKS, ["link_id", UNPARSED, EXTRA])(["42", "oops", "also"])
     assert UNPARSED not in record
     assert record[EXTRA] == {UNPARSED: "oops", EXTRA: "also"}
+    # A column named like a constant (the record's key) is kept as text, never typed over it.
+    record = _typer(LINKS, ["link_id", "app_id"])(["42", "999"])
+    assert record["app_id"] == "app-1" and record[EXTRA] == {"app_id": "999"}
+    assert _typer(LINKS, ["link_id", "app_id"])(["42", ""])["app_id"] == "app-1"
+    typer = DictTyper(CLICKS, source="test json", constants={"app_id": "app-1"})
+    record = typer({"app_id": None, "click_timestamp": 1704164645123})
+    assert record["app_id"] == "app-1" and EXTRA not in record
+    assert typer({"app_id": 7})[EXTRA] == {"app_id": "7"}
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,10 @@ empty cell is "", quoted cells may hold commas and newlines, blank lines are not
 The header is read and checked (`file_checks.check_header`) before any row, as the row
 path does. What pyarrow cannot read (a row of another width than the header, text that
 is not UTF-8, quoting it does not accept) raises `RowPathNeeded`: the caller reads the
-rest of the file with the row path (`downloads.csv_rows`), which has an answer for
-each of those (pads or keeps the cells, or fails naming the file), so both paths give
-the same records for the same file.
+rest of the file with the row path (`downloads.csv_rows`), which reads what it can read
+and fails naming the file and line where a row is not one (another width than the
+header), so both paths give the same records for the same file. A row with an empty key
+cell is handed over the same way, for the row path to name its line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import typing as t
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from tap_branch.file_checks import check_header
@@ -75,12 +77,8 @@ def csv_batches(
     head = body.peek(_HEADER_BYTES)[:_HEADER_BYTES]  # type: ignore[attr-defined]
     header = _header(head)
     check_header(header, key_columns)
-    if (
-        b'"' in head.split(b"\n", 1)[0]
-        or "\ufffd" in "".join(header)
-        or len(set(header)) != len(header)
-    ):
-        # Quoted names, bytes that are not UTF-8, a name twice: the row path's reading.
+    if b'"' in head.split(b"\n", 1)[0] or "\ufffd" in "".join(header):
+        # Quoted names, bytes that are not UTF-8: the row path's reading.
         raise RowPathNeeded("the header is not plain")
     batch_bytes = batch_bytes or pace.batch_bytes
     block_bytes = min(pace.block_bytes, batch_bytes)
@@ -109,8 +107,13 @@ def csv_batches(
         paced.raise_error()
         raise RowPathNeeded("pyarrow cannot read this file's first rows") from None
     blocks_per_batch = max(1, batch_bytes // block_bytes)
+    keys = [header.index(column) for column in key_columns]
     try:
-        yield from _put_together(paced.given_each(reader), blocks_per_batch)
+        for batch in _put_together(paced.given_each(reader), blocks_per_batch):
+            if any(pc.any(pc.equal(batch.column(index), "")).as_py() for index in keys):
+                # A row without its key: the row path reads on, and fails naming its line.
+                raise RowPathNeeded("a row of this file has an empty key cell")
+            yield batch
     except pa.ArrowInvalid:
         paced.raise_error()  # pyarrow refused the row the error cut short
         # The message quotes the row: never passed on (cells may hold personal data).

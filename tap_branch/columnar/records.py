@@ -177,13 +177,12 @@ class ColumnarTyper:
         warned: set | None = None,
         deselected: t.Collection[str] = (),
         copies: t.Mapping[str, tuple[int, encode.Encoder]] | None = None,
-        constants_win: bool = False,
     ) -> None:
         """`copies`: fields filled from a batch column with another encoder than their own
         (Daily Exports v3's raw `*_ms` numbers beside their date-times; a column the caller
         adds after the header's, like scheduled exports' row numbers), where the row path
-        sets them after typing the row. `constants_win`: a file column named like a constant
-        does not replace it (the row path sets the constants again after typing)."""
+        sets them after typing the row. A file column named like a constant is kept in
+        `extra_columns`, as on the row path."""
         # The row path decides which columns are typed, plain or extra, warns about unknown
         # columns, and keeps the set of problems already logged: one source of those rules.
         self._rows = rows.RowTyper(
@@ -192,34 +191,14 @@ class ColumnarTyper:
         properties = schema["properties"]
         self._deselected = frozenset(deselected)
         template = self._rows._template
-        file_columns = {column: index for index, column in [*self._rows._plain]}
-        file_columns.update({column: index for index, column, _ in self._rows._typed})
-        #: (key, literal JSON text or None, column index or None) in the row path's key order.
-        self._fields: list[tuple[str, str | None, int | None]] = []
-        constant_names = set(constants or {})
-        overridden = set()
-        for name, value in template.items():
-            if name in file_columns and constants_win and name in constant_names:
-                overridden.add(name)  # typed for unparsed_cells only, as on the row path
-                file_columns.pop(name)
-                self._fields.append((name, msgspec.json.encode(value).decode(), None))
-            elif name in file_columns:  # a file column named like a constant replaces it
-                self._fields.append((name, None, file_columns.pop(name)))
-            else:
-                self._fields.append((name, msgspec.json.encode(value).decode(), None))
-        for index, column in self._rows._plain:
-            if column in file_columns:
-                self._fields.append((column, None, index))
-        for index, column, _ in self._rows._typed:
-            if column in file_columns:
-                self._fields.append((column, None, index))
-        # A header naming one column twice: the row path keeps the last cell, in the first's place.
-        last_index = {column: index for index, column in enumerate(self._rows.header)}
-        self._fields = [
-            (name, literal, last_index[name] if index is not None else None)
-            for name, literal, index in dict.fromkeys(self._fields)
-            if name not in self._deselected
+        #: (key, literal JSON text or None, column index or None) in the row path's key order:
+        #: missing documented columns (null) and the constants as literals, then the file's.
+        self._fields: list[tuple[str, str | None, int | None]] = [
+            (name, msgspec.json.encode(value).decode(), None) for name, value in template.items()
         ]
+        self._fields += [(column, None, index) for index, column in self._rows._plain]
+        self._fields += [(column, None, index) for index, column, _ in self._rows._typed]
+        self._fields = [field for field in self._fields if field[0] not in self._deselected]
         copies = dict(copies or {})
         self._fields = [
             (name, None, copies[name][0]) if name in copies else (name, literal, index)
@@ -243,7 +222,7 @@ class ColumnarTyper:
         self._unparsed_only = [
             (column, index, encoder_for(properties[column]))
             for index, column, _ in self._rows._typed
-            if (column in self._deselected or column in overridden) and self._keep_unparsed
+            if column in self._deselected and self._keep_unparsed
         ]
         self._keep_extra = rows.EXTRA not in self._deselected and bool(self._rows._extra)
 

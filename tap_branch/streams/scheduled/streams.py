@@ -512,7 +512,6 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 warned=self._warned,
                 deselected=self.columnar_plan,
                 copies=copies,
-                constants_win=True,
             )
 
         yield from typed_then_rows(
