@@ -42,7 +42,7 @@ from tap_branch.columnar.records import (
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
-from tap_branch.settings import parse_date
+from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.scheduled.api import (
     FAILED,
     SUCCEEDED,
@@ -327,11 +327,14 @@ class ScheduledExportJobsStream(_ScheduledStream):
 
 
 def _objects_of(item: dict, sid: t.Any, app_id: str) -> tuple[dict, dict]:
-    """A listed subscription's `destination` and `report`, which must be objects (missing: {})."""
+    """A listed subscription's `destination` and `report`, which must be objects (missing: {}).
+
+    Otherwise the error names the setting that avoids the listing (and passes the connection
+    check as it is: Branch accepted the token, its listing is what cannot be read)."""
     destination, report = item.get("destination") or {}, item.get("report") or {}
     for field, value in (("destination", destination), ("report", report)):
         if not isinstance(value, dict):
-            raise FatalAPIError(
+            raise invalid_setting(
                 f"Branch listed scheduled export subscription {sid} of app {app_id} with a "
                 f"'{field}' that is {json.dumps(value)[:60]}, not an object; "
                 "the tap reads destination.subscription_type and report.response_format from it. "
