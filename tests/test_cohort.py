@@ -143,15 +143,16 @@ def test_results_at_the_record_cap_are_split_until_complete(fast):
     assert "alone returned" not in run.logs
 
 
-def test_a_single_day_at_the_cap_is_a_loud_warning(fast):
+def test_a_single_day_at_the_cap_fails_naming_the_report_and_the_day(fast):
+    """Branch may have cut a day's rows and no smaller window exists: exit 0 would hide it."""
     fast.sandbox.config.options["cohort_record_cap"] = 9
-    config = scaled_config(
-        fast.url, cohort_record_limit=9, start_date=(utc_today() - dt.timedelta(days=2)).isoformat()
-    )
-    run = run_tap(config, select=[STREAM])
-    assert "WARNING" in run.logs and "alone returned 9 rows" in run.logs
-    assert "installs_by_campaign" in run.logs
-    assert len(run.records(STREAM)) == 2 * 9 * 30
+    start = utc_today() - dt.timedelta(days=2)
+    config = scaled_config(fast.url, cohort_record_limit=9, start_date=start.isoformat())
+    run = run_tap(config, select=[STREAM], expect_error=True)
+    message = str(run.error)
+    assert f"cohort day {start} alone returned 9 rows" in message, message
+    assert "'installs_by_campaign'" in message and "fewer dimensions" in message
+    assert "replication_key_value" not in json.dumps(run.state)
 
 
 def test_limit_is_always_sent(fast):
@@ -367,3 +368,137 @@ def test_a_failed_poll_fails_the_run_naming_the_job_and_its_window(fast):
     start = (utc_today() - dt.timedelta(days=20)).isoformat()
     assert job_id in message and f"{STREAM}: the cohort job for {start}.." in message, message
     assert run.records(STREAM) == []
+
+
+# --- results that are not what Branch documents: each fails naming the job, nothing emitted ---
+
+
+def _fails_naming_the_job(fast, config: dict, *words: str):
+    run = run_tap(config, select=[STREAM], expect_error=True)
+    assert run.error is not None, "the run should fail"
+    message = str(run.error)
+    job_id = list(fast.sandbox.state["cohort_jobs"])[-1]  # this run's (one window)
+    assert job_id in message and STREAM in message, message
+    for word in words:
+        assert word in message, message
+    assert run.records(STREAM) == []
+    assert "replication_key_value" not in json.dumps(run.state)
+    return run
+
+
+def _short_config(fast, **extra) -> dict:
+    report = {"name": "installs_by_campaign", "measures": ["OPEN"], "granularity_band_count": 2}
+    return scaled_config(
+        fast.url,
+        cohort_reports=[{**DEFAULT_DIMENSIONS, **report}],
+        start_date=(utc_today() - dt.timedelta(days=3)).isoformat(),
+        **extra,
+    )
+
+
+DEFAULT_DIMENSIONS = {
+    "dimensions": [
+        "install_activity_touch_data_tilde_campaign",
+        "install_activity_touch_data_tilde_channel",
+        "install_activity_touch_data_tilde_advertising_partner_name",
+    ]
+}
+
+
+def test_a_json_result_without_its_closing_bracket_fails_naming_the_job(fast):
+    """Cut at a row boundary, the array's rows all decode: only the missing `]` shows the loss."""
+    fast.sandbox.config.options["cohort_result_fault"] = "unclosed"
+    _fails_naming_the_job(fast, _short_config(fast), "without its closing ']'", "gave up after")
+
+
+@pytest.mark.parametrize(
+    ("cohort_format", "words"),
+    [("json", "the JSON result is blank"), ("csv", "the file has no header line")],
+)
+def test_a_blank_result_is_not_an_empty_one(fast, cohort_format, words):
+    fast.sandbox.config.options["cohort_result_fault"] = "blank"
+    _fails_naming_the_job(fast, _short_config(fast, cohort_format=cohort_format), words)
+
+
+def test_a_csv_row_with_too_few_or_too_many_cells_fails_naming_the_line(fast):
+    SandboxControl(fast).fault(kind="corrupt_line", path="/files/cohort/", line=3, times=-1)
+    _fails_naming_the_job(fast, _short_config(fast, cohort_format="csv"), "line 3 has", "cells")
+
+    SandboxControl(fast).clear_faults()
+    fast.sandbox.config.options["cohort_result_fault"] = "extra_cell"
+    _fails_naming_the_job(
+        fast,
+        _short_config(fast, cohort_format="csv"),
+        "line 2 has 13 cells where the header has 12",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        ("data_as_string", "has 'data' that is a JSON string, not an object of bands"),
+        ("data_as_list", "has 'data' that is a JSON list"),
+        (
+            "bands_renamed",
+            "has no band (day0, week_1, ...) in its 'data' object, which holds d0, d1",
+        ),
+        ("empty_data", "in its 'data' object, which holds nothing"),
+        ("no_measure", "has no 'measure'"),
+    ],
+)
+def test_a_row_in_an_undocumented_shape_fails_naming_report_job_and_row(fast, fault, words):
+    fast.sandbox.config.options["cohort_result_fault"] = fault
+    _fails_naming_the_job(
+        fast, _short_config(fast), "report 'installs_by_campaign'", "row 1 ", words
+    )
+
+
+def test_a_csv_header_without_the_measure_column_fails_naming_it(fast):
+    SandboxControl(fast).fault(
+        kind="header", path="/files/cohort/", rename={"measure": "Measure"}, times=-1
+    )
+    _fails_naming_the_job(
+        fast, _short_config(fast, cohort_format="csv"), "its header has no 'measure' column"
+    )
+
+
+def test_the_docs_sample_spelling_of_a_dimension_fills_the_dimension_asked_for(fast):
+    """Branch's JSON sample answers `install_activity_touch_data_tilde_advertising_partner_name`
+    as `install_activity_data_tilde_advertising_partner_name`: same records either way."""
+    asked = run_tap(_short_config(fast), select=[STREAM]).records(STREAM)
+    fast.sandbox.config.options["cohort_result_keys"] = "documented_sample"
+    for cohort_format in ("json", "csv"):
+        sample = run_tap(_short_config(fast, cohort_format=cohort_format), select=[STREAM])
+        records = sample.records(STREAM)
+        assert sorted(map(json.dumps, records)) == sorted(map(json.dumps, asked))
+        partners = {
+            r["install_activity_touch_data_tilde_advertising_partner_name"] for r in records
+        }
+        assert None not in partners and len(partners) > 1
+        assert all("extra_columns" not in r for r in records)
+        assert len(set(keys(records, PK))) == len(records)
+
+
+def test_a_dimension_under_an_unknown_key_fails_naming_the_dimension_and_the_keys(fast):
+    SandboxControl(fast).fault(
+        kind="header",
+        path="/files/cohort/",
+        rename={"install_activity_touch_data_tilde_channel": "channel_label"},
+        times=-1,
+    )
+    _fails_naming_the_job(
+        fast,
+        _short_config(fast, cohort_format="csv"),
+        "report 'installs_by_campaign'",
+        "has no install_activity_touch_data_tilde_channel",
+        "keys the tap does not know: channel_label",
+    )
+
+
+def test_an_expired_result_url_is_refreshed_whatever_the_status_case(fast):
+    """`finished` in lower case is read as FINISHED by the poll and by the URL refresh alike."""
+    fast.sandbox.config.options["cohort_status_case"] = "lower"
+    SandboxControl(fast).fault(kind="expire", path="/files/cohort/", times=1)
+    run = run_tap(_short_config(fast), select=[STREAM])
+    assert len(run.records(STREAM)) == 3 * 3 * 2  # days x combos x bands (one measure)
+    assert "asking Branch for a fresh one" in run.logs

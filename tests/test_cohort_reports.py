@@ -148,7 +148,7 @@ def test_json_array_is_read_object_by_object():
 
     rows = [{"n": i, "data": {"day0": "1.5"}} for i in range(3000)]
     assert list(json_array_items(io.BytesIO(json.dumps(rows, indent=3).encode()))) == rows
-    with pytest.raises(ValueError, match="ends inside a row"):
+    with pytest.raises(ValueError, match="row 2 of the JSON array is cut"):
         list(json_array_items(io.BytesIO(b'[{"n": 1}, {"n": ')))
 
 
@@ -181,7 +181,7 @@ def test_a_row_without_a_real_cohort_date_fails_naming_it(day):
     expand = RowExpander(report(dimensions=[]), {"report": "r"}, source="job j1 of r")
     csv_text = f"measure,install_activity_timezone_adjusted_day,day0\nOPEN,{day},4\n"
     (row,) = list(csv_dicts(io.BytesIO(csv_text.encode())))
-    with pytest.raises(FatalAPIError, match="job j1 of r: a row has no cohort date"):
-        expand.check(row)
+    with pytest.raises(FatalAPIError, match="job j1 of r: row 1 has no cohort date"):
+        expand.check(row, 1)
     with pytest.raises(FatalAPIError, match="install_activity_timezone_adjusted_day"):
         expand(row)

@@ -42,7 +42,7 @@ def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
     # The cloud-delivered and the INACTIVE subscriptions are listed by Branch but skipped.
     assert statuses == {
         "sandbox-sub-1": ["SUCCEEDED", "SUCCEEDED", "RUNNING"],
-        "sandbox-sub-2": ["FAILED", "SUCCEEDED", "SUCCEEDED", "PENDING_GENERATION"],
+        "sandbox-sub-2": ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "PENDING_GENERATION"],
     }
     assert "sandbox-sub-cloud" in run.logs and "sandbox-sub-paused" in run.logs
 
@@ -57,8 +57,6 @@ def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
         else:
             assert by_job[job["job_id"]] == 0
     assert len(set(row_keys(rows))) == len(rows)
-    failed = next(j for j in jobs if j["status"] == "FAILED")
-    assert f"Job {failed['job_id']}" in run.logs and "WARNING" in run.logs
 
     # The bookmark holds before each subscription's first unfinished job.
     assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
@@ -86,7 +84,9 @@ def test_lists_subscriptions_and_reads_every_finished_job(sandbox, base_config):
         "beta",
     }
     assert all("unparsed_cells" not in r for r in rows)
-    json_row = next(r for r in rows if r["subscription_id"] == "sandbox-sub-2")
+    json_row = next(
+        r for r in rows if r["subscription_id"] == "sandbox-sub-2" and r.get("content_items")
+    )
     assert isinstance(json_row["event_data_revenue"], float)
     assert isinstance(json_row["content_items"], list)
     assert isinstance(json_row["timestamp_ms"], int)
@@ -102,7 +102,7 @@ def test_next_runs_read_only_jobs_finished_since(sandbox, base_config):
     first = run_tap(base_config, select=[ROWS])
     assert first.records(JOBS) == []  # the parent is synced for its children, not emitted
     seen = {r["job_id"] for r in first.records(ROWS)}
-    assert len(seen) == 4
+    assert len(seen) == 5
 
     again = run_tap(base_config, state=first.state, select=[ROWS])
     assert again.records(ROWS) == []
@@ -266,3 +266,98 @@ def test_a_jobs_repr_carries_no_signed_url():
     for text in (repr(job), str(job), repr(run)):
         assert "j-1" in text and "X-Amz-Signature" not in text and "deadbeef" not in text
     assert job.urls == [signed]
+
+
+# --- jobs whose rows are not there: an error naming them, unless accepted ------------------
+
+
+def test_a_failed_job_fails_naming_it_and_holds_its_subscription_until_accepted(
+    sandbox, base_config
+):
+    failed_day = days_ago(3)
+    sandbox.options(scheduled_statuses={f"sandbox-sub-2/{failed_day.isoformat()}": "FAILED"})
+    failed = job_id_for(sandbox.sandbox, "sandbox-sub-2", failed_day)
+    run = run_tap(base_config, select=BOTH, expect_error=True)
+    message = str(run.error)
+    assert failed in message and "sandbox-sub-2" in message and "FAILED" in message, message
+    assert "scheduled_export_accepted_mismatches" in message
+    assert "ERROR" in run.logs
+    # sub-2 holds before the failed job (its later jobs wait); sub-1 is unaffected.
+    partitions = run.state["bookmarks"][JOBS]["partitions"]
+    assert not [
+        p
+        for p in partitions
+        if p["context"] == {"subscription_id": "sandbox-sub-2"} and "replication_key_value" in p
+    ]
+    assert not {r["job_id"] for r in run.records(ROWS) if r["subscription_id"] == "sandbox-sub-2"}
+    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
+        days_ago(2).isoformat()
+    )
+
+    accepted = {**base_config, "scheduled_export_accepted_mismatches": [failed]}
+    done = run_tap(accepted, state=run.state, select=BOTH)
+    assert done.error is None and "Accepted by 'scheduled_export_accepted_mismatches'" in done.logs
+    assert bookmark(done, "sandbox-sub-2")["replication_key_value"].startswith(
+        days_ago(1).isoformat()
+    )
+    assert len({r["job_id"] for r in done.records(ROWS)}) == 2  # sub-2's jobs after it
+
+
+def test_a_succeeded_job_without_files_or_count_fails_naming_it_until_accepted(
+    sandbox, base_config
+):
+    bare_day = days_ago(2)
+    sandbox.options(scheduled_bare_jobs=[f"sandbox-sub-1/{bare_day.isoformat()}"])
+    bare = job_id_for(sandbox.sandbox, "sandbox-sub-1", bare_day)
+    run = run_tap(base_config, select=BOTH, expect_error=True)
+    message = str(run.error)
+    assert bare in message and "without files" in message and "lines_exported" in message
+    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
+        days_ago(3).isoformat()
+    )
+
+    accepted = {**base_config, "scheduled_export_accepted_mismatches": [bare]}
+    done = run_tap(accepted, state=run.state, select=BOTH)
+    assert done.error is None
+    assert bookmark(done, "sandbox-sub-1")["replication_key_value"].startswith(bare_day.isoformat())
+
+
+@pytest.mark.parametrize(
+    ("progress", "problem"),
+    [
+        ({"files_done": 9, "rows_done": 0}, "files_done 9 but the job has 3 file(s)"),
+        ({"files_done": 0, "rows_done": 40}, "rows_done 40 before any file is done"),
+        ({"files_done": 1, "rows_done": 10**6}, "rows_done 1000000 but Branch exported"),
+    ],
+)
+def test_an_impossible_progress_marker_fails_naming_stream_job_and_key(
+    sandbox, base_config, progress, problem
+):
+    """Read as it is, it would skip the job's files (or count rows never read) with exit 0."""
+    job = job_id_for(sandbox.sandbox, "sandbox-sub-1", days_ago(3))
+    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
+    state = {
+        "bookmarks": {
+            ROWS: {
+                "partitions": [
+                    {
+                        "context": {"subscription_id": "sandbox-sub-1"},
+                        "progress": {"job_id": job, **progress},
+                    }
+                ]
+            }
+        }
+    }
+    run = run_tap(config, state=state, select=BOTH, expect_error=True)
+    message = str(run.error)
+    assert f"stream '{ROWS}'" in message and job in message and "'progress'" in message, message
+    assert problem in message, message
+    assert not [r for r in run.records(ROWS) if r["job_id"] == job]
+
+
+def test_a_subscription_listed_with_string_fields_fails_naming_it(sandbox, base_config):
+    sandbox.options(scheduled_subscription_shape="flat")
+    run = run_tap(base_config, select=BOTH, expect_error=True)
+    message = str(run.error)
+    assert "sandbox-sub-1" in message and "'destination'" in message, message
+    assert "scheduled_exports" in message and "AttributeError" not in run.logs

@@ -21,6 +21,15 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `cohort_csv_users_column`: "users" (default) or "user", the CSV header the docs also show
 - `cohort_csv_cost`: false drops the `cost` column from CSV results (as the docs' sample does)
 - `cohort_rate_limits`: windows as [[requests, sandbox seconds], ...] (default 2/1, 5/60, 150/3600)
+- `cohort_status_case`: "upper" (default, as documented) or "lower" (`finished`, ...)
+- `cohort_result_keys`: "requested" (default) names each dimension in the result as it was asked
+  for; "documented_sample" writes `<activity>_touch_data_*` dimensions as `<activity>_data_*`, as
+  both versions of the docs' JSON sample do (`install_activity_data_tilde_advertising_partner_name`)
+- `cohort_result_fault`: a result that is not what Branch documents, for every job:
+  `unclosed` (JSON: the array ends after a complete row, without its `]`), `blank` (only blank
+  space), `extra_cell` (CSV: the first row has one cell more than the header); in JSON rows,
+  `data_as_string` (`data` as JSON text), `data_as_list` (its values in a list), `empty_data`
+  (`{}`), `bands_renamed` (`d0`, `d1`, ... instead of `day0`, ...), `no_measure` (no `measure`)
 """
 
 from __future__ import annotations
@@ -215,14 +224,14 @@ def register(sandbox: Sandbox) -> None:
             return json_response({"code": 404, "error_message": f"Job {job_id} not found"}, 404)
         elapsed = sandbox.scaled_seconds() - job["submitted"]
         if elapsed < job["latency"] * 0.3:
-            return json_response({"code": 102, "status": "QUEUED"})
+            return json_response({"code": 102, "status": spelled("QUEUED")})
         if elapsed < job["latency"]:
-            return json_response({"code": 102, "status": "RUNNING"})
+            return json_response({"code": 102, "status": spelled("RUNNING")})
         if job["error"]:
             return json_response(
                 {
                     "code": 500,
-                    "status": "ERROR",
+                    "status": spelled("ERROR"),
                     "error_message": "Query execution failed: sandbox-injected error",
                 }
             )
@@ -230,9 +239,14 @@ def register(sandbox: Sandbox) -> None:
         return json_response(
             {
                 "code": 200,
-                "status": "FINISHED",
+                "status": spelled("FINISHED"),
                 "response_url": sandbox.signed_url(request, f"cohort/{job_id}/{name}"),
             }
+        )
+
+    def spelled(status: str) -> str:
+        return (
+            status.lower() if sandbox.option("cohort_status_case", "upper") == "lower" else status
         )
 
     def produce(key: str) -> FileSource | None:
@@ -307,6 +321,33 @@ def _pool(dimension: str, sandbox: Sandbox) -> list[str]:
     return [f"{short}_{index}" for index in range(3)]
 
 
+#: `cohort_result_fault` values that change each row (JSON results).
+_ROW_FAULTS: dict[str, t.Callable[[dict], dict]] = {
+    "data_as_string": lambda data: json.dumps(data),
+    "data_as_list": lambda data: list(data.values()),
+    "empty_data": lambda data: {},
+    "bands_renamed": lambda data: {f"d{index}": v for index, v in enumerate(data.values())},
+}
+
+
+def result_key(sandbox: Sandbox, dimension: str) -> str:
+    """The key a dimension's value has in results (`cohort_result_keys`)."""
+    if sandbox.option("cohort_result_keys", "requested") != "documented_sample":
+        return dimension
+    for prefix in DATA_SOURCES.values():
+        if dimension.startswith(f"{prefix}_touch_data_"):
+            return dimension.replace(f"{prefix}_touch_data_", f"{prefix}_data_", 1)
+    return dimension
+
+
+def _faulty_row(row: dict, fault: str | None) -> dict:
+    if fault in _ROW_FAULTS:
+        row["data"] = _ROW_FAULTS[fault](row["data"])
+    elif fault == "no_measure":
+        del row["measure"]
+    return row
+
+
 def result_rows(sandbox: Sandbox, job: dict) -> t.Iterator[dict]:
     """The rows of a job's result, in Branch's JSON shape, at most `limit` of them."""
     query = job["query"]
@@ -324,7 +365,12 @@ def result_rows(sandbox: Sandbox, job: dict) -> t.Iterator[dict]:
         dt.date.fromisoformat(query["end_date"]),
     )
     rows = _rows(sandbox.config.seed, query, today, unit, bands, date_dim, dims, combos, start, end)
-    return itertools.islice(rows, job["limit"])
+    keys = {d: result_key(sandbox, d) for d in dims}
+    fault = sandbox.option("cohort_result_fault")
+    return (
+        _faulty_row({keys.get(k, k): v for k, v in row.items()}, fault)
+        for row in itertools.islice(rows, job["limit"])
+    )
 
 
 def _rows(seed, query, today, unit, bands, date_dim, dims, combos, start, end) -> t.Iterator[dict]:
@@ -372,17 +418,30 @@ def _rows(seed, query, today, unit, bands, date_dim, dims, combos, start, end) -
 
 
 def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
+    fault = sandbox.option("cohort_result_fault")
+    if fault == "blank":
+        yield b"  \n\n "
+        return
     rows = result_rows(sandbox, job)
     if job["format"] == "json":
         # A pretty-printed array, as in the docs' sample (so a reader cannot rely on one object a line).
         yield b"[\n"
         for index, row in enumerate(rows):
             yield (b",\n" if index else b"") + json.dumps(row, indent=3).encode()
-        yield b"\n]\n"
+        yield b"\n" if fault == "unclosed" else b"\n]\n"
         return
+    yield from _csv_bytes(sandbox, job, rows, fault)
+
+
+def _csv_bytes(
+    sandbox: Sandbox, job: dict, rows: t.Iterable[dict], fault: str | None
+) -> t.Iterator[bytes]:
     query = job["query"]
     date_dim = cohort_date_dimension(query["data_source"])
-    dims = [date_dim, *[d for d in query.get("dimensions") or [] if d != date_dim]]
+    dims = [
+        date_dim,
+        *[result_key(sandbox, d) for d in query.get("dimensions") or [] if d != date_dim],
+    ]
     unit = query.get("granularity", "day")
     band_columns = [f"{unit}{band}" for band in range(int(query["granularity_band_count"]))]
     with_cost = sandbox.option("cohort_csv_cost", True)
@@ -400,7 +459,7 @@ def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    for row in rows:
+    for number, row in enumerate(rows):
         cells = [
             row["measure"],
             row["metric"],
@@ -412,6 +471,8 @@ def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
             cells.append(row["cost"])
         cells.extend(row.get(d, "") for d in dims)
         cells.extend(row["data"][band] for band in band_columns)
+        if fault == "extra_cell" and number == 0:
+            cells.append("surplus")
         writer.writerow(cells)
         if out.tell() > 1 << 16:
             yield out.getvalue().encode()

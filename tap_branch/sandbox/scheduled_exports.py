@@ -10,8 +10,8 @@ App `sandbox-app` knows `sandbox-sub-1` (daily installs, csv.gz, 3 files a job) 
 must skip: `sandbox-sub-cloud` (delivered to the customer's bucket) and
 `sandbox-sub-paused` (INACTIVE). Each subscription has one daily job per day for
 the last `scheduled_history_days` days and today. By default today's job is
-PENDING_GENERATION, yesterday's is RUNNING in sub-1, and sub-2's job of 3 days
-ago FAILED; all others SUCCEEDED. Files of jobs older than
+PENDING_GENERATION, yesterday's is RUNNING in sub-1; all others SUCCEEDED (a FAILED
+job, which has no files, through `scheduled_statuses`). Files of jobs older than
 `scheduled_retention_days` answer 403 however fresh their URL (past retention).
 
 Options (flag `--option name=value` or `POST /_sandbox/options`):
@@ -22,6 +22,10 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `scheduled_line_mismatch`: `["<subscription>/<YYYY-MM-DD>"]` jobs whose lines_exported is off by one
 - `scheduled_formats`: `{"<subscription>": "csv" | "json" | "parquet"}` (parquet needs pyarrow)
 - `scheduled_jobs_post`: false makes POST .../jobs answer 405 (the tap then uses GET)
+- `scheduled_bare_jobs`: `["<subscription>/<YYYY-MM-DD>"]` SUCCEEDED jobs listed without files and
+  without `lines_exported`
+- `scheduled_subscription_shape`: "flat" lists `destination` and `report` as strings (the
+  subscription type and report type) instead of objects
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ SUBSCRIPTIONS = [
         "files": 1,
     },
 ]
-DEFAULT_STATUSES = {("sandbox-sub-1", 1): "RUNNING", ("sandbox-sub-2", 3): "FAILED"}
+DEFAULT_STATUSES = {("sandbox-sub-1", 1): "RUNNING"}
 EXTENSIONS = {"csv": "csv.gz", "json": "json.gz", "parquet": "parquet"}
 
 
@@ -221,6 +225,14 @@ def _format(sandbox: Sandbox, sub: dict) -> str:
 
 
 def _subscription_body(sandbox: Sandbox, sub: dict, app_id: str) -> dict:
+    if sandbox.option("scheduled_subscription_shape") == "flat":
+        return {
+            "subscription_id": sub["id"],
+            "app_id": app_id,
+            "subscription_status": sub["status"],
+            "report": sub["report_type"],
+            "destination": sub["destination"],
+        }
     return {
         "subscription_id": sub["id"],
         "app_id": app_id,
@@ -292,6 +304,9 @@ def _job_body(sandbox: Sandbox, request: Request, sub: dict, app_id: str, day: d
     if status == "FAILED":
         body["lines_exported"] = 0
     if status != "SUCCEEDED":
+        return body
+    if f"{sub['id']}/{day.isoformat()}" in (sandbox.option("scheduled_bare_jobs") or []):
+        del body["lines_exported"]
         return body
     rows = rows_for_job(sandbox, sub["id"], day)
     files = files_for_job(sandbox, sub, rows)

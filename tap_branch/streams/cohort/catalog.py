@@ -141,3 +141,19 @@ def dimensions_of(data_source: str) -> frozenset[str]:
         + list(USER_DIMENSIONS)
         + list(OTHER_DIMENSIONS)
     )
+
+
+def result_key_variants(dimension: str) -> tuple[str, ...]:
+    """Other keys Branch's result may hold `dimension`'s value under.
+
+    Both versions of the cohort document ask for `install_activity_touch_data_tilde_
+    advertising_partner_name` and show its value, in their JSON result sample, under
+    `install_activity_data_tilde_advertising_partner_name`: the activity prefix, then `data_`
+    without `touch_`. The rule is read as general for the `<activity>_touch_data_*` dimensions
+    (no dimension of either data source is spelled both ways, so it is never ambiguous).
+    """
+    for prefix in DATA_SOURCES.values():
+        touch = f"{prefix}_touch_data_"
+        if dimension.startswith(touch):
+            return (f"{prefix}_data_{dimension[len(touch) :]}",)
+    return ()

@@ -5,11 +5,21 @@ cumulative) with its bands side by side: in JSON a `data` object
 (`{"day0": "12.5", "day1": 3}`, values as strings or numbers), in CSV one column
 per band after `measure, metric, per_user, cumulative, users, cost, <dimensions>`.
 The docs' CSV says `user` in one place and `users` in another, and their sample
-has no `cost`: both spellings are read and a missing cost is null.
+has no `cost`: both spellings are read and a missing cost is null. Their JSON sample
+gives a `*_touch_data_*` dimension under its `*_data_*` spelling
+(`catalog.result_key_variants`): read as the dimension asked for.
 
 Each row becomes one record per band, so a warehouse can query any band without
 knowing the report's band count, and the primary key stays the same when a
 report's band count changes.
+
+What is not such a result is never read as one. A file that is not one whole JSON
+array of objects (no closing `]`, blank), or a CSV without its header or with a line
+of the wrong cell count, raises `UnexpectedContent`: the download is retried, then
+fails naming the file. A row the tap cannot key or expand (no cohort date, no
+measure, no band, `data` that is not an object, a dimension that came back under an
+unknown key) fails naming the report, the job and the row: read on, it would vanish
+or collapse onto another row's key.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_branch.file_checks import UnexpectedContent, check_header
+from tap_branch.streams.cohort.catalog import result_key_variants
 from tap_branch.typing import EXTRA, UNPARSED, as_text, parse_boolean, parse_integer, parse_number
 
 if t.TYPE_CHECKING:
@@ -39,61 +51,137 @@ _CONVERTERS: dict[str, t.Callable[[t.Any], t.Any]] = {
     "cost": parse_number,
 }
 _ALIASES = {"user": "users"}
+#: Fields a row must have: without `measure`, the rows of a day's measures share one key.
+REQUIRED = ("measure",)
 _CHUNK = 1 << 16
+_SPACE = " \t\r\n"
+_DECODER = json.JSONDecoder()
 
 
 def json_array_items(body: t.IO[bytes]) -> t.Iterator[dict]:
-    """The objects of a JSON array, one at a time, without reading the file whole.
+    """The objects of the JSON array that is the whole result, one at a time, without
+    reading the file whole (it may be pretty-printed over many lines).
 
-    Branch's JSON result is one array, possibly pretty-printed over many lines, so
-    the newline-delimited reader does not fit. Also reads newline-delimited objects.
+    Raises `UnexpectedContent` for anything else: a blank body, no `[`, an item that is
+    not an object, a missing `,` or closing `]` (a file cut at a row boundary would
+    otherwise read as a complete, shorter result), text after the `]`.
     """
-    decoder = json.JSONDecoder()
-    text = io.TextIOWrapper(body, encoding="utf-8-sig")
-    buffer, position, exhausted = "", 0, False
+    text = _JsonText(body)
+    if text.next_char() != "[":
+        raise UnexpectedContent(
+            "the JSON result is blank"
+            if not text.next_char()
+            else "the JSON result is not an array"
+        )
+    text.take()
+    if text.next_char() == "]":
+        text.take()
+    else:
+        yield from _array_rows(text)
+    if text.next_char():
+        raise UnexpectedContent("the JSON result goes on after its array's closing ']'")
+
+
+def _array_rows(text: _JsonText) -> t.Iterator[dict]:
+    """The rows of a non-empty array whose `[` was read, up to and including its `]`."""
+    number = 0
     while True:
-        # Skip what separates objects: whitespace, the array's brackets and commas.
-        while position < len(buffer) and buffer[position] in " \t\r\n[],":
-            position += 1
-        try:
-            if position >= len(buffer):
-                raise json.JSONDecodeError("need more", buffer, position)
-            # A row is an object: once it decodes, its closing brace has been read.
-            item, position = decoder.raw_decode(buffer, position)
-        except json.JSONDecodeError:
-            if exhausted:
-                if position >= len(buffer):
-                    return
-                raise ValueError(
-                    f"the JSON result ends inside a row near {buffer[position : position + 40]!r}"
-                ) from None
-            chunk = text.read(_CHUNK)
-            buffer, position, exhausted = buffer[position:] + chunk, 0, not chunk
-            continue
-        if not isinstance(item, dict):
-            raise ValueError(
-                f"the JSON result holds a {type(item).__name__} where a row object belongs"
+        if text.next_char() != "{":
+            raise UnexpectedContent(
+                f"item {number + 1} of the JSON array is not a row object"
+                if text.next_char()
+                else f"the JSON array ends after row {number} without its closing ']'"
             )
-        yield item
+        number += 1
+        yield text.row(number)
+        separator = text.next_char()
+        if not separator:
+            raise UnexpectedContent(
+                f"the JSON array ends after row {number} without its closing ']'"
+            )
+        if separator not in ",]":
+            raise UnexpectedContent(f"row {number} of the JSON array is not followed by ',' or ']'")
+        text.take()
+        if separator == "]":
+            return
 
 
-def csv_dicts(body: t.IO[bytes]) -> t.Iterator[dict]:
-    """CSV rows as {header: cell} dicts; empty cells are left out (null)."""
+class _JsonText:
+    """A JSON text read a chunk at a time: the next significant character, and whole objects."""
+
+    def __init__(self, body: t.IO[bytes]) -> None:
+        self._text = io.TextIOWrapper(body, encoding="utf-8-sig")
+        self._buffer, self._position, self._exhausted = "", 0, False
+
+    def next_char(self) -> str:
+        """The next character that is not blank space, not consumed; "" at the end."""
+        while True:
+            buffer, position = self._buffer, self._position
+            while position < len(buffer) and buffer[position] in _SPACE:
+                position += 1
+            self._position = position
+            if position < len(buffer):
+                return buffer[position]
+            if not self._more():
+                return ""
+
+    def take(self) -> None:
+        self._position += 1
+
+    def row(self, number: int) -> dict:
+        """The object starting at the current position (row `number`, for errors)."""
+        while True:
+            try:
+                # An object ends with its closing brace: once it decodes, it is whole.
+                item, self._position = _DECODER.raw_decode(self._buffer, self._position)
+                return item
+            except json.JSONDecodeError as exc:
+                if not self._more():
+                    raise UnexpectedContent(
+                        f"row {number} of the JSON array is cut or not valid JSON ({exc.msg})"
+                    ) from None
+
+    def _more(self) -> bool:
+        """Read the next chunk onto what is left of the buffer; False at the end."""
+        if self._exhausted:
+            return False
+        chunk = self._text.read(_CHUNK)
+        self._buffer, self._position = self._buffer[self._position :] + chunk, 0
+        self._exhausted = not chunk
+        return bool(chunk)
+
+
+def csv_dicts(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterator[dict]:
+    """CSV rows as {header: cell} dicts; an empty cell is None (null).
+
+    The header must exist and name `key_columns`; a line with more or fewer cells than
+    the header (a row cut short, a stray comma) raises `UnexpectedContent` naming it:
+    its cells cannot be matched to their columns.
+    """
     reader = csv.reader(io.TextIOWrapper(body, encoding="utf-8-sig", newline=""))
     header = next(reader, None)
-    if header is None:
-        return
-    header = [column.strip() for column in header]
+    if header is not None:
+        header = [column.strip() for column in header]
+    check_header(header, key_columns)
+    width = len(header)
     for cells in reader:
-        if cells:
-            yield {column: cell for column, cell in zip(header, cells, strict=False) if cell != ""}
+        if not cells:
+            continue  # a blank line is not a row
+        if len(cells) != width:
+            raise UnexpectedContent(
+                f"line {reader.line_num} has {len(cells)} cells where the header has {width}"
+            )
+        yield {
+            column: cell if cell != "" else None for column, cell in zip(header, cells, strict=True)
+        }
 
 
 class RowExpander:
     """Turns one result row into its per-band records, typed; nothing is dropped silently.
 
     A cell that does not parse is null and kept as text in `unparsed_cells`; a column
-    the report did not ask for is kept in `extra_columns`.
+    the report did not ask for is kept in `extra_columns`. `check` refuses the rows that
+    would lose data (see the module's docstring) before any record of their file is sent.
     """
 
     def __init__(self, report: CohortReport, constants: t.Mapping[str, t.Any], source: str) -> None:
@@ -102,6 +190,12 @@ class RowExpander:
         self.source = source
         self.date_dimension = report.date_dimension
         self.dimensions = frozenset(report.dimensions)
+        #: Branch's other spellings of the dimensions asked for -> the dimension.
+        self.variants = {v: d for d in report.dimensions for v in result_key_variants(d)}
+        self._spellings = {d: (d, *result_key_variants(d)) for d in report.dimensions}
+        self._known = frozenset(
+            {self.date_dimension, "data", *self.dimensions, *self.variants, *_CONVERTERS, *_ALIASES}
+        )
 
     def __call__(self, row: t.Mapping[str, t.Any]) -> list[dict]:
         base: dict[str, t.Any] = {**self.constants, "cohort_date": None}
@@ -121,7 +215,9 @@ class RowExpander:
                 if base["cohort_date"] is None:
                     unparsed[key] = as_text(value)
             elif key in self.dimensions:
-                base[key] = None if value is None or value == "" else as_text(value)
+                base[key] = _dimension_value(value)
+            elif key in self.variants and self.variants[key] not in row:
+                base[self.variants[key]] = _dimension_value(value)
             elif _ALIASES.get(key, key) in _CONVERTERS:
                 field = _ALIASES.get(key, key)
                 if value is None or value == "":
@@ -132,8 +228,8 @@ class RowExpander:
                     unparsed[field] = as_text(value)
             elif value is not None:
                 self._band(key, value, bands, extra)
-        if base["cohort_date"] is None:
-            raise self._no_date(row)
+        if base["cohort_date"] is None or base["measure"] is None or not bands:
+            raise self._refused(row, self._problem(row) or "cannot be expanded", None)
         if extra:  # the catch-all keys only when they hold something
             base[EXTRA] = extra
         records = []
@@ -149,18 +245,58 @@ class RowExpander:
             records.append(record)
         return records
 
-    def check(self, row: t.Mapping[str, t.Any]) -> None:
-        """Raise for a row the tap cannot key, as expanding it would (to fail before a
-        file's first record is emitted)."""
-        if _date(row.get(self.date_dimension)) is None:
-            raise self._no_date(row)
+    def check(self, row: t.Mapping[str, t.Any], number: int) -> None:
+        """Raise for row `number` of the result when the tap cannot key or expand it (to
+        fail before the file's first record is emitted)."""
+        problem = self._problem(row)
+        if problem:
+            raise self._refused(row, problem, number)
 
-    def _no_date(self, row: t.Mapping[str, t.Any]) -> FatalAPIError:
-        found = row.get(self.date_dimension)
-        shown = "missing" if found in (None, "") else repr(str(found)[:40])
+    def _problem(self, row: t.Mapping[str, t.Any]) -> str | None:
+        """What makes `row` unusable, in words; None for a good row."""
+        if _date(row.get(self.date_dimension)) is None:
+            found = row.get(self.date_dimension)
+            shown = "missing" if found in (None, "") else repr(str(found)[:40])
+            return f"has no cohort date ({self.date_dimension}: {shown}); the tap cannot key it"
+        for field in REQUIRED:
+            if row.get(field) in (None, ""):
+                return f"has no '{field}'; the tap cannot key it (it is part of the primary key)"
+        return self._band_problem(row) or self._dimension_problem(row)
+
+    def _band_problem(self, row: t.Mapping[str, t.Any]) -> str | None:
+        if "data" in row:
+            data = row["data"]
+            if not isinstance(data, t.Mapping):
+                return f"has 'data' that is a JSON {_kind(data)}, not an object of bands"
+            if not any(_band_of(str(key)) for key in data):
+                # Branch's documents show every row with its bands (zeros written out), and
+                # band 0 of every cohort day the tap asks for has begun: none is no result.
+                shown = ", ".join(sorted(map(str, data))[:10]) or "nothing"
+                return f"has no band (day0, week_1, ...) in its 'data' object, which holds {shown}"
+            return None
+        if not any(_band_of(key) for key, value in row.items() if value is not None):
+            return "has no band (day0, week_1, ...): neither a 'data' object nor band columns"
+        return None
+
+    def _dimension_problem(self, row: t.Mapping[str, t.Any]) -> str | None:
+        missing = [d for d, keys in self._spellings.items() if not any(k in row for k in keys)]
+        if not missing:
+            return None
+        unknown = sorted(k for k in row if k not in self._known and _band_of(k) is None)
+        if not unknown:
+            return None  # the dimension is simply null in this row
+        return (
+            f"has no {', '.join(missing)} (dimension(s) of report '{self.report.name}') but keys "
+            f"the tap does not know: {', '.join(unknown)}; Branch may have answered a dimension "
+            "under another name, and its rows would collapse onto one key"
+        )
+
+    def _refused(
+        self, row: t.Mapping[str, t.Any], problem: str, number: int | None
+    ) -> FatalAPIError:
+        which = f"row {number}" if number is not None else "a row"
         return FatalAPIError(
-            f"{self.source}: a row has no cohort date ({self.date_dimension}: {shown}); "
-            f"the tap cannot key it. Row fields: {', '.join(sorted(row))}"
+            f"{self.source}: {which} {problem}. Row fields: {', '.join(sorted(map(str, row)))}"
         )
 
     @staticmethod
@@ -170,6 +306,20 @@ class RowExpander:
             bands.append((*band, value))
         elif value is not None:
             extra[key] = as_text(value)
+
+
+def _dimension_value(value: t.Any) -> str | None:
+    return None if value is None or value == "" else as_text(value)
+
+
+def _kind(value: t.Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return type(value).__name__
 
 
 @functools.lru_cache(maxsize=1024)

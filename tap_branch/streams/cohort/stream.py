@@ -25,6 +25,7 @@ bookmark is written by hand once every window up to it has been emitted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 import typing as t
 from functools import cached_property
@@ -38,7 +39,7 @@ from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
-from tap_branch.errors import json_answer
+from tap_branch.errors import DownloadError, json_answer
 from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
@@ -340,7 +341,7 @@ class CohortStream(Branch2Stream):
         """A job's result URL once FINISHED (maybe empty: `_spool` says so); an error for a
         failed job or one in a status Branch does not document."""
         answer = self._poll(job_id)
-        status = str(answer.get("status") or "").upper()
+        status = _status(answer)
         if status == "FINISHED":
             return str(answer.get("response_url") or "")
         if status == "ERROR":
@@ -365,9 +366,9 @@ class CohortStream(Branch2Stream):
     def _finished_url(self, job_id: str) -> str:
         """The signed result URL of a FINISHED job, asked again (for refreshing an expired URL)."""
         answer = self._poll(job_id)
-        if answer.get("status") != "FINISHED" or not answer.get("response_url"):
+        if _status(answer) != "FINISHED" or not answer.get("response_url"):
             raise FatalAPIError(
-                f"{self.name}: job {job_id} no longer offers a result ({answer.get('status')})"
+                f"{self.name}: job {job_id} no longer offers a result ({_status(answer) or 'no status'})"
             )
         return str(answer["response_url"])
 
@@ -478,16 +479,20 @@ class CohortStream(Branch2Stream):
                 cohort_jobs.split(self, list(reports.halves(*window)))
                 continue
             if rows >= self.record_limit:
-                self.logger.warning(
-                    "%s: cohort day %s alone returned %d rows, the record limit (cohort_record_limit): "
-                    "Branch may have cut rows of report '%s' for that day. Add filters or fewer "
-                    "dimensions, or raise the limit if Branch allows it.",
-                    self.name,
-                    window[0],
-                    rows,
-                    self.report.name,
-                )
+                spool.close()
+                raise self._day_at_the_limit(window[0], rows)
             yield window, _replay(spool, expander)
+
+    def _day_at_the_limit(self, day: dt.date, rows: int) -> FatalAPIError:
+        """A single cohort day whose result reached the limit: Branch may have cut rows, and no
+        smaller window can be asked for."""
+        return FatalAPIError(
+            f"{self.name}: cohort day {day} alone returned {rows} rows, the record limit "
+            f"(cohort_record_limit {self.record_limit}): Branch may have cut rows of report "
+            f"'{self.report.name}' for that day, so the run stops before its bookmark passes it. "
+            "Give the report fewer dimensions or add filters (split it into several reports), or "
+            "raise cohort_record_limit if Branch allows your account more rows."
+        )
 
     def _later_streams(self) -> list[CohortStream]:
         """The selected cohort streams the SDK syncs after this one (it syncs in this order)."""
@@ -512,20 +517,27 @@ class CohortStream(Branch2Stream):
         if not url:
             raise FatalAPIError(f"{self.name}: job {job_id} is FINISHED without a response_url")
         label = file_label(url)
-        parse = json_array_items if self.result_format == "json" else csv_dicts
         expand = RowExpander(
             self.report,
             {"report": self.report.name, **self._scope_constants()},
-            source=f"{self.name} {window[0]}..{window[1]} ({label})",
+            source=f"{self.name} (report '{self.report.name}'), job {job_id} for "
+            f"{window[0]}..{window[1]} ({label})",
         )
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by _replay
         encode = msgspec.json.Encoder().encode
         rows = 0
         try:
-            for row in self._reader.items(url, parse, refresh=lambda: self._finished_url(job_id)):
+            for row in self._reader.items(
+                url, self._parser, refresh=lambda: self._finished_url(job_id)
+            ):
                 rows += 1
-                expand.check(row)
+                expand.check(row, rows)
                 spool.write(encode(row) + b"\n")
+        except DownloadError as exc:  # the file, retried: its error names the file, not the job
+            spool.close()
+            raise DownloadError(
+                f"{self.name}: the result of job {job_id} for {window[0]}..{window[1]}: {exc}"
+            ) from None
         except ValueError as exc:
             spool.close()
             raise FatalAPIError(
@@ -537,10 +549,22 @@ class CohortStream(Branch2Stream):
         spool.seek(0)
         return spool, rows, expand
 
+    @property
+    def _parser(self) -> t.Callable[[t.IO[bytes]], t.Iterator[dict]]:
+        """The reader of this report's result files; a CSV header must name the key columns."""
+        if self.result_format == "json":
+            return json_array_items
+        return functools.partial(csv_dicts, key_columns=("measure", self.report.date_dimension))
+
     def _scope_constants(self) -> dict[str, t.Any]:
         constants: dict[str, t.Any] = {"organization_id": None, "app_id": None}
         constants.update(self.scope_param)
         return constants
+
+
+def _status(answer: t.Mapping[str, t.Any]) -> str:
+    """A job's status as Branch's documents spell it (upper case), whatever the answer's case."""
+    return str(answer.get("status") or "").strip().upper()
 
 
 def _replay(spool: t.IO[bytes], expand: RowExpander) -> t.Iterator[dict]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import json
 import typing as t
 from functools import cached_property
 
@@ -39,9 +40,9 @@ from tap_branch.columnar.records import (
     typed_then_rows,
 )
 from tap_branch.downloads import FileReader, file_label
-from tap_branch.errors import SignedUrlExpiredError
+from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
-from tap_branch.settings import parse_date
+from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.scheduled.api import (
     FAILED,
     SUCCEEDED,
@@ -73,8 +74,9 @@ SETTINGS = [
         "scheduled_export_accepted_mismatches",
         th.ArrayType(th.StringType),
         description="Job ids of scheduled exports whose row count you have checked and accept although it "
-        "differs from Branch's lines_exported, or whose files are gone at Branch (403 past its 7-day "
-        "retention) and whose rows you accept losing. Any other such job fails and keeps its bookmark.",
+        "differs from Branch's lines_exported, or whose rows you accept losing: files gone at Branch (403 "
+        "past its 7-day retention), a job Branch reports FAILED, or one SUCCEEDED without files and without "
+        "lines_exported. Any other such job fails the run and keeps its bookmark.",
     ),
 ]
 
@@ -114,6 +116,23 @@ class _ScheduledStream(Branch2Stream):
     @cached_property
     def authenticator(self) -> AccessTokenAuthenticator:
         return AccessTokenAuthenticator(self.config.get("access_token") or "")
+
+    def accepted_or_failure(self, job: Job, message: str, advice: str) -> bool:
+        """Whether the user accepted losing `job`'s rows (`ACCEPTING_SETTING`: a warning says
+        so). Otherwise an ERROR and a failure of the run, raised once every subscription has
+        synced; the caller keeps the bookmark before the job."""
+        if job.job_id in set(self.config.get(ACCEPTING_SETTING) or []):
+            self.logger.warning("Accepted by '%s': %s.", ACCEPTING_SETTING, message)
+            return True
+        self.logger.error(
+            "%s. %s The bookmark stays before the job. To accept losing its rows, add its job_id "
+            "to the setting '%s'.",
+            message,
+            advice,
+            ACCEPTING_SETTING,
+        )
+        self.run.failures.append(f"{message} (accept with '{ACCEPTING_SETTING}')")
+        return False
 
 
 # --- jobs ------------------------------------------------------------------------
@@ -185,10 +204,10 @@ class ScheduledExportJobsStream(_ScheduledStream):
             for item in self.api.list_subscriptions(app_id):
                 sid = item.get("subscription_id") or item.get("id")
                 status = str(item.get("subscription_status") or item.get("status") or "").upper()
-                destination = (item.get("destination") or {}).get("subscription_type")
-                report = item.get("report") or {}
                 if not sid:
                     continue
+                destination_of, report = _objects_of(item, sid, app_id)
+                destination = destination_of.get("subscription_type")
                 if status != "ACTIVE" or destination != "branch":
                     self.logger.info(
                         "Skipping scheduled export subscription %s of app %s: status %s, destination %s "
@@ -250,10 +269,9 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 break
             where = f"Job {job.job_id} of {sub.label} (end_date {job.end_date})"
             if job.status == FAILED:
-                self.logger.warning(
-                    "%s FAILED at Branch: it has no files. Emitted with its status.", where
-                )
                 yield job.record(sub)
+                if not self._failed_job_accepted(sub, job):
+                    return  # the bookmark stays before this job
                 self._mark_done(context, job)
                 continue
             if job.status != SUCCEEDED:
@@ -290,13 +308,39 @@ class ScheduledExportJobsStream(_ScheduledStream):
             at_bookmark = [job.job_id]
         self.checkpoint(context, bookmark=job.end_date, jobs_at_bookmark=at_bookmark)
 
+    def _failed_job_accepted(self, sub: Subscription, job: Job) -> bool:
+        """A job Branch reports FAILED has no files: its rows are lost unless Branch runs it again."""
+        return self.accepted_or_failure(
+            job,
+            f"job {job.job_id} of {sub.label} ({job.start_date or '?'} to {job.end_date}) FAILED at "
+            "Branch: it has no files, so its rows are not loaded",
+            "If Branch runs it again, the next run reads it.",
+        )
+
     def _raise_failures(self) -> None:
         if self.run.failures:
             failures, self.run.failures = self.run.failures, []
             raise ExportIntegrityError(
-                f"{len(failures)} scheduled export job(s) failed their row count check "
-                "or could not be read: " + " | ".join(failures)
+                f"{len(failures)} scheduled export job(s) failed their row count check, could "
+                "not be read or have no files: " + " | ".join(failures)
             )
+
+
+def _objects_of(item: dict, sid: t.Any, app_id: str) -> tuple[dict, dict]:
+    """A listed subscription's `destination` and `report`, which must be objects (missing: {}).
+
+    Otherwise the error names the setting that avoids the listing (and passes the connection
+    check as it is: Branch accepted the token, its listing is what cannot be read)."""
+    destination, report = item.get("destination") or {}, item.get("report") or {}
+    for field, value in (("destination", destination), ("report", report)):
+        if not isinstance(value, dict):
+            raise invalid_setting(
+                f"Branch listed scheduled export subscription {sid} of app {app_id} with a "
+                f"'{field}' that is {json.dumps(value)[:60]}, not an object; "
+                "the tap reads destination.subscription_type and report.response_format from it. "
+                "Name the subscriptions to read in the setting 'scheduled_exports'."
+            )
+    return destination, report
 
 
 # --- rows ------------------------------------------------------------------------
@@ -370,6 +414,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
         files_done = rows_done = 0
         if progress.get("job_id") == job.job_id:
             files_done, rows_done = int(progress["files_done"]), int(progress["rows_done"])
+            self._check_progress(context, job, files_done, rows_done)
             self.logger.info(
                 "Resuming job %s of %s after file %d of %d (%d rows already emitted).",
                 job.job_id,
@@ -394,6 +439,23 @@ class ScheduledExportRowsStream(_ScheduledStream):
         else:
             self.run.outcomes[key] = self._check_count(sub, job, rows_done)
         self.checkpoint(context, progress=None)
+
+    def _check_progress(self, context: dict, job: Job, files_done: int, rows_done: int) -> None:
+        """A progress marker this tap could have written for `job`, or `InvalidStateError`:
+        read as it is, an impossible one skips files or rows of the job with exit 0."""
+        problem = None
+        if files_done > len(job.urls):
+            problem = f"files_done {files_done} but the job has {len(job.urls)} file(s)"
+        elif files_done == 0 and rows_done:
+            problem = f"rows_done {rows_done} before any file is done"
+        elif job.lines_exported is not None and rows_done > job.lines_exported:
+            problem = f"rows_done {rows_done} but Branch exported {job.lines_exported} rows"
+        if problem:
+            raise InvalidStateError(
+                f"State of stream '{self.name}', partition {context['subscription_id']}, key "
+                f"'progress' for job {job.job_id}: {problem}. It is not a state this tap wrote; "
+                "remove that 'progress' entry to read the job again from its first file."
+            )
 
     def _records_of_file(
         self, sub: Subscription, job: Job, index: int
@@ -598,6 +660,15 @@ class ScheduledExportRowsStream(_ScheduledStream):
         return MISMATCH
 
     def _check_count(self, sub: Subscription, job: Job, rows: int) -> str:
+        if job.lines_exported is None and not job.urls:
+            # Nothing says the job is empty (lines_exported 0 would): its rows may be lost.
+            accepted = self.accepted_or_failure(
+                job,
+                f"job {job.job_id} of {sub.label} (end_date {job.end_date}) SUCCEEDED without "
+                "files (export_url) and without lines_exported, so nothing says it is empty",
+                "The next run asks Branch again.",
+            )
+            return DONE if accepted else MISMATCH
         if job.lines_exported is None:
             self.logger.warning(
                 "Job %s of %s has no lines_exported: its %d rows cannot be checked.",
