@@ -95,3 +95,29 @@ def test_unknown_app_or_retired_api_is_a_warning(sandbox, base_config):
     retired = run_tap(cfg, select=APP_CONFIG)
     assert retired.records("app_config") == [] and retired.error is None
     assert "not available to this account" in retired.logs
+
+
+def test_credentials_nested_in_the_answer_are_dropped(sandbox, base_config):
+    nested = "secret_live_NESTED_value_123"
+    body = {
+        "app_name": "nested",
+        "settings": {"branch_secret": nested, "api_key": "key_value_4567", "theme": "dark"},
+        "keys": [{"apiSecret": "secret_in_list_890", "name": "k1"}],
+    }
+    sandbox.fault(kind="status", status=200, body=body, path="/v1/app/")
+    run = run_tap(base_config, select=APP_CONFIG)
+    [record] = run.records("app_config")
+    assert record["extra_columns"] == {
+        "settings": '{"theme":"dark"}',
+        "keys": '[{"name":"k1"}]',
+    }
+    for secret in (nested, "key_value_4567", "secret_in_list_890"):
+        assert secret not in run.raw_output and secret not in run.logs
+
+
+def test_an_error_sent_with_200_is_no_app_config(sandbox, base_config):
+    body = {"error": {"message": "internal", "code": 500}}
+    sandbox.fault(kind="status", status=200, body=body, path="/v1/app/")
+    run = run_tap(base_config, select=APP_CONFIG, expect_error=True)
+    assert "app config request of app" in str(run.error) and "internal" in str(run.error)
+    assert run.records("app_config") == []

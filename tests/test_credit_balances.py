@@ -32,7 +32,7 @@ def test_balances_match_the_history(sandbox, base_config):
 
 
 def test_balances_of_chosen_buckets_and_unknown_identity(sandbox, base_config):
-    sandbox.options(credits_unknown_identity=400)
+    sandbox.options(credits_unknown_identity=404)
     cfg = {
         **base_config,
         "credit_identities": ["user-1", "nobody", "user-2"],
@@ -132,3 +132,23 @@ def test_identities_as_json_text(sandbox, base_config):
     """Meltano passes a list setting given by environment variable as JSON text."""
     run = run_tap({**base_config, "credit_identities": '["user-1", "user-2"]'}, select=BALANCES)
     assert {r["identity"] for r in run.records("credit_balances")} == {"user-1", "user-2"}
+
+
+def test_a_400_about_anything_but_the_key_fails_naming_the_identity(sandbox, base_config):
+    body = {"error": {"message": "Something went wrong", "code": 400}}
+    sandbox.fault(kind="status", status=400, body=body, path="/v1/credits", after=1)
+    cfg = {**base_config, "credit_identities": ["user-1", "user-2", "user-3"]}
+    run = run_tap(cfg, select=BALANCES, expect_error=True)
+    assert "'user-2'" in str(run.error) and "Something went wrong" in str(run.error)
+    assert {r["identity"] for r in run.records("credit_balances")} == {"user-1"}
+
+
+def test_an_error_sent_with_200_is_no_balance(sandbox, base_config):
+    body = {"error": {"message": "Invalid or missing branch key", "code": 400}}
+    sandbox.fault(kind="status", status=200, body=body, path="/v1/credits")
+    run = run_tap(
+        {**base_config, "credit_identities": ["user-1"]}, select=BALANCES, expect_error=True
+    )
+    assert "credit balance request of identity 'user-1'" in str(run.error)
+    assert "Invalid or missing branch key" in str(run.error)
+    assert run.records("credit_balances") == []

@@ -130,7 +130,7 @@ def test_up_to_date_identity_gets_one_empty_page(sandbox, config):
     assert bookmarks(again.state) == bookmarks(first.state)
 
 
-@pytest.mark.parametrize("answer", ["empty", 400, 404])
+@pytest.mark.parametrize("answer", ["empty", 404])
 def test_unknown_identity_warns_and_goes_on(sandbox, config, answer):
     sandbox.options(credits_unknown_identity=answer)
     cfg = {**config, "credit_identities": ["user-1", "ghost", "user-2"]}
@@ -141,7 +141,7 @@ def test_unknown_identity_warns_and_goes_on(sandbox, config, answer):
     assert run.error is None
 
 
-@pytest.mark.parametrize("answer", [400, 404])
+@pytest.mark.parametrize("answer", [404])
 def test_unknown_identity_whose_name_reads_like_credentials(sandbox, config, answer):
     """Branch's error quotes the identity: "Identity not found: author@example.com" is no key problem."""
     sandbox.options(credits_unknown_identity=answer)
@@ -178,12 +178,14 @@ def test_wrong_direction_value_is_a_clear_error(sandbox, config):
     ] == ids_of(ledger(sandbox, "user-1"))
 
 
-def test_a_server_ignoring_begin_after_id_never_duplicates_rows(sandbox, config):
+def test_a_server_ignoring_begin_after_id_is_an_error_never_duplicates(sandbox, config):
+    """Its later pages cannot be trusted to hold every transaction: the run fails, not skips."""
     sandbox.options(credits_ignore_begin_after_id=True)
-    run = run_tap({**config, "credit_identities": ["user-1"]}, select=HISTORY)
+    run = run_tap({**config, "credit_identities": ["user-1"]}, select=HISTORY, expect_error=True)
     ids = [r["transaction_id"] for r in run.records("credit_history")]
     assert ids == ids_of(ledger(sandbox, "user-1"))[:10]
-    assert "at or before begin_after_id" in run.logs
+    assert "begin_after_id" in str(run.error) and "credit_history_direction" in str(run.error)
+    assert "'user-1'" in str(run.error)
 
 
 def test_buckets_are_read_and_bookmarked_separately(sandbox, config):
@@ -241,3 +243,58 @@ def test_several_apps(sandbox, base_config):
             {"app_id": "sandbox-app", "identity": "user-3"},
             {"app_id": "second-app", "identity": "user-3"},
         ]
+
+
+def test_newest_first_in_pages_of_one_is_an_error_and_keeps_no_bookmark(sandbox, config):
+    """A page of one item shows no order; the next page, at or before begin_after_id, does."""
+    sandbox.options(credits_direction_values=["1"])  # direction=asc is read as newest first
+    cfg = {**config, "credit_identities": ["user-1"], "credit_history_page_size": 1}
+    run = run_tap(cfg, select=HISTORY, expect_error=True)
+    assert "credit_history_direction" in str(run.error) and "'user-1'" in str(run.error)
+    assert "replication_key_value" not in str(run.state)  # the next run starts from the beginning
+
+    fixed = run_tap({**cfg, "credit_history_direction": "1"}, state=run.state, select=HISTORY)
+    ids = [r["transaction_id"] for r in fixed.records("credit_history")]
+    assert ids == ids_of(ledger(sandbox, "user-1"))
+
+
+@pytest.mark.parametrize("status", [400, 409, 422])
+def test_other_4xx_fail_naming_the_request(sandbox, config, status):
+    """Only an empty answer or a 404 about the identity means "unknown identity"; a 400 midway
+    (say, about begin_after_id) is no reason to skip the identity's later transactions."""
+    body = {"error": {"message": "Invalid begin_after_id", "code": status}}
+    sandbox.fault(kind="status", status=status, body=body, path="/v1/credithistory", after=1)
+    run = run_tap({**config, "credit_identities": ["user-25"]}, select=HISTORY, expect_error=True)
+    assert f"HTTP {status}" in str(run.error) and "'user-25'" in str(run.error)
+    assert "Invalid begin_after_id" in str(run.error) and "begin_after_id=" in str(run.error)
+    assert "Branch does not know identity" not in run.logs
+
+
+def test_unknown_identity_answered_400_is_an_error(sandbox, config):
+    sandbox.options(credits_unknown_identity=400)
+    cfg = {**config, "credit_identities": ["user-1", "ghost"]}
+    run = run_tap(cfg, select=HISTORY, expect_error=True)
+    assert "'ghost'" in str(run.error) and "HTTP 400" in str(run.error)
+
+
+@pytest.mark.parametrize(
+    "body", [{"error": {"message": "Internal error", "code": 500}}, {"items": []}]
+)
+def test_an_answer_that_is_no_history_is_an_error(sandbox, config, body):
+    sandbox.fault(kind="status", status=200, body=body, path="/v1/credithistory")
+    run = run_tap({**config, "credit_identities": ["user-1"]}, select=HISTORY, expect_error=True)
+    assert "credit history request of identity 'user-1'" in str(run.error)
+    assert run.records("credit_history") == []
+
+
+def test_an_event_that_is_not_an_object_is_kept_as_text(sandbox, config):
+    item = ledger(sandbox, "user-1")[0]
+    odd = [
+        {**item, "event": "just a string"},
+        {**item, "transaction": {**item["transaction"], "id": "9" * 19}, "event": [1, 2]},
+    ]
+    sandbox.fault(kind="status", status=200, body=odd, path="/v1/credithistory")
+    run = run_tap({**config, "credit_identities": ["user-1"]}, select=HISTORY)
+    first, second = run.records("credit_history")
+    assert first["extra_columns"] == {"event": "just a string"} and first["event_name"] is None
+    assert second["extra_columns"] == {"event": "[1,2]"}

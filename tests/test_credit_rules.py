@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.streams.credits.base import CREDENTIALS, IDENTITY, UNAVAILABLE, rejection_kind
+from tap_branch.streams.credits.base import (
+    CREDENTIALS,
+    IDENTITY,
+    REFUSED,
+    UNAVAILABLE,
+    rejection_kind,
+)
 from tap_branch.streams.credits.identities import configured_identities
 
 
@@ -21,19 +27,21 @@ from tap_branch.streams.credits.identities import configured_identities
         (404, "<html>Cannot GET /v1/credits</html>", UNAVAILABLE),
         (404, "Identity not found: ghost", IDENTITY),
         (404, "User does not exist", IDENTITY),
-        (400, "Identity not found: ghost", IDENTITY),
-        (422, "bad identity", IDENTITY),
+        (400, "Identity not found: ghost", REFUSED),
+        (422, "bad identity", REFUSED),
+        (400, "Invalid value for direction: asc", REFUSED),
+        (408, "Request Timeout", REFUSED),
     ],
 )
 def test_rejection_kind(status, detail, kind):
     assert rejection_kind(status, detail) == kind
 
 
-@pytest.mark.parametrize("status", [400, 404])
-def test_words_of_the_identity_itself_are_not_branchs(status):
+@pytest.mark.parametrize(("status", "kind"), [(400, REFUSED), (404, IDENTITY)])
+def test_words_of_the_identity_itself_are_not_branchs(status, kind):
     """Branch quotes the identity; an identity like 'author@...' is no credentials problem."""
     detail = "Identity not found: author@example.com"
-    assert rejection_kind(status, detail, asked="author@example.com") == IDENTITY
+    assert rejection_kind(status, detail, asked="author@example.com") == kind
     assert rejection_kind(status, "Invalid branch_key", asked="author@example.com") == CREDENTIALS
 
 

@@ -307,3 +307,130 @@ def test_end_date_bounds_the_export(fast_sandbox, config):
     limit = dt.datetime.combine(utc_today() - dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     assert dt.datetime.fromisoformat(_bookmark(run.state, "custom_eo_open")) == limit
     assert len(run.records("custom_eo_open")) == 24 * 2
+
+
+def _progress(state: dict, stream: str) -> dict | None:
+    return state["bookmarks"][stream]["partitions"][0].get("window_in_progress")
+
+
+def test_files_differing_only_in_their_query_are_each_read_and_resumed(fast_sandbox, config):
+    fast_sandbox.options(custom_files_by_query=True, custom_rows_per_file=25)
+    full = run_tap(config, select=["custom_eo_click"])
+    ids = sorted(r["id"] for r in full.records("custom_eo_click"))
+    hours = _hours_since_start(config, _now_hour() - dt.timedelta(hours=3))
+    assert len(ids) == len(set(ids)) == hours * 3 > 75  # four files or more, one URL path
+
+    fast_sandbox.sandbox.state["custom_jobs_created"] = []
+    fast_sandbox.fault(kind="status", path="/files-by-query/", status=404, after=2, times=-1)
+    killed = run_tap(config, select=["custom_eo_click"], expect_error=True)
+    progress = _progress(killed.state, "custom_eo_click")
+    assert len(progress["files_done"]) == 2 and progress["lines_done"] == 50
+    assert all("X-Amz" not in entry and "part=" not in entry for entry in progress["files_done"])
+    fast_sandbox.clear_faults()
+
+    resumed = run_tap(config, state=killed.state, select=["custom_eo_click"])
+    assert len(_jobs(fast_sandbox)) == 1  # the same job, its files 3.. only
+    both = killed.records("custom_eo_click") + resumed.records("custom_eo_click")
+    assert sorted(r["id"] for r in both) == ids
+    assert _progress(resumed.state, "custom_eo_click") is None
+
+
+def test_a_state_of_the_older_version_resumes_after_its_files(fast_sandbox, config):
+    """Older states name a finished file by its URL alone, and hold no count of lines."""
+    fast_sandbox.options(custom_rows_per_file=40)
+    fast_sandbox.fault(kind="status", path="/1.json.gz", status=404, times=-1)
+    killed = run_tap(config, select=["custom_eo_click"], expect_error=True)
+    fast_sandbox.clear_faults()
+    progress = _progress(killed.state, "custom_eo_click")
+    progress["files_done"] = [entry.split(":", 1)[1] for entry in progress["files_done"]]
+    del progress["lines_done"]
+
+    resumed = run_tap(config, state=killed.state, select=["custom_eo_click"])
+    both = killed.records("custom_eo_click") + resumed.records("custom_eo_click")
+    hours = _hours_since_start(config, _now_hour() - dt.timedelta(hours=3))
+    assert len({r["id"] for r in both}) == len(both) == hours * 3
+    assert "row count cannot be checked" in resumed.logs
+
+
+@pytest.mark.parametrize("bias", [1, -1])
+def test_rows_not_adding_up_to_lines_exported_fail_and_keep_the_bookmark(
+    fast_sandbox, config, bias
+):
+    fast_sandbox.options(custom_lines_exported_bias=bias, custom_rows_per_file=40)
+    run = run_tap(config, select=["custom_eo_install"], expect_error=True)
+    handle = _jobs(fast_sandbox)[0]["handle"]
+    assert handle in str(run.error) and "lines_exported" in str(run.error)
+    assert "replication_key_value" not in str(run.state)
+    assert _progress(run.state, "custom_eo_install") is None  # the next run asks for a new job
+
+    fast_sandbox.options(custom_lines_exported_bias=0)
+    again = run_tap(config, state=run.state, select=["custom_eo_install"])
+    assert len(_jobs(fast_sandbox)) == 2
+    hours = _hours_since_start(config, _now_hour() - dt.timedelta(hours=3))
+    assert len(again.records("custom_eo_install")) == hours
+
+
+def test_complete_job_without_files_is_empty_only_when_branch_says_0_lines(fast_sandbox, config):
+    complete = {"status": "complete", "code": 200}
+    fast_sandbox.fault(kind="status", status=200, body=complete, path="/v2/logs/", method="GET")
+    run = run_tap(config, select=["custom_eo_install"], expect_error=True)
+    assert "no lines_exported" in str(run.error) and "names no file URL" in str(run.error)
+    assert "replication_key_value" not in str(run.state)
+
+    empty = {**complete, "lines_exported": 0}
+    fast_sandbox.fault(kind="status", status=200, body=empty, path="/v2/logs/", method="GET")
+    fine = run_tap(config, select=["custom_eo_install"])
+    assert fine.records("custom_eo_install") == []
+    assert _bookmark(fine.state, "custom_eo_install")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"message": "Internal server error", "code": 500}},
+        {"code": 200, "message": "ok"},
+        {"status": None, "response_url": "https://example.com/x.json.gz"},
+    ],
+)
+def test_a_status_answer_that_is_no_status_fails_at_once(fast_sandbox, config, body):
+    fast_sandbox.fault(kind="status", status=200, body=body, path="/v2/logs/", method="GET")
+    cfg = {**config, "custom_exports_job_timeout": 3600, "custom_exports_poll_seconds": 1}
+    run = run_tap(cfg, select=["custom_eo_install"], expect_error=True)
+    handle = _jobs(fast_sandbox)[0]["handle"]
+    assert handle in str(run.error)
+    polled = [r for r in fast_sandbox.requests_log() if r["path"].startswith("/v2/logs/")]
+    assert len(polled) == 1  # not polled until the job timeout
+    assert "replication_key_value" not in str(run.state)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data_ready": "false", "date": "x"},
+        {"date": "x"},
+        {"error": {"message": "Internal server error", "code": 500}},
+    ],
+)
+def test_a_readiness_answer_without_a_boolean_data_ready_fails(fast_sandbox, config, body):
+    fast_sandbox.fault(kind="status", status=200, body=body, path="/v2/data/ready")
+    run = run_tap(config, select=["custom_eo_install"], expect_error=True)
+    assert "checking whether Branch has finished" in str(run.error)
+    assert _jobs(fast_sandbox) == []  # "false" as text is not "ready"
+    assert run.records("custom_eo_install") == []
+
+
+def test_a_refused_access_token_names_the_setting(fast_sandbox, config):
+    wrong = "api_app_wrong_token_value"
+    run = run_tap(
+        {**config, "access_token": wrong}, select=["custom_eo_install"], expect_error=True
+    )
+    assert "'access_token'" in str(run.error)  # Branch says "Authentication failed !" with a 400
+    assert "readiness check does not know" not in run.logs
+    assert wrong not in run.logs + run.raw_output
+
+    body = {"error": {"message": "Invalid access token", "code": 401}}
+    fast_sandbox.fault(kind="status", status=401, body=body, path="/v2/logs", method="POST")
+    run = run_tap(config, select=["custom_eo_install"], expect_error=True)
+    assert "'access_token'" in str(run.error) and "creating the eo_install export job" in str(
+        run.error
+    )

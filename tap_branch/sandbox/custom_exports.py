@@ -22,7 +22,10 @@ Options: `custom_now` (ISO datetime; default the sandbox's today at the real tim
 `custom_ready_lag_hours`, `custom_rows_per_hour` ({report_type: n}; default DEFAULT_ROWS_PER_HOUR,
 others 1), `custom_rows_per_file` (default 200), `custom_job_seconds` (sandbox seconds a job
 takes, default 2), `custom_fail_report_types`, `custom_unavailable_fields`, `custom_handle_key`,
-`custom_response_url_key` (the key of a complete job's file URLs, default `response_url`).
+`custom_response_url_key` (the key of a complete job's file URLs, default `response_url`),
+`custom_files_by_query` (true: a job's files share one URL path and differ only in the query,
+`.../export.json.gz?part=N&X-Amz-...`, as a file host may name them), `custom_lines_exported_bias`
+(added to the `lines_exported` a complete job reports: a count that disagrees with its files).
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def register(sandbox: Sandbox) -> None:
         total = len(job_rows_index(sandbox, job))
         per_file = int(sandbox.option("custom_rows_per_file", 200))
         urls = [
-            sandbox.signed_url(request, f"custom/{handle}/{index}.json.gz")
+            _file_url(sandbox, request, handle, index)
             for index in range(max(1, math.ceil(total / per_file)))
         ]
         url_key = str(sandbox.option("custom_response_url_key", "response_url"))
@@ -174,10 +177,17 @@ def register(sandbox: Sandbox) -> None:
             {
                 "status": "complete",
                 "code": 200,
-                "lines_exported": total,
+                "lines_exported": total + int(sandbox.option("custom_lines_exported_bias", 0)),
                 url_key: urls[0] if len(urls) == 1 else urls,
             }
         )
+
+    def file_by_query(request: Request, handle: str) -> Response:
+        """`custom_files_by_query`: the file named by `part`, signed as its own key."""
+        part = request.args.get("part", "")
+        if not part.isdigit():
+            return json_response({"error": {"message": "part is required", "code": 400}}, 400)
+        return sandbox._serve_file(request, f"custom/{handle}/{int(part)}.json.gz")
 
     def ready(request: Request) -> Response:
         if not sandbox.token_ok(request):
@@ -214,7 +224,21 @@ def register(sandbox: Sandbox) -> None:
     sandbox.add_route("/v2/logs", create, methods=["POST"])
     sandbox.add_route("/v2/logs/<handle>", status, methods=["GET"])
     sandbox.add_route("/v2/data/ready", ready, methods=["POST"])
+    sandbox.add_route("/files-by-query/custom/<handle>/export.json.gz", file_by_query)
     sandbox.add_file_producer("custom/", produce)
+
+
+def _file_url(sandbox: Sandbox, request: Request, handle: str, index: int) -> str:
+    """A signed URL of file `index` of a job: its own path, or (`custom_files_by_query`) one
+    path for every file of the job and the file in the query."""
+    url = sandbox.signed_url(request, f"custom/{handle}/{index}.json.gz")
+    if not sandbox.option("custom_files_by_query", False):
+        return url
+    path, query = url.split("?", 1)
+    shared = path.replace(
+        f"/files/custom/{handle}/{index}.json.gz", f"/files-by-query/custom/{handle}/export.json.gz"
+    )
+    return f"{shared}?part={index}&{query}"
 
 
 def sandbox_now(sandbox: Sandbox) -> dt.datetime:

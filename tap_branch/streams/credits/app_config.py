@@ -21,7 +21,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.apps import BranchApp, configured_apps, v2_app_ids
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
-from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.errors import branch_error_message, describe_response, json_answer
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
 from tap_branch.streams.credits.base import (
     CREDENTIALS,
@@ -61,6 +61,22 @@ _TEXT_FIELDS = {
 def is_credential_field(name: str) -> bool:
     lowered = name.lower()
     return "secret" in lowered or lowered in SENSITIVE_QUERY_KEYS
+
+
+def without_credentials(value: t.Any) -> t.Any:
+    """`value` without credential-like fields at any depth (objects inside objects or lists);
+    their values are registered for log redaction. Branch's answer nests settings objects."""
+    if isinstance(value, dict):
+        kept = {}
+        for name, item in value.items():
+            if is_credential_field(str(name)):
+                SECRETS.add(item)
+            else:
+                kept[name] = without_credentials(item)
+        return kept
+    if isinstance(value, list):
+        return [without_credentials(item) for item in value]
+    return value
 
 
 class AppConfigStream(BranchStream):
@@ -159,13 +175,9 @@ class AppConfigStream(BranchStream):
             )
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
-        body = response.json()
-        if not isinstance(body, dict):
-            raise FatalAPIError(
-                f"Branch's app config answer is not an object but a {type(body).__name__}"
-            )
-        for name in [name for name in body if is_credential_field(name)]:
-            SECRETS.add(body.pop(name))
+        body = without_credentials(
+            json_answer(response, f"the app config request of app '{self._app_id}'")
+        )
         body.pop("app_id", None)  # the partition's app id is the key
         typer = DictTyper(
             self.schema,

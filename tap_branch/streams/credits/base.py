@@ -1,12 +1,16 @@
 """What the Public API v1 credit reads share: one request sequence per (app, identity).
 
-Branch answers these reads per identity, and a 4xx can mean three different
+Branch answers these reads per identity, and a 4xx can mean four different
 things, which the tap must not confuse:
 - the app's key is wrong: a clear error naming the setting (nothing can be read);
 - the endpoint is gone for this account (Branch removed these pages from its
   docs in 2021; 410, or a 404 that is not about the identity): a warning, and
   the app's other identities are not asked again;
-- Branch does not know this identity: a warning, and the next identity.
+- Branch does not know this identity (a 404 about the identity; Branch documents
+  no error for it, and answers an unknown identity with an empty list or object):
+  a warning, and the next identity;
+- anything else (400, 408, 409, 422, ...): Branch refused this request, for a reason
+  the tap cannot read as "nothing to read": an error naming the request.
 The SDK has no notion of a per-partition error, hence `PublicApiStream.get_records`.
 """
 
@@ -34,6 +38,7 @@ if t.TYPE_CHECKING:
 CREDENTIALS = "credentials"
 UNAVAILABLE = "unavailable"
 IDENTITY = "identity"
+REFUSED = "refused"
 
 _CREDENTIAL_WORDS = re.compile(
     r"auth|branch[_ ]?key|api key|invalid key|credential|permission|forbidden", re.I
@@ -51,7 +56,8 @@ class RequestRejected(FatalAPIError):
 
 
 def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str:
-    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account) or IDENTITY (this identity only).
+    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account), IDENTITY (Branch does not
+    know this identity: a 404 about it) or REFUSED (any other 4xx: the request failed).
 
     `asked` (the identity or app id of the request) is cut out of Branch's text first:
     Branch quotes it ("Identity not found: author@example.com"), and its words are the
@@ -63,7 +69,9 @@ def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str
         return CREDENTIALS
     if status == 410 or (status == 404 and not _IDENTITY_WORDS.search(detail)):
         return UNAVAILABLE
-    return IDENTITY
+    if status == 404:
+        return IDENTITY
+    return REFUSED
 
 
 def key_setting(config: t.Mapping[str, t.Any], app: BranchApp) -> str:
@@ -239,6 +247,13 @@ class PublicApiStream(BranchStream):
                 exc.detail,
             )
             return
+        if kind == REFUSED:
+            raise FatalAPIError(
+                f"{self.name}: Branch refused the request for identity {context['identity']!r} "
+                f"(app {app.app_id}): {exc}. Only an empty answer or a 404 about the identity is "
+                "read as an identity Branch does not know; this answer is not, so the run stops "
+                "rather than skip the identity's credits."
+            ) from None
         self.logger.warning(
             "%s: Branch does not know identity %r (app %s): %s. Going on with the next identity.",
             self.name,

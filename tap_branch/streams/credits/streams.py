@@ -14,6 +14,8 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_branch import clock
+from tap_branch.errors import describe_response, json_answer
+from tap_branch.redaction import redact
 from tap_branch.streams.credits.app_config import USER_ID_SETTING, AppConfigStream
 from tap_branch.streams.credits.base import PublicApiStream
 from tap_branch.typing import CATCH_ALL_PROPERTIES
@@ -99,34 +101,51 @@ class BeginAfterIdPaginator(BaseAPIPaginator[int | None]):
         return len(history_page(response)) >= self.page_size
 
     def get_next(self, response: requests.Response) -> int | None:
-        ids = [transaction_id(item) for item in history_page(response)]
+        asked = asked_of(response)
+        ids = [transaction_id(item, asked) for item in history_page(response)]
         return max(ids) if ids else None
 
 
 def history_page(response: requests.Response) -> list:
-    body = response.json()
-    if body is None or body == {}:
+    """The items of one credit history answer; `{}` is an empty page."""
+    body = json_answer(
+        response, f"the credit history request of {asked_of(response)}", (list, dict)
+    )
+    if body == {}:
         return []
     if not isinstance(body, list):
         raise FatalAPIError(
-            f"Branch's credit history answer is not a list but a {type(body).__name__}"
+            f"Branch's answer to the credit history request of {asked_of(response)} is an object, "
+            f"not a list of transactions: {describe_response(response)}"
         )
     return body
 
 
-def transaction_id(item: t.Any) -> int:
+def asked_of(response: requests.Response) -> str:
+    """The identity (and bucket) a credit request asked for, for errors."""
+    query = parse_qs(urlsplit(response.request.url).query)
+    asked = f"identity {query.get('identity', [''])[0]!r}"
+    if query.get("bucket"):
+        asked += f", bucket {query['bucket'][0]!r}"
+    return asked
+
+
+def transaction_id(item: t.Any, asked: str) -> int:
     try:
         return int(str(item["transaction"]["id"]))
     except (TypeError, KeyError, ValueError):
         raise FatalAPIError(
-            f"Branch's credit history has a transaction without an integer id: {str(item)[:200]}"
+            f"Branch's credit history of {asked} has a transaction without an integer id: "
+            f"{redact(str(item)[:200])}"
         ) from None
 
 
 def flatten_transaction(item: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """One credit history item as a flat record; fields the docs do not name go to `extra_columns`."""
-    transaction = dict(item.get("transaction") or {})
-    event = dict(item.get("event") or {})
+    transaction = dict(item.get("transaction") or {})  # a dict: `transaction_id` checked it
+    raw_event = item.get("event")
+    # An event that is not an object is kept whole, as text in `extra_columns` ('event').
+    event = dict(raw_event) if isinstance(raw_event, dict) else {}
     flat: dict[str, t.Any] = {
         "transaction_id": transaction.pop("id", None),
         "date": transaction.pop("date", None),
@@ -140,6 +159,8 @@ def flatten_transaction(item: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     flat.update({f"transaction_{key}": value for key, value in transaction.items()})
     flat.update({f"event_{key}": value for key, value in event.items()})
     flat.update({key: value for key, value in item.items() if key not in ("transaction", "event")})
+    if raw_event is not None and not isinstance(raw_event, dict):
+        flat["event"] = raw_event
     return flat
 
 
@@ -252,28 +273,29 @@ class CreditHistoryStream(PublicApiStream):
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
         items = history_page(response)
-        ids = [transaction_id(item) for item in items]
+        asked = asked_of(response)
+        ids = [transaction_id(item, asked) for item in items]
+        direction = self.config.get("credit_history_direction") or "asc"
         if any(later <= earlier for earlier, later in zip(ids, ids[1:], strict=False)):
             raise FatalAPIError(
-                f"Branch answered the credit history newest first although the tap asked for least recent "
-                f"first with direction={self.config.get('credit_history_direction') or 'asc'}. Set "
+                f"{self.name} of {asked} (app {self._app.app_id}): Branch answered newest first "
+                f"although the tap asked for least recent first with direction={direction}. Set "
                 "'credit_history_direction' to the other value ('asc' or '1') that this account understands."
             )
         after = _begin_after_id(response)
-        skipped = 0
-        for item, item_id in zip(items, ids, strict=True):
-            if after is not None and item_id <= after:
-                skipped += 1  # Branch did not honour begin_after_id: never emit a row twice
-                continue
-            yield self._typer(flatten_transaction(item))
-        if skipped:
-            self.logger.warning(
-                "%s: Branch answered %d transactions at or before begin_after_id=%s; skipped them "
-                "(already read). Check setting 'credit_history_direction'.",
-                self.name,
-                skipped,
-                after,
+        early = [item_id for item_id in ids if after is not None and item_id <= after]
+        if early:
+            # Whatever the cause, the next pages cannot be trusted to hold every transaction
+            # after the bookmark: a page of one item, or one of old items, hides the order.
+            raise FatalAPIError(
+                f"{self.name} of {asked} (app {self._app.app_id}): asked for the transactions after "
+                f"begin_after_id={after}, Branch answered transaction {early[0]}, which is not after it: "
+                f"Branch ignores begin_after_id or answers newest first (direction={direction}). "
+                "Set 'credit_history_direction' to the other value ('asc' or '1') that this account "
+                "understands."
             )
+        for item in items:
+            yield self._typer(flatten_transaction(item))
 
 
 def _begin_after_id(response: requests.Response) -> int | None:
@@ -311,12 +333,14 @@ class CreditBalancesStream(PublicApiStream):
             self.warn_nothing_for_identity("credit balance", app, context)
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
-        body = response.json()
-        if body is None or body == []:
+        what = f"the credit balance request of {asked_of(response)}"
+        body = json_answer(response, what, (dict, list))
+        if body == []:
             return
         if not isinstance(body, dict):
             raise FatalAPIError(
-                f"Branch's credit balance answer is not an object but a {type(body).__name__}"
+                f"Branch's answer to {what} is a list, not an object of balances by bucket: "
+                f"{describe_response(response)}"
             )
         read_at = clock.now().isoformat()
         wanted = set(self.config.get("credit_buckets") or [])

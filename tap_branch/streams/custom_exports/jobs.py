@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -10,7 +11,7 @@ import re
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import jobs
-from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.errors import branch_error_message, describe_response, json_answer
 from tap_branch.streams.custom_exports.readiness import branch_time
 
 _NOT_AVAILABLE = "is not available for exports"
@@ -83,18 +84,13 @@ class ExportJobs:
                 fields = [f for f in fields if f not in missing]
                 continue
             self._log_dropped_fields_once(dropped.get(self.report_type))
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = None
-            handle = (
-                (answer or {}).get("handle") or (answer or {}).get("request_handle")
-                if isinstance(answer, dict)
-                else None
-            )
-            if not handle:
+            what = f"creating the {self.report_type} export job (app {app_id})"
+            answer = json_answer(response, what)
+            handle = answer.get("handle") or answer.get("request_handle")
+            if not isinstance(handle, (str, int)) or isinstance(handle, bool):
                 raise FatalAPIError(
-                    f"{self.name}: Branch's answer to the export request has no 'handle' or 'request_handle'."
+                    f"{self.name}: Branch's answer to {what} has no 'handle' or 'request_handle': "
+                    f"{describe_response(response)}"
                 )
             self.logger.info(
                 "%s (app %s): export job %s created for %s to %s.",
@@ -126,8 +122,8 @@ class ExportJobs:
 
     def _wait_for_job(
         self, app_id: str, handle: str, period: str, *, resumed: bool = False
-    ) -> list[str] | None:
-        """The job's file URLs once complete; None when Branch does not know the handle (404),
+    ) -> JobFiles | None:
+        """The job's files once complete; None when Branch does not know the handle (404),
         or when a job `resumed` from an earlier run has failed (the caller makes a new one)."""
         status_limiter = self._limiter(
             "custom_exports_status_limits", "branch-custom-exports-status"
@@ -139,33 +135,30 @@ class ExportJobs:
             timeout=float(timeout),
         )
 
-        def check(job: jobs.Job[str]) -> list[str] | None | jobs.Pending:
+        job_name = f"export job {handle} for {period} (app {app_id})"
+
+        def check(job: jobs.Job[str]) -> JobFiles | None | jobs.Pending:
+            what = f"checking the {self.report_type} export job {handle} (app {app_id})"
             response = self.send(
                 "GET",
                 f"/v2/logs/{handle}",
-                what=f"checking the {self.report_type} export job {handle} (app {app_id})",
+                what=what,
                 params={"app_id": app_id},
                 limiter=status_limiter,
                 tolerate=(404,),
             )
             if response.status_code == 404:
                 return None
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = {}
-            status = str(answer.get("status", "")).lower() if isinstance(answer, dict) else ""
+            answer = json_answer(response, what)
+            if not isinstance(answer.get("status"), str) or not answer["status"]:
+                # Polling an answer that is no status would only wait for the job timeout.
+                raise FatalAPIError(
+                    f"{self.name}: Branch's answer about {job_name} has no 'status': "
+                    f"{describe_response(response)}. The bookmark stays where it was."
+                )
+            status = answer["status"].lower()
             if status in _DONE:
-                urls = _urls_of(answer)
-                lines = answer.get("lines_exported")
-                if not urls and lines not in (None, 0, "0"):
-                    # Reading nothing would move the bookmark past the whole window.
-                    raise FatalAPIError(
-                        f"{self.name}: export job {handle} for {period} (app {app_id}) is complete with "
-                        f"{lines} lines, but Branch's answer names no file URL (its keys: "
-                        f"{', '.join(sorted(answer))}). The bookmark stays where it was."
-                    )
-                return urls
+                return self._files_of_complete_job(answer, job_name)
             if status in _FAILED and resumed:
                 return None
             if status in _FAILED:
@@ -182,6 +175,48 @@ class ExportJobs:
             )
 
         return jobs.wait(polling, polling.start(period, handle), check=check, timed_out=timed_out)
+
+    def _files_of_complete_job(self, answer: dict, job_name: str) -> JobFiles:
+        """A complete job's file URLs and `lines_exported`. A job without files is an empty
+        window only when Branch says so (`lines_exported` 0): reading nothing otherwise would
+        move the bookmark past the whole window."""
+        urls = _urls_of(answer)
+        try:
+            lines = _lines_exported(answer)
+        except ValueError:
+            raise FatalAPIError(
+                f"{self.name}: {job_name} is complete, but its lines_exported is "
+                f"{answer['lines_exported']!r}, not a count. The bookmark stays where it was."
+            ) from None
+        if not urls and lines != 0:
+            said = "no lines_exported" if lines is None else f"lines_exported={lines}"
+            raise FatalAPIError(
+                f"{self.name}: {job_name} is complete with {said}, but Branch's answer names no "
+                f"file URL (its keys: {', '.join(sorted(answer))}). The bookmark stays where it was."
+            )
+        return JobFiles(urls, lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobFiles:
+    """What a complete export job holds: its files' URLs, in Branch's order, and the number
+    of rows Branch says they hold (`lines_exported`; None when Branch does not say)."""
+
+    urls: list[str]
+    lines: int | None
+
+
+def _lines_exported(answer: dict) -> int | None:
+    """`lines_exported` as a count (Branch may write it as text); None when absent.
+    Raises ValueError when it is no count."""
+    value = answer.get("lines_exported")
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(value)
 
 
 def _urls_of(answer: dict) -> list[str]:

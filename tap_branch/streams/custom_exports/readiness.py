@@ -13,7 +13,7 @@ import datetime as dt
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
-from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.errors import branch_error_message, describe_response, json_answer
 from tap_branch.schemas.event_topics import READINESS_TOPICS
 
 _UTC = dt.timezone.utc
@@ -58,23 +58,27 @@ class ReadinessChecks:
             "topic": self.report_type,
             "app_id": int(app_id) if app_id.isdigit() else app_id,
         }
+        what = f"checking whether Branch has finished {hour:%Y-%m-%d %H}:00 (app {app_id})"
         response = self.send(
             "POST",
             "/v2/data/ready",
-            what=f"checking whether Branch has finished {hour:%Y-%m-%d %H}:00 (app {app_id})",
+            what=what,
             params={"app_id": app_id},
             json=body,
-            tolerate=(400,),
+            # A 400 about the topic: Branch does not know it. One about the token is an error.
+            tolerate=lambda r: r.status_code == 400 and not self.refuses_token(r),
         )
         if response.status_code == 400:
             self._note_readiness_unknown(str(branch_error_message(response) or 400))
             return None
-        try:
-            return bool(response.json().get("data_ready"))
-        except (ValueError, AttributeError):
+        ready = json_answer(response, what).get("data_ready")
+        if not isinstance(ready, bool):
+            # "false" as text, or no data_ready at all, must not read as ready (or as never ready).
             raise FatalAPIError(
-                f"Branch's readiness answer is not a JSON object: {describe_response(response)}"
-            ) from None
+                f"{self.name}: Branch's answer to {what} has no JSON boolean 'data_ready': "
+                f"{describe_response(response)}"
+            )
+        return ready
 
     def _assumed_ready_end(self, limit: dt.datetime) -> dt.datetime:
         delay = float(self.config.get("custom_exports_assumed_delay_hours", 6))

@@ -34,14 +34,16 @@ from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.clock import parse_moment
 from tap_branch.downloads import FileReader, file_label, json_lines
+from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import parse_date
 from tap_branch.state_checks import ISO_MOMENT
+from tap_branch.streams.credits.base import CREDENTIALS, rejection_kind
 from tap_branch.streams.custom_exports.fields import fields_for
-from tap_branch.streams.custom_exports.jobs import ExportJobs, job_days
+from tap_branch.streams.custom_exports.jobs import ExportJobs, JobFiles, job_days
 from tap_branch.streams.custom_exports.readiness import (
     ReadinessChecks,
     branch_time,
@@ -49,6 +51,9 @@ from tap_branch.streams.custom_exports.readiness import (
 )
 from tap_branch.streams.custom_exports.settings import MAX_WINDOW_DAYS, setting_default
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
+
+if t.TYPE_CHECKING:
+    import requests
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
@@ -76,6 +81,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                 "end": ISO_MOMENT,
                 "handle": {"type": "string", "minLength": 1},
                 "files_done": {"type": "array", "items": {"type": "string"}},
+                "lines_done": {"type": "integer", "minimum": 0},
             },
         }
     }
@@ -102,6 +108,25 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     @property
     def authenticator(self) -> AccessTokenAuthenticator:
         return AccessTokenAuthenticator(str(self.config.get("access_token") or ""))
+
+    def refuses_token(self, response: requests.Response) -> bool:
+        """Branch's API (not a file host) refusing the access token: 401, 403, or a 4xx that
+        says so ("Authentication failed !" comes with 400)."""
+        status = response.status_code
+        return (
+            400 <= status < 500
+            and status != 429
+            and response.url.startswith(f"{self.url_base}/v2/")
+            and rejection_kind(status, branch_error_message(response) or "") == CREDENTIALS
+        )
+
+    def validate_response(self, response: requests.Response) -> None:
+        if self.refuses_token(response):
+            raise FatalAPIError(
+                f"Branch refused the access token: {describe_response(response)}. Check setting "
+                "'access_token' (its user needs Export access to the app, setting 'app_id')."
+            )
+        super().validate_response(response)
 
     def _limiter(self, setting: str, name: str):
         windows = [(int(w["limit"]), float(w["seconds"])) for w in self.config.get(setting) or []]
@@ -239,11 +264,13 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         self, context: dict, app_id: str, start: dt.datetime, end: dt.datetime, pending: dict | None
     ) -> t.Iterator[dict]:
         period = f"{branch_time(start)} to {branch_time(end)}"
-        handle, urls, done = None, None, []
+        handle, files, done, lines = None, None, [], 0
         if pending and pending.get("handle"):
             handle, done = pending["handle"], list(pending.get("files_done") or [])
-            urls = self._wait_for_job(app_id, handle, period, resumed=True)
-            if urls is None:
+            # A state of an older version holds no count: its earlier files' lines are unknown.
+            lines = pending.get("lines_done", 0 if not done else None)
+            files = self._wait_for_job(app_id, handle, period, resumed=True)
+            if files is None:
                 self.logger.warning(
                     "%s (app %s): the export job of %s left by the last run is gone or failed at "
                     "Branch; exporting the window again.%s",
@@ -254,35 +281,80 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                     if done
                     else "",
                 )
-                done = []
-        if urls is None:
+                done, lines = [], 0
+        if files is None:
             handle = self._create_job(app_id, start, end)
             # Saved before waiting: a run stopped now resumes this job instead of creating another.
-            self._save_progress(context, start, end, handle, done)
-            urls = self._wait_for_job(app_id, handle, period)
-            if urls is None:
+            self._save_progress(context, start, end, handle, done, lines)
+            files = self._wait_for_job(app_id, handle, period)
+            if files is None:
                 raise FatalAPIError(
                     f"{self.name}: Branch lost export job {handle} for {period} (app {app_id}) "
                     "right after creating it. Run the sync again."
                 )
-        for index, url in enumerate(urls):
-            label = file_label(url)
-            if label in done:
-                continue
-            yield from self._records_of_file(app_id, handle, index, url, period)
-            done.append(label)
-            self._save_progress(context, start, end, handle, done)
+        for index in _files_to_read(files.urls, done):
+            url = files.urls[index]
+            read = 0
+            for record in self._records_of_file(app_id, handle, index, url, period):
+                read += 1
+                yield record
+            done.append(file_done_entry(index, url))
+            lines = None if lines is None else lines + read
+            self._save_progress(context, start, end, handle, done, lines)
+        self._check_line_count(context, app_id, handle, period, files, lines)
+
+    def _check_line_count(
+        self,
+        context: dict,
+        app_id: str,
+        handle: str,
+        period: str,
+        files: JobFiles,
+        lines: int | None,
+    ) -> None:
+        """The job's files must hold the `lines_exported` Branch reports (data lines: its JSON
+        files have no header), or the window fails before its bookmark moves."""
+        job = f"export job {handle} for {period} (app {app_id})"
+        if files.lines is None or lines is None:
+            self.logger.warning(
+                "%s: %s: %s; its row count cannot be checked.",
+                self.name,
+                job,
+                "Branch's answer has no lines_exported"
+                if files.lines is None
+                else "it was resumed from a state that holds no count of its files' lines",
+            )
+            return
+        if lines == files.lines:
+            return
+        # The next run exports the window again with a new job, instead of resuming this one.
+        self.checkpoint(context, **{PROGRESS: None})
+        raise FatalAPIError(
+            f"{self.name}: {job}: its {len(files.urls)} file(s) hold {lines} rows, but Branch "
+            f"reports lines_exported={files.lines}. The bookmark stays before this window; the "
+            "next run exports it again with a new job (rows emitted now are emitted again, with "
+            "the same primary keys)."
+        )
 
     def _save_progress(
-        self, context: dict, start: dt.datetime, end: dt.datetime, handle: str, done: list[str]
+        self,
+        context: dict,
+        start: dt.datetime,
+        end: dt.datetime,
+        handle: str,
+        done: list[str],
+        lines: int | None,
     ) -> None:
-        """The window being exported, its job and the files already emitted (labels, no query)."""
+        """The window being exported, its job, the files already emitted (position and URL
+        without its signed query) and the lines they held."""
         progress = {
             "start": start.isoformat(),
             "end": end.isoformat(),
             "handle": handle,
             "files_done": list(done),
         }
+        if lines is not None:
+            progress["lines_done"] = lines
         self.checkpoint(context, **{PROGRESS: progress})
 
     def _records_of_file(
@@ -297,7 +369,8 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         millis = RawMillis(self.schema)
 
         def fresh_url() -> str:
-            urls = self._wait_for_job(app_id, handle, period) or []
+            files = self._wait_for_job(app_id, handle, period)
+            urls = files.urls if files is not None else []
             if index >= len(urls):
                 raise FatalAPIError(
                     f"{self.name}: export job {handle} no longer lists file {index + 1}."
@@ -309,6 +382,30 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         lines = functools.partial(json_lines, key_columns=key_columns)
         for obj in self._reader.items(url, lines, refresh=fresh_url):
             yield millis.from_object(typer(obj), obj)
+
+
+def file_done_entry(index: int, url: str) -> str:
+    """How a finished file is kept in state: its position in the job's list and its URL
+    without the signed query. Two files can differ only in their query."""
+    return f"{index}:{file_label(url)}"
+
+
+def _files_to_read(urls: list[str], done: list[str]) -> list[int]:
+    """Positions of the job's files not emitted yet. A bare URL in `done` (a state of an older
+    version, which kept no position) stands for the first file with that URL: the one the
+    older version read."""
+    finished = set(done)
+    legacy = {entry for entry in done if not entry.split(":", 1)[0].isdigit()}
+    todo = []
+    for index, url in enumerate(urls):
+        label = file_label(url)
+        if file_done_entry(index, url) in finished:
+            continue
+        if label in legacy:
+            legacy.discard(label)
+            continue
+        todo.append(index)
+    return todo
 
 
 def _stream_class(report_type: str) -> type[CustomExportStream]:
