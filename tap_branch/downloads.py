@@ -87,6 +87,44 @@ def file_label(url: str) -> str:
     return strip_query(url)
 
 
+def file_done_entry(index: int, url: str) -> str:
+    """How a file read to its end is kept in state: its position in its list and its URL
+    without the signed query (two files of a list may differ only in their query)."""
+    return f"{index}:{file_label(url)}"
+
+
+def files_to_read(urls: t.Sequence[str], done: t.Collection[str]) -> list[int]:
+    """Positions of the files of `urls` not in `done` (`file_done_entry`s). A bare URL in
+    `done`, as older versions kept it, stands for the first file with that URL. A list
+    Branch answers in another order reads a file again rather than skip one."""
+    finished = set(done)
+    legacy = {entry for entry in finished if not entry.split(":", 1)[0].isdigit()}
+    todo = []
+    for index, url in enumerate(urls):
+        if file_done_entry(index, url) in finished:
+            continue
+        if file_label(url) in legacy:
+            legacy.discard(file_label(url))
+            continue
+        todo.append(index)
+    return todo
+
+
+def same_file_in(fresh: t.Sequence[str], index: int, url: str) -> str | None:
+    """The URL in a fresh list of the file `url` was (at `index` of the old list): the one
+    entry with its URL without query, or, where several share it, the one at `index`.
+    None when the fresh list does not hold it: never another file in its place."""
+    label = file_label(url)
+    matches = [
+        position for position, candidate in enumerate(fresh) if file_label(candidate) == label
+    ]
+    if len(matches) == 1:
+        return fresh[matches[0]]
+    if index in matches:
+        return fresh[index]
+    return None
+
+
 #: A body that is not what Branch exports: retried like a broken transfer, then an error.
 WRONG_CONTENT = (UnexpectedContent, UnicodeDecodeError, csv.Error)
 

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import pathlib
+import threading
 
 import msgspec
 import pytest
@@ -574,3 +575,21 @@ def test_a_cut_line_in_a_scheduled_csv_file_fails_it_on_both_paths(
     assert "row ending at line 9 has 10 cells, its header 24" in str(columnar.error)
     assert str(columnar.error) == str(rows.error)
     _same_records(columnar.records("scheduled_export_rows"), rows.records("scheduled_export_rows"))
+
+
+def test_blank_lines_longer_than_the_blocks_read_ahead_are_read_past_not_waited_on():
+    """Opening the reader parses up to the first rows: blank lines filling more blocks than
+    the pacing lets it read ahead once hung it forever, waiting for room no batch would make."""
+    data = b"id,name\n" + b"\n" * 2000 + b"".join(b"%d,abc\n" % n for n in range(50))
+    done = threading.Event()
+    ids: list[str] = []
+
+    def read_all() -> None:
+        body = io.BufferedReader(io.BytesIO(data))
+        for batch in csv_batches(body, ["id"], batch_bytes=64):  # 64-byte blocks, 3 ahead
+            ids.extend(batch.column(0).to_pylist())
+        done.set()
+
+    threading.Thread(target=read_all, daemon=True).start()
+    assert done.wait(30), "the reader waited for a block it was not allowed to read"
+    assert ids == [str(n) for n in range(50)]

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 
+import pytest
+import requests
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_branch.streams.daily.files import parse_manifest
 from tests.conftest import (
     DAILY_KEYS,
     DAILY_STREAMS,
@@ -284,3 +291,29 @@ def test_flattening_takes_the_sdks_path_and_still_flattens(sandbox, base_config)
         assert "data" not in after
         assert after["data__$og_title"] == before["data"]["$og_title"]
         assert after["link_id"] == before["link_id"]
+
+
+def _answer(body: object) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(body).encode()
+    return response
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        # Lists beside an error: an answer that failed, not a day without data.
+        ({"links": [], "clicks": [], "events": [], "error": "export failed"}, "an error"),
+        ({"links": [""], "clicks": [], "events": []}, "not a list of http(s) URLs"),
+        ({"links": ["ftp://files/1.csv.gz"], "clicks": [], "events": []}, "http(s) URLs"),
+        ({"links": ["https://[::1/x.csv.gz"], "clicks": [], "events": []}, "http(s) URLs"),
+        ({"links": ["https://h:port/x.csv.gz"], "clicks": [], "events": []}, "http(s) URLs"),
+    ],
+)
+def test_an_answer_that_is_no_days_file_lists_fails_naming_the_day(body, problem):
+    lists = {"links": "links", "link_clicks": "clicks", "events": "events"}
+    with pytest.raises(FatalAPIError, match=re.escape(problem)) as raised:
+        parse_manifest(_answer(body), "daily export answer for 2026-03-08", lists)
+    assert "2026-03-08" in str(raised.value)
+    assert "files/1" not in str(raised.value)  # the values (signed URLs) are never shown

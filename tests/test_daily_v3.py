@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 from tests.conftest import utc_today
@@ -116,3 +117,44 @@ def test_unknown_topic_is_reported_and_secrets_stay_out(sandbox, base_config):
     assert "secret_live_sandbox" not in run.logs + run.raw_output
     assert not re.search(r"X-Amz-Signature=[0-9a-f]", run.logs + run.raw_output)
     assert "X-Amz" not in run.raw_output  # no signed URL in records or state
+
+
+def test_a_file_not_ready_in_a_batch_run_leaves_no_progress_and_loses_no_row(
+    sandbox, base_config, tmp_path
+):
+    """In BATCH messages a day's files are announced once the day is whole, and discarded if
+    the run stops before: a file read into them must not be marked read in the state."""
+    today = utc_today()
+    config = {**base_config, "start_date": (today - dt.timedelta(days=1)).isoformat()}
+    sandbox.options(v3_rows_per_file=30)
+    all_ids = sorted(
+        r["id"] for r in run_tap(config, select=["daily_eo_click"]).records("daily_eo_click")
+    )
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "none"},
+        "storage": {"root": tmp_path.as_uri()},
+    }
+    sandbox.fault(kind="status", path="/eo_click/1-", status=400, times=1)  # not ready yet
+    stopped = run_tap({**config, "batch_config": batch_config}, select=["daily_eo_click"])
+    assert not [m for m in stopped.messages if m["type"] == "BATCH"]
+    assert "day_in_progress" not in str(stopped.state)
+
+    resumed = run_tap(
+        {**config, "batch_config": batch_config}, state=stopped.state, select=["daily_eo_click"]
+    )
+    ids = []
+    for message in resumed.messages:
+        if message["type"] == "BATCH":
+            for url in message["manifest"]:
+                with open(url.removeprefix("file://"), "rb") as lines:
+                    ids.extend(json.loads(line)["id"] for line in lines)
+    assert sorted(ids) == all_ids
+
+
+def test_a_topic_missing_from_the_days_answer_fails_naming_it(sandbox, base_config):
+    """Branch lists every topic, an empty list on a day without data: a topic left out is not
+    a day without data, and passing the day would lose it."""
+    sandbox.options(v3_missing_topics=["eo_open"])
+    run = run_tap(base_config, select=["daily_eo_click", "daily_eo_open"], expect_error=True)
+    assert "has no 'eo_open' list" in str(run.error)
+    assert "deselect stream daily_eo_open" in str(run.error)

@@ -204,3 +204,26 @@ def test_wrong_secret_fails_with_branchs_message_and_no_secret(sandbox, config):
     assert "Authentication failed !" in str(run.error)
     assert "secret_live_wrong_one" not in str(run.error) and "secret_live_wrong_one" not in run.logs
     assert run.streams_with_records == set()
+
+
+def test_a_fresh_answer_listing_the_files_in_another_order_gives_each_file_once(
+    sandbox, config, clean, monkeypatch
+):
+    """A 403 asks for a fresh answer; nothing says Branch keeps its order. The fresh URL of a
+    file is found by its URL without query, never by its place in the list."""
+    take = sandbox.sandbox.faults.take
+    first_file = _day_file(1, "events", 0)
+
+    def reorder_then_take(request):
+        if first_file in request.path and not sandbox.sandbox.option("daily_file_order"):
+            sandbox.sandbox.config.options["daily_file_order"] = "reversed"
+        return take(request)
+
+    monkeypatch.setattr(sandbox.sandbox.faults, "take", reorder_then_take)
+    sandbox.fault(kind="truncate", path=first_file, times=1)  # read partly
+    sandbox.fault(kind="expire", path=first_file, times=1)  # then a fresh URL
+    run = run_tap(config, select=DAILY_STREAMS)
+    assert "expired; asking Branch for a fresh one" in run.logs
+    assert run.error is None and run.state == clean.state
+    for stream in DAILY_STREAMS:  # the files after the refresh come in the other order
+        assert sorted(map(repr, run.records(stream))) == sorted(map(repr, clean.records(stream)))

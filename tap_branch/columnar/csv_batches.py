@@ -13,6 +13,7 @@ cell is handed over the same way, for the row path to name its line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import threading
@@ -84,24 +85,27 @@ def csv_batches(
     block_bytes = min(pace.block_bytes, batch_bytes)
     paced = _PacedBody(body)
     try:
-        reader = pa_csv.open_csv(
-            paced,
-            read_options=pa_csv.ReadOptions(
-                column_names=header,
-                skip_rows=1,
-                block_size=block_bytes,
-                # Parsed on the caller's thread: the typing threads have the other core. The
-                # body is still read ahead on pyarrow's IO thread (`_PacedBody`).
-                use_threads=False,
-            ),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=False,  # checked faster on the bytes (`_PacedBody`)
-            ),
-        )
+        # Opening parses the first rows: a row longer than the blocks allowed ahead would
+        # otherwise wait forever for the block that finishes it.
+        with paced.asking():
+            reader = pa_csv.open_csv(
+                paced,
+                read_options=pa_csv.ReadOptions(
+                    column_names=header,
+                    skip_rows=1,
+                    block_size=block_bytes,
+                    # Parsed on the caller's thread: the typing threads have the other core. The
+                    # body is still read ahead on pyarrow's IO thread (`_PacedBody`).
+                    use_threads=False,
+                ),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={name: pa.string() for name in header},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    check_utf8=False,  # checked faster on the bytes (`_PacedBody`)
+                ),
+            )
     except pa.ArrowInvalid:
         paced.stop()
         paced.raise_error()
@@ -167,15 +171,22 @@ class _PacedBody:
             self._whole += 1
         return block
 
+    @contextlib.contextmanager
+    def asking(self) -> t.Iterator[None]:
+        """The reader is being asked for rows: a read that waits for room then ends the
+        pacing after `_STUCK_SECONDS` (a row longer than the blocks allowed ahead)."""
+        self._set(asked=True)
+        try:
+            yield
+        finally:
+            self._set(asked=False)
+
     def given_each(self, blocks: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
         """The reader's blocks, making room for one more read as each is given."""
         blocks = iter(blocks)
         while True:
-            self._set(asked=True)
-            try:
+            with self.asking():
                 block = next(blocks, None)
-            finally:
-                self._set(asked=False)
             # After an error the read that met it ended the body, so pyarrow parsed the block
             # before it as the last one, cut row included: that block is never given.
             if self._error is not None and (block is None or self._given >= self._whole - 1):

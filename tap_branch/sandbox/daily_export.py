@@ -10,6 +10,8 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `daily_get_form`: false makes the GET form answer 404 (to exercise the POST fallback)
 - `daily_bad_cells`: rows per file whose timestamp cell is garbage
 - `daily_extra_column`: add an undocumented column; `daily_drop_column`: omit a documented one
+- `daily_file_order`: `reversed` lists each day's files last first (nothing documents an order,
+  and a fresh answer need not keep the last one's)
 
 Cells take the forms Branch's legacy documents and its migration guide show: timestamps
 without a zone (`2018-07-11T09:43:01`, UTC), ids as long integers, `data`/`metadata`/
@@ -166,6 +168,8 @@ def register(sandbox: Sandbox) -> None:
                 )
                 for index in range(files)
             ]
+            if sandbox.option("daily_file_order") == "reversed":
+                urls[response_key].reverse()
         return json_response(urls)
 
     def produce(key: str) -> FileSource | None:

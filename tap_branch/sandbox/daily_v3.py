@@ -15,6 +15,7 @@ Options:
 - `v3_publish_lag_days`: days before today still unpublished (default 0)
 - `v3_empty_days`: ISO dates published with no data at all
 - `v3_extra_topic`: a topic name Branch added that the tap does not know
+- `v3_missing_topics`: topics left out of the answer (not what Branch documents)
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def register(sandbox: Sandbox) -> None:
             return _bad_request("export_date must be within the last 7 days")
         published = day < today - dt.timedelta(days=int(sandbox.option("v3_publish_lag_days", 0)))
         answer: dict[str, list[str]] = {}
+        missing = sandbox.option("v3_missing_topics") or []
         for topic in topics(sandbox):
+            if topic in missing:
+                continue
             count = rows_for_day(sandbox, app.app_id, day, topic) if published else 0
             answer[topic] = [
                 sandbox.signed_url(

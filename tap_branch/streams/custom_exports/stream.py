@@ -33,7 +33,13 @@ from tap_branch.apps import v2_app_ids
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.clock import parse_moment
-from tap_branch.downloads import FileReader, file_label, json_lines
+from tap_branch.downloads import (
+    FileReader,
+    file_done_entry,
+    file_label,
+    files_to_read,
+    json_lines,
+)
 from tap_branch.errors import branch_error_message, describe_response
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
@@ -292,7 +298,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                     f"{self.name}: Branch lost export job {handle} for {period} (app {app_id}) "
                     "right after creating it. Run the sync again."
                 )
-        for index in _files_to_read(files.urls, done):
+        for index in files_to_read(files.urls, done):
             url = files.urls[index]
             read = 0
             for record in self._records_of_file(app_id, handle, index, url, period):
@@ -382,30 +388,6 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         lines = functools.partial(json_lines, key_columns=key_columns)
         for obj in self._reader.items(url, lines, refresh=fresh_url):
             yield millis.from_object(typer(obj), obj)
-
-
-def file_done_entry(index: int, url: str) -> str:
-    """How a finished file is kept in state: its position in the job's list and its URL
-    without the signed query. Two files can differ only in their query."""
-    return f"{index}:{file_label(url)}"
-
-
-def _files_to_read(urls: list[str], done: list[str]) -> list[int]:
-    """Positions of the job's files not emitted yet. A bare URL in `done` (a state of an older
-    version, which kept no position) stands for the first file with that URL: the one the
-    older version read."""
-    finished = set(done)
-    legacy = {entry for entry in done if not entry.split(":", 1)[0].isdigit()}
-    todo = []
-    for index, url in enumerate(urls):
-        label = file_label(url)
-        if file_done_entry(index, url) in finished:
-            continue
-        if label in legacy:
-            legacy.discard(label)
-            continue
-        todo.append(index)
-    return todo
 
 
 def _stream_class(report_type: str) -> type[CustomExportStream]:

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import itertools
 import typing as t
+from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
@@ -29,7 +30,7 @@ from tap_branch.client import BranchStream
 from tap_branch.columnar.batches import BatchFiles
 from tap_branch.columnar.csv_batches import csv_batches
 from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_then_rows
-from tap_branch.downloads import FileReader, csv_rows, file_label
+from tap_branch.downloads import FileReader, csv_rows, file_label, same_file_in
 from tap_branch.errors import (
     DownloadError,
     FatalAPIError,
@@ -80,6 +81,8 @@ def parse_manifest(
         raise FatalAPIError(f"{where}: the answer is not JSON") from None
     if not isinstance(body, dict):
         raise FatalAPIError(f"{where}: the answer is a JSON {type(body).__name__}, not an object")
+    if body.get("error") or body.get("errors"):  # lists beside an error: not a day's answer
+        raise FatalAPIError(_unusable_answer(body, where, "an error"))
     lists = lists or {key: key for key in body}
     missing = [key for key in lists.values() if key not in body]
     if missing or not lists:
@@ -91,10 +94,23 @@ def parse_manifest(
         urls = body[key]
         if isinstance(urls, str):  # a single URL instead of a list
             urls = [urls]
-        if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
-            raise FatalAPIError(_unusable_answer(body, where, f"'{key}' is not a list of URLs"))
+        if not isinstance(urls, list) or not all(_is_file_url(url) for url in urls):
+            raise FatalAPIError(
+                _unusable_answer(body, where, f"'{key}' that is not a list of http(s) URLs")
+            )
         manifest[kind] = urls
     return manifest
+
+
+def _is_file_url(url: t.Any) -> bool:
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:  # that, or an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _unusable_answer(body: dict, where: str, problem: str) -> str:
@@ -155,7 +171,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         return self._reader.items(
             url,
             functools.partial(csv_rows, key_columns=self._file_key_columns()),
-            refresh=lambda: self._fresh_url(app, day, index),
+            refresh=lambda: self._fresh_url(app, day, index, url),
         )
 
     def _file_key_columns(self) -> list[str]:
@@ -180,7 +196,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         batches = self._reader.items(
             url,
             functools.partial(csv_batches, key_columns=self._file_key_columns(), pace=pace),
-            refresh=lambda: self._fresh_url(app, day, index),
+            refresh=lambda: self._fresh_url(app, day, index, url),
             size=len,
         )
         yield from typed_then_rows(
@@ -270,14 +286,18 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             cache[key] = self.request_manifest(app, day)
         return cache[key]
 
-    def _fresh_url(self, app: BranchApp, day: dt.date, index: int) -> str:
+    def _fresh_url(self, app: BranchApp, day: dt.date, index: int, url: str) -> str:
+        """A fresh signed URL of the file `url` was: found by its URL without query, since
+        the fresh answer may list the day's files in another order."""
         files = self.manifest(app, day, fresh=True).get(self.kind) or []
-        if index >= len(files):
+        fresh = same_file_in(files, index, url)
+        if fresh is None:
             raise DownloadError(
-                f"{self.name}: Branch's fresh answer for {day} (app {app.app_id}) lists {len(files)} files, "
-                f"no longer file {index + 1}; run the sync again to read that day anew."
+                f"{self.name}: Branch's fresh answer for {day} (app {app.app_id}) no longer "
+                f"lists file {index + 1} ({file_label(url)}); run the sync again to read that "
+                "day anew."
             )
-        return files[index]
+        return fresh
 
     # --- sync ---------------------------------------------------------------
 
@@ -336,7 +356,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             if not self.manifest_is_ready(app, manifest, day):
                 self._log_not_ready(app, day)
                 return
-            files = list(manifest.get(self.kind) or [])
+            if self.kind not in manifest:  # only a list that is there, empty or not, says
+                raise FatalAPIError(self._no_list(app, day, manifest))
+            files = list(manifest[self.kind])
             try:
                 for index, url in enumerate(files):
                     yield from self.records_of_file(context, app, day, index, url)
@@ -347,6 +369,15 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 return
             yield DayComplete(day)
             day += dt.timedelta(days=1)
+
+    def _no_list(self, app: BranchApp, day: dt.date, manifest: Manifest) -> str:
+        keys = ", ".join(f"'{key}'" for key in sorted(manifest)) or "none"
+        return (
+            f"{self.name}: Branch's answer for {day} (app {app.app_id}) has no '{self.kind}' "
+            f"list (lists that came back: {keys}). Only a list that is present and empty means "
+            "a day without data, so the day is not passed; run again later. Should Branch no "
+            f"longer export '{self.kind}', deselect stream {self.name}."
+        )
 
     def _never_ready(
         self, app: BranchApp, day: dt.date, index: int, url: str, exc: Exception

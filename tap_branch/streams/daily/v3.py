@@ -32,7 +32,7 @@ from tap_branch import clock
 from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.columnar.records import ColumnarRows, raw_millis_copies
-from tap_branch.downloads import file_label
+from tap_branch.downloads import file_done_entry, file_label, files_to_read
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.state_checks import ISO_MOMENT
@@ -90,7 +90,8 @@ class DailyV3Stream(DailyFileStream):
             json={"export_date": day.isoformat()},
             auth=BranchKeyAuthenticator(app, location="json"),
         )
-        # A topic Branch does not list has no data that day; anything but lists is an error.
+        # Every topic comes with its list, empty on a day without data (`walk` checks the
+        # stream's own); anything but lists is an error.
         manifest = parse_manifest(response, f"Daily Exports v3 answer for {day} (app {app.app_id})")
         self._report_unknown_topics(manifest, day)
         return manifest
@@ -153,22 +154,28 @@ class DailyV3Stream(DailyFileStream):
     ) -> t.Iterator[dict | ColumnarRows]:
         """The file's records, unless an earlier run read the file already (this day's
         progress says so); then the file is recorded in the progress."""
-        label = file_label(url)
         state = self.get_context_state(context)
         progress = state.get(PROGRESS) or {}
         done = (
             list(progress.get("files_done") or []) if progress.get("day") == day.isoformat() else []
         )
-        if label in done:
+        if done and index not in files_to_read(self.manifest(app, day)[self.kind], done):
             self.logger.info(
-                "%s: %s was read before this run stopped; not read again.", self.name, label
+                "%s: %s was read before this run stopped; not read again.",
+                self.name,
+                file_label(url),
             )
             return
         yield from super().records_of_file(context, app, day, index, url)
+        if self._batching:
+            # A day's batch files are announced once the day is whole, and discarded if the
+            # run stops before: its files are read again, so none may be marked read.
+            return
         # Every row of this file has been emitted: remember it, so a stop before the
         # day's end does not read it again.
+        entry = file_done_entry(index, url)
         self.checkpoint(
-            context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, label]}}
+            context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, entry]}}
         )
 
 
