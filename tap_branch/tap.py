@@ -11,18 +11,22 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._classproperty import classproperty
+from singer_sdk.plugin_base import JSONSchemaValidator, _format_validation_error
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
 from tap_branch.connection import test_connection, test_credentials_of_selected_streams
-from tap_branch.redaction import SECRETS, install_log_redaction
+from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
     COMMON_SETTINGS,
     check_batch_encoding,
     check_config,
     check_credentials,
     check_dates,
+    environment_config,
     invalid_setting,
+    secret_values,
     unknown_settings,
 )
 from tap_branch.state_checks import check_state, state_file_text
@@ -67,21 +71,39 @@ class TapBranch(Tap):
         #: already logged once. Keys are namespaced by the module that sets them.
         self.run_cache: dict[str, t.Any] = {}
         super().__init__(*args, **kwargs)
-        self._register_secrets()
-        install_log_redaction()
         for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
             self.logger.warning(line)
         if self.config.get("start_date"):
             check_config(self.config)
 
-    def _register_secrets(self) -> None:
-        SECRETS.add(
-            self.config.get("branch_secret"),
-            self.config.get("access_token"),
-            self.config.get("user_id"),
-        )
-        for app in self.config.get("apps") or []:
-            SECRETS.add(app.get("branch_secret"))
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805 - the SDK's classproperty
+        """Settings from environment variables, each converted by its type (`environment_config`)."""
+        schema = cls.config_jsonschema
+        cls.append_builtin_config(schema)
+        return environment_config(schema, cls._env_var_prefix)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's validation against the settings schema, with two changes.
+
+        The secrets are registered, and the log redaction installed, first: a mistyped
+        secret (a number, `apps` given as an object) is quoted by the validator's message.
+        Discovery (where the SDK only warns, then runs on whatever it got) still refuses a
+        setting given in the wrong shape; only the required ones may be missing, since
+        discovery needs no credentials."""
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        SECRETS.add(*secret_values(self._config, schema["properties"]))
+        install_log_redaction()
+        if not raise_errors:
+            schema = {key: value for key, value in schema.items() if key != "required"}
+        errors = [
+            redact(_format_validation_error(error))
+            for error in JSONSchemaValidator(schema).iter_errors(self._config)
+        ]
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
+        return errors
 
     @classmethod
     def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:  # type: ignore[override]

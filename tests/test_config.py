@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 
@@ -296,3 +297,76 @@ def test_cli_shows_schema_refusals_naming_the_setting(tmp_path):
     assert "config['api_url']" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# --- settings from environment variables: converted by their type, or refused naming the variable
+
+
+def _from_env(monkeypatch, **variables: str) -> TapBranch:
+    monkeypatch.setenv("TAP_BRANCH_START_DATE", "2024-01-01")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return TapBranch(config={}, parse_env_config=True)
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "setting", "value"),
+    [
+        ("TAP_BRANCH_BACKOFF_FACTOR", "2", "backoff_factor", 2),
+        ("TAP_BRANCH_COHORT_POLL_INTERVAL", "5", "cohort_poll_interval", 5),
+        ("TAP_BRANCH_CUSTOM_EXPORTS_POLL_SECONDS", "15", "custom_exports_poll_seconds", 15),
+        ("TAP_BRANCH_COHORT_RATE_LIMIT_MARGIN", "0.05", "cohort_rate_limit_margin", 0.05),
+        ("TAP_BRANCH_MAX_RETRIES", "3", "max_retries", 3),
+        ("TAP_BRANCH_COLUMNAR_FILES", "no", "columnar_files", False),
+        ("TAP_BRANCH_COLUMNAR_FILES", "TRUE", "columnar_files", True),
+        ("TAP_BRANCH_BRANCH_KEY", "key_live_x", "branch_key", "key_live_x"),
+        ("TAP_BRANCH_CREDIT_BUCKETS", '["default"]', "credit_buckets", ["default"]),
+        ("TAP_BRANCH_CREDIT_BUCKETS", "a,b", "credit_buckets", ["a", "b"]),
+    ],
+)
+def test_environment_variables_take_their_settings_type(
+    monkeypatch, variable, text, setting, value
+):
+    assert _from_env(monkeypatch, **{variable: text}).config[setting] == value
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "expected"),
+    [
+        ("TAP_BRANCH_MAX_RETRIES", "abc", "is not an integer: 'abc'"),
+        ("TAP_BRANCH_BACKOFF_FACTOR", "fast", "is not a number: 'fast'"),
+        ("TAP_BRANCH_BACKOFF_FACTOR", "nan", "is not a number"),
+        ("TAP_BRANCH_COLUMNAR_FILES", "yes-please", "is not a boolean"),
+        ("TAP_BRANCH_APPS", "not-json", "is not JSON text of a list"),
+    ],
+)
+def test_a_bad_environment_variable_is_refused_naming_it(monkeypatch, variable, text, expected):
+    with pytest.raises(ConfigValidationError) as raised:
+        _from_env(monkeypatch, **{variable: text})
+    assert raised.value.errors == [str(raised.value)]
+    assert f"Environment variable {variable} (setting '" in str(raised.value)
+    assert expected in str(raised.value)
+
+
+def test_env_settings_work_through_the_cli(tmp_path):
+    """`--config ENV` as Meltano's users run it: a number from its variable is accepted, a bad
+    integer is one line naming the variable, exit 1, no traceback."""
+    env = {**os.environ, "TAP_BRANCH_START_DATE": "2024-01-01", "TAP_BRANCH_BACKOFF_FACTOR": "2"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", "ENV", "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    bad = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", "ENV", "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "TAP_BRANCH_MAX_RETRIES": "abc"},
+    )
+    assert bad.returncode == 1
+    assert "Environment variable TAP_BRANCH_MAX_RETRIES" in bad.stderr
+    assert "Traceback" not in bad.stderr
