@@ -12,10 +12,12 @@ import json
 import math
 import re
 import typing as t
+import uuid
 
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
+from upath import UPath
 
 from tap_branch import clock
 from tap_branch.apps import check_apps, configured_apps, v2_app_ids
@@ -387,3 +389,75 @@ def _values_under(value: t.Any, keys: t.Collection[str]) -> t.Iterator[t.Any]:
     elif isinstance(value, list):
         for item in value:
             yield from _values_under(item, keys)
+
+
+def config_files(paths: t.Iterable[str]) -> dict[str, t.Any]:
+    """The settings of the `--config` files, later files winning ("ENV" is no file)."""
+    config: dict[str, t.Any] = {}
+    for path in paths:
+        if path != "ENV":
+            config.update(_config_file(path))
+    return config
+
+
+def _config_file(path: str) -> dict[str, t.Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            settings = json.load(file)
+    except OSError as exc:
+        raise invalid_setting(f"The config file {path} cannot be read ({exc.strerror}).") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_setting(f"The config file {path} is not JSON ({exc}).") from None
+    if not isinstance(settings, dict):
+        raise invalid_setting(
+            f"The config file {path} holds a JSON {type(settings).__name__}, "
+            "not an object of settings."
+        )
+    return settings
+
+
+# --- batch_config ----------------------------------------------------------------------
+
+
+def check_batch_config(config: t.Mapping[str, t.Any]) -> None:
+    """A `batch_config` the batch writers can use, checked before any request: the SDK's
+    batcher fails on a missing part with a bare KeyError or TypeError, loops forever on a
+    `batch_size` below 1, and finds an unwritable place only after the first file is read."""
+    batch = config.get("batch_config")
+    if not batch:
+        return
+    size = batch.get("batch_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise invalid_setting(
+            f"Setting 'batch_config.batch_size' is {size!r}: it is the most records in one "
+            "batch file, a whole number of at least 1 (default 10000)."
+        )
+    storage, encoding = batch.get("storage"), batch.get("encoding")
+    if not isinstance(encoding, dict) or not encoding.get("format"):
+        raise invalid_setting(
+            "Setting 'batch_config' needs 'encoding' with a 'format' "
+            '(e.g. {"format": "jsonl", "compression": "gzip"}).'
+        )
+    if not isinstance(storage, dict) or not storage.get("root"):
+        raise invalid_setting(
+            "Setting 'batch_config' needs 'storage' with a 'root', where the batch files "
+            'are written (e.g. {"root": "file:///data/batches"}).'
+        )
+    _check_batch_storage_writable(storage)
+
+
+def _check_batch_storage_writable(storage: t.Mapping[str, t.Any]) -> None:
+    """Write and delete an empty file where the batch files go. The directory of a `prefix`
+    with a slash is created, as the SDK creates the root."""
+    root, prefix = storage["root"], storage.get("prefix") or ""
+    try:
+        place = UPath(root, **(storage.get("params") or {})).resolve()
+        probe = place / f"{prefix}tap-branch-write-check-{uuid.uuid4().hex}"
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except Exception as exc:  # noqa: BLE001 - whatever the file system says, the setting is named
+        raise invalid_setting(
+            f"Setting 'batch_config': batch files cannot be written to storage root {root!r} "
+            f"with prefix {prefix!r} ({type(exc).__name__}: {exc})."
+        ) from None

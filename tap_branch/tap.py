@@ -12,18 +12,22 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
-from singer_sdk.plugin_base import JSONSchemaValidator, _format_validation_error
+from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_validation_error
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
+from tap_branch.catalog_checks import catalog_file_text, check_catalog
 from tap_branch.connection import test_connection, test_credentials_of_selected_streams
+from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
     COMMON_SETTINGS,
+    check_batch_config,
     check_batch_encoding,
     check_config,
     check_credentials,
     check_dates,
+    config_files,
     environment_config,
     invalid_setting,
     secret_values,
@@ -106,11 +110,30 @@ class TapBranch(Tap):
         return errors
 
     @classmethod
-    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:  # type: ignore[override]
-        """The SDK's sync command, with a `--state` file that is not JSON named in the error."""
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+        **kwargs: t.Any,
+    ) -> None:
+        """The SDK's sync command, with a `--state` or `--catalog` file that is not one named
+        in the error (the SDK fails on them with a bare decoding error)."""
         if state is not None:
             state = io.StringIO(state_file_text(state))
-        super().invoke(state=state, **kwargs)
+        if catalog is not None:
+            catalog = io.StringIO(catalog_file_text(catalog))
+        super().invoke(state=state, catalog=catalog, **kwargs)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """`--config` files read naming the one that is missing, not JSON, or not an object
+        (the SDK's reading ends in a traceback for each)."""
+        try:
+            return _ConfigInput(config=config_files(value), parse_env="ENV" in value)
+        except ConfigValidationError as exc:
+            cls.logger.error(str(exc))
+            ctx.exit(1)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Check the state before the SDK merges it: a corrupt one fails naming stream and key."""
@@ -165,6 +188,9 @@ class TapBranch(Tap):
                 for error in exc.errors or [str(exc)]:
                     cls.logger.error(error)
                 sys.exit(1)
+            except (InvalidStateError, InvalidCatalogError) as exc:  # one line, no traceback
+                cls.logger.error(str(exc))
+                sys.exit(1)
 
         command.callback = invoke_naming_the_setting
         return command
@@ -176,7 +202,10 @@ class TapBranch(Tap):
         return streams
 
     def sync_all(self) -> None:
+        if self.input_catalog is not None:
+            check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
+        check_batch_config(self.config)
         check_batch_encoding(self.config, [s for s in self.streams.values() if s.selected])
         self._check_credentials_of_selected_streams()
         if not self.state:  # a first run, or Meltano's config test: try the credentials first

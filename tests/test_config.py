@@ -370,3 +370,126 @@ def test_env_settings_work_through_the_cli(tmp_path):
     assert bad.returncode == 1
     assert "Environment variable TAP_BRANCH_MAX_RETRIES" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# --- bad input files and settings: one line naming them, exit 1, never a traceback ----------
+
+_CONFIG = {"start_date": "2024-01-01", "branch_key": "key_live_x", "branch_secret": "secret_x"}
+
+
+def _tap_cli(tmp_path, files: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    """`tap-branch` with the given files' texts ({option: text}; a None text: a missing file)."""
+    argv = [sys.executable, "-m", "tap_branch.tap"]
+    for option, text in files.items():
+        path = tmp_path / f"{option.strip('-')}.json"
+        if text is not None:
+            path.write_text(text)
+        argv += [option, str(path)]
+    return subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("files", "named"),
+    [
+        ({"--config": '{"start_date": "2024-01-01",'}, "config.json is not JSON"),
+        ({"--config": '[{"start_date": "2024-01-01"}]'}, "config.json holds a JSON list"),
+        ({"--config": None}, "config.json cannot be read"),
+        ({"--catalog": '{"streams": ['}, "catalog.json is not JSON"),
+        ({"--catalog": "[]"}, "catalog.json holds a JSON list"),
+        ({"--catalog": '{"streams": [{}]}'}, "catalog.json is not a Singer catalog"),
+        ({"--state": "[1]"}, "state.json holds a list [1]"),
+        ({"--state": '"hello"'}, 'state.json holds a string "hello"'),
+        (
+            {
+                "--state": '{"bookmarks": {"links": {"partitions": [{"context": {}, '
+                '"replication_key_value": "2024-13-45"}]}}}'
+            },
+            "'replication_key_value' of stream 'links'",
+        ),
+        ({"--state": '{"singer_state": {"bookmarks": {}}}'}, "no 'bookmarks', only 'singer_state'"),
+    ],
+)
+def test_bad_input_files_are_one_line_naming_them(tmp_path, files, named):
+    files = {"--config": json.dumps(_CONFIG), **files}  # each refused before any request
+    done = _tap_cli(tmp_path, files)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"apps": {"branch_key": "key_live_a"}}, "config['apps']"),
+        ({"apps": [{"app_id": "a1", "branch_secret": "s"}]}, "'branch_key' is a required"),
+        ({"max_retries": "three"}, "config['max_retries']"),
+    ],
+)
+def test_discovery_refuses_a_setting_of_the_wrong_shape(tmp_path, config, named):
+    """Discovery needs no credentials, but a setting given in the wrong shape is refused naming
+    it (it crashed with an AttributeError or a KeyError)."""
+    done = _tap_cli(
+        tmp_path, {"--config": json.dumps({"start_date": "2024-01-01", **config})}, "--discover"
+    )
+    assert done.returncode == 1
+    assert named in done.stderr and "Traceback" not in done.stderr
+    without_anything = _tap_cli(tmp_path, {"--config": "{}"}, "--discover")
+    assert without_anything.returncode == 0, without_anything.stderr[-2000:]
+
+
+# --- batch_config: refused before any request, naming it ----------------------------------
+
+
+def _batch(tmp_path, **change) -> dict:
+    batch = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": (tmp_path / "batches").as_uri()},
+        **change,
+    }
+    return {k: v for k, v in batch.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"batch_size": 0}, "'batch_config.batch_size' is 0"),
+        ({"batch_size": -5}, "'batch_config.batch_size' is -5"),
+        ({"batch_size": "10"}, "'batch_config.batch_size' is '10'"),
+        ({"storage": None}, "'batch_config' needs 'storage'"),
+        ({"encoding": None}, "'batch_config' needs 'encoding'"),
+        ({"storage": {"root": "file:///proc/nope"}}, "cannot be written to storage root"),
+        ({"storage": {"root": "s3://no-such-bucket-of-tap-branch/x"}}, "'batch_config'"),
+    ],
+)
+def test_a_batch_config_that_cannot_work_is_refused(sandbox, base_config, tmp_path, change, named):
+    """A batch_size of 0 made the batch writer loop forever creating empty files."""
+    config = {**base_config, "batch_config": _batch(tmp_path, **change)}
+    run = run_tap(config, select=["links"], expect_error=True)
+    assert isinstance(run.error, ConfigValidationError), run.error
+    assert named in str(run.error)
+    assert not [r for r in sandbox.requests_log() if not r["path"].startswith("/_sandbox/")]
+
+
+def test_a_batch_prefix_with_a_directory_writes_there(sandbox, base_config, tmp_path):
+    config = {**base_config, "batch_config": _batch(tmp_path)}
+    config["batch_config"]["storage"]["prefix"] = "links/day/"
+    run = run_tap(config, select=["links"])
+    assert run.error is None
+    files = list((tmp_path / "batches" / "links" / "day").iterdir())
+    assert files and all(f.name.endswith(".json.gz") for f in files)
+    assert not list((tmp_path / "batches" / "links" / "day").glob("tap-branch-write-check-*"))
+
+
+def test_the_batch_writer_refuses_a_size_below_one():
+    """Belt and braces: the loop that fills files cannot be entered with room for no record."""
+    from types import SimpleNamespace
+
+    from tap_branch.columnar.batches import BatchFiles
+
+    stream = SimpleNamespace(tap_name="tap-branch", name="links", columnar_plan=())
+    config = SimpleNamespace(
+        storage=None, batch_size=0, encoding=SimpleNamespace(compression="gzip", format="jsonl")
+    )
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        BatchFiles(stream, config)
