@@ -38,6 +38,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
 
     #: Extra tries for 5xx, resets and timeouts (the SDK's backoff); 429s are separate.
     DEFAULT_MAX_TRIES = 6
+    #: Retried like a 5xx: 408 (a proxy or load balancer that gave up waiting) is transient.
+    extra_retry_statuses: t.Sequence[int] = (429, 408)
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
@@ -149,7 +151,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             else:
                 state[key] = value
         if bookmark is not None:
-            state["replication_key"] = self.replication_key
+            if self.replication_key:  # none when the catalog forces FULL_TABLE: never a null
+                state["replication_key"] = self.replication_key
             state["replication_key_value"] = bookmark
         if write and not self._batching:
             self.write_state_now()

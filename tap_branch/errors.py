@@ -170,3 +170,7 @@ def describe_response(response: requests.Response) -> str:
         text = (response.text or "").strip().replace("\n", " ")
         detail = text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")
     return redact(f"HTTP {response.status_code} {response.reason} for {method} {url}: {detail}")
+
+
+class InvalidCatalogError(ValueError):
+    """The `--catalog` given to the tap is not one this tap can run (names the file or stream)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import typing as t
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "REDACTED"
@@ -83,11 +84,13 @@ class SecretRegistry:
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, *values: object) -> None:
+        """Register secret values of any JSON kind: a mistyped secret (a number, a list, an
+        object) is quoted by validation errors as its text, so its leaves are registered."""
         with self._lock:
-            for value in values:
+            for text in _texts(values):
                 # Very short values would redact ordinary words; Branch secrets are long.
-                if isinstance(value, str) and len(value) >= 4:
-                    self._secrets.add(value)
+                if len(text) >= 4:
+                    self._secrets.add(text)
             self._pattern = (
                 re.compile(
                     "|".join(re.escape(s) for s in sorted(self._secrets, key=len, reverse=True))
@@ -102,6 +105,20 @@ class SecretRegistry:
             text = pattern.sub(REDACTED, text)
         text = _QUERY_PAIR_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
         return _JSON_PAIR_RE.sub(lambda m: f'{m.group(1)}{REDACTED}"', text)
+
+
+def _texts(value: object) -> t.Iterator[str]:
+    """The texts a value shows in an error: strings as they are, numbers as written, and
+    the leaves of lists and objects (booleans and null are no secrets)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, dict):
+        yield from _texts(list(value.values()))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _texts(item)
 
 
 #: One registry per process: every tap instance adds its configured secrets.

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
+import math
+import re
 import typing as t
+import uuid
 
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
+from upath import UPath
 
 from tap_branch import clock
 from tap_branch.apps import check_apps, configured_apps, v2_app_ids
@@ -274,3 +280,184 @@ def check_credentials(
         )
     if needs == "v2-app" and not v2_app_ids(config, stream_names):
         raise invalid_setting(f"Streams {names} need setting 'app_id'.")
+
+
+# --- settings from environment variables ---------------------------------------------
+
+#: The words a boolean setting's environment variable may hold (case-insensitive).
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def environment_config(schema: t.Mapping[str, t.Any], prefix: str) -> dict[str, t.Any]:
+    """The settings given as environment variables `<prefix><SETTING>` (a `.env` file
+    included, as the SDK reads them), each converted by its setting's type.
+
+    The SDK converts only integers (with a bare ValueError for `abc`), takes any word
+    but "true"/"1"/"yes"/"on" as false, and passes numbers as text that validation then
+    refuses. Here a value that is not of its type fails, naming the variable."""
+    properties = schema.get("properties", {})
+    # The SDK's reader, told every setting is a string, hands over each value as its text.
+    as_text = {"properties": dict.fromkeys(properties, {"type": "string"})}
+    texts = parse_environment_config(as_text, prefix)
+    return {
+        name: _environment_value(text, properties[name], env_variable(prefix, name), name)
+        for name, text in texts.items()
+    }
+
+
+def env_variable(prefix: str, setting: str) -> str:
+    return prefix + setting.upper().replace("-", "_")
+
+
+def _environment_value(text: str, prop: t.Mapping[str, t.Any], variable: str, name: str) -> t.Any:
+    kinds = set(types_of(dict(prop))) - {"null"}
+    if not kinds or kinds & {"array", "object"}:
+        try:
+            return json.loads(text)  # its kind is then checked by validation, naming the setting
+        except ValueError:
+            if not kinds or "string" in kinds:
+                return text
+            if kinds == {"array"} and types_of(prop.get("items") or {}) == ["string"]:
+                return [part.strip() for part in text.split(",")]  # the SDK's "x,y,z" form
+            raise _bad_environment_value(variable, name, "JSON text of " + _a_kind(kinds)) from None
+    value = text.strip()
+    if "integer" in kinds and re.fullmatch(r"[+-]?\d+", value):
+        return int(value)
+    if "number" in kinds:
+        number = _number(value)
+        if number is not None:
+            return number
+    if "boolean" in kinds and value.lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.lower() in TRUE_WORDS
+    if "string" in kinds:
+        return text
+    words = {
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": f"a boolean ({', '.join(TRUE_WORDS)} or {', '.join(FALSE_WORDS)})",
+    }
+    expected = " or ".join(words[kind] for kind in sorted(kinds) if kind in words)
+    shown = "" if prop.get("secret") else f": {text[:40]!r}"
+    raise _bad_environment_value(variable, name, expected + shown)
+
+
+def _number(text: str) -> int | float | None:
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _a_kind(kinds: t.Collection[str]) -> str:
+    return " or ".join({"array": "a list", "object": "an object"}.get(k, k) for k in sorted(kinds))
+
+
+def _bad_environment_value(variable: str, name: str, expected: str) -> ConfigValidationError:
+    return invalid_setting(
+        f"Environment variable {variable} (setting '{name}') is not {expected}. "
+        "Fix or unset the variable."
+    )
+
+
+def secret_values(config: t.Mapping[str, t.Any], properties: t.Mapping[str, t.Any]) -> list:
+    """The values of the settings marked secret, of any JSON kind, and every value under a
+    secret key inside a setting (an `apps` entry's `branch_secret`), whatever the setting's
+    shape: registered for redaction before the config is validated."""
+    values: list = []
+    for name, prop in properties.items():
+        value = config.get(name)
+        if prop.get("secret"):
+            values.append(value)
+        inner = (prop.get("items") or {}).get("properties") or prop.get("properties") or {}
+        secret_keys = {key for key, schema in inner.items() if schema.get("secret")}
+        if secret_keys:
+            values.extend(_values_under(value, secret_keys))
+    return values
+
+
+def _values_under(value: t.Any, keys: t.Collection[str]) -> t.Iterator[t.Any]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in keys:
+                yield item
+            else:
+                yield from _values_under(item, keys)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _values_under(item, keys)
+
+
+def config_files(paths: t.Iterable[str]) -> dict[str, t.Any]:
+    """The settings of the `--config` files, later files winning ("ENV" is no file)."""
+    config: dict[str, t.Any] = {}
+    for path in paths:
+        if path != "ENV":
+            config.update(_config_file(path))
+    return config
+
+
+def _config_file(path: str) -> dict[str, t.Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            settings = json.load(file)
+    except OSError as exc:
+        raise invalid_setting(f"The config file {path} cannot be read ({exc.strerror}).") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_setting(f"The config file {path} is not JSON ({exc}).") from None
+    if not isinstance(settings, dict):
+        raise invalid_setting(
+            f"The config file {path} holds a JSON {type(settings).__name__}, "
+            "not an object of settings."
+        )
+    return settings
+
+
+# --- batch_config ----------------------------------------------------------------------
+
+
+def check_batch_config(config: t.Mapping[str, t.Any]) -> None:
+    """A `batch_config` the batch writers can use, checked before any request: the SDK's
+    batcher fails on a missing part with a bare KeyError or TypeError, loops forever on a
+    `batch_size` below 1, and finds an unwritable place only after the first file is read."""
+    batch = config.get("batch_config")
+    if not batch:
+        return
+    size = batch.get("batch_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise invalid_setting(
+            f"Setting 'batch_config.batch_size' is {size!r}: it is the most records in one "
+            "batch file, a whole number of at least 1 (default 10000)."
+        )
+    storage, encoding = batch.get("storage"), batch.get("encoding")
+    if not isinstance(encoding, dict) or not encoding.get("format"):
+        raise invalid_setting(
+            "Setting 'batch_config' needs 'encoding' with a 'format' "
+            '(e.g. {"format": "jsonl", "compression": "gzip"}).'
+        )
+    if not isinstance(storage, dict) or not storage.get("root"):
+        raise invalid_setting(
+            "Setting 'batch_config' needs 'storage' with a 'root', where the batch files "
+            'are written (e.g. {"root": "file:///data/batches"}).'
+        )
+    _check_batch_storage_writable(storage)
+
+
+def _check_batch_storage_writable(storage: t.Mapping[str, t.Any]) -> None:
+    """Write and delete an empty file where the batch files go. The directory of a `prefix`
+    with a slash is created, as the SDK creates the root."""
+    root, prefix = storage["root"], storage.get("prefix") or ""
+    try:
+        place = UPath(root, **(storage.get("params") or {})).resolve()
+        probe = place / f"{prefix}tap-branch-write-check-{uuid.uuid4().hex}"
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except Exception as exc:  # noqa: BLE001 - whatever the file system says, the setting is named
+        raise invalid_setting(
+            f"Setting 'batch_config': batch files cannot be written to storage root {root!r} "
+            f"with prefix {prefix!r} ({type(exc).__name__}: {exc})."
+        ) from None

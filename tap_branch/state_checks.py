@@ -19,12 +19,14 @@ import typing as t
 
 import jsonschema
 
+from tap_branch import clock
 from tap_branch.errors import InvalidStateError
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
 _EXCERPT = 80
+_EARLIEST_ZONE = dt.timedelta(hours=14)  # UTC+14, the first time zone to begin a day
 #: JSON schema of an ISO 8601 date or date-time in a stream's `state_keys`.
 ISO_MOMENT = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$"}
 
@@ -32,14 +34,20 @@ ISO_MOMENT = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.
 def state_file_text(file: t.IO[str]) -> str:
     """The text of a `--state` file, once it is known to be JSON (the SDK's own reading
     fails with a bare JSONDecodeError that names no file)."""
+    name = getattr(file, "name", "--state")
     text = file.read()
     try:
-        json.loads(text)
+        state = json.loads(text)
     except ValueError as exc:
         raise InvalidStateError(
-            f"The state file {getattr(file, 'name', '--state')} is not JSON ({exc}). "
+            f"The state file {name} is not JSON ({exc}). "
             "Fix it, or run without --state to read everything from start_date."
         ) from None
+    if not isinstance(state, dict):  # the SDK would take a string as the path of a file
+        raise InvalidStateError(
+            f"The state file {name} holds {_shown(state)}, not an object with 'bookmarks'. "
+            "Fix it, or run without --state to read everything from start_date."
+        )
     return text
 
 
@@ -48,6 +56,14 @@ def check_state(state: t.Any, streams: t.Mapping[str, Stream]) -> None:
     if not isinstance(state, dict):
         raise InvalidStateError(
             f"The state is {_shown(state)}, not an object with 'bookmarks'. Fix or remove the state file."
+        )
+    if state and "bookmarks" not in state:
+        # A whole STATE message, Meltano's {"singer_state": ...}, a typo: read as "no
+        # state", every stream would start over from start_date.
+        raise InvalidStateError(
+            f"The state has no 'bookmarks', only {', '.join(map(repr, sorted(state)))}: not a "
+            'state this tap wrote (its form is {"bookmarks": {stream: ...}}). Give the '
+            "'value' of the last STATE message, or {} to read everything from start_date."
         )
     bookmarks = state.get("bookmarks", {})
     if not isinstance(bookmarks, dict):
@@ -72,7 +88,8 @@ def check_state(state: t.Any, streams: t.Mapping[str, Stream]) -> None:
 
 
 def _check_bookmark(stream: Stream, bookmark: dict, where: str) -> None:
-    if "replication_key" in bookmark:
+    # null: what a stream synced as FULL_TABLE (no replication key) wrote before 0.1.x fixed it.
+    if bookmark.get("replication_key") is not None:
         key = bookmark["replication_key"]
         _expect(isinstance(key, str), where, "replication_key", "a column name", key)
     if bookmark.get("replication_key_value") is not None and stream.replication_key:
@@ -92,6 +109,8 @@ def _check_bookmark(stream: Stream, bookmark: dict, where: str) -> None:
                 f"State of {where}: '{key}'{inside} is invalid ({error.message[:200]}). "
                 "Fix that key, or remove the stream's state to read it again from start_date."
             )
+        for inside, moment in _moments(schema, bookmark[key], f"'{key}'"):
+            _refuse_future(moment, where, inside)
 
 
 def _check_replication_value(stream: Stream, value: t.Any, where: str) -> None:
@@ -105,6 +124,44 @@ def _check_replication_value(stream: Stream, value: t.Any, where: str) -> None:
         _expect(ok, where, "replication_key_value", "an integer", value)
     elif prop.get("format") in ("date", "date-time"):
         _expect(_is_iso_moment(value), where, "replication_key_value", "an ISO 8601 date", value)
+        _refuse_future(value, where, "'replication_key_value'")
+
+
+def _moments(schema: t.Any, value: t.Any, inside: str) -> t.Iterator[tuple[str, str]]:
+    """(where, moment) of every value a `state_keys` schema declares an ISO_MOMENT."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("pattern") == ISO_MOMENT["pattern"] and isinstance(value, str):
+        yield inside, value
+    elif isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                yield from _moments(sub, value[name], f"{inside}[{name!r}]")
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            yield from _moments(schema.get("items"), item, f"{inside}[{number}]")
+
+
+def _refuse_future(value: str, where: str, key: str) -> None:
+    """A bookmark past the tap's clock marks days read that never were: a hand-edited
+    state, another machine's clock. Taken as is, every day up to it would be skipped."""
+    now = clock.now()
+    try:
+        moment = clock.parse_moment(value)
+    except ValueError:
+        raise InvalidStateError(
+            f"State: {key} of {where} should be an ISO 8601 date, but is {_shown(value)}. "
+            "Fix that key, or remove the stream's state to read it again from start_date."
+        ) from None
+    # A date alone is a day in some time zone, up to 14 hours ahead of UTC (cohort days are
+    # the dashboard's): it is in the future once it has not begun anywhere.
+    latest = now + _EARLIEST_ZONE if len(value.strip()) == len("YYYY-MM-DD") else now
+    if moment > latest:
+        raise InvalidStateError(
+            f"State: {key} of {where} is {value}, later than now ({now.isoformat()}): "
+            "the days up to it have not been read. Fix that key, or remove the stream's "
+            "state to read it again from start_date."
+        )
 
 
 def _is_iso_moment(value: t.Any) -> bool:
@@ -132,8 +189,10 @@ def _expect(ok: bool, where: str, key: str | None, expected: str, value: t.Any) 
 
 def _shown(value: t.Any) -> str:
     """A value in an error: its JSON kind and a short excerpt (states hold no secrets)."""
+    if value is None:
+        return "null"
     kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
+        type(value), "a number"
     )
     text = json.dumps(value, default=str)
     return f"{kind} {text[:_EXCERPT]}{'...' if len(text) > _EXCERPT else ''}"

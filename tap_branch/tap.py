@@ -11,18 +11,26 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._classproperty import classproperty
+from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_validation_error
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
+from tap_branch.catalog_checks import catalog_file_text, check_catalog
 from tap_branch.connection import test_connection, test_credentials_of_selected_streams
-from tap_branch.redaction import SECRETS, install_log_redaction
+from tap_branch.errors import InvalidCatalogError, InvalidStateError
+from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
     COMMON_SETTINGS,
+    check_batch_config,
     check_batch_encoding,
     check_config,
     check_credentials,
     check_dates,
+    config_files,
+    environment_config,
     invalid_setting,
+    secret_values,
     unknown_settings,
 )
 from tap_branch.state_checks import check_state, state_file_text
@@ -67,28 +75,65 @@ class TapBranch(Tap):
         #: already logged once. Keys are namespaced by the module that sets them.
         self.run_cache: dict[str, t.Any] = {}
         super().__init__(*args, **kwargs)
-        self._register_secrets()
-        install_log_redaction()
         for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
             self.logger.warning(line)
         if self.config.get("start_date"):
             check_config(self.config)
 
-    def _register_secrets(self) -> None:
-        SECRETS.add(
-            self.config.get("branch_secret"),
-            self.config.get("access_token"),
-            self.config.get("user_id"),
-        )
-        for app in self.config.get("apps") or []:
-            SECRETS.add(app.get("branch_secret"))
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805 - the SDK's classproperty
+        """Settings from environment variables, each converted by its type (`environment_config`)."""
+        schema = cls.config_jsonschema
+        cls.append_builtin_config(schema)
+        return environment_config(schema, cls._env_var_prefix)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's validation against the settings schema, with two changes.
+
+        The secrets are registered, and the log redaction installed, first: a mistyped
+        secret (a number, `apps` given as an object) is quoted by the validator's message.
+        Discovery (where the SDK only warns, then runs on whatever it got) still refuses a
+        setting given in the wrong shape; only the required ones may be missing, since
+        discovery needs no credentials."""
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        SECRETS.add(*secret_values(self._config, schema["properties"]))
+        install_log_redaction()
+        if not raise_errors:
+            schema = {key: value for key, value in schema.items() if key != "required"}
+        errors = [
+            redact(_format_validation_error(error))
+            for error in JSONSchemaValidator(schema).iter_errors(self._config)
+        ]
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
+        return errors
 
     @classmethod
-    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:  # type: ignore[override]
-        """The SDK's sync command, with a `--state` file that is not JSON named in the error."""
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+        **kwargs: t.Any,
+    ) -> None:
+        """The SDK's sync command, with a `--state` or `--catalog` file that is not one named
+        in the error (the SDK fails on them with a bare decoding error)."""
         if state is not None:
             state = io.StringIO(state_file_text(state))
-        super().invoke(state=state, **kwargs)
+        if catalog is not None:
+            catalog = io.StringIO(catalog_file_text(catalog))
+        super().invoke(state=state, catalog=catalog, **kwargs)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """`--config` files read naming the one that is missing, not JSON, or not an object
+        (the SDK's reading ends in a traceback for each)."""
+        try:
+            return _ConfigInput(config=config_files(value), parse_env="ENV" in value)
+        except ConfigValidationError as exc:
+            cls.logger.error(str(exc))
+            ctx.exit(1)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Check the state before the SDK merges it: a corrupt one fails naming stream and key."""
@@ -143,6 +188,9 @@ class TapBranch(Tap):
                 for error in exc.errors or [str(exc)]:
                     cls.logger.error(error)
                 sys.exit(1)
+            except (InvalidStateError, InvalidCatalogError) as exc:  # one line, no traceback
+                cls.logger.error(str(exc))
+                sys.exit(1)
 
         command.callback = invoke_naming_the_setting
         return command
@@ -154,7 +202,10 @@ class TapBranch(Tap):
         return streams
 
     def sync_all(self) -> None:
+        if self.input_catalog is not None:
+            check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
+        check_batch_config(self.config)
         check_batch_encoding(self.config, [s for s in self.streams.values() if s.selected])
         self._check_credentials_of_selected_streams()
         if not self.state:  # a first run, or Meltano's config test: try the credentials first

@@ -227,6 +227,30 @@ def test_a_failing_read_ends_with_a_trace_error(sandbox, base_config, catalog, t
     [
         ({"--state": [{"type": "GLOBAL", "global": {"stream_states": []}}]}, "a GLOBAL state"),
         ({"--state": {"bookmarks": {}}}, "expected a JSON list"),
+        (  # a bookmark the state check refuses: the user's input, not the source's failure
+            {
+                "--state": [
+                    {
+                        "type": "STREAM",
+                        "stream": {
+                            "stream_descriptor": {"name": "links"},
+                            "stream_state": {
+                                "links": {
+                                    "partitions": [
+                                        {
+                                            "context": {"app_id": "sandbox-app"},
+                                            "replication_key": "export_date",
+                                            "replication_key_value": "2026-13-40",
+                                        }
+                                    ]
+                                }
+                            },
+                        },
+                    }
+                ]
+            },
+            "'replication_key_value' of stream 'links'",
+        ),
         ({"--catalog": {"streams": [{"stream": {"name": "nope"}}]}}, "--catalog"),
         ({"--config": {"batch_config": {"encoding": {"format": "jsonl"}}}}, "'batch_config'"),
         ({"--config": {"start_date": "yesterday"}}, "'start_date'"),

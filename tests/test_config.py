@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 
@@ -296,3 +297,199 @@ def test_cli_shows_schema_refusals_naming_the_setting(tmp_path):
     assert "config['api_url']" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# --- settings from environment variables: converted by their type, or refused naming the variable
+
+
+def _from_env(monkeypatch, **variables: str) -> TapBranch:
+    monkeypatch.setenv("TAP_BRANCH_START_DATE", "2024-01-01")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return TapBranch(config={}, parse_env_config=True)
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "setting", "value"),
+    [
+        ("TAP_BRANCH_BACKOFF_FACTOR", "2", "backoff_factor", 2),
+        ("TAP_BRANCH_COHORT_POLL_INTERVAL", "5", "cohort_poll_interval", 5),
+        ("TAP_BRANCH_CUSTOM_EXPORTS_POLL_SECONDS", "15", "custom_exports_poll_seconds", 15),
+        ("TAP_BRANCH_COHORT_RATE_LIMIT_MARGIN", "0.05", "cohort_rate_limit_margin", 0.05),
+        ("TAP_BRANCH_MAX_RETRIES", "3", "max_retries", 3),
+        ("TAP_BRANCH_COLUMNAR_FILES", "no", "columnar_files", False),
+        ("TAP_BRANCH_COLUMNAR_FILES", "TRUE", "columnar_files", True),
+        ("TAP_BRANCH_BRANCH_KEY", "key_live_x", "branch_key", "key_live_x"),
+        ("TAP_BRANCH_CREDIT_BUCKETS", '["default"]', "credit_buckets", ["default"]),
+        ("TAP_BRANCH_CREDIT_BUCKETS", "a,b", "credit_buckets", ["a", "b"]),
+    ],
+)
+def test_environment_variables_take_their_settings_type(
+    monkeypatch, variable, text, setting, value
+):
+    assert _from_env(monkeypatch, **{variable: text}).config[setting] == value
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "expected"),
+    [
+        ("TAP_BRANCH_MAX_RETRIES", "abc", "is not an integer: 'abc'"),
+        ("TAP_BRANCH_BACKOFF_FACTOR", "fast", "is not a number: 'fast'"),
+        ("TAP_BRANCH_BACKOFF_FACTOR", "nan", "is not a number"),
+        ("TAP_BRANCH_COLUMNAR_FILES", "yes-please", "is not a boolean"),
+        ("TAP_BRANCH_APPS", "not-json", "is not JSON text of a list"),
+    ],
+)
+def test_a_bad_environment_variable_is_refused_naming_it(monkeypatch, variable, text, expected):
+    with pytest.raises(ConfigValidationError) as raised:
+        _from_env(monkeypatch, **{variable: text})
+    assert raised.value.errors == [str(raised.value)]
+    assert f"Environment variable {variable} (setting '" in str(raised.value)
+    assert expected in str(raised.value)
+
+
+def test_env_settings_work_through_the_cli(tmp_path):
+    """`--config ENV` as Meltano's users run it: a number from its variable is accepted, a bad
+    integer is one line naming the variable, exit 1, no traceback."""
+    env = {**os.environ, "TAP_BRANCH_START_DATE": "2024-01-01", "TAP_BRANCH_BACKOFF_FACTOR": "2"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", "ENV", "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    bad = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", "ENV", "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "TAP_BRANCH_MAX_RETRIES": "abc"},
+    )
+    assert bad.returncode == 1
+    assert "Environment variable TAP_BRANCH_MAX_RETRIES" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+# --- bad input files and settings: one line naming them, exit 1, never a traceback ----------
+
+_CONFIG = {"start_date": "2024-01-01", "branch_key": "key_live_x", "branch_secret": "secret_x"}
+
+
+def _tap_cli(tmp_path, files: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    """`tap-branch` with the given files' texts ({option: text}; a None text: a missing file)."""
+    argv = [sys.executable, "-m", "tap_branch.tap"]
+    for option, text in files.items():
+        path = tmp_path / f"{option.strip('-')}.json"
+        if text is not None:
+            path.write_text(text)
+        argv += [option, str(path)]
+    return subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("files", "named"),
+    [
+        ({"--config": '{"start_date": "2024-01-01",'}, "config.json is not JSON"),
+        ({"--config": '[{"start_date": "2024-01-01"}]'}, "config.json holds a JSON list"),
+        ({"--config": None}, "config.json cannot be read"),
+        ({"--catalog": '{"streams": ['}, "catalog.json is not JSON"),
+        ({"--catalog": "[]"}, "catalog.json holds a JSON list"),
+        ({"--catalog": '{"streams": [{}]}'}, "catalog.json is not a Singer catalog"),
+        ({"--state": "[1]"}, "state.json holds a list [1]"),
+        ({"--state": '"hello"'}, 'state.json holds a string "hello"'),
+        (
+            {
+                "--state": '{"bookmarks": {"links": {"partitions": [{"context": {}, '
+                '"replication_key_value": "2024-13-45"}]}}}'
+            },
+            "'replication_key_value' of stream 'links'",
+        ),
+        ({"--state": '{"singer_state": {"bookmarks": {}}}'}, "no 'bookmarks', only 'singer_state'"),
+    ],
+)
+def test_bad_input_files_are_one_line_naming_them(tmp_path, files, named):
+    files = {"--config": json.dumps(_CONFIG), **files}  # each refused before any request
+    done = _tap_cli(tmp_path, files)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"apps": {"branch_key": "key_live_a"}}, "config['apps']"),
+        ({"apps": [{"app_id": "a1", "branch_secret": "s"}]}, "'branch_key' is a required"),
+        ({"max_retries": "three"}, "config['max_retries']"),
+    ],
+)
+def test_discovery_refuses_a_setting_of_the_wrong_shape(tmp_path, config, named):
+    """Discovery needs no credentials, but a setting given in the wrong shape is refused naming
+    it (it crashed with an AttributeError or a KeyError)."""
+    done = _tap_cli(
+        tmp_path, {"--config": json.dumps({"start_date": "2024-01-01", **config})}, "--discover"
+    )
+    assert done.returncode == 1
+    assert named in done.stderr and "Traceback" not in done.stderr
+    without_anything = _tap_cli(tmp_path, {"--config": "{}"}, "--discover")
+    assert without_anything.returncode == 0, without_anything.stderr[-2000:]
+
+
+# --- batch_config: refused before any request, naming it ----------------------------------
+
+
+def _batch(tmp_path, **change) -> dict:
+    batch = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": (tmp_path / "batches").as_uri()},
+        **change,
+    }
+    return {k: v for k, v in batch.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"batch_size": 0}, "'batch_config.batch_size' is 0"),
+        ({"batch_size": -5}, "'batch_config.batch_size' is -5"),
+        ({"batch_size": "10"}, "'batch_config.batch_size' is '10'"),
+        ({"storage": None}, "'batch_config' needs 'storage'"),
+        ({"encoding": None}, "'batch_config' needs 'encoding'"),
+        ({"storage": {"root": "file:///proc/nope"}}, "cannot be written to storage root"),
+        ({"storage": {"root": "s3://no-such-bucket-of-tap-branch/x"}}, "'batch_config'"),
+    ],
+)
+def test_a_batch_config_that_cannot_work_is_refused(sandbox, base_config, tmp_path, change, named):
+    """A batch_size of 0 made the batch writer loop forever creating empty files."""
+    config = {**base_config, "batch_config": _batch(tmp_path, **change)}
+    run = run_tap(config, select=["links"], expect_error=True)
+    assert isinstance(run.error, ConfigValidationError), run.error
+    assert named in str(run.error)
+    assert not [r for r in sandbox.requests_log() if not r["path"].startswith("/_sandbox/")]
+
+
+def test_a_batch_prefix_with_a_directory_writes_there(sandbox, base_config, tmp_path):
+    config = {**base_config, "batch_config": _batch(tmp_path)}
+    config["batch_config"]["storage"]["prefix"] = "links/day/"
+    run = run_tap(config, select=["links"])
+    assert run.error is None
+    files = list((tmp_path / "batches" / "links" / "day").iterdir())
+    assert files and all(f.name.endswith(".json.gz") for f in files)
+    assert not list((tmp_path / "batches" / "links" / "day").glob("tap-branch-write-check-*"))
+
+
+def test_the_batch_writer_refuses_a_size_below_one():
+    """Belt and braces: the loop that fills files cannot be entered with room for no record."""
+    from types import SimpleNamespace
+
+    from tap_branch.columnar.batches import BatchFiles
+
+    stream = SimpleNamespace(tap_name="tap-branch", name="links", columnar_plan=())
+    config = SimpleNamespace(
+        storage=None, batch_size=0, encoding=SimpleNamespace(compression="gzip", format="jsonl")
+    )
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        BatchFiles(stream, config)

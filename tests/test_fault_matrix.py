@@ -544,3 +544,175 @@ def test_corrupt_state_file_on_the_command_line(tmp_path, base_config, text, nam
     assert done.returncode != 0
     assert named in done.stderr
     assert done.stdout == ""
+
+
+# --- HTTP 408: retried like a 5xx ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/export", _events_file(D1, 1)])
+def test_408_request_timeout_is_retried_like_a_5xx(sandbox, daily_config, daily_clean, path):
+    """A proxy or load balancer that gave up waiting answers 408: transient, not a refusal."""
+    sandbox.fault(kind="status", status=408, path=path)
+    run = run_tap(daily_config, select=EVENTS)
+    assert_recovered(run, daily_clean, EVENTS)
+    assert [r for r in sandbox.requests_log() if r["status"] == 408]
+
+
+def test_408_that_lasts_fails_naming_the_request(sandbox, daily_config):
+    sandbox.fault(kind="status", status=408, path="/v1/export", times=-1)
+    run = run_tap(daily_config, select=EVENTS, expect_error=True)
+    assert_loud(run, "408")
+    assert len([r for r in sandbox.requests_log() if r["status"] == 408]) == 2  # max_retries
+
+
+# --- state: future bookmarks, a state without "bookmarks", FULL_TABLE states --------------
+
+_LATER = (utc_today() + dt.timedelta(days=6)).isoformat()
+
+
+def _partition_state(stream: str, context: dict, **entries: t.Any) -> dict:
+    return {"bookmarks": {stream: {"partitions": [{"context": context, **entries}]}}}
+
+
+FUTURE_STATES = {
+    "daily bookmark": (
+        _partition_state(
+            "events",
+            {"app_id": "sandbox-app"},
+            replication_key="export_date",
+            replication_key_value=f"{_LATER}T00:00:00+00:00",
+        ),
+        ["'replication_key_value'", "stream 'events'", "sandbox-app", _LATER],
+    ),
+    "cohort bookmark": (
+        _partition_state(
+            "cohort_installs_by_campaign",
+            {"app_id": "sandbox-app"},
+            replication_key="cohort_date",
+            replication_key_value="2099-01-01",
+        ),
+        ["stream 'cohort_installs_by_campaign'", "2099-01-01"],
+    ),
+    "scheduled bookmark": (
+        _partition_state(
+            "scheduled_export_jobs",
+            {"subscription_id": "sandbox-sub-1"},
+            replication_key="end_date",
+            replication_key_value="2099-06-01T00:00:00Z",
+        ),
+        ["stream 'scheduled_export_jobs'", "sandbox-sub-1", "2099-06-01"],
+    ),
+    "custom exports window end": (
+        _partition_state(
+            "custom_eo_click",
+            {"app_id": "sandbox-app"},
+            window_in_progress={
+                "start": "2026-03-09T00:00:00+00:00",
+                "end": "2100-01-01T00:00:00+00:00",
+                "handle": "h1",
+            },
+        ),
+        ["'window_in_progress'['end']", "stream 'custom_eo_click'", "2100-01-01"],
+    ),
+    "v3 day in progress": (
+        _partition_state(
+            "daily_eo_click",
+            {"app_id": "sandbox-app"},
+            day_in_progress={"day": f"{_LATER}T00:00:00+00:00", "files_done": []},
+        ),
+        ["'day_in_progress'['day']", "stream 'daily_eo_click'", _LATER],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FUTURE_STATES))
+def test_a_bookmark_later_than_now_is_refused(sandbox, base_config, case):
+    """Taken as is, a future bookmark would mark the days up to it read: exit 0, never read."""
+    state, names = FUTURE_STATES[case]
+    with pytest.raises(InvalidStateError, match="later than now") as raised:
+        run_tap(base_config, state=state, select=EVENTS)
+    for name in names:
+        assert name in str(raised.value)
+    assert sandbox.requests_log() == []
+
+
+def test_a_cohort_day_already_begun_east_of_utc_is_not_the_future(sandbox, base_config):
+    """Cohort dates are the dashboard's days: tomorrow (UTC) has begun in UTC+14 at NOW."""
+    tomorrow = (utc_today() + dt.timedelta(days=1)).isoformat()
+    state = _partition_state(
+        "cohort_installs_by_campaign",
+        {"app_id": "sandbox-app"},
+        replication_key="cohort_date",
+        replication_key_value=tomorrow,
+    )
+    run = run_tap(base_config, state=state, select=[], expect_error=True)
+    assert run.error is None
+
+
+def test_the_states_of_a_run_are_never_in_the_future(sandbox, base_config):
+    """What the families write, read back at once, passes the check."""
+    families = ["events", "daily_eo_click", "scheduled_export_rows", "cohort_installs_by_campaign"]
+    first = run_tap(base_config, select=families)
+    assert first.error is None and first.state["bookmarks"]
+    again = run_tap(base_config, state=first.state, select=families)
+    assert again.error is None
+
+
+@pytest.mark.parametrize(
+    ("state", "named"),
+    [
+        ({"type": "STATE", "value": {"bookmarks": {}}}, "'type', 'value'"),
+        ({"singer_state": {"bookmarks": {}}}, "'singer_state'"),
+        ({"bookmark": {"events": {}}}, "'bookmark'"),
+    ],
+)
+def test_a_state_without_bookmarks_is_refused(sandbox, base_config, state, named):
+    """Read as "no state", every stream would start over from start_date without a word."""
+    with pytest.raises(InvalidStateError, match="has no 'bookmarks'") as raised:
+        run_tap(base_config, state=state, select=EVENTS)
+    assert named in str(raised.value)
+    assert sandbox.requests_log() == []
+
+
+def test_an_empty_state_is_no_state(sandbox, base_config):
+    run = run_tap(base_config, state={}, select=["links"])
+    assert run.error is None and run.records("links")
+
+
+def _full_table_catalog(base_config: dict, stream: str) -> dict:
+    """The discovered catalog with `stream` alone selected and forced to FULL_TABLE, its
+    replication key removed (Meltano's `metadata: {stream: {replication-method: FULL_TABLE}}`)."""
+    from tap_branch.tap import TapBranch
+
+    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        entry.pop("replication_key", None)
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == stream
+                if entry["tap_stream_id"] == stream:
+                    entry["replication_method"] = "FULL_TABLE"
+                    metadata["metadata"]["forced-replication-method"] = "FULL_TABLE"
+                    metadata["metadata"].pop("replication-key", None)
+    return catalog
+
+
+def test_a_full_table_catalog_writes_a_state_the_next_run_reads(sandbox, base_config):
+    catalog = _full_table_catalog(base_config, "links")
+    first = run_tap(base_config, catalog=catalog)
+    assert first.error is None and first.records("links")
+    partitions = first.state["bookmarks"]["links"]["partitions"]
+    assert all(p.get("replication_key", "links has none") is not None for p in partitions)
+    again = run_tap(base_config, catalog=catalog, state=first.state)
+    assert again.error is None
+    # What earlier versions wrote, a null replication_key, is read too.
+    for partition in partitions:
+        partition["replication_key"] = None
+    assert run_tap(base_config, catalog=catalog, state=first.state).error is None
+
+
+def test_a_bad_replication_key_is_named_without_garbling(sandbox, base_config):
+    state = _partition_state("links", {"app_id": "sandbox-app"}, replication_key=5)
+    with pytest.raises(InvalidStateError) as raised:
+        run_tap(base_config, state=state, select=["links"])
+    assert "should be a column name, but is a number 5." in str(raised.value)

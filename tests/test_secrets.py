@@ -223,3 +223,75 @@ def test_cli_tap_and_cli_sandbox_print_no_secret(tmp_path):
     assert_no_secrets(tap.stdout + tap.stderr, {SANDBOX_SECRET, SANDBOX_TOKEN, signature})
     assert_no_secrets(sandbox_log, {SANDBOX_SECRET, SANDBOX_TOKEN, signature})
     assert re.findall(r"X-Amz-Signature=(?!REDACTED)", tap.stderr + sandbox_log) == []
+
+
+# --- mistyped secrets in config validation errors --------------------------------------
+
+_MISTYPED_SECRETS = {
+    "apps given as an object": (
+        {
+            "apps": {
+                "app_id": "a1",
+                "branch_key": "key_live_a",
+                "branch_secret": "secret_live_LEAK1",
+            }
+        },
+        "secret_live_LEAK1",
+    ),
+    "a numeric user_id": ({"user_id": 918273645546372}, "918273645546372"),
+    "a numeric branch_secret": ({"branch_secret": 98765432109876}, "98765432109876"),
+    "access_token as a list": ({"access_token": ["api_app_LEAK_LIST"]}, "api_app_LEAK_LIST"),
+}
+
+
+def _cli(
+    tmp_path, *args: str, config: dict, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    argv = [sys.executable, *args]
+    argv = [a.replace("CONFIG", str(path)) for a in argv]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.mark.parametrize("case", sorted(_MISTYPED_SECRETS))
+def test_a_mistyped_secret_is_redacted_from_validation_errors(tmp_path, case):
+    """The validator quotes a value of the wrong type; the secrets are registered before it
+    runs, whatever their JSON kind: the sync, --test, --discover and the Airbyte check and
+    discover all refuse the setting without showing the secret."""
+    change, secret = _MISTYPED_SECRETS[case]
+    config = {"start_date": "2024-01-01", "branch_key": "key_live_x", **change}
+    setting = f"config['{next(iter(change))}']"
+    for args in (
+        ("-m", "tap_branch.tap", "--config", "CONFIG"),
+        ("-m", "tap_branch.tap", "--config", "CONFIG", "--test"),
+        ("-m", "tap_branch.tap", "--config", "CONFIG", "--discover"),
+        ("-m", "tap_branch.airbyte.cli", "check", "--config", "CONFIG"),
+        ("-m", "tap_branch.airbyte.cli", "discover", "--config", "CONFIG"),
+    ):
+        done = _cli(tmp_path, *args, config=config)
+        said = done.stdout + done.stderr
+        assert setting in said, (args, said[-2000:])
+        assert "REDACTED" in said
+        assert_no_secrets(said, {secret})
+        assert "Traceback" not in done.stderr
+
+
+def test_apps_as_an_object_in_its_environment_variable_is_redacted(tmp_path):
+    done = _cli(
+        tmp_path,
+        "-m",
+        "tap_branch.tap",
+        "--config",
+        "ENV",
+        config={},
+        env={
+            "TAP_BRANCH_START_DATE": "2024-01-01",
+            "TAP_BRANCH_APPS": '{"branch_key": "key_live_a", "branch_secret": "secret_live_LEAK_ENV"}',
+        },
+    )
+    assert done.returncode == 1
+    assert "config['apps']" in done.stderr
+    assert_no_secrets(done.stdout + done.stderr, {"secret_live_LEAK_ENV"})

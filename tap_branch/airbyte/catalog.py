@@ -21,6 +21,7 @@ from airbyte_protocol.models import (
 from pydantic import ValidationError
 
 from tap_branch.airbyte.inputs import InputError, read_json_file
+from tap_branch.catalog_checks import refuse_unknown_streams
 
 
 def airbyte_catalog(
@@ -86,12 +87,7 @@ def selected_singer_catalog(
             "tap-branch's streams have none."
         )
     known = {entry["tap_stream_id"] for entry in singer_catalog["streams"]}
-    unknown = sorted(wanted - known)
-    if unknown:
-        raise InputError(
-            f"The configured catalog names streams tap-branch does not have: {', '.join(unknown)}. "
-            "Run discover for the current list."
-        )
+    refuse_unknown_streams(wanted, known, "Run discover for the current list.")
     if not wanted:
         raise InputError("The configured catalog selects no stream.")
     selected = copy.deepcopy(dict(singer_catalog))

@@ -30,6 +30,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_branch.airbyte import source
 from tap_branch.airbyte.inputs import InputError
 from tap_branch.airbyte.messages import LogHandler, now_ms, write
+from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.redaction import install_log_redaction, redact
 
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             source.discover(args.config)
         else:
             source.read(args.config, args.catalog, args.state)
-    except (InputError, ConfigValidationError) as exc:
+    except (InputError, ConfigValidationError, InvalidStateError, InvalidCatalogError) as exc:
         _trace_error(exc, FailureType.config_error)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - every failure ends with a TRACE message

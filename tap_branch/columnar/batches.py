@@ -46,6 +46,8 @@ class BatchFiles:
         self.stream = stream
         self.storage = batch_config.storage
         self.batch_size = int(batch_config.batch_size)
+        if self.batch_size < 1:  # no file could take a record: `add` would never end
+            raise ValueError(f"batch_config.batch_size must be at least 1, not {self.batch_size}")
         self.gzip = (batch_config.encoding.compression or "none") == "gzip"
         self.sync_id = f"{stream.tap_name}--{stream.name}-{uuid.uuid4()}"
         self._deselected = stream.columnar_plan
