@@ -93,7 +93,7 @@ def check_json_row(row: t.Any, line: int, key_columns: t.Iterable[str]) -> dict:
     """One line of a newline-delimited JSON export: an object holding the key fields."""
     if type(row) is not dict:
         raise UnexpectedContent(
-            f"line {line} is a JSON {_json_kind(row)}, not an object (one row per line)"
+            f"line {line} is a JSON {json_kind(row)}, not an object (one row per line)"
         )
     for column in key_columns:
         if column not in row:
@@ -102,7 +102,7 @@ def check_json_row(row: t.Any, line: int, key_columns: t.Iterable[str]) -> dict:
             value = row[column]
             raise UnexpectedContent(
                 f"line {line}'s {column!r} (the stream's key) is "
-                + ("empty" if value == "" else f"a JSON {_json_kind(value)}")
+                + ("empty" if value == "" else f"a JSON {json_kind(value)}")
             )
     return row
 
@@ -137,7 +137,8 @@ def _significant(head: bytes) -> bytes:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
-def _json_kind(value: t.Any) -> str:
+def json_kind(value: t.Any) -> str:
+    """A decoded JSON value's kind, in JSON's words."""
     if isinstance(value, dict):
         return "object"
     if isinstance(value, list):

@@ -34,7 +34,7 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.file_checks import UnexpectedContent, check_header
+from tap_branch.file_checks import UnexpectedContent, check_header, json_kind
 from tap_branch.streams.cohort.catalog import result_key_variants
 from tap_branch.typing import EXTRA, UNPARSED, as_text, parse_boolean, parse_integer, parse_number
 
@@ -267,7 +267,7 @@ class RowExpander:
         if "data" in row:
             data = row["data"]
             if not isinstance(data, t.Mapping):
-                return f"has 'data' that is a JSON {_kind(data)}, not an object of bands"
+                return f"has 'data' that is a JSON {json_kind(data)}, not an object of bands"
             if not any(_band_of(str(key)) for key in data):
                 # Branch's documents show every row with its bands (zeros written out), and
                 # band 0 of every cohort day the tap asks for has begun: none is no result.
@@ -310,16 +310,6 @@ class RowExpander:
 
 def _dimension_value(value: t.Any) -> str | None:
     return None if value is None or value == "" else as_text(value)
-
-
-def _kind(value: t.Any) -> str:
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 @functools.lru_cache(maxsize=1024)
