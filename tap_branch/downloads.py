@@ -283,7 +283,7 @@ def json_lines(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterat
             row = decode(line)
         except msgspec.DecodeError as exc:
             raise UnexpectedContent(f"line {number} is not valid JSON ({exc})") from None
-        # Per line: no call when all is well.
+        # Per line, when all is well: a type test, a key test and one call per key column.
         if (
             type(row) is not dict
             or not keys <= row.keys()

@@ -429,7 +429,7 @@ def test_a_csv_row_with_too_few_or_too_many_cells_fails_naming_the_line(fast):
     _fails_naming_the_job(
         fast,
         _short_config(fast, cohort_format="csv"),
-        "line 2 has 13 cells where the header has 12",
+        "the row ending at line 2 has 13 cells, its header 12",
     )
 
 

@@ -34,7 +34,7 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.file_checks import UnexpectedContent, check_header, json_kind
+from tap_branch.file_checks import UnexpectedContent, check_csv_row, check_header, json_kind
 from tap_branch.streams.cohort.catalog import result_key_variants
 from tap_branch.typing import EXTRA, UNPARSED, as_text, parse_boolean, parse_integer, parse_number
 
@@ -168,9 +168,7 @@ def csv_dicts(body: t.IO[bytes], key_columns: t.Sequence[str] = ()) -> t.Iterato
         if not cells:
             continue  # a blank line is not a row
         if len(cells) != width:
-            raise UnexpectedContent(
-                f"line {reader.line_num} has {len(cells)} cells where the header has {width}"
-            )
+            check_csv_row(cells, reader.line_num, header, ())  # raises, naming the line
         yield {
             column: cell if cell != "" else None for column, cell in zip(header, cells, strict=True)
         }

@@ -493,7 +493,6 @@ class ScheduledExportRowsStream(_ScheduledStream):
             record = dict_typer(obj)
             if millis:
                 millis.from_object(record, obj)
-            record.update(constants)
             record["row_number"] = number
             yield record
 
@@ -534,7 +533,6 @@ class ScheduledExportRowsStream(_ScheduledStream):
             record = typer(cells)
             if millis:
                 millis.from_cells(record, cells)
-            record.update(constants)  # a file column of the same name never replaces the keys
             record["row_number"] = number
             yield record
 
@@ -542,8 +540,8 @@ class ScheduledExportRowsStream(_ScheduledStream):
         self, sub: Subscription, job: Job, index: int, where: str, constants: dict
     ) -> t.Iterator[ColumnarRows | dict]:
         """A csv file's rows a batch at a time (`tap_branch.columnar`), typed like the row path
-        above: the keys set after typing (constants win over file columns of their names),
-        `row_number` from a column of numbers added to each batch in the file's order, and the
+        above: the keys are the typer's constants (a file column of their name is kept in
+        `extra_columns`), `row_number` from a column of numbers added to each batch in the file's order, and the
         raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""
         pace = self.columnar_pace
         batches = self._reader.items(
