@@ -15,11 +15,17 @@ HISTORY = ["credit_history"]
 
 
 def ledger(sandbox, identity: str, app_key: str = SANDBOX_KEY) -> list[dict]:
-    """What Branch holds for the identity now, oldest first, straight from the sandbox."""
-    params = {"branch_key": app_key, "identity": identity, "direction": "1", "length": 100_000}
-    response = requests.get(f"{sandbox.url}/v1/credithistory", params=params, timeout=10)
-    response.raise_for_status()
-    return response.json()
+    """What Branch holds for the identity now, oldest first, straight from the sandbox (page
+    by page until an empty one: the sandbox caps pages like Branch may)."""
+    params = {"branch_key": app_key, "identity": identity, "direction": "1"}
+    items: list[dict] = []
+    while True:
+        response = requests.get(f"{sandbox.url}/v1/credithistory", params=params, timeout=10)
+        response.raise_for_status()
+        if not response.json():
+            return items
+        items += response.json()
+        params["begin_after_id"] = items[-1]["transaction"]["id"]
 
 
 def ids_of(items: list[dict]) -> list[int]:
@@ -120,6 +126,18 @@ def test_page_boundaries(sandbox, config, extra, expected_requests):
     assert history_requests(sandbox) == expected_requests
 
 
+def test_pages_capped_below_the_length_asked_lose_nothing(sandbox, config):
+    """Branch documents no maximum `length`; the sandbox caps pages at its default, 100. A page
+    of 100 when 250 were asked is not taken for the last one."""
+    history = ids_of(ledger(sandbox, "user-25"))
+    assert len(history) > 250
+    sandbox.clear_requests()
+    cfg = {**config, "credit_identities": ["user-25"], "credit_history_page_size": 250}
+    run = run_tap(cfg, select=HISTORY)
+    assert [r["transaction_id"] for r in run.records("credit_history")] == history
+    assert history_requests(sandbox) == len(history) // 100 + 1  # the last page, short, ends it
+
+
 def test_up_to_date_identity_gets_one_empty_page(sandbox, config):
     cfg = {**config, "credit_identities": ["user-2"]}
     first = run_tap(cfg, select=HISTORY)
@@ -180,10 +198,11 @@ def test_wrong_direction_value_is_a_clear_error(sandbox, config):
 
 def test_a_server_ignoring_begin_after_id_is_an_error_never_duplicates(sandbox, config):
     """Its later pages cannot be trusted to hold every transaction: the run fails, not skips."""
+    history = ids_of(ledger(sandbox, "user-1"))
     sandbox.options(credits_ignore_begin_after_id=True)
     run = run_tap({**config, "credit_identities": ["user-1"]}, select=HISTORY, expect_error=True)
     ids = [r["transaction_id"] for r in run.records("credit_history")]
-    assert ids == ids_of(ledger(sandbox, "user-1"))[:10]
+    assert ids == history[:10]
     assert "begin_after_id" in str(run.error) and "credit_history_direction" in str(run.error)
     assert "'user-1'" in str(run.error)
 

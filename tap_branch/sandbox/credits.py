@@ -22,6 +22,9 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `credits_direction_values`: the `direction` values read as least recent first
   (default `["asc", "1"]`; anything else is most recent first, Branch's default)
 - `credits_ignore_begin_after_id`: true answers every page from the start (a server that ignores it)
+- `credits_page_cap`: the most transactions one answer holds, whatever `length` asks (default 100:
+  Branch documents 100 as the default length and no maximum, so the sandbox takes the harsher
+  variant, a cap at the default)
 - `credits_rate_limit`: `[[requests, window seconds], ...]` per branch_key (default `[[1000, 60]]`)
 - `app_config_user_id`: the dashboard user id `/v1/app` accepts (default `dashboard_user_sandbox`)
 
@@ -49,6 +52,8 @@ BUCKETS = ["default"] * 7 + ["bonus"] * 2 + ["other bucket"]
 REWARD_EVENTS = ["install", "referral_signup", "purchase", "share_completed", "level_up"]
 DEFAULT_RATE_LIMIT = [[1000, 60.0]]
 LEAST_RECENT_FIRST = ["asc", "1"]
+#: Branch's default `length`, the one page size its documents promise.
+DEFAULT_PAGE_CAP = 100
 
 
 def register(sandbox: Sandbox) -> None:
@@ -74,7 +79,8 @@ def register(sandbox: Sandbox) -> None:
             items = items[::-1]
         if after is not None and not sandbox.option("credits_ignore_begin_after_id", False):
             items = [tx for tx in items if (int(tx["transaction"]["id"]) > after) == ascending]
-        return json_response(items[: max(0, length)])
+        cap = int(sandbox.option("credits_page_cap", DEFAULT_PAGE_CAP))
+        return json_response(items[: max(0, min(length, cap))])
 
     def credits(request: Request) -> Response:
         ledger = _ledger_of_request(sandbox, request, empty={})

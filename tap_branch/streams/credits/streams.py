@@ -25,6 +25,9 @@ if t.TYPE_CHECKING:
 
     from tap_branch.apps import BranchApp
 
+#: Branch's default `length`: the one page size its documents promise it answers in full.
+BRANCH_DEFAULT_LENGTH = 100
+
 SETTINGS = [
     th.Property(
         "credit_identities",
@@ -43,8 +46,9 @@ SETTINGS = [
     th.Property(
         "credit_history_page_size",
         th.IntegerType(minimum=1),
-        default=100,
-        description="Credits: transactions asked for per credit history request (`length`; Branch's default 100).",
+        default=BRANCH_DEFAULT_LENGTH,
+        description="Credits: transactions asked for per credit history request (`length`; Branch's default "
+        "100). Above 100, a page of 100 or more is followed by one more request, in case Branch caps pages.",
     ),
     th.Property(
         "credit_history_direction",
@@ -90,7 +94,10 @@ class BeginAfterIdPaginator(BaseAPIPaginator[int | None]):
     """Credit history pages: the next one begins after the last transaction id of this one.
 
     Branch's page is full (`length` items) while more may follow; a shorter page is the last.
-    Ids are compared as integers: Branch sends them as text of varying length.
+    Branch documents 100 as its default `length` and no maximum, so a `length` above 100 may
+    be capped: a page of 100 or more items is then never taken for the last (one more request
+    settles it) rather than skip the rest of the history. Ids are compared as integers: Branch
+    sends them as text of varying length.
     """
 
     def __init__(self, start_value: int | None, page_size: int) -> None:
@@ -98,7 +105,7 @@ class BeginAfterIdPaginator(BaseAPIPaginator[int | None]):
         self.page_size = page_size
 
     def has_more(self, response: requests.Response) -> bool:
-        return len(history_page(response)) >= self.page_size
+        return len(history_page(response)) >= min(self.page_size, BRANCH_DEFAULT_LENGTH)
 
     def get_next(self, response: requests.Response) -> int | None:
         asked = asked_of(response)
