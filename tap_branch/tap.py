@@ -152,20 +152,22 @@ class TapBranch(Tap):
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """`--test`: the connection test (`tap_branch.connection`: one cheap call per credential),
         not the SDK's sync of one record per stream, which would create export jobs and wait
-        on them. `--test=schema` stays the SDK's."""
-        if value != CliTestOptionValue.All.value:
-            super().cb_test(ctx, param, value)
-            return
-        config = ctx.params.get("config")
+        on them. `--test=schema` stays the SDK's. Either way a bad config is one line a problem,
+        not a traceback: a callback's error escapes the SDK's handler."""
         try:
+            if value != CliTestOptionValue.All.value:
+                super().cb_test(ctx, param, value)
+                return
+            config = ctx.params.get("config")
             tap = cls(
                 config=getattr(config, "config", None),
                 parse_env_config=getattr(config, "parse_env", False),
             )
             accepted = test_connection(tap)
-        except ConfigValidationError as exc:  # a callback's error escapes the SDK's handler
+        except ConfigValidationError as exc:
+            test = "Connection" if value == CliTestOptionValue.All.value else "Schema"
             for error in exc.errors or [str(exc)]:
-                cls.logger.error("Connection test failed: %s", error)
+                cls.logger.error("%s test failed: %s", test, error)
             ctx.exit(1)
         for line in accepted:
             tap.logger.info("Connection test: %s", line)

@@ -217,3 +217,33 @@ def test_a_first_sync_with_right_credentials_asks_nothing_more(sandbox, base_con
     sandbox.clear_requests()
     again = run_tap(base_config, state=run.state, select=["links"])
     assert again.error is None and _api_requests(sandbox) == []
+
+
+def test_cli_schema_test_reports_a_bad_config_without_traceback(tmp_path):
+    """`--test=schema` is the SDK's; its config error used to end in a traceback that did not
+    say what was wrong."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"start_date": "2024-01-01", "branch_secret": 5}))
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test=schema"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Schema test failed" in result.stderr and "config['branch_secret']" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_schema_test_of_a_good_config_prints_the_schemas(base_config, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(base_config))
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test=schema"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    schemas = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {"links", "events"} <= {m["stream"] for m in schemas if m["type"] == "SCHEMA"}
