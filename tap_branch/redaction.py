@@ -99,6 +99,13 @@ class SecretRegistry:
                 else None
             )
 
+    def clear(self) -> None:
+        """Forget every secret: for tests, whose taps each register their own, so one test's
+        secret (say, "wrong") does not redact another's text."""
+        with self._lock:
+            self._secrets.clear()
+            self._pattern = None
+
     def redact(self, text: str) -> str:
         pattern = self._pattern
         if pattern is not None:

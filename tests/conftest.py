@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tap_branch import clock
+from tap_branch.redaction import SECRETS
 from tap_branch.sandbox.runner import RunningSandbox, serve_in_thread
 from tap_branch.sandbox.server import SandboxApp, SandboxConfig
 
@@ -34,6 +35,14 @@ def _clock_at_now() -> t.Iterator[None]:
     clock.set_now(NOW)
     yield
     clock.set_now(None)
+
+
+@pytest.fixture(autouse=True)
+def _secrets_of_this_test_only() -> t.Iterator[None]:
+    """The secret registry is process-wide: without this, secrets registered by earlier tests
+    (in random order) would redact words in later tests' logs and errors."""
+    yield
+    SECRETS.clear()
 
 
 def utc_today() -> dt.date:

@@ -87,6 +87,8 @@ def test_registered_secrets_are_redacted_anywhere():
     SECRETS.add("secret_live_registered_1", None, "", "abc")  # None, empty and short values ignored
     assert redact("x secret_live_registered_1y") == f"x {REDACTED}y"
     assert redact("abc is an ordinary word") == "abc is an ordinary word"
+    SECRETS.clear()  # what the tests' autouse fixture does after every test
+    assert redact("x secret_live_registered_1y") == "x secret_live_registered_1y"
 
 
 def _logger_with_handler(name: str) -> tuple[logging.Logger, io.StringIO, logging.Handler]:
