@@ -20,6 +20,7 @@ from tap_branch.typing import (
     RowTyper,
     converter_for,
     parse_boolean,
+    parse_count,
     parse_datetime,
     parse_integer,
     parse_number,
@@ -439,3 +440,19 @@ def test_generated_json_values_are_typed_or_kept_never_changed_or_lost(seed):
                 assert typed == value, (name, value)  # a number is never rounded on the way
             elif name == "text" and isinstance(value, bool):
                 assert typed == ("true" if value else "false")  # JSON's text, not Python's
+
+
+@pytest.mark.parametrize(
+    ("value", "count"), [(None, None), (0, 0), (43, 43), ("43", 43), (" 7 ", 7)]
+)
+def test_a_count_is_a_non_negative_integer_or_its_digits(value, count):
+    assert parse_count(value) == count
+
+
+@pytest.mark.parametrize(
+    "value", [-1, "-1", 4.0, 4.5, "4.0", "", " ", "+5", "1_000", "٣", True, [3]]
+)
+def test_anything_else_is_no_count(value):
+    # parse_integer takes most of these; a count Branch checks rows against must not.
+    with pytest.raises(ValueError):
+        parse_count(value)
