@@ -229,6 +229,19 @@ def parse_number(value: t.Any) -> float | int:
     return number
 
 
+#: The text of an integer ("407", "-3", " 12 " once stripped).
+INTEGER_TEXT = re.compile(r"[+-]?\d+")
+
+
+def parse_number_keeping_integers(value: t.Any) -> int | float:
+    """`parse_number`, except that the text of an integer gives an int (exact, however long):
+    the value JSON would give for the same digits, so a number read from text (a CSV cell, an
+    environment variable) equals the one read from JSON."""
+    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
+        return int(value)
+    return parse_number(value)
+
+
 TRUE_WORDS = frozenset({"true", "t", "1", "yes", "y"})
 FALSE_WORDS = frozenset({"false", "f", "0", "no", "n"})
 

@@ -24,6 +24,7 @@ from tap_branch.typing import (
     parse_datetime,
     parse_integer,
     parse_number,
+    parse_number_keeping_integers,
 )
 
 CLICKS = LinkClicksStream.schema
@@ -456,3 +457,26 @@ def test_anything_else_is_no_count(value):
     # parse_integer takes most of these; a count Branch checks rows against must not.
     with pytest.raises(ValueError):
         parse_count(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("407", 407),
+        (" -3 ", -3),
+        ("98765432109876543210", 98765432109876543210),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        (7, 7),
+        (2.5, 2.5),
+    ],
+)
+def test_the_text_of_an_integer_keeps_being_an_integer(value, number):
+    parsed = parse_number_keeping_integers(value)
+    assert parsed == number and type(parsed) is type(number)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "", "abc", True])
+def test_numbers_keeping_integers_refuse_what_parse_number_refuses(value):
+    with pytest.raises(ValueError):
+        parse_number_keeping_integers(value)
