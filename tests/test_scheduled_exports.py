@@ -366,8 +366,8 @@ def test_a_subscription_listed_with_string_fields_fails_naming_it(sandbox, base_
 @pytest.mark.parametrize("count", [-5, 4.0, "", "+5", True])
 def test_a_job_whose_lines_exported_is_no_count_fails_naming_it(sandbox, base_config, count):
     """A count that is not what Branch documents (a non-negative integer) cannot check the
-    job's rows; it once passed as a number (a negative one made any row count a mismatch
-    that an accepted job would hide)."""
+    job's rows. -5, 4.0 and "+5" once passed as numbers, and "" as no count at all (the
+    job's rows then went unchecked, with a warning)."""
     bad_day = days_ago(2)
     sandbox.options(scheduled_lines_exported={f"sandbox-sub-1/{bad_day.isoformat()}": count})
     bad_job = job_id_for(sandbox.sandbox, "sandbox-sub-1", bad_day)
