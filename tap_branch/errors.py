@@ -21,6 +21,17 @@ _BODY_EXCERPT = 500
 _XML_CODE = re.compile(r"<Code>([^<]{1,200})</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]{1,500})</Message>")
 
+# What a 4xx (other than 429) means, read from its status and Branch's text: see `rejection_kind`.
+CREDENTIALS = "credentials"
+UNAVAILABLE = "unavailable"
+IDENTITY = "identity"
+REFUSED = "refused"
+
+_CREDENTIAL_WORDS = re.compile(
+    r"auth|branch[_ ]?key|api key|invalid key|credential|permission|forbidden", re.I
+)
+_IDENTITY_WORDS = re.compile(r"identit|user", re.I)
+
 
 class RateLimitedError(Exception):
     """HTTP 429: retried after the wait Branch asks for, never given up early.
@@ -125,6 +136,25 @@ def _s3_error_message(text: str) -> str | None:
     if not (code or message):
         return None
     return ": ".join(m.group(1).strip() for m in (code, message) if m)
+
+
+def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str:
+    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account), IDENTITY (Branch does not
+    know this identity: a 404 about it) or REFUSED (any other 4xx: the request failed).
+
+    `asked` (the identity or app id of the request) is cut out of Branch's text first:
+    Branch quotes it ("Identity not found: author@example.com"), and its words are the
+    user's, not Branch's: an identity containing "auth" is no credentials problem.
+    """
+    if asked:
+        detail = detail.replace(asked, " ")
+    if status in (401, 403) or _CREDENTIAL_WORDS.search(detail):
+        return CREDENTIALS
+    if status == 410 or (status == 404 and not _IDENTITY_WORDS.search(detail)):
+        return UNAVAILABLE
+    if status == 404:
+        return IDENTITY
+    return REFUSED
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

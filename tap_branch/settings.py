@@ -6,11 +6,10 @@ its module's `SETTINGS`; `TapBranch` joins them into one config schema.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import json
-import math
-import re
 import typing as t
 import uuid
 
@@ -22,7 +21,7 @@ from upath import UPath
 from tap_branch import clock
 from tap_branch.apps import check_apps, configured_apps, v2_app_ids
 from tap_branch.clock import parse_moment
-from tap_branch.typing import types_of
+from tap_branch.typing import INTEGER_TEXT, parse_number_keeping_integers, types_of
 
 #: An absolute http(s) URL with a host. JSON Schema's `format: uri` is only an
 #: annotation to the SDK's validator; the pattern is what rejects "not a url".
@@ -322,12 +321,11 @@ def _environment_value(text: str, prop: t.Mapping[str, t.Any], variable: str, na
                 return [part.strip() for part in text.split(",")]  # the SDK's "x,y,z" form
             raise _bad_environment_value(variable, name, "JSON text of " + _a_kind(kinds)) from None
     value = text.strip()
-    if "integer" in kinds and re.fullmatch(r"[+-]?\d+", value):
+    if "integer" in kinds and INTEGER_TEXT.fullmatch(value):
         return int(value)
     if "number" in kinds:
-        number = _number(value)
-        if number is not None:
-            return number
+        with contextlib.suppress(ValueError):  # not a finite number: refused below
+            return parse_number_keeping_integers(value)
     if "boolean" in kinds and value.lower() in TRUE_WORDS + FALSE_WORDS:
         return value.lower() in TRUE_WORDS
     if "string" in kinds:
@@ -340,16 +338,6 @@ def _environment_value(text: str, prop: t.Mapping[str, t.Any], variable: str, na
     expected = " or ".join(words[kind] for kind in sorted(kinds) if kind in words)
     shown = "" if prop.get("secret") else f": {text[:40]!r}"
     raise _bad_environment_value(variable, name, expected + shown)
-
-
-def _number(text: str) -> int | float | None:
-    if re.fullmatch(r"[+-]?\d+", text):
-        return int(text)
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _a_kind(kinds: t.Collection[str]) -> str:

@@ -196,6 +196,27 @@ def parse_integer(value: t.Any) -> int:
         return int(number)
 
 
+_DIGITS = re.compile(r"\s*[0-9]+\s*")
+
+
+def parse_count(value: t.Any) -> int | None:
+    """A count Branch sends (an export job's `lines_exported`): a non-negative integer, or
+    text of ASCII digits; None when Branch sends none (null, or no such key). ValueError for
+    anything else: a boolean, a negative number, any float (43.0 too), other text ("", "+5",
+    "1_000", "4.0").
+
+    Stricter than `parse_integer`: a count is checked against the rows read, and one that
+    is not what Branch documents (an integer) says the answer is not what it seems.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"not a count: {value!r}")
+
+
 def parse_number(value: t.Any) -> float | int:
     if isinstance(value, bool):
         raise ValueError("boolean is not a number")
@@ -206,6 +227,19 @@ def parse_number(value: t.Any) -> float | int:
         # JSON has no NaN or infinity (msgspec would write null): kept raw, not lost.
         raise ValueError(f"not a finite number: {value!r}")
     return number
+
+
+#: The text of an integer ("407", "-3", " 12 " once stripped).
+INTEGER_TEXT = re.compile(r"[+-]?\d+")
+
+
+def parse_number_keeping_integers(value: t.Any) -> int | float:
+    """`parse_number`, except that the text of an integer gives an int (exact, however long):
+    the value JSON would give for the same digits, so a number read from text (a CSV cell, an
+    environment variable) equals the one read from JSON."""
+    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
+        return int(value)
+    return parse_number(value)
 
 
 TRUE_WORDS = frozenset({"true", "t", "1", "yes", "y"})

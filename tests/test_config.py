@@ -493,3 +493,25 @@ def test_the_batch_writer_refuses_a_size_below_one():
     )
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         BatchFiles(stream, config)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2", 2),
+        ("-0", 0),
+        ("12345678901234567890", 12345678901234567890),
+        (" 3 ", 3),
+        ("0.5e1", 5.0),
+    ],
+)
+def test_a_number_settings_variable_reads_as_json_would(monkeypatch, text, value):
+    # The text of an integer gives an int (exact), as the same digits in a config file would.
+    read = _from_env(monkeypatch, TAP_BRANCH_BACKOFF_FACTOR=text).config["backoff_factor"]
+    assert read == value and type(read) is type(value)
+
+
+@pytest.mark.parametrize("text", ["inf", "-Infinity", "1e400", "", "2 s"])
+def test_a_number_settings_variable_that_is_no_finite_number_is_refused(monkeypatch, text):
+    with pytest.raises(ConfigValidationError, match="TAP_BRANCH_BACKOFF_FACTOR.*is not a number"):
+        _from_env(monkeypatch, TAP_BRANCH_BACKOFF_FACTOR=text)

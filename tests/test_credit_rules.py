@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.streams.credits.base import (
+from tap_branch.errors import (
     CREDENTIALS,
     IDENTITY,
     REFUSED,

@@ -361,3 +361,31 @@ def test_a_subscription_listed_with_string_fields_fails_naming_it(sandbox, base_
     message = str(run.error)
     assert "sandbox-sub-1" in message and "'destination'" in message, message
     assert "scheduled_exports" in message and "AttributeError" not in run.logs
+
+
+@pytest.mark.parametrize("count", [-5, 4.0, "", "+5", True])
+def test_a_job_whose_lines_exported_is_no_count_fails_naming_it(sandbox, base_config, count):
+    """A count that is not what Branch documents (a non-negative integer) cannot check the
+    job's rows. -5, 4.0 and "+5" once passed as numbers, and "" as no count at all (the
+    job's rows then went unchecked, with a warning)."""
+    bad_day = days_ago(2)
+    sandbox.options(scheduled_lines_exported={f"sandbox-sub-1/{bad_day.isoformat()}": count})
+    bad_job = job_id_for(sandbox.sandbox, "sandbox-sub-1", bad_day)
+    run = run_tap(base_config, select=BOTH, expect_error=True)
+    message = str(run.error)
+    assert bad_job in message and f"lines_exported is {count!r}" in message, message
+    assert not [r for r in run.records(ROWS) if r["job_id"] == bad_job]
+    partitions = (run.state or {}).get("bookmarks", {}).get(JOBS, {}).get("partitions", [])
+    kept = [p.get("replication_key_value", "") for p in partitions]
+    assert all(value < bad_day.isoformat() for value in kept), kept
+
+
+def test_a_count_sent_as_text_of_digits_is_read(sandbox, base_config):
+    day = days_ago(2)
+    listed = run_tap(base_config, select=[JOBS])
+    job = job_id_for(sandbox.sandbox, "sandbox-sub-1", day)
+    count = next(j["lines_exported"] for j in listed.records(JOBS) if j["job_id"] == job)
+    sandbox.options(scheduled_lines_exported={f"sandbox-sub-1/{day.isoformat()}": str(count)})
+    run = run_tap(base_config, select=BOTH)
+    assert next(j["lines_exported"] for j in run.records(JOBS) if j["job_id"] == job) == count
+    assert len([r for r in run.records(ROWS) if r["job_id"] == job]) == count

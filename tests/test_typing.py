@@ -20,9 +20,11 @@ from tap_branch.typing import (
     RowTyper,
     converter_for,
     parse_boolean,
+    parse_count,
     parse_datetime,
     parse_integer,
     parse_number,
+    parse_number_keeping_integers,
 )
 
 CLICKS = LinkClicksStream.schema
@@ -439,3 +441,42 @@ def test_generated_json_values_are_typed_or_kept_never_changed_or_lost(seed):
                 assert typed == value, (name, value)  # a number is never rounded on the way
             elif name == "text" and isinstance(value, bool):
                 assert typed == ("true" if value else "false")  # JSON's text, not Python's
+
+
+@pytest.mark.parametrize(
+    ("value", "count"), [(None, None), (0, 0), (43, 43), ("43", 43), (" 7 ", 7)]
+)
+def test_a_count_is_a_non_negative_integer_or_its_digits(value, count):
+    assert parse_count(value) == count
+
+
+@pytest.mark.parametrize(
+    "value", [-1, "-1", 4.0, 4.5, "4.0", "", " ", "+5", "1_000", "٣", True, [3]]
+)
+def test_anything_else_is_no_count(value):
+    # parse_integer takes most of these; a count Branch checks rows against must not.
+    with pytest.raises(ValueError):
+        parse_count(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("407", 407),
+        (" -3 ", -3),
+        ("98765432109876543210", 98765432109876543210),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        (7, 7),
+        (2.5, 2.5),
+    ],
+)
+def test_the_text_of_an_integer_keeps_being_an_integer(value, number):
+    parsed = parse_number_keeping_integers(value)
+    assert parsed == number and type(parsed) is type(number)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "", "abc", True])
+def test_numbers_keeping_integers_refuse_what_parse_number_refuses(value):
+    with pytest.raises(ValueError):
+        parse_number_keeping_integers(value)

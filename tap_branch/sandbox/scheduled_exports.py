@@ -24,6 +24,8 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `scheduled_jobs_post`: false makes POST .../jobs answer 405 (the tap then uses GET)
 - `scheduled_bare_jobs`: `["<subscription>/<YYYY-MM-DD>"]` SUCCEEDED jobs listed without files and
   without `lines_exported`
+- `scheduled_lines_exported`: `{"<subscription>/<YYYY-MM-DD>": <any JSON value>}` the
+  `lines_exported` those jobs report, as given (`-5`, `"12"`, `4.0`, ...), whatever their status
 - `scheduled_subscription_shape`: "flat" lists `destination` and `report` as strings (the
   subscription type and report type) instead of objects
 """
@@ -291,6 +293,17 @@ def files_for_job(sandbox: Sandbox, sub: dict, rows: int) -> int:
 
 
 def _job_body(sandbox: Sandbox, request: Request, sub: dict, app_id: str, day: dt.date) -> dict:
+    body = _documented_job_body(sandbox, request, sub, app_id, day)
+    forced = sandbox.option("scheduled_lines_exported") or {}
+    job_key = f"{sub['id']}/{day.isoformat()}"
+    if job_key in forced:
+        body["lines_exported"] = forced[job_key]
+    return body
+
+
+def _documented_job_body(
+    sandbox: Sandbox, request: Request, sub: dict, app_id: str, day: dt.date
+) -> dict:
     status = job_status(sandbox, sub["id"], day)
     job_id = job_id_for(sandbox, sub["id"], day)
     body = {

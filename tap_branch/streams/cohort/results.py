@@ -36,7 +36,15 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.file_checks import UnexpectedContent, check_csv_row, check_header, json_kind
 from tap_branch.streams.cohort.catalog import result_key_variants
-from tap_branch.typing import EXTRA, UNPARSED, as_text, parse_boolean, parse_integer, parse_number
+from tap_branch.typing import (
+    EXTRA,
+    UNPARSED,
+    as_text,
+    parse_boolean,
+    parse_integer,
+    parse_number,
+    parse_number_keeping_integers,
+)
 
 if t.TYPE_CHECKING:
     from tap_branch.streams.cohort.reports import CohortReport
@@ -234,8 +242,8 @@ class RowExpander:
         for unit, index, raw in bands:
             record = dict(base, band=index, band_unit=unit, value=None)
             if raw is not None and raw != "":
-                try:
-                    record["value"] = _number(raw)
+                try:  # "407" stays an int: CSV and JSON results give the same records
+                    record["value"] = parse_number_keeping_integers(raw)
                 except (TypeError, ValueError):
                     record[UNPARSED] = {**unparsed, "value": as_text(raw)}
             if unparsed and UNPARSED not in record:
@@ -316,16 +324,6 @@ def _band_of(key: str) -> tuple[str, int] | None:
     row of a result has the same few keys, and this ran for every band of every row."""
     match = _BAND.match(key)
     return (match.group(1), int(match.group(2))) if match else None
-
-
-def _number(raw: t.Any) -> int | float:
-    """A band value; "407" stays an integer, so CSV and JSON results give the same records."""
-    if isinstance(raw, str):
-        try:
-            return int(raw)
-        except ValueError:
-            return parse_number(raw)
-    return parse_number(raw)
 
 
 def _date(value: t.Any) -> str | None:

@@ -21,14 +21,16 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.apps import BranchApp, configured_apps, v2_app_ids
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
-from tap_branch.errors import branch_error_message, describe_response, json_answer
-from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
-from tap_branch.streams.credits.base import (
+from tap_branch.errors import (
     CREDENTIALS,
     UNAVAILABLE,
-    RequestRejected,
+    branch_error_message,
+    describe_response,
+    json_answer,
     rejection_kind,
 )
+from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
+from tap_branch.streams.credits.base import RequestRejected
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 
 if t.TYPE_CHECKING:

@@ -16,7 +16,6 @@ The SDK has no notion of a per-partition error, hence `PublicApiStream.get_recor
 
 from __future__ import annotations
 
-import re
 import typing as t
 from functools import cached_property
 
@@ -25,7 +24,14 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.apps import BranchApp, configured_apps, find_app
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
-from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.errors import (
+    CREDENTIALS,
+    REFUSED,
+    UNAVAILABLE,
+    branch_error_message,
+    describe_response,
+    rejection_kind,
+)
 from tap_branch.redaction import redact
 from tap_branch.sdk_internals import StreamStateManager, state_manager_of
 from tap_branch.streams.credits.identities import SETTING as IDENTITIES_SETTING
@@ -35,16 +41,6 @@ from tap_branch.typing import DictTyper
 if t.TYPE_CHECKING:
     import requests
 
-CREDENTIALS = "credentials"
-UNAVAILABLE = "unavailable"
-IDENTITY = "identity"
-REFUSED = "refused"
-
-_CREDENTIAL_WORDS = re.compile(
-    r"auth|branch[_ ]?key|api key|invalid key|credential|permission|forbidden", re.I
-)
-_IDENTITY_WORDS = re.compile(r"identit|user", re.I)
-
 
 class RequestRejected(FatalAPIError):
     """A 4xx (other than 429) answer, kept with its status and Branch's text for `rejection_kind`."""
@@ -53,25 +49,6 @@ class RequestRejected(FatalAPIError):
         super().__init__(message)
         self.status = status
         self.detail = detail
-
-
-def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str:
-    """CREDENTIALS, UNAVAILABLE (the endpoint, for this account), IDENTITY (Branch does not
-    know this identity: a 404 about it) or REFUSED (any other 4xx: the request failed).
-
-    `asked` (the identity or app id of the request) is cut out of Branch's text first:
-    Branch quotes it ("Identity not found: author@example.com"), and its words are the
-    user's, not Branch's: an identity containing "auth" is no credentials problem.
-    """
-    if asked:
-        detail = detail.replace(asked, " ")
-    if status in (401, 403) or _CREDENTIAL_WORDS.search(detail):
-        return CREDENTIALS
-    if status == 410 or (status == 404 and not _IDENTITY_WORDS.search(detail)):
-        return UNAVAILABLE
-    if status == 404:
-        return IDENTITY
-    return REFUSED
 
 
 def key_setting(config: t.Mapping[str, t.Any], app: BranchApp) -> str:

@@ -13,6 +13,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch import jobs
 from tap_branch.errors import branch_error_message, describe_response, json_answer
 from tap_branch.streams.custom_exports.readiness import branch_time
+from tap_branch.typing import parse_count
 
 _NOT_AVAILABLE = "is not available for exports"
 _DONE = {"complete", "completed", "success", "succeeded"}
@@ -182,7 +183,7 @@ class ExportJobs:
         move the bookmark past the whole window."""
         urls = _urls_of(answer)
         try:
-            lines = _lines_exported(answer)
+            lines = parse_count(answer.get("lines_exported"))
         except ValueError:
             raise FatalAPIError(
                 f"{self.name}: {job_name} is complete, but its lines_exported is "
@@ -204,19 +205,6 @@ class JobFiles:
 
     urls: list[str]
     lines: int | None
-
-
-def _lines_exported(answer: dict) -> int | None:
-    """`lines_exported` as a count (Branch may write it as text); None when absent.
-    Raises ValueError when it is no count."""
-    value = answer.get("lines_exported")
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ValueError(value)
 
 
 def _urls_of(answer: dict) -> list[str]:

@@ -40,14 +40,18 @@ from tap_branch.downloads import (
     files_to_read,
     json_lines,
 )
-from tap_branch.errors import branch_error_message, describe_response
+from tap_branch.errors import (
+    CREDENTIALS,
+    branch_error_message,
+    describe_response,
+    rejection_kind,
+)
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import parse_date
 from tap_branch.state_checks import ISO_MOMENT
-from tap_branch.streams.credits.base import CREDENTIALS, rejection_kind
 from tap_branch.streams.custom_exports.fields import fields_for
 from tap_branch.streams.custom_exports.jobs import ExportJobs, JobFiles, job_days
 from tap_branch.streams.custom_exports.readiness import (

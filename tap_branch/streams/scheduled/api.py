@@ -23,7 +23,7 @@ from tap_branch.apps import default_app_id
 from tap_branch.errors import json_answer
 from tap_branch.redaction import strip_query
 from tap_branch.settings import invalid_setting
-from tap_branch.typing import parse_datetime, parse_integer
+from tap_branch.typing import parse_count, parse_datetime
 
 if t.TYPE_CHECKING:
     import requests
@@ -117,9 +117,11 @@ def parse_job(raw: t.Any, subscription_id: str) -> Job:
         raise FatalAPIError(f"{where}: export_url is not a list of URLs")
     lines = raw.get("lines_exported")
     try:
-        lines_exported = None if lines in (None, "") else parse_integer(lines)
-    except (ValueError, TypeError):
-        raise FatalAPIError(f"{where}: lines_exported is not a number ({lines!r})") from None
+        lines_exported = parse_count(lines)
+    except ValueError:
+        raise FatalAPIError(
+            f"{where}: lines_exported is {lines!r}, not a count of rows (a non-negative integer)"
+        ) from None
     return Job(
         job_id=job_id,
         subscription_id=subscription_id,
