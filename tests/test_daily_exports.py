@@ -324,6 +324,7 @@ def test_an_answer_that_is_no_days_file_lists_fails_naming_the_day(body, problem
     [
         {"links": [], "clicks": [], "events": ["https://h/e.csv.gz?sp=r&skoid=opaque"], "error": 1},
         {"error": {"message": "see https://h/e.csv.gz?sp=r&skoid=opaque"}},
+        {"message": "see https://h/e.csv.gz?sp=r&skoid=opaque"},
         ["https://h/e.csv.gz?sp=r&skoid=opaque"],
         "https://h/e.csv.gz?sp=r&skoid=opaque",
     ],

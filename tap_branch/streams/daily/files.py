@@ -35,9 +35,10 @@ from tap_branch.errors import (
     DownloadError,
     FatalAPIError,
     FileNotReadyError,
+    error_in_body,
     json_answer,
 )
-from tap_branch.redaction import redact
+from tap_branch.redaction import redact, strip_queries_in_text
 from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -110,9 +111,12 @@ def _is_file_url(url: t.Any) -> bool:
 
 def _unusable_answer(body: dict, what: str, problem: str) -> str:
     keys = ", ".join(f"'{key}'" for key in sorted(body)) or "none"
+    said = error_in_body(body)  # a `message` beside no lists (`error` ones: `json_answer`)
     return redact(
         f"Branch's answer to {what} has {problem} (keys that came back: {keys}; values not "
-        "shown). Only lists that are present and empty mean a day without data, so the day is "
+        "shown)"
+        + (f"; Branch says: {strip_queries_in_text(said)}" if said else "")
+        + ". Only lists that are present and empty mean a day without data, so the day is "
         "not passed; run again later, and ask Branch support if it persists."
     )
 
