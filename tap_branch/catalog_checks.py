@@ -11,6 +11,7 @@ to do (metadata); retyping them is not.
 
 from __future__ import annotations
 
+import decimal
 import json
 import typing as t
 
@@ -41,13 +42,13 @@ REDISCOVER = (
 )
 
 
-def catalog_file_text(file: t.IO[str]) -> str:
-    """The text of a `--catalog` file, once it is known to be a Singer catalog (the SDK's own
-    reading fails with a bare decoding or key error that names no file)."""
+def catalog_file(file: t.IO[str]) -> Catalog:
+    """The Singer catalog of a `--catalog` file, parsed once here and handed to the tap as it
+    is (the SDK's own reading fails with a bare decoding or key error that names no file)."""
     name = getattr(file, "name", "--catalog")
-    text = file.read()
     try:
-        catalog = json.loads(text)
+        # Numbers as the SDK's own reading makes them (`load_json`): decimals, not floats.
+        catalog = json.loads(file.read(), parse_float=decimal.Decimal)
     except ValueError as exc:
         raise InvalidCatalogError(f"The catalog file {name} is not JSON ({exc}).") from None
     if not isinstance(catalog, dict):
@@ -56,12 +57,11 @@ def catalog_file_text(file: t.IO[str]) -> str:
             'catalog ({"streams": [...]}).'
         )
     try:
-        Catalog.from_dict(catalog)
+        return Catalog.from_dict(catalog)
     except Exception as exc:  # noqa: BLE001 - whatever the SDK trips on, the file is named
         raise InvalidCatalogError(
             f"The catalog file {name} is not a Singer catalog ({type(exc).__name__}: {exc})."
         ) from None
-    return text
 
 
 def refuse_unknown_streams(named: t.Iterable[str], known: t.Collection[str], hint: str) -> None:

@@ -11,7 +11,7 @@ import typing as t
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
-from tap_branch.redaction import redact, redact_url
+from tap_branch.redaction import redact, redact_url, strip_queries_in_text
 
 if t.TYPE_CHECKING:
     import requests
@@ -195,10 +195,13 @@ def describe_response(response: requests.Response) -> str:
     """A one-line, secret-free description of a failed response for errors and logs."""
     method = response.request.method if response.request is not None else "GET"
     url = redact_url(response.url)
+    # The body's URLs lose their queries: an answer may hold signed file URLs.
     detail = branch_error_message(response)
     if detail is None:
-        text = (response.text or "").strip().replace("\n", " ")
+        text = strip_queries_in_text((response.text or "").strip().replace("\n", " "))
         detail = text[:_BODY_EXCERPT] + ("..." if len(text) > _BODY_EXCERPT else "")
+    else:
+        detail = strip_queries_in_text(detail)
     return redact(f"HTTP {response.status_code} {response.reason} for {method} {url}: {detail}")
 
 

@@ -75,6 +75,17 @@ def strip_query(url: str) -> str:
     return urlunsplit(parts._replace(query="", fragment=""))
 
 
+# A URL's query inside text; slashes may come JSON-escaped (`https:\/\/host\/file?...`).
+_URL_QUERY_RE = re.compile(r"""(https?:(?:\\?/){2}[^\s?#"'<>]*)\?[^\s"'<>]*""", re.IGNORECASE)
+
+
+def strip_queries_in_text(text: str) -> str:
+    """`text` with the query of every URL in it cut off: what an answer body quoted in an
+    error shows of the signed URLs it holds (a signature under a name not in
+    `SENSITIVE_QUERY_KEYS` would survive `redact`; the rest of a query is no help there)."""
+    return _URL_QUERY_RE.sub(r"\1?...", text)
+
+
 class SecretRegistry:
     """The secret values of this process, redacted wherever they appear in text."""
 

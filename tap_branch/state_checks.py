@@ -14,6 +14,7 @@ the tap does not know is left alone, as the SDK does.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import typing as t
 
@@ -31,13 +32,13 @@ _EARLIEST_ZONE = dt.timedelta(hours=14)  # UTC+14, the first time zone to begin 
 ISO_MOMENT = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$"}
 
 
-def state_file_text(file: t.IO[str]) -> str:
-    """The text of a `--state` file, once it is known to be JSON (the SDK's own reading
-    fails with a bare JSONDecodeError that names no file)."""
+def state_file(file: t.IO[str]) -> dict:
+    """The state of a `--state` file, parsed once here and handed to the tap as it is (the
+    SDK's own reading fails with a bare JSONDecodeError that names no file)."""
     name = getattr(file, "name", "--state")
-    text = file.read()
     try:
-        state = json.loads(text)
+        # Numbers as the SDK's own reading makes them (`load_json`): decimals, not floats.
+        state = json.loads(file.read(), parse_float=decimal.Decimal)
     except ValueError as exc:
         raise InvalidStateError(
             f"The state file {name} is not JSON ({exc}). "
@@ -48,7 +49,7 @@ def state_file_text(file: t.IO[str]) -> str:
             f"The state file {name} holds {_shown(state)}, not an object with 'bookmarks'. "
             "Fix it, or run without --state to read everything from start_date."
         )
-    return text
+    return state
 
 
 def check_state(state: t.Any, streams: t.Mapping[str, Stream]) -> None:

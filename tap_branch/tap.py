@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import io
 import sys
 import typing as t
 
@@ -16,7 +15,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_va
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
-from tap_branch.catalog_checks import catalog_file_text, check_catalog
+from tap_branch.catalog_checks import catalog_file, check_catalog
 from tap_branch.connection import test_connection, test_credentials_of_selected_streams
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
@@ -33,7 +32,7 @@ from tap_branch.settings import (
     secret_values,
     unknown_settings,
 )
-from tap_branch.state_checks import check_state, state_file_text
+from tap_branch.state_checks import check_state, state_file
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
@@ -113,17 +112,31 @@ class TapBranch(Tap):
     def invoke(  # type: ignore[override]
         cls,
         *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
-        **kwargs: t.Any,
     ) -> None:
-        """The SDK's sync command, with a `--state` or `--catalog` file that is not one named
-        in the error (the SDK fails on them with a bare decoding error)."""
-        if state is not None:
-            state = io.StringIO(state_file_text(state))
-        if catalog is not None:
-            catalog = io.StringIO(catalog_file_text(catalog))
-        super().invoke(state=state, catalog=catalog, **kwargs)
+        """The SDK's sync command (`Tap.invoke`), with the `--state` and `--catalog` files read
+        here: one that is not JSON, or not a state or catalog, fails naming the file (the SDK
+        fails on them with a bare decoding error), and each file is parsed once, the tap taking
+        the parsed state and `Catalog` (a catalog of every stream is megabytes)."""
+        state_given = None if state is None else state_file(state)
+        catalog_given = None if catalog is None else catalog_file(catalog)
+        # The SDK's `Tap.invoke` minus its reading of the files: `--about`, the version line,
+        # then the tap, built with what was read above.
+        super(Tap, cls).invoke(about=about, about_format=about_format)
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        tap = cls(
+            config=config.config,
+            state=state_given,
+            catalog=catalog_given,
+            parse_env_config=config.parse_env,
+            validate_config=True,
+        )
+        tap.sync_all()
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:

@@ -515,3 +515,40 @@ def test_a_number_settings_variable_reads_as_json_would(monkeypatch, text, value
 def test_a_number_settings_variable_that_is_no_finite_number_is_refused(monkeypatch, text):
     with pytest.raises(ConfigValidationError, match="TAP_BRANCH_BACKOFF_FACTOR.*is not a number"):
         _from_env(monkeypatch, TAP_BRANCH_BACKOFF_FACTOR=text)
+
+
+def test_the_catalog_and_state_files_are_read_once_and_handed_to_the_tap(tmp_path, monkeypatch):
+    """A `--catalog` was parsed to check it, then again by the SDK (a catalog of every stream
+    is megabytes: a tenth of a second of start-up); the tap now takes the checked one."""
+    from singer_sdk.plugin_base import _ConfigInput
+    from singer_sdk.singerlib import Catalog
+
+    catalog = TapBranch(config=_CONFIG).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "links"
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    state = {"bookmarks": {"links": {"replication_key_value": "2024-02-01T00:00:00+00:00"}}}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    catalogs_built, taps = [], []
+    from_dict = Catalog.from_dict.__func__
+    monkeypatch.setattr(
+        Catalog,
+        "from_dict",
+        classmethod(lambda cls, d: catalogs_built.append(d) or from_dict(cls, d)),
+    )
+    monkeypatch.setattr(
+        TapBranch, "sync_all", lambda tap: taps.append(tap)
+    )  # the tap as built, not synced
+    with (
+        (tmp_path / "catalog.json").open() as catalog_file,
+        (tmp_path / "state.json").open() as state_file,
+    ):
+        TapBranch.invoke(
+            config=_ConfigInput(config=_CONFIG), catalog=catalog_file, state=state_file
+        )
+    assert len(catalogs_built) == 1
+    [tap] = taps
+    assert [name for name, stream in tap.streams.items() if stream.selected] == ["links"]
+    assert tap.state["bookmarks"]["links"]["replication_key_value"] == "2024-02-01T00:00:00+00:00"

@@ -304,7 +304,7 @@ def _answer(body: object) -> requests.Response:
     ("body", "problem"),
     [
         # Lists beside an error: an answer that failed, not a day without data.
-        ({"links": [], "clicks": [], "events": [], "error": "export failed"}, "an error"),
+        ({"links": [], "clicks": [], "events": [], "error": "export failed"}, "is an error"),
         ({"links": [""], "clicks": [], "events": []}, "not a list of http(s) URLs"),
         ({"links": ["ftp://files/1.csv.gz"], "clicks": [], "events": []}, "http(s) URLs"),
         ({"links": ["https://[::1/x.csv.gz"], "clicks": [], "events": []}, "http(s) URLs"),
@@ -314,6 +314,23 @@ def _answer(body: object) -> requests.Response:
 def test_an_answer_that_is_no_days_file_lists_fails_naming_the_day(body, problem):
     lists = {"links": "links", "link_clicks": "clicks", "events": "events"}
     with pytest.raises(FatalAPIError, match=re.escape(problem)) as raised:
-        parse_manifest(_answer(body), "daily export answer for 2026-03-08", lists)
+        parse_manifest(_answer(body), "the daily export files of 2026-03-08", lists)
     assert "2026-03-08" in str(raised.value)
     assert "files/1" not in str(raised.value)  # the values (signed URLs) are never shown
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"links": [], "clicks": [], "events": ["https://h/e.csv.gz?sp=r&skoid=opaque"], "error": 1},
+        {"error": {"message": "see https://h/e.csv.gz?sp=r&skoid=opaque"}},
+        {"message": "see https://h/e.csv.gz?sp=r&skoid=opaque"},
+        ["https://h/e.csv.gz?sp=r&skoid=opaque"],
+        "https://h/e.csv.gz?sp=r&skoid=opaque",
+    ],
+)
+def test_a_days_answer_is_read_by_json_answer_without_url_queries(body):
+    lists = {"links": "links", "link_clicks": "clicks", "events": "events"}
+    with pytest.raises(FatalAPIError, match="2026-03-08") as raised:
+        parse_manifest(_answer(body), "the daily export files of 2026-03-08", lists)
+    assert "skoid" not in str(raised.value) and "opaque" not in str(raised.value)

@@ -439,3 +439,103 @@ def test_legacy_cells_take_the_forms_of_branchs_migration_guide(sandbox):
         re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row[click_col["click_timestamp"]])
         for row in clicks
     )
+
+
+# --- options: known names, values of their kind -----------------------------------------------
+
+
+def _post_options(control: SandboxControl, body: object) -> requests.Response:
+    return requests.post(f"{control.url}/_sandbox/options", json=body, timeout=10)
+
+
+def test_an_unknown_option_is_refused_naming_it_and_the_known_ones(sandbox):
+    answer = _post_options(sandbox, {"daily_row": {"events": 5}})
+    assert answer.status_code == 400
+    message = answer.json()["error"]["message"]
+    assert "'daily_row'" in message and "daily_rows" in message and "cohort_job_latency" in message
+    assert "daily_row" not in requests.get(f"{sandbox.url}/_sandbox/options", timeout=10).json()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"daily_rows": 60000}, "'daily_rows' takes an object of integers"),
+        ({"daily_rows": {"events": "lots"}}, "'daily_rows' takes an object of integers"),
+        ({"daily_rows_per_file": "10"}, "'daily_rows_per_file' takes an integer"),
+        ({"daily_get_form": 0}, "'daily_get_form' takes true or false"),
+        ({"cohort_rate_limits": [5, 60]}, "a list of [requests, seconds] pairs"),
+        ({"credits_unknown_identity": "none"}, '"empty" or an integer'),
+        ({"custom_now": "yesterday"}, "an ISO date-time string"),
+        ({"credits_page_cap": 1.5}, "'credits_page_cap' takes an integer"),
+    ],
+)
+def test_an_option_of_the_wrong_kind_is_refused_and_later_requests_still_answer(
+    sandbox, options, named
+):
+    # {"daily_rows": 60000} made every later daily request a 500 (TypeError).
+    good = {"daily_rows_per_file": 7}
+    answer = _post_options(sandbox, {**good, **options})
+    assert answer.status_code == 400
+    assert named in answer.json()["error"]["message"]
+    assert (
+        requests.get(f"{sandbox.url}/_sandbox/options", timeout=10)
+        .json()
+        .get("daily_rows_per_file")
+        != 7
+    )  # nothing of a refused request is set
+    assert _export(sandbox, days_back(1)[0]).status_code == 200
+
+
+def test_a_null_option_sets_its_default_back(sandbox):
+    sandbox.options(daily_rows={"links": 0, "link_clicks": 0, "events": 0}, daily_volume_jitter=0)
+    assert _export(sandbox, days_back(1)[0]).json()["events_export_url"] == []
+    sandbox.options(daily_rows=None)
+    assert "daily_rows" not in requests.get(f"{sandbox.url}/_sandbox/options", timeout=10).json()
+    assert _export(sandbox, days_back(1)[0]).json()["events_export_url"] != []
+    with pytest.raises(ValueError, match="'daily_row'"):
+        start_sandbox(options={"daily_row": 1})  # the config's own options are checked too
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        ("daily_row=5", "unknown sandbox option 'daily_row'; the options are: "),
+        ("daily_rows=60000", "'daily_rows' takes an object of integers"),
+        ("cohort_job_latency=slow", "'cohort_job_latency' takes a number"),
+    ],
+)
+def test_the_cli_refuses_an_unknown_option_or_a_value_of_another_kind(capsys, option, named):
+    with pytest.raises(SystemExit):
+        parse_args(["--option", option])
+    assert named in capsys.readouterr().err
+
+
+def test_every_option_the_sandbox_reads_is_registered_with_its_kind():
+    """`options.OPTIONS` is what `--option` and `POST /_sandbox/options` accept: an option a
+    module reads without registering it would be refused."""
+    import ast
+    from pathlib import Path
+
+    import tap_branch.sandbox
+    from tap_branch.sandbox.options import OPTIONS
+
+    read = set()
+    for path in Path(tap_branch.sandbox.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (  # sandbox.option("name", ...)
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "option"
+                and node.args
+            ):
+                assert isinstance(node.args[0], ast.Constant), f"{path.name}: a computed name"
+                read.add(node.args[0].value)
+            if (  # sandbox.config.options["name"]
+                isinstance(node, ast.Subscript)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "options"
+                and isinstance(node.slice, ast.Constant)
+            ):
+                read.add(node.slice.value)
+    assert len(read) > 40  # the scan finds the families' options
+    assert sorted(read - set(OPTIONS)) == []

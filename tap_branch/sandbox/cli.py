@@ -9,18 +9,25 @@ import logging
 import signal
 import sys
 
+from tap_branch.sandbox.options import check_option
 from tap_branch.sandbox.runner import make_sandbox_server
 from tap_branch.sandbox.server import Sandbox, SandboxApp, SandboxConfig
 
 
 def _option(text: str) -> tuple[str, object]:
-    name, _, value = text.partition("=")
+    """`name=value`, the value JSON or else a string, checked like `POST /_sandbox/options`."""
+    name, _, text_value = text.partition("=")
     if not name or not _:
         raise argparse.ArgumentTypeError(f"--option takes name=value, got {text!r}")
     try:
-        return name, json.loads(value)
+        value = json.loads(text_value)
     except json.JSONDecodeError:
-        return name, value
+        value = text_value
+    try:
+        check_option(name, value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, value
 
 
 def _app(text: str) -> SandboxApp:

@@ -11,7 +11,8 @@ Control endpoints (JSON), for tests that script the sandbox over HTTP:
 - `POST /_sandbox/clock`    `{"today": "YYYY-MM-DD"}` or `{"advance_days": N}`
 - `POST /_sandbox/expire-urls`  every signed URL issued so far answers 403 from now on
 - `GET|DELETE /_sandbox/requests`  the request log (method, path, status), or clear it
-- `POST /_sandbox/options`  set family options (volumes, latencies, ...): `{"name": value}`
+- `POST /_sandbox/options`  set family options (volumes, latencies, ...): `{"name": value}`;
+  an unknown name or a value of another kind answers 400 (`options`), null sets the default
 - `GET /_sandbox/health`
 """
 
@@ -36,6 +37,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from tap_branch.sandbox import file_faults
+from tap_branch.sandbox.options import set_options
 
 Handler = t.Callable[..., Response]
 _TRANSPORT_FAULTS = frozenset({"status", "rate_limit", "reset", "truncate", "slow", "expire"})
@@ -169,6 +171,8 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        # The options given are checked as those set later are (a null one: its default).
+        set_options(self.config.options, dict(self.config.options))
         self.url_map = Map(strict_slashes=False)
         self.handlers: dict[str, Handler] = {}
         self.file_producers: dict[str, FileProducer] = {}
@@ -490,7 +494,13 @@ class Sandbox:
 
     def _control_options(self, request: Request) -> Response:
         if request.method == "POST":
-            self.config.options.update(request.get_json(force=True) or {})
+            given = request.get_json(force=True)
+            if not isinstance(given, dict):
+                return _bad_control("options are set by a JSON object {name: value}")
+            try:
+                set_options(self.config.options, given)
+            except ValueError as exc:
+                return _bad_control(str(exc))
         return json_response(_jsonable(self.config.options))
 
     def close(self) -> None:
@@ -502,6 +512,11 @@ class Sandbox:
 
 def json_response(body: t.Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def _bad_control(message: str) -> Response:
+    """A control request refused, in Branch's error shape (as `_control_faults` answers)."""
+    return json_response({"error": {"message": message, "code": 400}}, 400)
 
 
 def s3_error(code: str, message: str, status: int = 403) -> Response:

@@ -36,8 +36,9 @@ from tap_branch.errors import (
     FatalAPIError,
     FileNotReadyError,
     error_in_body,
+    json_answer,
 )
-from tap_branch.redaction import redact
+from tap_branch.redaction import redact, strip_queries_in_text
 from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
@@ -65,29 +66,24 @@ APP_ID_PROPERTY = th.Property(
 
 
 def parse_manifest(
-    response: t.Any, where: str, lists: t.Mapping[str, str] | None = None
+    response: t.Any, what: str, lists: t.Mapping[str, str] | None = None
 ) -> dict[str, list[str]]:
-    """The file lists of one day's answer, each checked, keyed by kind.
+    """The file lists of one day's answer to `what` (the request, naming day and app), each
+    checked, keyed by kind.
 
-    `lists` maps each kind to the answer's key for it; every one must be present. Only
-    a list that is there, empty or not, says what a day holds: a missing key, a null, an
-    error object or `{}` is an error naming `where` (the day and app) and the keys that
-    came back, never their values (signed URLs). `lists` None: every key is a kind
-    (Daily Exports v3's topics), and at least one must be there.
+    `json_answer` refuses what is no JSON object, or an error object sent with 200 (lists
+    beside an error are no day's answer). `lists` maps each kind to the answer's key for it;
+    every one must be present. Only a list that is there, empty or not, says what a day
+    holds: a missing key, a null or `{}` is an error naming `what` and the keys that came
+    back, never their values (signed URLs). `lists` None: every key is a kind (Daily
+    Exports v3's topics), and at least one must be there.
     """
-    try:
-        body = response.json()
-    except ValueError:
-        raise FatalAPIError(f"{where}: the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise FatalAPIError(f"{where}: the answer is a JSON {type(body).__name__}, not an object")
-    if body.get("error") or body.get("errors"):  # lists beside an error: not a day's answer
-        raise FatalAPIError(_unusable_answer(body, where, "an error"))
+    body = json_answer(response, what)
     lists = lists or {key: key for key in body}
     missing = [key for key in lists.values() if key not in body]
     if missing or not lists:
         raise FatalAPIError(
-            _unusable_answer(body, where, f"no {', '.join(missing) or 'file lists'}")
+            _unusable_answer(body, what, f"no {', '.join(missing) or 'file lists'}")
         )
     manifest: dict[str, list[str]] = {}
     for kind, key in lists.items():
@@ -96,7 +92,7 @@ def parse_manifest(
             urls = [urls]
         if not isinstance(urls, list) or not all(_is_file_url(url) for url in urls):
             raise FatalAPIError(
-                _unusable_answer(body, where, f"'{key}' that is not a list of http(s) URLs")
+                _unusable_answer(body, what, f"'{key}' that is not a list of http(s) URLs")
             )
         manifest[kind] = urls
     return manifest
@@ -113,12 +109,13 @@ def _is_file_url(url: t.Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _unusable_answer(body: dict, where: str, problem: str) -> str:
+def _unusable_answer(body: dict, what: str, problem: str) -> str:
     keys = ", ".join(f"'{key}'" for key in sorted(body)) or "none"
-    error = error_in_body(body)
+    said = error_in_body(body)  # a `message` beside no lists (`error` ones: `json_answer`)
     return redact(
-        f"{where}: Branch's answer has {problem} (keys that came back: {keys}; values not shown)"
-        + (f"; Branch says: {error}" if error else "")
+        f"Branch's answer to {what} has {problem} (keys that came back: {keys}; values not "
+        "shown)"
+        + (f"; Branch says: {strip_queries_in_text(said)}" if said else "")
         + ". Only lists that are present and empty mean a day without data, so the day is "
         "not passed; run again later, and ask Branch support if it persists."
     )

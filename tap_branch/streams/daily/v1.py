@@ -94,7 +94,9 @@ class DailyExportStream(DailyFileStream):
 
     def _parse_manifest(self, response, day: dt.date, app: BranchApp) -> Manifest:
         return parse_manifest(
-            response, f"Daily export answer for {day} (app {app.app_id})", RESPONSE_LISTS
+            response,
+            f"the request for the daily export files of {day} (app {app.app_id})",
+            RESPONSE_LISTS,
         )
 
 

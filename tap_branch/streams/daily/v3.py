@@ -92,7 +92,9 @@ class DailyV3Stream(DailyFileStream):
         )
         # Every topic comes with its list, empty on a day without data (`walk` checks the
         # stream's own); anything but lists is an error.
-        manifest = parse_manifest(response, f"Daily Exports v3 answer for {day} (app {app.app_id})")
+        manifest = parse_manifest(
+            response, f"the request for the Daily Exports v3 files of {day} (app {app.app_id})"
+        )
         self._report_unknown_topics(manifest, day)
         return manifest
 
