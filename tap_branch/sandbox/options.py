@@ -51,6 +51,8 @@ NUMBER = Kind("a number", _is_number)
 BOOLEAN = Kind("true or false", lambda value: isinstance(value, bool))
 STRING = Kind("a string", lambda value: isinstance(value, str))
 ISO_DATETIME = Kind("an ISO date-time string", _is_iso_datetime)
+#: Any JSON value: for options that make the sandbox send a value as it is, whatever its kind.
+ANY_JSON = Kind("any JSON value", lambda value: True)
 
 
 def list_of(item: Kind) -> Kind:
@@ -79,7 +81,7 @@ def exactly(text: str) -> Kind:
 
 
 def _plural(kind: Kind) -> str:
-    plurals = {INTEGER: "integers", NUMBER: "numbers", STRING: "strings"}
+    plurals = {INTEGER: "integers", NUMBER: "numbers", STRING: "strings", ANY_JSON: "JSON values"}
     return plurals.get(kind, kind.name)
 
 
@@ -135,6 +137,7 @@ OPTIONS: dict[str, Kind] = {
     "scheduled_files_per_job": either(INTEGER, object_of(INTEGER)),
     "scheduled_statuses": object_of(STRING),
     "scheduled_line_mismatch": list_of(STRING),
+    "scheduled_lines_exported": object_of(ANY_JSON),
     "scheduled_formats": object_of(STRING),
     "scheduled_jobs_post": BOOLEAN,
     "scheduled_bare_jobs": list_of(STRING),
