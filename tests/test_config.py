@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import typing as t
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
@@ -552,3 +553,34 @@ def test_the_catalog_and_state_files_are_read_once_and_handed_to_the_tap(tmp_pat
     [tap] = taps
     assert [name for name, stream in tap.streams.items() if stream.selected] == ["links"]
     assert tap.state["bookmarks"]["links"]["replication_key_value"] == "2024-02-01T00:00:00+00:00"
+
+
+def test_the_sdks_invoke_still_does_what_tapbranch_invoke_repeats():
+    """`TapBranch.invoke` is the SDK's `Tap.invoke` with the files read by the tap: it repeats
+    the SDK's other steps. If an SDK upgrade adds or drops a step, this fails: recheck it."""
+    import ast
+    import inspect
+    import textwrap
+
+    from singer_sdk import Tap
+
+    def calls(function: t.Callable) -> list[str]:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        return sorted(
+            {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        )
+
+    sdk = calls(Tap.invoke)
+    assert sdk == [
+        "_ConfigInput",
+        "catalog.read",
+        "cls",
+        "cls.print_version",
+        "load_json",
+        "state.read",
+        "super",
+        "super().invoke",
+        "tap.sync_all",
+    ], "the SDK's Tap.invoke changed: bring TapBranch.invoke in step with it"
+    ours = set(calls(TapBranch.invoke))
+    assert {"_ConfigInput", "cls", "cls.print_version", "tap.sync_all"} <= ours
