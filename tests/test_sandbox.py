@@ -467,6 +467,8 @@ def test_an_unknown_option_is_refused_naming_it_and_the_known_ones(sandbox):
         ({"credits_unknown_identity": "none"}, '"empty" or an integer'),
         ({"custom_now": "yesterday"}, "an ISO date-time string"),
         ({"credits_page_cap": 1.5}, "'credits_page_cap' takes an integer"),
+        ({"daily_file_order": "reverse"}, ''''daily_file_order' takes "reversed"'''),
+        ({"cohort_status_case": "Lower"}, '''takes "upper" or "lower"'''),
     ],
 )
 def test_an_option_of_the_wrong_kind_is_refused_and_later_requests_still_answer(
@@ -539,3 +541,4 @@ def test_every_option_the_sandbox_reads_is_registered_with_its_kind():
                 read.add(node.slice.value)
     assert len(read) > 40  # the scan finds the families' options
     assert sorted(read - set(OPTIONS)) == []
+    assert sorted(set(OPTIONS) - read) == []  # no option accepted that nothing reads

@@ -80,6 +80,11 @@ def exactly(text: str) -> Kind:
     return Kind(f'"{text}"', lambda value: value == text)
 
 
+def one_of(*texts: str) -> Kind:
+    """A string among `texts`: a misspelt value would otherwise fall back to the default."""
+    return either(*(exactly(text) for text in texts))
+
+
 def _plural(kind: Kind) -> str:
     plurals = {INTEGER: "integers", NUMBER: "numbers", STRING: "strings", ANY_JSON: "JSON values"}
     return plurals.get(kind, kind.name)
@@ -110,7 +115,7 @@ OPTIONS: dict[str, Kind] = {
     "daily_bad_cells": INTEGER,
     "daily_extra_column": STRING,
     "daily_drop_column": STRING,
-    "daily_file_order": STRING,
+    "daily_file_order": one_of("reversed"),
     # daily_v3
     "v3_rows": object_of(INTEGER),
     "v3_rows_per_file": INTEGER,
@@ -126,7 +131,7 @@ OPTIONS: dict[str, Kind] = {
     "custom_job_seconds": NUMBER,
     "custom_fail_report_types": list_of(STRING),
     "custom_unavailable_fields": list_of(STRING),
-    "custom_handle_key": STRING,
+    "custom_handle_key": one_of("handle", "request_handle", "both"),
     "custom_response_url_key": STRING,
     "custom_files_by_query": BOOLEAN,
     "custom_lines_exported_bias": INTEGER,
@@ -141,7 +146,7 @@ OPTIONS: dict[str, Kind] = {
     "scheduled_formats": object_of(STRING),
     "scheduled_jobs_post": BOOLEAN,
     "scheduled_bare_jobs": list_of(STRING),
-    "scheduled_subscription_shape": STRING,
+    "scheduled_subscription_shape": one_of("flat"),
     # cohort
     "cohort_job_latency": NUMBER,
     "cohort_error_jobs": INTEGER,
@@ -150,9 +155,18 @@ OPTIONS: dict[str, Kind] = {
     "cohort_csv_users_column": STRING,
     "cohort_csv_cost": BOOLEAN,
     "cohort_rate_limits": WINDOWS,
-    "cohort_status_case": STRING,
-    "cohort_result_keys": STRING,
-    "cohort_result_fault": STRING,
+    "cohort_status_case": one_of("upper", "lower"),
+    "cohort_result_keys": one_of("requested", "documented_sample"),
+    "cohort_result_fault": one_of(
+        "unclosed",
+        "blank",
+        "extra_cell",
+        "data_as_string",
+        "data_as_list",
+        "empty_data",
+        "bands_renamed",
+        "no_measure",
+    ),
     # credits
     "credits_identity_count": INTEGER,
     "credits_per_year": NUMBER,
