@@ -434,3 +434,29 @@ def test_a_refused_access_token_names_the_setting(fast_sandbox, config):
     assert "'access_token'" in str(run.error) and "creating the eo_install export job" in str(
         run.error
     )
+
+
+def test_a_fresh_answer_listing_the_files_in_another_order_gives_each_file_once(
+    fast_sandbox, config, monkeypatch
+):
+    """A 403 asks the job for a fresh URL; nothing says Branch lists its files in one order.
+    The fresh URL is found by the file's URL without query, never by its place in the list."""
+    fast_sandbox.options(custom_rows_per_file=40)
+    clean = run_tap(config, select=["custom_eo_click"])
+    ids = sorted(r["id"] for r in clean.records("custom_eo_click"))
+    assert len(ids) > 80  # three files or more
+
+    take = fast_sandbox.sandbox.faults.take
+
+    def reorder_then_take(request):
+        if "/files/custom/" in request.path and not fast_sandbox.sandbox.option(
+            "custom_file_order"
+        ):
+            fast_sandbox.sandbox.config.options["custom_file_order"] = "reversed"
+        return take(request)
+
+    monkeypatch.setattr(fast_sandbox.sandbox.faults, "take", reorder_then_take)
+    fast_sandbox.fault(kind="expire", path="/files/custom/", times=1)  # the first file: 403
+    run = run_tap(config, select=["custom_eo_click"])
+    assert "expired" in run.logs
+    assert sorted(r["id"] for r in run.records("custom_eo_click")) == ids

@@ -25,7 +25,9 @@ takes, default 2), `custom_fail_report_types`, `custom_unavailable_fields`, `cus
 `custom_response_url_key` (the key of a complete job's file URLs, default `response_url`),
 `custom_files_by_query` (true: a job's files share one URL path and differ only in the query,
 `.../export.json.gz?part=N&X-Amz-...`, as a file host may name them), `custom_lines_exported_bias`
-(added to the `lines_exported` a complete job reports: a count that disagrees with its files).
+(added to the `lines_exported` a complete job reports: a count that disagrees with its files),
+`custom_file_order` (`reversed`: a complete job lists its files last first; nothing documents
+that each answer about a job keeps one order).
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ def register(sandbox: Sandbox) -> None:
             _file_url(sandbox, request, handle, index)
             for index in range(max(1, math.ceil(total / per_file)))
         ]
+        if sandbox.option("custom_file_order") == "reversed":
+            urls.reverse()
         url_key = str(sandbox.option("custom_response_url_key", "response_url"))
         return json_response(
             {

@@ -135,6 +135,7 @@ OPTIONS: dict[str, Kind] = {
     "custom_response_url_key": STRING,
     "custom_files_by_query": BOOLEAN,
     "custom_lines_exported_bias": INTEGER,
+    "custom_file_order": one_of("reversed"),
     # scheduled_exports
     "scheduled_history_days": INTEGER,
     "scheduled_retention_days": INTEGER,

@@ -39,6 +39,7 @@ from tap_branch.downloads import (
     file_label,
     files_to_read,
     json_lines,
+    same_file_in,
 )
 from tap_branch.errors import (
     CREDENTIALS,
@@ -379,13 +380,15 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         millis = RawMillis(self.schema)
 
         def fresh_url() -> str:
+            # Found by its URL without query, as the daily files are: nothing documents that
+            # a job's files are listed in the same order each time it is asked.
             files = self._wait_for_job(app_id, handle, period)
-            urls = files.urls if files is not None else []
-            if index >= len(urls):
+            fresh = same_file_in(files.urls if files is not None else [], index, url)
+            if fresh is None:
                 raise FatalAPIError(
                     f"{self.name}: export job {handle} no longer lists file {index + 1}."
                 )
-            return urls[index]
+            return fresh
 
         # Every line is a JSON object holding the key (`json_lines`): anything else fails the file.
         key_columns = [k for k in self.primary_keys if k != "app_id"]
