@@ -283,9 +283,10 @@ def check_credentials(
 
 # --- settings from environment variables ---------------------------------------------
 
-#: The words a boolean setting's environment variable may hold (case-insensitive).
-TRUE_WORDS = ("true", "1", "yes", "on")
-FALSE_WORDS = ("false", "0", "no", "off")
+#: The words a boolean setting's environment variable may hold (case-insensitive): the SDK's,
+#: and their opposites. Not `typing.TRUE_WORDS`, the words of Branch's boolean cells.
+ENV_TRUE_WORDS = ("true", "1", "yes", "on")
+ENV_FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def environment_config(schema: t.Mapping[str, t.Any], prefix: str) -> dict[str, t.Any]:
@@ -326,14 +327,14 @@ def _environment_value(text: str, prop: t.Mapping[str, t.Any], variable: str, na
     if "number" in kinds:
         with contextlib.suppress(ValueError):  # not a finite number: refused below
             return parse_number_keeping_integers(value)
-    if "boolean" in kinds and value.lower() in TRUE_WORDS + FALSE_WORDS:
-        return value.lower() in TRUE_WORDS
+    if "boolean" in kinds and value.lower() in ENV_TRUE_WORDS + ENV_FALSE_WORDS:
+        return value.lower() in ENV_TRUE_WORDS
     if "string" in kinds:
         return text
     words = {
         "integer": "an integer",
         "number": "a number",
-        "boolean": f"a boolean ({', '.join(TRUE_WORDS)} or {', '.join(FALSE_WORDS)})",
+        "boolean": f"a boolean ({', '.join(ENV_TRUE_WORDS)} or {', '.join(ENV_FALSE_WORDS)})",
     }
     expected = " or ".join(words[kind] for kind in sorted(kinds) if kind in words)
     shown = "" if prop.get("secret") else f": {text[:40]!r}"
