@@ -22,6 +22,7 @@ from tap_branch.columnar.csv_batches import RowPathNeeded, csv_batches
 from tap_branch.columnar.records import ColumnarRows, ColumnarTyper
 from tap_branch.downloads import csv_rows
 from tap_branch.file_checks import UnexpectedContent
+from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.streams.daily.v1 import EventsStream
 from tap_branch.typing import RowTyper
 from tests.conftest import DAILY_STREAMS, days_back, small_batches
@@ -505,7 +506,8 @@ def test_parquet_batches_are_refused_for_streams_with_json_fields(sandbox, daily
     assert not [m for m in run.messages if m["type"] in ("RECORD", "BATCH")]
 
 
-V3_STREAMS = ["daily_eo_click", "daily_eo_open", "daily_eo_install", "daily_eo_commerce_event"]
+#: Every topic: each file has its own header (the columns Branch writes for that topic).
+V3_STREAMS = [f"daily_{topic}" for topic in EO_TOPICS]
 
 
 def test_daily_v3_topics_write_the_same_records_on_both_paths(sandbox, base_config, columnar_calls):

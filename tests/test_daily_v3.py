@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import re
 
+import pytest
+
 from tests.conftest import utc_today
 from tests.tap_runner import run_tap
 
@@ -158,3 +160,40 @@ def test_a_topic_missing_from_the_days_answer_fails_naming_it(sandbox, base_conf
     run = run_tap(base_config, select=["daily_eo_click", "daily_eo_open"], expect_error=True)
     assert "has no 'eo_open' list" in str(run.error)
     assert "deselect stream daily_eo_open" in str(run.error)
+
+
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "rows"])
+def test_the_columns_real_v3_files_carry_arrive_typed(sandbox, base_config, columnar):
+    """Real v3 files carry the organization, `datasource` and the flattened keys of Branch's
+    lists of objects (`persona_identifiers[].guaranteed`, `user_data_prob_cross_platform_ids[].*`):
+    typed columns on both paths, never text in `extra_columns`."""
+    config = {**base_config, "start_date": (utc_today() - dt.timedelta(days=1)).isoformat()}
+    streams = ["daily_eo_install", "daily_eo_content_event", "daily_eo_impression"]
+    run = run_tap({**config, "columnar_files": columnar}, select=streams)
+    records = [r for stream in streams for r in run.records(stream)]
+    assert {stream for stream in streams if run.records(stream)} == set(streams)
+    for record in records:
+        assert "extra_columns" not in record and "unparsed_cells" not in record, record
+        assert record["organization_id"].isdigit()
+        assert record["organization_name"] == 'Sandbox Org, Inc. — "demo"'
+        assert isinstance(record["datasource"], str)
+        guaranteed = record["persona_identifiers[].guaranteed"]
+        assert guaranteed and all(isinstance(flag, bool) for flag in guaranteed)
+        assert len(guaranteed) == len(record["persona_identifiers[].id"])
+        ids = record["user_data_prob_cross_platform_ids[].id"]
+        probabilities = record["user_data_prob_cross_platform_ids[].probability"]
+        assert isinstance(ids, list) and isinstance(probabilities, list)
+        assert len(ids) == len(probabilities)
+        assert all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in probabilities)
+    assert any(r["user_data_prob_cross_platform_ids[].probability"] for r in records)
+    assert {True, False} <= {
+        flag for r in records for flag in r["persona_identifiers[].guaranteed"]
+    }
+    # Android installs carry the store's install referrer, as epoch ms beside a date-time.
+    referred = [r for r in run.records("daily_eo_install") if r["store_install_begin_timestamp"]]
+    assert referred and all(
+        isinstance(r["store_install_begin_timestamp_ms"], int) for r in referred
+    )
+    assert {r["name"] for r in run.records("daily_eo_content_event")} <= {
+        "SEARCH", "VIEW_ITEM", "VIEW_ITEMS", "RATE", "SHARE"
+    }  # fmt: skip

@@ -306,11 +306,21 @@ def _v3(control: SandboxControl, day: dt.date) -> dict:
 
 
 def test_v3_lists_all_15_topics_and_each_topic_has_its_own_columns(sandbox):
+    sandbox.options(v3_rows={"eo_dismissal": 0})
     answer = _v3(sandbox, days_back(1)[0])
     assert len(answer) == 15 and "eo_sms_sent" in answer
-    assert answer["eo_sms_sent"] == [] and answer["eo_dismissal"] == []  # no data: empty lists
+    assert answer["eo_dismissal"] == []  # no data: an empty list
+    assert all(urls for topic, urls in answer.items() if topic != "eo_dismissal")
     clicks, installs = _rows(answer["eo_click"][0]), _rows(answer["eo_install"][0])
     assert "existing_user" not in clicks[0] and "existing_user" in installs[0]
+    assert "store_install_begin_timestamp" in installs[0]
+    assert "store_install_begin_timestamp" not in clicks[0]
+    # Lists of objects come flattened, one column per key; the objects' own column is not there.
+    assert "persona_identifiers[].guaranteed" in clicks[0]
+    assert "user_data_prob_cross_platform_ids[].probability" in clicks[0]
+    assert "user_data_prob_cross_platform_ids" not in clicks[0]
+    content = _rows(answer["eo_content_event"][0])
+    assert "content_items" in content[0] and "content_items" not in clicks[0]
     column = {name: index for index, name in enumerate(clicks[0])}
     for row in clicks[1:]:
         assert re.fullmatch(r"\d{13}", row[column["timestamp"]])

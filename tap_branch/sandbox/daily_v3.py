@@ -10,7 +10,7 @@ published once it is at least `v3_publish_lag_days` + 1 days old (default: yeste
 is published); until then every topic's list is empty, as Branch's are before ~07:00 UTC.
 
 Options:
-- `v3_rows`: rows per day by topic (default `DEFAULT_ROWS`, others 0)
+- `v3_rows`: rows per day by topic (default `DEFAULT_ROWS`: every topic; 0 for none)
 - `v3_rows_per_file`: rows per csv.gz file (default 50) — Branch's are ~200k
 - `v3_publish_lag_days`: days before today still unpublished (default 0)
 - `v3_empty_days`: ISO dates published with no data at all
@@ -32,7 +32,25 @@ from tap_branch.sandbox.event_rows import csv_cell, event_values
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
 
 TOPICS = facts.V3_TOPICS
-DEFAULT_ROWS = {"eo_click": 120, "eo_open": 80, "eo_install": 30, "eo_commerce_event": 10}
+#: Rows a day by topic: every topic has some, the proportions of a small app's day (touches
+#: outnumber opens, opens installs), few enough to keep tests and the demo quick.
+DEFAULT_ROWS = {
+    "eo_impression": 40,
+    "eo_click": 120,
+    "eo_web_to_app_auto_redirect": 6,
+    "eo_branch_cta_view": 8,
+    "eo_sms_sent": 3,
+    "eo_open": 80,
+    "eo_install": 30,
+    "eo_reinstall": 5,
+    "eo_web_session_start": 20,
+    "eo_pageview": 25,
+    "eo_commerce_event": 10,
+    "eo_custom_event": 12,
+    "eo_content_event": 10,
+    "eo_dismissal": 4,
+    "eo_user_lifecycle_event": 8,
+}
 AVAILABLE_DAYS = 7
 
 

@@ -18,6 +18,8 @@ from tap_branch.sandbox import synthetic as syn
 
 _TOUCH_TYPES = ["CLICK", "IMPRESSION", "WEB_SESSION_START", ""]
 _PERSONA_TYPES = ["developer_identity", "idfv", "aaid", "email_hash"]
+#: Branch does not document `datasource`'s values (its field table hides it from the UI): assumed.
+_DATASOURCES = ["SDK", "API", "BRANCH_LINK", "S2S"]
 
 
 def epoch_ms(moment: dt.datetime) -> int:
@@ -36,11 +38,32 @@ def event_values(
     os_name, versions = rng.choice(syn.OSES)
     attributed = rng.random() < 0.6
     touch = moment - dt.timedelta(minutes=rng.randrange(1, 60 * 24 * 3))
-    commerce = facts.base_topic(topic) == "eo_commerce_event"
+    base = facts.base_topic(topic)
+    commerce = base == "eo_commerce_event"
+    name = event_name(rng, topic)
+    with_items = commerce or (base == "eo_content_event" and name != "SEARCH")
     installed = moment - dt.timedelta(days=rng.randrange(0, 400))
+    # Android's install referrer: when the store install began, when its click was.
+    referrer = os_name == "ANDROID" and base in facts.INSTALL_TOPICS
+    store_begin = moment - dt.timedelta(seconds=rng.randrange(5, 600))
     values: dict[str, t.Any] = {
         "id": syn.stable_id(seed, app_id, topic, number),
-        "name": topic[3:].upper() if topic.startswith("eo_") else topic.upper(),
+        "name": name,
+        "organization_id": int(syn.stable_id(seed, "organization")),
+        "organization_name": 'Sandbox Org, Inc. — "demo"',
+        "datasource": rng.choice(_DATASOURCES),
+        "store_install_begin_timestamp": epoch_ms(store_begin) if referrer else None,
+        "referrer_click_timestamp": epoch_ms(
+            store_begin - dt.timedelta(seconds=rng.randrange(1, 90))
+        )
+        if referrer and attributed
+        else None,
+        "seconds_from_last_attributed_touch_to_store_install_begin": int(
+            (store_begin - touch).total_seconds()
+        )
+        if referrer and attributed
+        else None,
+        "event_data_search_query": rng.choice(syn.TITLES) if name == "SEARCH" else None,
         "timestamp": epoch_ms(moment),
         "timestamp_iso": iso_offset(moment),
         "origin": rng.choice(["BRANCH", "SDK", "API"]),
@@ -55,7 +78,7 @@ def event_values(
         "content_items": [
             {"$sku": f"sku-{rng.randrange(999)}", "$price": round(rng.uniform(1, 99), 2)}
         ]
-        if commerce
+        if with_items
         else None,
         "event_data_revenue": round(rng.uniform(1, 300), 2) if commerce else None,
         "event_data_revenue_in_usd": round(rng.uniform(1, 300), 2) if commerce else None,
@@ -128,9 +151,20 @@ def event_values(
     for field, kind in facts.FIELD_KINDS.items():
         if field not in values:
             values[field] = value_of_kind(rng, seed, field, kind, moment)
-    values["persona_identifiers[].id"] = [p["id"] for p in values["persona_identifiers"]]
-    values["persona_identifiers[].type"] = [p["type"] for p in values["persona_identifiers"]]
+    for field in facts.CSV_ONLY_COLUMNS:  # `persona_identifiers[].id`: each item's `id`
+        listed, key = field.split("[].")
+        values[field] = [item[key] for item in values[listed]]
     return values
+
+
+def event_name(rng: random.Random, topic: str) -> str:
+    """The `name` Branch gives an event of `topic`: a standard event name for the event
+    groupings (`PURCHASE`), else the topic's own (`CLICK` for `eo_click`)."""
+    base = facts.base_topic(topic)
+    names = facts.EVENT_NAMES.get(base)
+    if names:
+        return rng.choice(names)
+    return base[3:].upper() if base.startswith("eo_") else base.upper()
 
 
 def value_of_kind(

@@ -84,6 +84,8 @@ TEXT_LIST = "text_list"
 STRUCT_LIST = "struct_list"  # `content_items`
 PERSONA_LIST = "persona_list"  # [{"id", "type", "guaranteed"}]
 PROBABILITY_LIST = "probability_list"  # [{"id", "probability"}]
+BOOL_LIST = "bool_list"  # a flattened CSV column of booleans: [true,false]
+FLOAT_LIST = "float_list"  # a flattened CSV column of numbers: [0.5,0.25]
 
 
 def _touch(prefix: str) -> dict[str, str]:
@@ -130,12 +132,20 @@ FIELD_KINDS: dict[str, str] = {
     "reengagement_activity_attributed": BOOL,
     "di_match_click_token": LONG,
     "customer_event_alias": TEXT,
+    # Branch's field table: `organization_id` Long, `organization_name` and `datasource`
+    # String; real v3 files carry all three on every topic.
+    "organization_id": LONG,
+    "organization_name": TEXT,
+    "datasource": TEXT,
     "days_from_last_attributed_touch_to_event": INT,
     "hours_from_last_attributed_touch_to_event": INT,
     "minutes_from_last_attributed_touch_to_event": INT,
     "seconds_from_last_attributed_touch_to_event": INT,
     "seconds_from_install_to_event": INT,
     "install_activity_timestamp": EPOCH_MS,
+    "store_install_begin_timestamp": EPOCH_MS,
+    "referrer_click_timestamp": EPOCH_MS,
+    "seconds_from_last_attributed_touch_to_store_install_begin": INT,
     "last_attributed_touch_type": TEXT,
     "last_attributed_touch_timestamp": EPOCH_MS,
     "last_attributed_touch_timestamp_iso": ISO_OFFSET,
@@ -147,6 +157,7 @@ FIELD_KINDS: dict[str, str] = {
     "event_data_exchange_rate": FLOAT,
     "event_data_currency": TEXT,
     "event_data_transaction_id": TEXT,
+    "event_data_search_query": TEXT,
     "user_data_os": TEXT,
     "user_data_os_version": TEXT,
     "user_data_os_version_android": TEXT,
@@ -170,6 +181,8 @@ FIELD_KINDS: dict[str, str] = {
     "user_data_android_id": TEXT,
     "user_data_ip": TEXT,
     "user_data_user_agent": TEXT,
+    "user_data_browser": TEXT,
+    "user_data_http_referrer": TEXT,
     "user_data_developer_identity": TEXT,
     "user_data_limit_ad_tracking": BOOL,
     "user_data_cross_platform_id": TEXT,
@@ -192,8 +205,17 @@ FIELD_KINDS: dict[str, str] = {
     "skan_postback_sequence_index": INT,
 }
 
-#: Flattened array columns only the CSV exports have: each cell a JSON array.
-CSV_ONLY_COLUMNS = {"persona_identifiers[].id": TEXT_LIST, "persona_identifiers[].type": TEXT_LIST}
+#: Lists of objects (Branch's `ArrayStruct`) the CSV exports flatten: one column per key.
+FLATTENED_IN_CSV = {"persona_identifiers", "user_data_prob_cross_platform_ids"}
+#: Their flattened columns, only the CSV exports have: each cell the JSON array of one key of
+#: every item, as real v3 files hold them.
+CSV_ONLY_COLUMNS = {
+    "persona_identifiers[].id": TEXT_LIST,
+    "persona_identifiers[].type": TEXT_LIST,
+    "persona_identifiers[].guaranteed": BOOL_LIST,
+    "user_data_prob_cross_platform_ids[].id": TEXT_LIST,
+    "user_data_prob_cross_platform_ids[].probability": FLOAT_LIST,
+}
 
 #: Topics of touches (not app events): their rows know no user history (no `existing_user`).
 TOUCH_TOPICS = {
@@ -203,11 +225,42 @@ TOUCH_TOPICS = {
     "eo_branch_cta_view",
     "eo_sms_sent",
 }
-_COMMERCE = {"eo_commerce_event"}
+#: Topics whose events carry content items (Branch's commerce and content standard events).
+_CONTENT = {"eo_commerce_event", "eo_content_event"}
+#: Install topics: only they know the store's install referrer.
+INSTALL_TOPICS = {"eo_install", "eo_reinstall"}
 #: Fields of app events that touch topics lack (Branch's `eo_click` files have no `existing_user`).
 _EVENT_ONLY = {"existing_user", "install_activity_timestamp", "seconds_from_install_to_event"}
-#: Fields only commerce events carry (`event_data_*` exist on every topic, null elsewhere).
-_COMMERCE_ONLY = {"content_items"}
+#: Fields only content-carrying events have (`event_data_*` exist on every topic, null elsewhere).
+_CONTENT_ONLY = {"content_items"}
+#: Fields only install topics have (Android's install referrer).
+_INSTALL_ONLY = {
+    "store_install_begin_timestamp",
+    "referrer_click_timestamp",
+    "seconds_from_last_attributed_touch_to_store_install_begin",
+}
+
+#: The `name` of a topic's events: Branch's standard event names for the event groupings
+#: (its event ontology), the topic's own name for touches, installs and opens.
+EVENT_NAMES = {
+    "eo_commerce_event": [
+        "PURCHASE",
+        "ADD_TO_CART",
+        "ADD_TO_WISHLIST",
+        "VIEW_CART",
+        "SPEND_CREDITS",
+    ],
+    "eo_content_event": ["SEARCH", "VIEW_ITEM", "VIEW_ITEMS", "RATE", "SHARE"],
+    "eo_user_lifecycle_event": [
+        "COMPLETE_REGISTRATION",
+        "COMPLETE_TUTORIAL",
+        "ACHIEVE_LEVEL",
+        "UNLOCK_ACHIEVEMENT",
+        "LOGIN",
+        "SUBSCRIBE",
+    ],
+    "eo_custom_event": ["level_up", "video_watched", "custom_event_α"],
+}
 _REPORT_ONLY = {
     name for name in FIELD_KINDS if name.startswith(("cost", "impressions", "clicks", "skan_"))
 }
@@ -228,10 +281,12 @@ def field_available(report_type: str, field: str) -> bool:
         return False
     if topic in TOUCH_TOPICS and field in _EVENT_ONLY:
         return False
-    return not (field in _COMMERCE_ONLY and topic not in _COMMERCE)
+    if field in _INSTALL_ONLY and topic not in INSTALL_TOPICS:
+        return False
+    return not (field in _CONTENT_ONLY and topic not in _CONTENT)
 
 
 def topic_columns(topic: str) -> list[str]:
-    """The header of a topic's Daily Exports v3 CSV files."""
-    columns = [f for f in FIELD_KINDS if f != "persona_identifiers" and field_available(topic, f)]
+    """The header of a topic's Daily Exports v3 CSV files: lists of objects flattened."""
+    columns = [f for f in FIELD_KINDS if f not in FLATTENED_IN_CSV and field_available(topic, f)]
     return [*columns, *CSV_ONLY_COLUMNS]

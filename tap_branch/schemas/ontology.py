@@ -19,8 +19,12 @@ and scheduled export files. Branch documents the columns by name in its
 - `persona_identifiers` (JSON exports) is a list of `{id, type, guaranteed}` objects and
   `user_data_prob_cross_platform_ids` a list of `{id, probability}` objects (Branch's
   field table: `ArrayStruct`); their items stay open objects, so a new key never fails.
-- Flattened array columns of CSV exports (`persona_identifiers[].id`) are arrays
-  of text: the cell holds the JSON array.
+- Flattened array columns of CSV exports (`persona_identifiers[].id`) are arrays:
+  the cell holds the JSON array of one key of each item, typed as that key is in the
+  object (`persona_identifiers[].guaranteed` booleans,
+  `user_data_prob_cross_platform_ids[].probability` numbers); others are arrays of text.
+- `organization_id` (Branch's field table: `Long`) is text like every id;
+  `organization_name` and `datasource` text.
 - Counters (`days_from_*`, `seconds_from_*` ...) integers, revenue and prices
   numbers, yes/no flags booleans.
 
@@ -46,6 +50,8 @@ _NUMBER = th.NumberType
 _BOOLEAN = th.BooleanType
 _OBJECT = th.ObjectType(additional_properties=True)
 _TEXT_ARRAY = th.ArrayType(th.StringType)
+_BOOLEAN_ARRAY = th.ArrayType(th.BooleanType)
+_NUMBER_ARRAY = th.ArrayType(th.NumberType)
 _OBJECT_ARRAY = th.ArrayType(th.ObjectType(additional_properties=True))
 _PERSONA_ARRAY = th.ArrayType(
     th.ObjectType(
@@ -144,6 +150,7 @@ _EVENT: dict[str, JSONType] = {
     "hours_from_install_to_event": _INTEGER,
     "minutes_from_install_to_event": _INTEGER,
     "seconds_from_install_to_event": _INTEGER,
+    "seconds_from_last_attributed_touch_to_store_install_begin": _INTEGER,
     "days_from_last_cta_view_to_event": _INTEGER,
     "hours_from_last_cta_view_to_event": _INTEGER,
     "minutes_from_last_cta_view_to_event": _INTEGER,
@@ -165,6 +172,10 @@ _EVENT: dict[str, JSONType] = {
     "persona_identifiers": _PERSONA_ARRAY,
     "persona_identifiers[].id": _TEXT_ARRAY,
     "persona_identifiers[].type": _TEXT_ARRAY,
+    "persona_identifiers[].guaranteed": _BOOLEAN_ARRAY,
+    "organization_id": _TEXT,
+    "organization_name": _TEXT,
+    "datasource": _TEXT,
 }
 
 _USER_DATA: dict[str, JSONType] = {
@@ -194,6 +205,8 @@ _USER_DATA.update(
         "user_data_private_relay": _BOOLEAN,
         "user_data_past_cross_platform_ids": _TEXT_ARRAY,
         "user_data_prob_cross_platform_ids": _PROBABILITY_ARRAY,
+        "user_data_prob_cross_platform_ids[].id": _TEXT_ARRAY,
+        "user_data_prob_cross_platform_ids[].probability": _NUMBER_ARRAY,
     }
 )
 
