@@ -502,3 +502,59 @@ def test_an_expired_result_url_is_refreshed_whatever_the_status_case(fast):
     run = run_tap(_short_config(fast), select=[STREAM])
     assert len(run.records(STREAM)) == 3 * 3 * 2  # days x combos x bands (one measure)
     assert "asking Branch for a fresh one" in run.logs
+
+
+FIVE_MEASURES = ["OPEN", "users", "revenue", "PURCHASE", "LTV"]
+
+
+def _five_measures_config(fast, **extra) -> dict:
+    config = _short_config(fast, **extra)
+    config["cohort_reports"][0]["measures"] = FIVE_MEASURES
+    return config
+
+
+def test_branch_refusing_more_than_3_measures_fails_naming_the_report_and_the_limit(fast):
+    """An account held to the request tables' "Limit is 3" answers 400: the run fails saying
+    which report, how many measures, the limit, and how to split it, before any record."""
+    # An account with the later document's limits table (the sandbox's default) answers all 5.
+    accepted = run_tap(_five_measures_config(fast), select=[STREAM])
+    assert {r["measure"] for r in accepted.records(STREAM)} == set(FIVE_MEASURES)
+
+    reset_shared_limiters()
+    fast.sandbox.config.options["cohort_measures_limit"] = 3
+    run = run_tap(_five_measures_config(fast), select=[STREAM], expect_error=True)
+    message = str(run.error)
+    for words in (
+        STREAM,
+        "Branch refused submitting",
+        "HTTP 400",
+        "Limit is 3",
+        "report 'installs_by_campaign' asks for 5 measures",
+        "request tables allow 3 a query",
+        "at most 3 each",
+    ):
+        assert words in message, message
+    assert "config" not in message.lower()
+    assert run.records(STREAM) == []
+    assert "replication_key_value" not in json.dumps(run.state)
+
+
+def test_a_result_silently_missing_measures_fails_naming_them(fast):
+    """The harsher variant: Branch takes the 5 measures but answers only 3 of them. Exit 0
+    would lose two measures for good (their days pass the bookmark): the run fails instead."""
+    fast.sandbox.config.options["cohort_measures_limit"] = 3
+    fast.sandbox.config.options["cohort_measures_over_limit"] = "drop"
+    # Within the limit nothing is missing, and nothing is refused.
+    three = _short_config(fast)
+    three["cohort_reports"][0]["measures"] = FIVE_MEASURES[:3]
+    read = run_tap(three, select=[STREAM])
+    assert {r["measure"] for r in read.records(STREAM)} == set(FIVE_MEASURES[:3])
+
+    reset_shared_limiters()
+    _fails_naming_the_job(
+        fast,
+        _five_measures_config(fast),
+        "report 'installs_by_campaign'",
+        "no row for measure(s) PURCHASE, LTV",
+        "request tables allow 3 a query",
+    )

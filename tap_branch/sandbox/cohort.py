@@ -30,6 +30,10 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
   space), `extra_cell` (CSV: the first row has one cell more than the header); in JSON rows,
   `data_as_string` (`data` as JSON text), `data_as_list` (its values in a list), `empty_data`
   (`{}`), `bands_renamed` (`d0`, `d1`, ... instead of `day0`, ...), `no_measure` (no `measure`)
+- `cohort_measures_limit`: measures a query may have (default 5, the later document's limits
+  table); 3 plays what both documents' request tables say ("Limit is 3")
+- `cohort_measures_over_limit`: what a query with more measures gets: `refuse` (default, 400
+  quoting the limit) or `drop` (accepted, and the result holds the first `limit` measures only)
 """
 
 from __future__ import annotations
@@ -190,7 +194,7 @@ def register(sandbox: Sandbox) -> None:
         if denied is not None:
             return denied
         body = request.get_json(silent=True)
-        problem = _invalid_query(body)
+        problem = _invalid_query(body) or _too_many_measures(sandbox, body)
         if problem:
             return json_response({"code": 400, "error_message": problem}, 400)
         number = len(jobs)
@@ -292,6 +296,20 @@ def _invalid_query(body: t.Any) -> str | None:
     return None
 
 
+def measures_limit(sandbox: Sandbox) -> int:
+    return int(sandbox.option("cohort_measures_limit", MAX_MEASURES))
+
+
+def _too_many_measures(sandbox: Sandbox, body: dict) -> str | None:
+    """Branch's refusal of a query over the account's measures limit (`refuse`, the default)."""
+    limit = measures_limit(sandbox)
+    if len(body["measures"]) <= limit:
+        return None
+    if sandbox.option("cohort_measures_over_limit", "refuse") == "drop":
+        return None
+    return f"Invalid measures: The cohort measures to return. Limit is {limit}"
+
+
 def _file_name(job_id: str, job: dict) -> str:
     query = job["query"]
     suffix = syn.stable_id(job_id, "name", digits=16)
@@ -364,6 +382,8 @@ def result_rows(sandbox: Sandbox, job: dict) -> t.Iterator[dict]:
         dt.date.fromisoformat(query["start_date"]),
         dt.date.fromisoformat(query["end_date"]),
     )
+    # `drop`: a query over the limit was taken, its later measures silently left out.
+    query = {**query, "measures": query["measures"][: measures_limit(sandbox)]}
     rows = _rows(sandbox.config.seed, query, today, unit, bands, date_dim, dims, combos, start, end)
     keys = {d: result_key(sandbox, d) for d in dims}
     fault = sandbox.option("cohort_result_fault")

@@ -158,6 +158,8 @@ OPTIONS: dict[str, Kind] = {
     "cohort_rate_limits": WINDOWS,
     "cohort_status_case": one_of("upper", "lower"),
     "cohort_result_keys": one_of("requested", "documented_sample"),
+    "cohort_measures_limit": INTEGER,
+    "cohort_measures_over_limit": one_of("refuse", "drop"),
     "cohort_result_fault": one_of(
         "unclosed",
         "blank",

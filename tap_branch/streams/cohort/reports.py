@@ -70,6 +70,22 @@ class CohortReport:
     def date_dimension(self) -> str:
         return catalog.cohort_date_dimension(self.data_source)
 
+    @property
+    def measures_in_doubt(self) -> bool:
+        """More measures than Branch's request tables allow (`catalog.REQUEST_TABLE_MEASURES`):
+        an account held to those may refuse the query, or answer fewer measures."""
+        return len(self.measures) > catalog.REQUEST_TABLE_MEASURES
+
+    def measures_limit_advice(self) -> str:
+        """What to do when Branch holds this report to its request tables' limit."""
+        limit = catalog.REQUEST_TABLE_MEASURES
+        return (
+            f"report '{self.name}' asks for {len(self.measures)} measures "
+            f"({', '.join(self.measures)}), and Branch's request tables allow {limit} a query "
+            f"(its limits table {catalog.MAX_MEASURES}, which the tap accepts). Split the "
+            f"measures into cohort_reports of at most {limit} each."
+        )
+
     def query(self, start: dt.date, end: dt.date) -> dict:
         """The JSON body of `POST /v2/analytics` for one window."""
         body: dict[str, t.Any] = {

@@ -202,6 +202,7 @@ class RowExpander:
         self._known = frozenset(
             {self.date_dimension, "data", *self.dimensions, *self.variants, *_CONVERTERS, *_ALIASES}
         )
+        self._measures_seen: set[str] = set()
 
     def __call__(self, row: t.Mapping[str, t.Any]) -> list[dict]:
         base: dict[str, t.Any] = {**self.constants, "cohort_date": None}
@@ -257,6 +258,21 @@ class RowExpander:
         problem = self._problem(row)
         if problem:
             raise self._refused(row, problem, number)
+        self._measures_seen.add(str(row["measure"]).upper())
+
+    def check_measures(self, rows: int) -> None:
+        """Raise when a result of a report with more measures than Branch's request tables
+        allow lacks some of them: Branch answered fewer measures than asked, and the missing
+        ones would be lost without a word. (Every measure of a cohort row comes with it, its
+        bands zeros where nothing happened, as Branch's documents show them.)"""
+        if not rows or not self.report.measures_in_doubt:
+            return
+        missing = [m for m in self.report.measures if m.upper() not in self._measures_seen]
+        if missing:
+            raise FatalAPIError(
+                f"{self.source}: the result has no row for measure(s) {', '.join(missing)}: "
+                f"Branch answered fewer measures than asked. {self.report.measures_limit_advice()}"
+            )
 
     def _problem(self, row: t.Mapping[str, t.Any]) -> str | None:
         """What makes `row` unusable, in words; None for a good row."""

@@ -31,6 +31,7 @@ import typing as t
 from functools import cached_property
 
 import msgspec
+import requests
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
@@ -39,7 +40,7 @@ from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.downloads import FileReader, file_label
-from tap_branch.errors import DownloadError, json_answer
+from tap_branch.errors import DownloadError, describe_response, json_answer
 from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
@@ -296,8 +297,10 @@ class CohortStream(Branch2Stream):
         *,
         params: dict | None = None,
         body: dict | None = None,
+        refused: t.Callable[[requests.Response], Exception] | None = None,
     ) -> dict:
-        """One cohort API call through the shared limiter; its JSON object answer."""
+        """One cohort API call through the shared limiter; its JSON object answer. `refused`:
+        the error for a 400 answer, worded by the caller (else the usual one)."""
         response = self.send(
             method,
             path,
@@ -305,18 +308,30 @@ class CohortStream(Branch2Stream):
             params={**self.scope_param, **(params or {})},
             json=body,
             limiter=self.limiter,
+            tolerate=(400,) if refused else (),
         )
+        if response.status_code == 400 and refused:
+            raise refused(response)
         return json_answer(response, f"{self.name}: {what}")
 
     def submit_window(self, window: Window, *, ahead_of: str | None = None) -> str:
         """Submit the job of one window (`ahead_of`: while that stream syncs); its job id."""
         what = f"submitting {window[0]}..{window[1]}"
+
+        def refused(response: requests.Response) -> FatalAPIError:
+            # More measures than the request tables allow: the likeliest reason, said first.
+            return FatalAPIError(
+                f"{self.name}: Branch refused {what} ({describe_response(response)}): "
+                f"{self.report.measures_limit_advice()}"
+            )
+
         answer = self._call(
             "POST",
             "/v2/analytics",
             what,
             params={"limit": self.record_limit, "format": self.result_format},
             body=self.report.query(*window),
+            refused=refused if self.report.measures_in_doubt else None,
         )
         job_id = answer.get("job_id")
         if not job_id:
@@ -533,6 +548,7 @@ class CohortStream(Branch2Stream):
                 rows += 1
                 expand.check(row, rows)
                 spool.write(encode(row) + b"\n")
+            expand.check_measures(rows)
         except DownloadError as exc:  # the file, retried: its error names the file, not the job
             spool.close()
             raise DownloadError(
