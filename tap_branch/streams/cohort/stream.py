@@ -498,6 +498,11 @@ class CohortStream(Branch2Stream):
             if rows >= self.record_limit:
                 spool.close()
                 raise self._day_at_the_limit(window[0], rows)
+            try:  # a whole result (not one cut at the limit) has every measure asked for
+                expander.check_measures(rows)
+            except BaseException:
+                spool.close()
+                raise
             yield window, _replay(spool, expander)
 
     def _day_at_the_limit(self, day: dt.date, rows: int) -> FatalAPIError:
@@ -550,7 +555,6 @@ class CohortStream(Branch2Stream):
                 rows += 1
                 expand.check(row, rows)
                 spool.write(encode(row) + b"\n")
-            expand.check_measures(rows)
         except DownloadError as exc:  # the file, retried: its error names the file, not the job
             spool.close()
             raise DownloadError(
