@@ -68,6 +68,9 @@ def _config(url: str) -> dict:
                 "last_attributed_touch_data_custom_fields",
                 "di_match_click_token",
                 "user_data_geo_lon",
+                "organization_id",
+                "organization_name",
+                "datasource",
             ]
         },
         "custom_exports_poll_seconds": 0.01,
@@ -184,6 +187,8 @@ def test_the_shapes_real_clients_see_arrive_typed(messages):
     assert all(r["timestamp_iso"].endswith("+00:00") for r in opens)
     assert all(r["timestamp_iso"] == r["timestamp"][:19] + "+00:00" for r in opens)
     assert all("unparsed_cells" not in r and "extra_columns" not in r for r in opens)
+    # Branch's `Long` organization id, a JSON number here, is text like every id.
+    assert all(r["organization_id"].isdigit() and r["datasource"] for r in opens)
     for topic in EO_TOPICS:  # every column of every v3 topic's files is one the tap types
         daily = _records(messages, f"daily_{topic}")
         assert daily and all("extra_columns" not in r and "unparsed_cells" not in r for r in daily)
