@@ -51,6 +51,9 @@ SCHEMA = {
         "flag": {"type": ["boolean", "null"]},
         "data": {"type": ["object", "null"]},
         "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+        # Flattened keys of Branch's lists of objects (`persona_identifiers[].guaranteed`, ...).
+        "flags": {"type": ["array", "null"], "items": {"type": "boolean"}},
+        "scores": {"type": ["array", "null"], "items": {"type": "number"}},
         **{prop.name: prop.to_dict()[prop.name] for prop in CATCH_ALL_PROPERTIES},
     },
 }
@@ -210,6 +213,29 @@ def _odd_tags(rng: random.Random) -> str:
     )  # fmt: skip
 
 
+def _usual_flags(rng: random.Random) -> str:
+    return json.dumps([rng.random() < 0.5 for _ in range(rng.randrange(3))], separators=(",", ":"))
+
+
+def _odd_flags(rng: random.Random) -> str:
+    return rng.choice(
+        ["[true, false]", "[ ]", "[1,0]", '["true"]', "[null]", "true", "[True]", " [true]",
+         "[true]x", '[true,"a"]', "[tru]", "['a']", "[false]\n"]
+    )  # fmt: skip
+
+
+def _usual_scores(rng: random.Random) -> str:
+    values = [round(rng.random(), rng.randrange(1, 5)) for _ in range(rng.randrange(3))]
+    return json.dumps(values, separators=(",", ":"))
+
+
+def _odd_scores(rng: random.Random) -> str:
+    return rng.choice(
+        ["[1]", "[1e400]", "[NaN]", '["0.5"]', "[0.5, 1]", "[-0.0]", "[1E-7]", "[null]", "[true]",
+         "[1,]", "[9007199254740993]", "[.5]", "0.5", "[1e5,2]"]
+    )  # fmt: skip
+
+
 def _usual_name(rng: random.Random) -> str:
     return _text(rng, string.ascii_letters + " ")
 
@@ -226,6 +252,8 @@ KINDS = {
     "flag": (_usual_boolean, _odd_boolean),
     "data": (_usual_object, _odd_object),
     "tags": (_usual_tags, _odd_tags),
+    "flags": (_usual_flags, _odd_flags),
+    "scores": (_usual_scores, _odd_scores),
 }
 HEADER = ["id", *KINDS, "surprise"]
 

@@ -281,6 +281,7 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
     def encode(cells: pa.Array) -> Encoded:
         empty = pc.equal(cells, "")
         slow = None
+        raw = cells  # what a cell that does not parse keeps in `unparsed_cells`, as Branch wrote it
         if text_lists:
             cells, slow = _text_lists_as_json(cells)
         bulk = pc.invert(empty) if slow is None else pc.invert(pc.or_(empty, slow))
@@ -288,9 +289,10 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
             if slow is None:
                 return Encoded(_around(cells, "", cells, ""))
             json = pc.if_else(empty, "null", pc.if_else(slow, pa.scalar(None, pa.string()), cells))
-            return _convert_each(cells, json, slow, convert)
-        # Some cell is not exactly one JSON value of the column's kind: the row path's way.
-        return _convert_each(cells, pc.if_else(empty, "null", ""), pc.invert(empty), convert)
+            return _convert_each(raw, json, slow, convert)
+        # Some cell is not exactly one JSON value of the column's kind (`['a']` in a column of
+        # booleans): the row path's way, on the cells as written.
+        return _convert_each(raw, pc.if_else(empty, "null", ""), pc.invert(empty), convert)
 
     return encode
 
