@@ -20,6 +20,7 @@ _RETRY_AFTER_IN_BODY = re.compile(r"retry after (\d+(?:\.\d+)?) ?s", re.IGNORECA
 _BODY_EXCERPT = 500
 _XML_CODE = re.compile(r"<Code>([^<]{1,200})</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]{1,500})</Message>")
+_QUERY_IN_TEXT = re.compile(r"\?[^\s'\"()<>]*")
 
 # What a 4xx (other than 429) means, read from its status and Branch's text: see `rejection_kind`.
 CREDENTIALS = "credentials"
@@ -59,6 +60,11 @@ class FileNotReadyError(FatalAPIError):
 
 class DownloadError(FatalAPIError):
     """A file could not be read completely, after every retry."""
+
+
+class NoAnswerError(FatalAPIError):
+    """A request that timed out or lost its connection on every try: the server did not
+    answer, which says nothing about the request (not "refused")."""
 
 
 class InvalidStateError(ValueError):
@@ -189,6 +195,17 @@ def _retry_after_header(header: str) -> float | None:
     if not math.isfinite(seconds):  # "nan" and "inf" parse as floats
         return None
     return max(0.0, seconds)
+
+
+def no_answer_reason(exc: BaseException, timeout: float) -> str:
+    """A timeout or a lost connection in words, without the query urllib3's message quotes
+    ("Max retries exceeded with url: /files/x?X-Amz-Signature=...")."""
+    import requests
+    import urllib3
+
+    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
+        return f"nothing received within request_timeout ({timeout:g} s): {type(exc).__name__}"
+    return f"{type(exc).__name__}: {redact(_QUERY_IN_TEXT.sub('?...', str(exc)))}"
 
 
 def describe_response(response: requests.Response) -> str:

@@ -476,7 +476,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 yield from self._row_records(sub, job, index, where, constants)
             return
         items = self._reader.items(
-            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index)
+            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index), source=where
         )
         typers: dict[frozenset, tuple[DictTyper, RawMillis]] = {}
         for number, obj in enumerate(items, 1):
@@ -508,7 +508,10 @@ class ScheduledExportRowsStream(_ScheduledStream):
         """A csv file's rows one by one (`tap_branch.typing.RowTyper`), after `skip` rows (read
         and numbered, not typed)."""
         items = self._reader.items(
-            job.urls[index], PARSERS[CSV], refresh=lambda: self._fresh_url(sub, job, index)
+            job.urls[index],
+            PARSERS[CSV],
+            refresh=lambda: self._fresh_url(sub, job, index),
+            source=where,
         )
         header = next(items, None)
         if header is None:
@@ -549,6 +552,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             functools.partial(csv_batches, pace=pace),
             refresh=lambda: self._fresh_url(sub, job, index),
             size=len,
+            source=where,
         )
 
         def numbered(batches: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
