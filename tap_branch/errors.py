@@ -91,11 +91,20 @@ def json_answer(
     list), and not an error object sent with a success status (`{"error": ...}` or
     `{"errors": [...]}` with HTTP 200: a proxy or an API that says 200 for everything).
 
+    An object that repeats a key is refused too: JSON readers keep its last value, and a list
+    of files or rows followed by the same key with `[]` would read as nothing there.
+
     Anything else fails naming `what` and showing the answer (secrets removed), instead of
     a bare decoding error, or an error body read as data.
     """
     try:
-        body = response.json()
+        body = response.json(object_pairs_hook=_each_key_once)
+    except RepeatedKeyError as exc:
+        raise FatalAPIError(
+            f"Branch's answer to {what} repeats the key '{exc.key}', so which of its values is "
+            f"meant is unknown; it is not read (nothing after it is bookmarked). Run again later, "
+            f"and ask Branch support if it persists: {describe_response(response)}"
+        ) from None
     except ValueError:
         raise FatalAPIError(
             f"Branch's answer to {what} is not JSON: {describe_response(response)}"
@@ -107,6 +116,23 @@ def json_answer(
             f"Branch's answer to {what} is a JSON {type(body).__name__}, not "
             f"{_json_kinds(kind)}: {describe_response(response)}"
         )
+    return body
+
+
+class RepeatedKeyError(Exception):
+    """A JSON object with a key twice (not a ValueError: `requests` passes it through)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _each_key_once(pairs: list[tuple[str, t.Any]]) -> dict:
+    """A JSON object's pairs as a dict, or `RepeatedKeyError` naming a key that comes twice."""
+    body = dict(pairs)
+    if len(body) < len(pairs):
+        seen: set[str] = set()
+        raise RepeatedKeyError(next(key for key, _ in pairs if key in seen or seen.add(key)))
     return body
 
 

@@ -282,8 +282,31 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         cache: dict = self.run_cache.setdefault("daily_manifests", {})
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
-            cache[key] = self.request_manifest(app, day)
+            cache[key] = self._each_file_once(self.request_manifest(app, day), app, day)
         return cache[key]
+
+    def _each_file_once(self, manifest: Manifest, app: BranchApp, day: dt.date) -> Manifest:
+        """Each list of a day's answer with every file once, compared by URL without query:
+        Branch was seen listing a file twice (signed twice), and read twice, its rows would be
+        sent twice. Positions are those of the lists kept (progress and fresh URLs use them)."""
+        kept: dict[str, list[str]] = {}
+        for kind, urls in manifest.items():
+            labels: set[str] = set()
+            kept[kind] = []
+            for url in urls:
+                if file_label(url) in labels:
+                    self.logger.warning(
+                        "Branch's answer for %s (app %s) lists file %s twice in '%s'; it is read "
+                        "once.",
+                        day,
+                        app.app_id,
+                        file_label(url),
+                        kind,
+                    )
+                    continue
+                labels.add(file_label(url))
+                kept[kind].append(url)
+        return kept
 
     def _fresh_url(self, app: BranchApp, day: dt.date, index: int, url: str) -> str:
         """A fresh signed URL of the file `url` was: found by its URL without query, since
