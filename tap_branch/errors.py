@@ -8,13 +8,12 @@ import math
 import re
 import typing as t
 
+import requests
+import urllib3
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
 from tap_branch.redaction import redact, redact_url, strip_queries_in_text
-
-if t.TYPE_CHECKING:
-    import requests
 
 _RETRY_AFTER_IN_BODY = re.compile(r"retry after (\d+(?:\.\d+)?) ?s", re.IGNORECASE)
 _BODY_EXCERPT = 500
@@ -102,8 +101,8 @@ def json_answer(
     except RepeatedKeyError as exc:
         raise FatalAPIError(
             f"Branch's answer to {what} repeats the key '{exc.key}', so which of its values is "
-            f"meant is unknown; it is not read (nothing after it is bookmarked). Run again later, "
-            f"and ask Branch support if it persists: {describe_response(response)}"
+            "meant is unknown; it is not read, and the run stops before any bookmark passes it. "
+            f"Run again later, and ask Branch support if it persists: {describe_response(response)}"
         ) from None
     except ValueError:
         raise FatalAPIError(
@@ -130,9 +129,9 @@ class RepeatedKeyError(Exception):
 def _each_key_once(pairs: list[tuple[str, t.Any]]) -> dict:
     """A JSON object's pairs as a dict, or `RepeatedKeyError` naming a key that comes twice."""
     body = dict(pairs)
-    if len(body) < len(pairs):
-        seen: set[str] = set()
-        raise RepeatedKeyError(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    if len(body) < len(pairs):  # only then are the keys counted
+        keys = [key for key, _ in pairs]
+        raise RepeatedKeyError(next(key for key in body if keys.count(key) > 1))
     return body
 
 
@@ -226,9 +225,6 @@ def _retry_after_header(header: str) -> float | None:
 def no_answer_reason(exc: BaseException, timeout: float) -> str:
     """A timeout or a lost connection in words, without the query urllib3's message quotes
     ("Max retries exceeded with url: /files/x?X-Amz-Signature=...")."""
-    import requests
-    import urllib3
-
     if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
         return f"nothing received within request_timeout ({timeout:g} s): {type(exc).__name__}"
     return f"{type(exc).__name__}: {redact(_QUERY_IN_TEXT.sub('?...', str(exc)))}"

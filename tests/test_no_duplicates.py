@@ -99,3 +99,22 @@ def test_a_days_answer_that_repeats_a_key_fails_before_its_bookmark(sandbox, bas
     assert run.records(stream) == []
     bookmarks = run.state.get("bookmarks", {}).get(stream, {}).get("partitions", [])
     assert all("replication_key_value" not in partition for partition in bookmarks)
+
+
+def test_every_json_answer_refuses_a_key_repeated_at_any_depth():
+    """`json_answer` reads every family's answers: a repeat inside a nested object counts too."""
+    import requests
+    from singer_sdk.exceptions import FatalAPIError
+
+    from tap_branch.errors import json_answer
+
+    response = requests.Response()
+    response.status_code = 200
+    response.url = "https://api2.branch.io/scheduled-exports/logs/subscriptions/s1/jobs"
+    response._content = b'{"jobs": [{"job_id": "j1", "lines_exported": 5, "lines_exported": 0}]}'
+    with pytest.raises(FatalAPIError, match=r"the jobs of s1 repeats the key 'lines_exported'"):
+        json_answer(response, "the jobs of s1")
+    response._content = b'{"jobs": [{"job_id": "j1", "lines_exported": 5}]}'
+    assert json_answer(response, "the jobs of s1") == {
+        "jobs": [{"job_id": "j1", "lines_exported": 5}]
+    }
