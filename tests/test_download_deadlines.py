@@ -100,3 +100,20 @@ def test_a_subscription_that_never_answers_fails_naming_it(sandbox, base_config,
     assert "listing the jobs of" in message and "sandbox-sub-1" in message
     assert "no answer after 2 tries" in message and "request_timeout (1 s)" in message
     assert "refused" not in message  # nothing was refused: nothing answered
+
+
+def test_a_credits_page_that_never_comes_fails_naming_stream_and_endpoint(sandbox, base_config):
+    """The SDK's own request loop (`request_records`) too: not a bare `Read timed out`."""
+    config = {**base_config, **SHORT, "credit_identities": ["user-1"]}
+    sandbox.fault(kind="slow", path="/v1/credithistory", delay=1.5, times=-1)
+    run = run_tap(
+        config,
+        state={"bookmarks": {"credit_history": {"partitions": []}}},  # the sync, not the check
+        select=["credit_history"],
+        expect_error=True,
+    )
+    assert isinstance(run.error, NoAnswerError), run.error
+    message = str(run.error)
+    assert message.startswith("credit_history: GET ") and "/v1/credithistory for " in message
+    assert "user-1" in message and "no answer after 2 tries" in message
+    assert "?" not in message and "secret_live_sandbox" not in message
