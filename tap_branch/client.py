@@ -16,21 +16,22 @@ import typing as t
 from functools import cached_property
 
 import backoff
+import requests
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_branch import clock, ratelimit
 from tap_branch.columnar.csv_batches import Pace, pace_for
 from tap_branch.errors import (
+    NoAnswerError,
     RateLimitedError,
     RateLimitTooLongError,
     describe_response,
+    no_answer_reason,
     retry_after_seconds,
 )
+from tap_branch.redaction import strip_query
 from tap_branch.sdk_internals import FastRecordMixin, ManualState, log_request_duration
-
-if t.TYPE_CHECKING:
-    import requests
 
 
 class BranchStream(ManualState, FastRecordMixin, RESTStream):
@@ -124,7 +125,13 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
 
         with metrics.http_request_counter(self.name, endpoint=path) as counter:
             counter.with_context(context)
-            response = self.request_decorator(attempt)()
+            try:
+                response = self.request_decorator(attempt)()
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                raise NoAnswerError(
+                    f"{self.name}: {what}: no answer after {self.backoff_max_tries()} tries "
+                    f"({no_answer_reason(exc, self.timeout)})"
+                ) from None
             counter.increment()
         return response
 
@@ -239,6 +246,15 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
                     # Logged under this stream, at least once a minute while it lasts.
                     ratelimit.wait_out(wait, self.logger, _rate_limit_line(wait, exc))
                     waited += wait
+                except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                    if not (args and isinstance(args[0], requests.PreparedRequest)):
+                        raise  # `send` and the file downloads name what they asked themselves
+                    raise NoAnswerError(  # the SDK's own requests (`request_records`)
+                        f"{self.name}: {args[0].method} {strip_query(args[0].url or '')}"
+                        f"{f' for {args[1]}' if len(args) > 1 and args[1] else ''}: no answer "
+                        f"after {self.backoff_max_tries()} tries "
+                        f"({no_answer_reason(exc, self.timeout)})"
+                    ) from None
 
         return waiting_out_rate_limits
 

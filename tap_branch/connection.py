@@ -29,7 +29,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_branch.apps import configured_apps, default_app_id
-from tap_branch.errors import RateLimitTooLongError
+from tap_branch.errors import NoAnswerError, RateLimitTooLongError
 from tap_branch.settings import invalid_setting
 from tap_branch.streams.credits.app_config import USER_ID_SETTING
 from tap_branch.streams.scheduled.api import configured_subscriptions
@@ -173,12 +173,12 @@ def _try(call: t.Callable[[], t.Any], where: str, what: str, *, host: str) -> t.
         return call()
     except (ConfigValidationError, RateLimitTooLongError):
         raise  # they name their setting; a rate limit says nothing about the credential
+    except (NoAnswerError, RetriableAPIError, requests.RequestException) as exc:
+        raise invalid_setting(
+            f"Could not get {what} from Branch (check setting '{host}'; retries exhausted): {exc}"
+        ) from None
     except FatalAPIError as exc:
         # the stream's own message (what was asked, Branch's answer) first, then the setting
         raise invalid_setting(
             f"{exc} Branch answered the request for {what} with this refusal: check {where}."
-        ) from None
-    except (RetriableAPIError, requests.RequestException) as exc:
-        raise invalid_setting(
-            f"Could not get {what} from Branch (check setting '{host}'; retries exhausted): {exc}"
         ) from None

@@ -6,9 +6,11 @@ here instead: a streamed GET (wrapped in the stream's `request_decorator`, so
 it gets the same retries as any API call), gunzipped incrementally, parsed
 item by item. Memory stays flat whatever the file's size.
 
-A connection that breaks mid-file, or a gzip stream that ends early, is
-retried from the start of the file with the items already yielded skipped, so
-nothing is lost and nothing is yielded twice. A body that is not what Branch
+A connection that breaks mid-file, a gzip stream that ends early, or a body that
+stalls (fewer than `download_stall_bytes` bytes in `request_timeout` seconds of
+waiting: `PacedBody`) is retried from the start of the file with the items
+already yielded skipped, so nothing is lost and nothing is yielded twice. A file
+that never answers fails naming it once its tries are spent. A body that is not what Branch
 exports (`tap_branch.file_checks`: empty, a web page, not gzip, no header, a
 header without the key columns, a line that is not a JSON object) is retried
 the same way, then fails naming the file. A 403 (expired signature) asks the
@@ -40,6 +42,7 @@ from tap_branch.errors import (
     RateLimitedError,
     SignedUrlExpiredError,
     describe_response,
+    no_answer_reason,
 )
 from tap_branch.file_checks import (
     GZIP_MAGIC,
@@ -66,6 +69,17 @@ csv.field_size_limit(2**31 - 1)
 _CHUNK = 1 << 20
 _ERROR_BODY_LIMIT = 1 << 16
 
+#: Bytes a file must bring within `request_timeout` seconds of waiting (setting
+#: `download_stall_bytes`). 1 MiB in the default 300 s is ~3.5 KB/s: a real file host sends
+#: megabytes a second, a file at that pace would take days; yet a server that keeps each read
+#: under the timeout (a byte a second) is caught within one `request_timeout`.
+DEFAULT_STALL_BYTES = 1 << 20
+
+
+class StalledTransfer(Exception):
+    """A body that brought too few bytes for too long: retried like a broken transfer."""
+
+
 #: Failures while reading a body: the transfer broke, not the request.
 BROKEN_TRANSFER = (
     requests.exceptions.ChunkedEncodingError,
@@ -76,6 +90,7 @@ BROKEN_TRANSFER = (
     http.client.IncompleteRead,
     ConnectionError,
     EOFError,  # gzip stream ended before its end-of-stream marker
+    StalledTransfer,
     zlib.error,
     deflate.ERROR,
     gzip.BadGzipFile,
@@ -129,14 +144,18 @@ def same_file_in(fresh: t.Sequence[str], index: int, url: str) -> str | None:
 WRONG_CONTENT = (UnexpectedContent, UnicodeDecodeError, csv.Error)
 
 
-def checked_body(response: requests.Response, url: str) -> t.IO[bytes]:
+def checked_body(
+    response: requests.Response, url: str, *, least: int, seconds: float
+) -> t.IO[bytes]:
     """The body as plain bytes, gunzipped when it starts with gzip's magic number,
-    once its first bytes have passed `file_checks` (raises `UnexpectedContent`)."""
+    once its first bytes have passed `file_checks` (raises `UnexpectedContent`).
+    Reading it raises `StalledTransfer` when fewer than `least` bytes arrive in `seconds`
+    of waiting (`PacedBody`)."""
     raw = response.raw
     # urllib3 closes a body at its last byte by default; io wrappers then fail reading past it.
     raw.auto_close = False
     raw.decode_content = True  # undo a transport Content-Encoding; a .gz file body stays gzip
-    buffered = io.BufferedReader(raw, buffer_size=_CHUNK)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(PacedBody(raw, least, seconds), buffer_size=_CHUNK)
     head = buffered.peek(SNIFF_BYTES)
     named_gzip = urlsplit(url).path.lower().endswith((".gz", ".gzip"))
     check_transfer(
@@ -155,6 +174,44 @@ def checked_body(response: requests.Response, url: str) -> t.IO[bytes]:
         body.close()  # stops the gunzip thread
         raise
     return body
+
+
+class PacedBody(io.RawIOBase):
+    """A response body read as it arrives, that raises `StalledTransfer` once it has waited
+    `seconds` for fewer than `least` bytes.
+
+    The socket's read timeout (`request_timeout`) ends a read that brings nothing, but a
+    server sending a byte a second answers every read in time and never ends: only progress
+    tells a stall. Each read takes what one socket read brings (`read1`), so the check runs
+    at least once per `request_timeout`. Only time spent waiting for bytes counts: a reader
+    that pauses (its target is busy) does not make the server slow.
+    """
+
+    def __init__(self, raw: t.Any, least: int, seconds: float) -> None:
+        self._raw = raw
+        self._least = least
+        self._seconds = seconds
+        self._got = 0
+        self._waited = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        started = time.monotonic()
+        data = self._raw.read1(len(buffer))
+        self._waited += time.monotonic() - started
+        size = len(data)
+        self._got += size
+        if self._got >= self._least:
+            self._got, self._waited = 0, 0.0
+        elif size and self._waited >= self._seconds:  # no bytes at all: the body ended
+            raise StalledTransfer(
+                f"stalled: {self._got} bytes in {self._waited:.1f} s, fewer than "
+                f"download_stall_bytes ({self._least}) within request_timeout ({self._seconds:g} s)"
+            )
+        buffer[:size] = data
+        return size
 
 
 class GunzipAhead(io.RawIOBase):
@@ -353,6 +410,7 @@ class FileReader:
         refresh: t.Callable[[], str] | None = None,
         skip: int = 0,
         size: t.Callable[[T], int] | None = None,
+        source: str | None = None,
     ) -> t.Iterator[T]:
         """Every item `parse` finds in the file at `url`, each exactly once.
 
@@ -361,8 +419,11 @@ class FileReader:
         `size`: items hold several rows (columnar batches, whose boundaries need not be
         the same when the file is read again): counts and skips are then in rows, and a
         batch partly yielded before a retry is sliced.
+        `source`: what the file is (stream, day or job, and its URL without query), for logs
+        and errors; default its URL without query.
         """
-        label = file_label(url)
+        label = source or file_label(url)
+        least = int(self.stream.config.get("download_stall_bytes") or DEFAULT_STALL_BYTES)
         done = skip
         tries = 0
         refreshes = 0
@@ -376,12 +437,17 @@ class FileReader:
                 self.logger.info("Signed URL of %s expired; asking Branch for a fresh one", label)
                 url = refresh()
                 continue
+            except BROKEN_TRANSFER as exc:  # every try of the request (its retries) failed
+                raise DownloadError(
+                    f"{label}: no answer after {self.stream.backoff_max_tries()} tries "
+                    f"({_transfer_failure(exc, self.stream.timeout)})"
+                ) from None
             try:
                 # Closed in reverse order however the reading ends: the parser first (it may
                 # hold a reader with threads of its own, pyarrow's), then the body (GunzipAhead).
                 with (
                     response,
-                    checked_body(response, url) as body,
+                    checked_body(response, url, least=least, seconds=self.stream.timeout) as body,
                     _closed_after(parse(body)) as parsed,
                 ):
                     for item in _after(parsed, done, size):  # skips what was yielded before
@@ -393,7 +459,7 @@ class FileReader:
                 self._retry_or_fail(
                     tries,
                     failed=f"the download broke off {tries} times, last after {done} items "
-                    f"({type(exc).__name__}: {exc})",
+                    f"({_transfer_failure(exc, self.stream.timeout)})",
                     retrying=f"download broke off after {done} items ({type(exc).__name__})",
                     label=label,
                     done=done,
@@ -449,6 +515,10 @@ def _after(items: t.Iterator[T], count: int, size: t.Callable[[T], int] | None) 
             item = item.slice(count)  # type: ignore[attr-defined]
             count = 0
         yield item
+
+
+def _transfer_failure(exc: BaseException, timeout: float) -> str:
+    return str(exc) if isinstance(exc, StalledTransfer) else no_answer_reason(exc, timeout)
 
 
 def _content_reason(exc: BaseException, done: int) -> str:

@@ -8,18 +8,18 @@ import math
 import re
 import typing as t
 
+import requests
+import urllib3
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
 from tap_branch.redaction import redact, redact_url, strip_queries_in_text
 
-if t.TYPE_CHECKING:
-    import requests
-
 _RETRY_AFTER_IN_BODY = re.compile(r"retry after (\d+(?:\.\d+)?) ?s", re.IGNORECASE)
 _BODY_EXCERPT = 500
 _XML_CODE = re.compile(r"<Code>([^<]{1,200})</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]{1,500})</Message>")
+_QUERY_IN_TEXT = re.compile(r"\?[^\s'\"()<>]*")
 
 # What a 4xx (other than 429) means, read from its status and Branch's text: see `rejection_kind`.
 CREDENTIALS = "credentials"
@@ -61,6 +61,11 @@ class DownloadError(FatalAPIError):
     """A file could not be read completely, after every retry."""
 
 
+class NoAnswerError(FatalAPIError):
+    """A request that timed out or lost its connection on every try: the server did not
+    answer, which says nothing about the request (not "refused")."""
+
+
 class InvalidStateError(ValueError):
     """The `--state` given to the tap is not a state this tap wrote (names stream and key)."""
 
@@ -85,11 +90,20 @@ def json_answer(
     list), and not an error object sent with a success status (`{"error": ...}` or
     `{"errors": [...]}` with HTTP 200: a proxy or an API that says 200 for everything).
 
+    An object that repeats a key is refused too: JSON readers keep its last value, and a list
+    of files or rows followed by the same key with `[]` would read as nothing there.
+
     Anything else fails naming `what` and showing the answer (secrets removed), instead of
     a bare decoding error, or an error body read as data.
     """
     try:
-        body = response.json()
+        body = response.json(object_pairs_hook=_each_key_once)
+    except RepeatedKeyError as exc:
+        raise FatalAPIError(
+            f"Branch's answer to {what} repeats the key '{exc.key}', so which of its values is "
+            "meant is unknown; it is not read, and the run stops before any bookmark passes it. "
+            f"Run again later, and ask Branch support if it persists: {describe_response(response)}"
+        ) from None
     except ValueError:
         raise FatalAPIError(
             f"Branch's answer to {what} is not JSON: {describe_response(response)}"
@@ -101,6 +115,23 @@ def json_answer(
             f"Branch's answer to {what} is a JSON {type(body).__name__}, not "
             f"{_json_kinds(kind)}: {describe_response(response)}"
         )
+    return body
+
+
+class RepeatedKeyError(Exception):
+    """A JSON object with a key twice (not a ValueError: `requests` passes it through)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _each_key_once(pairs: list[tuple[str, t.Any]]) -> dict:
+    """A JSON object's pairs as a dict, or `RepeatedKeyError` naming a key that comes twice."""
+    body = dict(pairs)
+    if len(body) < len(pairs):  # only then are the keys counted
+        keys = [key for key, _ in pairs]
+        raise RepeatedKeyError(next(key for key in body if keys.count(key) > 1))
     return body
 
 
@@ -189,6 +220,14 @@ def _retry_after_header(header: str) -> float | None:
     if not math.isfinite(seconds):  # "nan" and "inf" parse as floats
         return None
     return max(0.0, seconds)
+
+
+def no_answer_reason(exc: BaseException, timeout: float) -> str:
+    """A timeout or a lost connection in words, without the query urllib3's message quotes
+    ("Max retries exceeded with url: /files/x?X-Amz-Signature=...")."""
+    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
+        return f"nothing received within request_timeout ({timeout:g} s): {type(exc).__name__}"
+    return f"{type(exc).__name__}: {redact(_QUERY_IN_TEXT.sub('?...', str(exc)))}"
 
 
 def describe_response(response: requests.Response) -> str:

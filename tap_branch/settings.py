@@ -109,6 +109,15 @@ COMMON_SETTINGS = [
         description="Seconds to wait for any one HTTP response.",
     ),
     th.Property(
+        "download_stall_bytes",
+        th.IntegerType(minimum=1),
+        default=1048576,
+        description="A file download that brings fewer bytes than this within request_timeout seconds "
+        "of waiting has stalled: it is retried from where it broke off (max_retries), then the run "
+        "fails naming the file. The default, 1 MiB in the default 300 s (~3.5 KB/s), only catches a "
+        "server that keeps a download alive without sending it.",
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType(minimum=1),
         default=6,

@@ -12,6 +12,10 @@ Options (flag `--option name=value` or `POST /_sandbox/options`):
 - `daily_extra_column`: add an undocumented column; `daily_drop_column`: omit a documented one
 - `daily_file_order`: `reversed` lists each day's files last first (nothing documents an order,
   and a fresh answer need not keep the last one's)
+- `daily_repeated_files`: kinds whose first file is listed a second time, signed again, at the
+  end of its list (what a real answer was seen to do)
+- `daily_repeated_key`: a kind whose list's key the answer repeats at its end with `[]` (JSON
+  allows it; most readers keep the last value, and would see no files)
 
 Cells take the forms Branch's legacy documents and its migration guide show: timestamps
 without a zone (`2018-07-11T09:43:01`, UTC), ids as long integers, `data`/`metadata`/
@@ -22,6 +26,7 @@ without a zone (`2018-07-11T09:43:01`, UTC), ids as long integers, `data`/`metad
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import typing as t
 
@@ -170,7 +175,13 @@ def register(sandbox: Sandbox) -> None:
             ]
             if sandbox.option("daily_file_order") == "reversed":
                 urls[response_key].reverse()
-        return json_response(urls)
+        return repeated_answer(
+            request,
+            sandbox,
+            urls,
+            files=[RESPONSE_KEYS[kind] for kind in sandbox.option("daily_repeated_files") or []],
+            key=RESPONSE_KEYS.get(sandbox.option("daily_repeated_key") or ""),
+        )
 
     def produce(key: str) -> FileSource | None:
         try:
@@ -189,6 +200,26 @@ def register(sandbox: Sandbox) -> None:
     sandbox.add_route("/v1/export/<branch_key>", export_get, methods=["GET"])
     sandbox.add_route("/v2/export", export_post, methods=["POST"])
     sandbox.add_file_producer("daily/", produce)
+
+
+def repeated_answer(
+    request: Request,
+    sandbox: Sandbox,
+    lists: dict[str, list[str]],
+    *,
+    files: t.Sequence[str],
+    key: str | None,
+) -> Response:
+    """A day's answer of file `lists`, where those named in `files` list their first file again
+    (signed anew), and `key`, when given, comes a second time at the end with an empty list."""
+    for name in files:
+        if lists.get(name):
+            path = lists[name][0].split("/files/", 1)[1].split("?", 1)[0]
+            lists[name].append(sandbox.signed_url(request, path))
+    text = json.dumps(lists)
+    if key is not None:
+        text = text[:-1] + f', "{key}": []}}'
+    return Response(text, content_type="application/json")
 
 
 def legacy_time(moment: dt.datetime) -> str:

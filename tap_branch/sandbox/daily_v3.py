@@ -16,6 +16,8 @@ Options:
 - `v3_empty_days`: ISO dates published with no data at all
 - `v3_extra_topic`: a topic name Branch added that the tap does not know
 - `v3_missing_topics`: topics left out of the answer (not what Branch documents)
+- `v3_repeated_files`, `v3_repeated_key`: as `daily_repeated_files` and `daily_repeated_key`
+  of `daily_export` (a topic's first file listed twice; a topic's key again with `[]`)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 
 from tap_branch.sandbox import facts
 from tap_branch.sandbox import synthetic as syn
+from tap_branch.sandbox.daily_export import repeated_answer
 from tap_branch.sandbox.event_rows import csv_cell, event_values
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
 
@@ -83,7 +86,13 @@ def register(sandbox: Sandbox) -> None:
                 )
                 for index in range(math.ceil(count / rows_per_file(sandbox)))
             ]
-        return json_response(answer)
+        return repeated_answer(
+            request,
+            sandbox,
+            answer,
+            files=sandbox.option("v3_repeated_files") or [],
+            key=sandbox.option("v3_repeated_key"),
+        )
 
     def produce(key: str) -> FileSource | None:
         try:

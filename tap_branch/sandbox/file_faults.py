@@ -1,4 +1,4 @@
-"""Sandbox faults that change what a file is, not whether it arrives.
+"""Sandbox faults that change what a file is, or how it arrives.
 
 What a signed URL has been seen to answer with a 200 besides the export: a
 proxy's or captive portal's HTML page, an XML document, a JSON error or a JSON
@@ -12,6 +12,9 @@ and is scripted through `POST /_sandbox/faults` like the transport faults.
   Content-Type (default: what such a body is usually served as).
 - `header`: `rename` {"old": "new"} renames header columns; `drop: true` removes the header line.
 - `corrupt_line`: line `line` (1 = the first line of the file) is cut in half.
+- `drip` (how it arrives): the file's first `head` bytes at once (default 0), then `bytes`
+  bytes every `every` seconds (defaults 1 and 1.0): a host that answers each read well within
+  any timeout and never finishes (the connection is kept alive, the file never ends).
 
 Files are small in the sandbox, so a rewrite reads the file whole.
 """
@@ -20,9 +23,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import typing as t
 
 REWRITES = frozenset({"wrong_body", "header", "corrupt_line"})
+#: Faults of the pace a file is sent at (`dripped`).
+PACED = frozenset({"drip"})
+KINDS = REWRITES | PACED
 
 _BODIES: dict[str, tuple[bytes, str]] = {
     "html": (
@@ -57,6 +64,12 @@ def check_rule(rule: dict) -> None:
         raise ValueError("header needs 'rename' or 'drop'")
     if rule["kind"] == "corrupt_line" and int(rule.get("line", 0)) < 1:
         raise ValueError("corrupt_line needs 'line' >= 1")
+    if rule["kind"] == "drip" and not (
+        int(rule.get("bytes", 1)) >= 1
+        and float(rule.get("every", 1.0)) > 0
+        and int(rule.get("head", 0)) >= 0
+    ):
+        raise ValueError("drip needs 'bytes' >= 1, 'every' > 0 seconds and 'head' >= 0")
 
 
 def rewritten(rule: dict, stored: bytes, content_type: str) -> tuple[bytes, str]:
@@ -81,6 +94,21 @@ def rewritten(rule: dict, stored: bytes, content_type: str) -> tuple[bytes, str]
             lines[number - 1] = line[: max(1, len(line) // 2)] + b"\n"
     text = b"".join(lines)
     return (gzip.compress(text, mtime=0) if compressed else text), content_type
+
+
+def dripped(rule: dict, path: str) -> t.Iterator[bytes]:
+    """The file at `path`, sent at the pace of a `drip` rule."""
+    head, size, every = (
+        int(rule.get("head", 0)),
+        int(rule.get("bytes", 1)),
+        float(rule.get("every", 1.0)),
+    )
+    with open(path, "rb") as handle:
+        if head:
+            yield handle.read(head)
+        while chunk := handle.read(size):
+            time.sleep(every)
+            yield chunk
 
 
 def _renamed(header: bytes, rename: t.Mapping[str, str]) -> bytes:

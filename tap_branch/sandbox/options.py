@@ -116,6 +116,8 @@ OPTIONS: dict[str, Kind] = {
     "daily_extra_column": STRING,
     "daily_drop_column": STRING,
     "daily_file_order": one_of("reversed"),
+    "daily_repeated_files": list_of(one_of("links", "link_clicks", "events")),
+    "daily_repeated_key": one_of("links", "link_clicks", "events"),
     # daily_v3
     "v3_rows": object_of(INTEGER),
     "v3_rows_per_file": INTEGER,
@@ -123,6 +125,8 @@ OPTIONS: dict[str, Kind] = {
     "v3_empty_days": list_of(STRING),
     "v3_extra_topic": STRING,
     "v3_missing_topics": list_of(STRING),
+    "v3_repeated_files": list_of(STRING),
+    "v3_repeated_key": STRING,
     # custom_exports
     "custom_now": ISO_DATETIME,
     "custom_ready_lag_hours": INTEGER,

@@ -92,7 +92,7 @@ class FaultInjector:
     """Scripted faults, matched against each request in order.
 
     A rule: `kind` (status | rate_limit | reset | truncate | slow | expire, or a
-    file rewrite of `file_faults`: wrong_body | header | corrupt_line),
+    file fault of `file_faults`: wrong_body | header | corrupt_line | drip),
     `path` (substring of the request path; default any), `method`, `after`
     (matching requests let through first; default 0), `times` (how many requests
     it hits; default 1, -1 forever), `status`, `body`
@@ -107,9 +107,9 @@ class FaultInjector:
         self._lock = threading.Lock()
 
     def add(self, rule: dict) -> None:
-        if rule.get("kind") not in _TRANSPORT_FAULTS | file_faults.REWRITES:
+        if rule.get("kind") not in _TRANSPORT_FAULTS | file_faults.KINDS:
             raise ValueError(f"unknown fault kind {rule.get('kind')!r}")
-        if rule["kind"] in file_faults.REWRITES:
+        if rule["kind"] in file_faults.KINDS:
             file_faults.check_rule(rule)
         with self._lock:
             self._rules.append({"times": 1, "after": 0, **rule})
@@ -347,6 +347,13 @@ class Sandbox:
                 body, headers={"Content-Length": str(len(body))}, content_type=content_type
             )
         size = os.path.getsize(path)
+        if fault and fault["kind"] in file_faults.PACED:
+            return Response(
+                file_faults.dripped(fault, path),
+                headers={"Content-Length": str(size)},
+                content_type=source.content_type,
+                direct_passthrough=True,
+            )
         cut = None
         if fault and fault["kind"] in ("reset", "truncate"):
             cut = max(1, int(size * float(fault.get("fraction", 0.5))))

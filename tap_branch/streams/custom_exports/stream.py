@@ -371,9 +371,10 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     def _records_of_file(
         self, app_id: str, handle: str, index: int, url: str, period: str
     ) -> t.Iterator[dict]:
+        source = f"{self.name} {period} file {index + 1} ({file_label(url)})"
         typer = DictTyper(
             self.schema,
-            source=f"{self.name} {period} file {index + 1} ({file_label(url)})",
+            source=source,
             constants={"app_id": app_id},
             logger=self.logger,
         )
@@ -393,7 +394,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         # Every line is a JSON object holding the key (`json_lines`): anything else fails the file.
         key_columns = [k for k in self.primary_keys if k != "app_id"]
         lines = functools.partial(json_lines, key_columns=key_columns)
-        for obj in self._reader.items(url, lines, refresh=fresh_url):
+        for obj in self._reader.items(url, lines, refresh=fresh_url, source=source):
             yield millis.from_object(typer(obj), obj)
 
 

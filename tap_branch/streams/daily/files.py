@@ -161,7 +161,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         return (clock.today() - day).days > int(self.config.get("empty_day_grace_days", 2))
 
     def file_rows(
-        self, app: BranchApp, day: dt.date, index: int, url: str
+        self, app: BranchApp, day: dt.date, index: int, url: str, source: str
     ) -> t.Iterator[list[str]]:
         """The rows of one csv.gz file, header first; the header must name the stream's key
         columns (the ones the file holds: `app_id` and `export_date` are the tap's)."""
@@ -169,6 +169,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             url,
             functools.partial(csv_rows, key_columns=self._file_key_columns()),
             refresh=lambda: self._fresh_url(app, day, index, url),
+            source=source,
         )
 
     def _file_key_columns(self) -> list[str]:
@@ -195,6 +196,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             functools.partial(csv_batches, key_columns=self._file_key_columns(), pace=pace),
             refresh=lambda: self._fresh_url(app, day, index, url),
             size=len,
+            source=source,
         )
         yield from typed_then_rows(
             batches,
@@ -226,7 +228,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         skip: int = 0,
     ) -> t.Iterator[dict]:
         """The file's records one row at a time (`tap_branch.typing.RowTyper`), after `skip`."""
-        rows = self.file_rows(app, day, index, url)
+        rows = self.file_rows(app, day, index, url, source)
         header = next(rows, None)
         if header is None:
             return
@@ -280,8 +282,31 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         cache: dict = self.run_cache.setdefault("daily_manifests", {})
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
-            cache[key] = self.request_manifest(app, day)
+            cache[key] = self._each_file_once(self.request_manifest(app, day), app, day)
         return cache[key]
+
+    def _each_file_once(self, manifest: Manifest, app: BranchApp, day: dt.date) -> Manifest:
+        """Each list of a day's answer with every file once, compared by URL without query:
+        Branch was seen listing a file twice (signed twice), and read twice, its rows would be
+        sent twice. Positions are those of the lists kept (progress and fresh URLs use them)."""
+        kept: dict[str, list[str]] = {}
+        for kind, urls in manifest.items():
+            labels: set[str] = set()
+            kept[kind] = []
+            for url in urls:
+                if file_label(url) in labels:
+                    self.logger.warning(
+                        "Branch's answer for %s (app %s) lists file %s twice in '%s'; it is read "
+                        "once.",
+                        day,
+                        app.app_id,
+                        file_label(url),
+                        kind,
+                    )
+                    continue
+                labels.add(file_label(url))
+                kept[kind].append(url)
+        return kept
 
     def _fresh_url(self, app: BranchApp, day: dt.date, index: int, url: str) -> str:
         """A fresh signed URL of the file `url` was: found by its URL without query, since

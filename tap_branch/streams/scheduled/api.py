@@ -20,7 +20,7 @@ import typing as t
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.apps import default_app_id
-from tap_branch.errors import json_answer
+from tap_branch.errors import NoAnswerError, json_answer
 from tap_branch.redaction import strip_query
 from tap_branch.settings import invalid_setting
 from tap_branch.typing import parse_count, parse_datetime
@@ -229,8 +229,8 @@ class ScheduledExportsApi:
 
     @staticmethod
     def _explained(exc: FatalAPIError, subscription: Subscription) -> FatalAPIError:
-        if not subscription.configured:
-            return exc
+        if not subscription.configured or isinstance(exc, NoAnswerError):
+            return exc  # no answer is no refusal: the entry may well be right
         return FatalAPIError(
             f"Branch refused to list the jobs of {subscription.label}, from setting 'scheduled_exports': "
             f"{exc}. Check the subscription_id and app_id of that entry (GET {SUBSCRIPTIONS_PATH} lists "

@@ -7,7 +7,9 @@
 - `scheduled_export_rows`: a child of the jobs stream, one context per
   SUCCEEDED job. Its state, partitioned by subscription, holds one progress
   marker (`job_id`, `files_done`, `rows_done`) for the job in progress, so a run
-  stopped after file 1 of 3 resumes at file 2 of that job.
+  stopped after file 1 of 3 resumes at file 2 of that job. A job read to its end keeps its
+  marker until the STATE that moves the jobs' bookmark past it, which clears it: no STATE
+  in between says the job's rows are still to be sent.
 
 Signed URLs stay in memory (`ScheduledRun.live`) and never enter a child
 context: the SDK logs contexts, and records/state carry URLs without query.
@@ -101,6 +103,9 @@ class ScheduledRun:
     #: Jobs whose rows are being read, with their live signed URLs.
     live: dict[tuple[str, str], Job] = dataclasses.field(default_factory=dict)
     outcomes: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    #: The rows stream's state of a subscription whose job is read to its end: its progress
+    #: marker is cleared when the jobs stream moves its bookmark past the job (`_mark_done`).
+    read_to_end: dict[str, dict] = dataclasses.field(default_factory=dict)
     failures: list[str] = dataclasses.field(default_factory=list)
     flags: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
@@ -299,7 +304,11 @@ class ScheduledExportJobsStream(_ScheduledStream):
             yield {"subscription_id": record["subscription_id"], "job_id": record["job_id"]}
 
     def _mark_done(self, context: dict, job: Job) -> None:
-        """Move the bookmark past a finished job (several jobs may share one end_date)."""
+        """Move the bookmark past a finished job (several jobs may share one end_date), and
+        clear the rows stream's progress marker of the job in the same STATE."""
+        rows_state = self.run.read_to_end.pop(context["subscription_id"], None)
+        if rows_state is not None:
+            rows_state.pop("progress", None)
         state = self.get_context_state(context)
         current = state.get("replication_key_value")
         if current and parse_moment(current) == job.end:
@@ -435,10 +444,17 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
                 self.checkpoint(context, progress=progress)
         except SignedUrlExpiredError:
-            self.run.outcomes[key] = self._files_gone(sub, job, rows_done)
+            outcome = self._files_gone(sub, job, rows_done)
         else:
-            self.run.outcomes[key] = self._check_count(sub, job, rows_done)
-        self.checkpoint(context, progress=None)
+            outcome = self._check_count(sub, job, rows_done)
+        self.run.outcomes[key] = outcome
+        if outcome == DONE:
+            # The marker that says every file is read stays until the STATE that moves the
+            # jobs' bookmark past the job (`_mark_done`): a run stopped in between resumes
+            # after the job's last file, and never sends its rows again.
+            self.run.read_to_end[sub.subscription_id] = self.get_context_state(context)
+        else:
+            self.checkpoint(context, progress=None)  # the job is read again from its start
 
     def _check_progress(self, context: dict, job: Job, files_done: int, rows_done: int) -> None:
         """A progress marker this tap could have written for `job`, or `InvalidStateError`:
@@ -476,7 +492,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 yield from self._row_records(sub, job, index, where, constants)
             return
         items = self._reader.items(
-            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index)
+            url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index), source=where
         )
         typers: dict[frozenset, tuple[DictTyper, RawMillis]] = {}
         for number, obj in enumerate(items, 1):
@@ -508,7 +524,10 @@ class ScheduledExportRowsStream(_ScheduledStream):
         """A csv file's rows one by one (`tap_branch.typing.RowTyper`), after `skip` rows (read
         and numbered, not typed)."""
         items = self._reader.items(
-            job.urls[index], PARSERS[CSV], refresh=lambda: self._fresh_url(sub, job, index)
+            job.urls[index],
+            PARSERS[CSV],
+            refresh=lambda: self._fresh_url(sub, job, index),
+            source=where,
         )
         header = next(items, None)
         if header is None:
@@ -549,6 +568,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             functools.partial(csv_batches, pace=pace),
             refresh=lambda: self._fresh_url(sub, job, index),
             size=len,
+            source=where,
         )
 
         def numbered(batches: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
