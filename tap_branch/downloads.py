@@ -185,6 +185,9 @@ class PacedBody(io.RawIOBase):
     tells a stall. Each read takes what one socket read brings (`read1`), so the check runs
     at least once per `request_timeout`. Only time spent waiting for bytes counts: a reader
     that pauses (its target is busy) does not make the server slow.
+
+    The first read gathers `SNIFF_BYTES` (or the whole body): `peek` returns one read, and
+    the checks of a file's start (`file_checks`) must see its start, not a byte sent alone.
     """
 
     def __init__(self, raw: t.Any, least: int, seconds: float) -> None:
@@ -193,11 +196,24 @@ class PacedBody(io.RawIOBase):
         self._seconds = seconds
         self._got = 0
         self._waited = 0.0
+        self._started = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: t.Any) -> int:
+        size = self._read_once(buffer)
+        if not self._started:
+            self._started = True
+            view = memoryview(buffer)
+            while 0 < size < min(len(view), SNIFF_BYTES):
+                more = self._read_once(view[size:])
+                if not more:
+                    break
+                size += more
+        return size
+
+    def _read_once(self, buffer: t.Any) -> int:
         started = time.monotonic()
         data = self._raw.read1(len(buffer))
         self._waited += time.monotonic() - started

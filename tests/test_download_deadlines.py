@@ -117,3 +117,15 @@ def test_a_credits_page_that_never_comes_fails_naming_stream_and_endpoint(sandbo
     assert message.startswith("credit_history: GET ") and "/v1/credithistory for " in message
     assert "user-1" in message and "no answer after 2 tries" in message
     assert "?" not in message and "secret_live_sandbox" not in message
+
+
+def test_a_file_whose_first_bytes_come_one_at_a_time_is_read(sandbox, config):
+    """The checks of a file's start (`file_checks`: gzip magic, not a web page) look at its
+    first bytes, not at whatever one read brought: a host may send its first byte alone."""
+    sandbox.options(daily_rows={"links": 20}, daily_rows_per_file=20)
+    clean = run_tap(config, select=["links"])
+    sandbox.fault(kind="drip", path=_links_file(1, 0), bytes=1, every=0.05, until=4, times=-1)
+    run = run_tap(config, select=["links"])
+    assert run.error is None
+    assert run.records("links") == clean.records("links") != []
+    assert "not a Branch export file" not in run.logs and "download broke off" not in run.logs

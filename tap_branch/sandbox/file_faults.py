@@ -14,7 +14,9 @@ and is scripted through `POST /_sandbox/faults` like the transport faults.
 - `corrupt_line`: line `line` (1 = the first line of the file) is cut in half.
 - `drip` (how it arrives): the file's first `head` bytes at once (default 0), then `bytes`
   bytes every `every` seconds (defaults 1 and 1.0): a host that answers each read well within
-  any timeout and never finishes (the connection is kept alive, the file never ends).
+  any timeout and never finishes (the connection is kept alive, the file never ends). With
+  `until`, the drip stops after that many bytes and the rest comes at once (a host slow to
+  start: its first bytes arrive one read at a time).
 
 Files are small in the sandbox, so a rewrite reads the file whole.
 """
@@ -68,8 +70,11 @@ def check_rule(rule: dict) -> None:
         int(rule.get("bytes", 1)) >= 1
         and float(rule.get("every", 1.0)) > 0
         and int(rule.get("head", 0)) >= 0
+        and int(rule.get("until", 0)) >= 0
     ):
-        raise ValueError("drip needs 'bytes' >= 1, 'every' > 0 seconds and 'head' >= 0")
+        raise ValueError(
+            "drip needs 'bytes' >= 1, 'every' > 0 seconds, 'head' >= 0 and 'until' >= 0"
+        )
 
 
 def rewritten(rule: dict, stored: bytes, content_type: str) -> tuple[bytes, str]:
@@ -103,12 +108,18 @@ def dripped(rule: dict, path: str) -> t.Iterator[bytes]:
         int(rule.get("bytes", 1)),
         float(rule.get("every", 1.0)),
     )
+    until = int(rule["until"]) if "until" in rule else None
     with open(path, "rb") as handle:
         if head:
             yield handle.read(head)
-        while chunk := handle.read(size):
+        while until is None or handle.tell() < until:
+            chunk = handle.read(size)
+            if not chunk:
+                return
             time.sleep(every)
             yield chunk
+        time.sleep(every)
+        yield handle.read()
 
 
 def _renamed(header: bytes, rename: t.Mapping[str, str]) -> bytes:
