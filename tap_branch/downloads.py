@@ -9,8 +9,8 @@ item by item. Memory stays flat whatever the file's size.
 A connection that breaks mid-file, a gzip stream that ends early, or a body that
 stalls (fewer than `download_stall_bytes` bytes in `request_timeout` seconds of
 waiting: `PacedBody`) is retried from the start of the file with the items
-already yielded skipped, so nothing is lost and nothing is yielded twice. A file
-that never answers fails naming it once its tries are spent. A body that is not what Branch
+already yielded skipped, so nothing is lost and nothing is yielded twice (a stall
+only once: `STALL_TRIES`). A file that never answers fails naming it once its tries are spent. A body that is not what Branch
 exports (`tap_branch.file_checks`: empty, a web page, not gzip, no header, a
 header without the key columns, a line that is not a JSON object) is retried
 the same way, then fails naming the file. A 403 (expired signature) asks the
@@ -76,8 +76,19 @@ _ERROR_BODY_LIMIT = 1 << 16
 DEFAULT_STALL_BYTES = 1 << 20
 
 
+#: Tries of a file whose body stalls (`StalledTransfer`, or nothing at all within
+#: `request_timeout`), whatever `max_retries` says: each try costs a whole `request_timeout`,
+#: so a host that keeps a file dripping fails it within about two of them (10 minutes at the
+#: defaults), not six. A stall that passes is retried once.
+STALL_TRIES = 2
+
+
 class StalledTransfer(Exception):
     """A body that brought too few bytes for too long: retried like a broken transfer."""
+
+
+#: How a stalled body ends: too few bytes (`PacedBody`), or none within the read timeout.
+STALLS = (StalledTransfer, urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout)
 
 
 #: Failures while reading a body: the transfer broke, not the request.
@@ -441,7 +452,7 @@ class FileReader:
         label = source or file_label(url)
         least = int(self.stream.config.get("download_stall_bytes") or DEFAULT_STALL_BYTES)
         done = skip
-        tries = 0
+        tries = stalls = 0
         refreshes = 0
         while True:
             try:
@@ -472,8 +483,10 @@ class FileReader:
                 return
             except BROKEN_TRANSFER as exc:
                 tries += 1
+                stalls += isinstance(exc, STALLS)
                 self._retry_or_fail(
                     tries,
+                    last=stalls >= STALL_TRIES,
                     failed=f"the download broke off {tries} times, last after {done} items "
                     f"({_transfer_failure(exc, self.stream.timeout)})",
                     retrying=f"download broke off after {done} items ({type(exc).__name__})",
@@ -494,10 +507,11 @@ class FileReader:
                 raise
 
     def _retry_or_fail(
-        self, tries: int, *, failed: str, retrying: str, label: str, done: int
+        self, tries: int, *, failed: str, retrying: str, label: str, done: int, last: bool = False
     ) -> None:
-        """Wait before the next try of a file, or raise `DownloadError` once tries run out."""
-        if tries >= self.stream.backoff_max_tries():
+        """Wait before the next try of a file, or raise `DownloadError` once tries run out
+        (or this was the `last` one allowed)."""
+        if last or tries >= self.stream.backoff_max_tries():
             raise DownloadError(f"{label}: {failed}") from None
         wait = min(60.0, float(self.stream.config.get("backoff_factor", 2)) * 2 ** (tries - 1))
         self.logger.warning(

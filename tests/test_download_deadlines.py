@@ -129,3 +129,25 @@ def test_a_file_whose_first_bytes_come_one_at_a_time_is_read(sandbox, config):
     assert run.error is None
     assert run.records("links") == clean.records("links") != []
     assert "not a Branch export file" not in run.logs and "download broke off" not in run.logs
+
+
+@pytest.mark.parametrize(
+    "pace",
+    [
+        {"head": 200, "bytes": 1, "every": 0.05},  # each read answered in time, never enough
+        {"head": 200, "bytes": 1 << 20, "every": 1.5},  # then nothing within request_timeout
+    ],
+    ids=["drip", "silence"],
+)
+def test_a_stalled_file_gets_one_retry_whatever_max_retries(sandbox, base_config, pace):
+    """Each try of a stalled file costs a whole request_timeout: with the default max_retries
+    (6) a dripping file would take six of them (30 minutes at the default 300 s)."""
+    sandbox.options(daily_rows={"links": 40}, daily_rows_per_file=20)
+    config = {**base_config, "start_date": days_back(2)[0].isoformat()}
+    config.update(request_timeout=1, backoff_factor=0.05)  # max_retries: its default
+    failing = _links_file(1, 1)
+    sandbox.fault(kind="drip", path=failing, times=-1, **pace)
+    run = run_tap(config, select=["links"], expect_error=True)
+    assert isinstance(run.error, DownloadError), run.error
+    assert failing in str(run.error) and "broke off 2 times" in str(run.error)
+    assert run.logs.count("download broke off after") == 1
