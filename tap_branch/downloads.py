@@ -30,7 +30,7 @@ import threading
 import time
 import typing as t
 import zlib
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -55,7 +55,7 @@ from tap_branch.file_checks import (
     check_transfer,
     is_key_value,
 )
-from tap_branch.redaction import strip_query
+from tap_branch.redaction import SENSITIVE_QUERY_KEYS, strip_query
 
 if t.TYPE_CHECKING:
     from tap_branch.client import BranchStream
@@ -111,6 +111,27 @@ BROKEN_TRANSFER = (
 def file_label(url: str) -> str:
     """How a file is named in logs and errors: its URL without the signed query string."""
     return strip_query(url)
+
+
+#: Query parameters a URL signer adds (S3 SigV2 and SigV4, CloudFront, GCS), by lowercase name
+#: or prefix: signing one file twice changes only these.
+_SIGNING_PREFIXES = ("x-amz-", "x-goog-")
+_SIGNING_KEYS = SENSITIVE_QUERY_KEYS | {"expires", "googleaccessid"}
+
+
+def file_identity(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What two listed URLs must share to be one file: the URL without query, and the query's
+    parameters other than a signer's. A file signed twice has one identity; URLs that differ in
+    any other parameter (`?part=2`, `versionId=...`) may name two files, and both are read."""
+    pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    kept = tuple(
+        sorted(
+            (key, value)
+            for key, value in pairs
+            if key.lower() not in _SIGNING_KEYS and not key.lower().startswith(_SIGNING_PREFIXES)
+        )
+    )
+    return file_label(url), kept
 
 
 def file_done_entry(index: int, url: str) -> str:

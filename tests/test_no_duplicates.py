@@ -118,3 +118,26 @@ def test_every_json_answer_refuses_a_key_repeated_at_any_depth():
     assert json_answer(response, "the jobs of s1") == {
         "jobs": [{"job_id": "j1", "lines_exported": 5}]
     }
+
+
+def test_only_a_signature_makes_two_listed_urls_one_file(base_config):
+    """Files are compared apart from their signer's parameters, not apart from their whole
+    query: `?part=2` may name another file, and dropping it would lose its rows with a mere
+    warning, where reading a file twice at worst repeats rows a target can merge by key."""
+    import datetime as dt
+
+    from tap_branch.apps import BranchApp
+    from tap_branch.tap import TapBranch
+
+    stream = TapBranch(config=base_config, parse_env_config=False).streams["events"]
+    file = "https://exports.example/sandbox-app/2026-03-09/events-0.csv.gz"
+    sigv4 = "?X-Amz-Date=20260310T000000Z&X-Amz-Expires=3600&X-Amz-Signature="
+    listed = [
+        f"{file}{sigv4}aa",
+        f"{file}{sigv4}bb",  # the same file signed again
+        f"{file}?Expires=1&Signature=cc&Key-Pair-Id=K",  # and signed by CloudFront
+        f"{file}?part=2&X-Amz-Signature=dd",  # another file
+    ]
+    app = BranchApp("sandbox-app", "key_live_sandbox")
+    kept = stream._each_file_once({"events": listed}, app, dt.date(2026, 3, 9))
+    assert kept == {"events": [listed[0], listed[3]]}

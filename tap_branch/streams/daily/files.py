@@ -30,7 +30,7 @@ from tap_branch.client import BranchStream
 from tap_branch.columnar.batches import BatchFiles
 from tap_branch.columnar.csv_batches import csv_batches
 from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_then_rows
-from tap_branch.downloads import FileReader, csv_rows, file_label, same_file_in
+from tap_branch.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
 from tap_branch.errors import (
     DownloadError,
     FatalAPIError,
@@ -286,15 +286,16 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         return cache[key]
 
     def _each_file_once(self, manifest: Manifest, app: BranchApp, day: dt.date) -> Manifest:
-        """Each list of a day's answer with every file once, compared by URL without query:
-        Branch was seen listing a file twice (signed twice), and read twice, its rows would be
-        sent twice. Positions are those of the lists kept (progress and fresh URLs use them)."""
+        """Each list of a day's answer with every file once (`file_identity`: the URL apart
+        from its signature): Branch was seen listing a file twice (signed twice), and read
+        twice, its rows would be sent twice. Positions are those of the lists kept (progress
+        and fresh URLs use them)."""
         kept: dict[str, list[str]] = {}
         for kind, urls in manifest.items():
-            labels: set[str] = set()
+            seen: set[tuple] = set()
             kept[kind] = []
             for url in urls:
-                if file_label(url) in labels:
+                if file_identity(url) in seen:
                     self.logger.warning(
                         "Branch's answer for %s (app %s) lists file %s twice in '%s'; it is read "
                         "once.",
@@ -304,7 +305,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                         kind,
                     )
                     continue
-                labels.add(file_label(url))
+                seen.add(file_identity(url))
                 kept[kind].append(url)
         return kept
 
