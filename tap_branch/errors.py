@@ -127,11 +127,13 @@ class RepeatedKeyError(Exception):
 
 
 def _each_key_once(pairs: list[tuple[str, t.Any]]) -> dict:
-    """A JSON object's pairs as a dict, or `RepeatedKeyError` naming a key that comes twice."""
+    """A JSON object's pairs as a dict, or `RepeatedKeyError` naming a key that comes twice
+    with different values (the same value twice leaves no doubt)."""
     body = dict(pairs)
-    if len(body) < len(pairs):  # only then are the keys counted
-        keys = [key for key, _ in pairs]
-        raise RepeatedKeyError(next(key for key in body if keys.count(key) > 1))
+    if len(body) < len(pairs):  # only then are the pairs compared
+        for key, value in pairs:
+            if body[key] != value or type(body[key]) is not type(value):  # true == 1
+                raise RepeatedKeyError(key)
     return body
 
 

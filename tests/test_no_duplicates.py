@@ -141,3 +141,18 @@ def test_only_a_signature_makes_two_listed_urls_one_file(base_config):
     app = BranchApp("sandbox-app", "key_live_sandbox")
     kept = stream._each_file_once({"events": listed}, app, dt.date(2026, 3, 9))
     assert kept == {"events": [listed[0], listed[3]]}
+
+
+def test_a_key_repeated_with_the_same_value_is_no_doubt():
+    """Only a key whose values differ leaves in doubt which one Branch meant."""
+    import requests
+
+    from tap_branch.errors import json_answer
+
+    response = requests.Response()
+    response.status_code = 200
+    response.url = "https://api2.branch.io/scheduled-exports/logs/subscriptions/s1/jobs"
+    response._content = b'{"jobs": [{"job_id": "j1", "job_id": "j1", "lines_exported": 5}]}'
+    assert json_answer(response, "the jobs of s1") == {
+        "jobs": [{"job_id": "j1", "lines_exported": 5}]
+    }
