@@ -38,7 +38,7 @@ def _links_file(day_offset: int, index: int) -> str:
 def test_a_dripping_file_fails_naming_day_and_file_within_a_few_timeouts(sandbox, config, columnar):
     sandbox.options(daily_rows={"links": 40}, daily_rows_per_file=20)
     failing = _links_file(1, 1)
-    # 200 bytes at once (the header and a few rows pass the checks), then 20 bytes a second:
+    # 200 bytes at once, then 20 bytes a second:
     # every read is answered well within request_timeout, the file would take minutes.
     sandbox.fault(kind="drip", path=failing, head=200, bytes=1, every=0.05, times=-1)
     started = time.monotonic()
