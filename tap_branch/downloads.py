@@ -10,10 +10,10 @@ A connection that breaks mid-file, a gzip stream that ends early, or a body that
 stalls (fewer than `download_stall_bytes` bytes in `request_timeout` seconds of
 waiting: `PacedBody`) is retried from the start of the file with the items
 already yielded skipped, so nothing is lost and nothing is yielded twice (a stall
-only once: `STALL_TRIES`). A file that never answers fails naming it once its tries are spent. A body that is not what Branch
-exports (`tap_branch.file_checks`: empty, a web page, not gzip, no header, a
-header without the key columns, a line that is not a JSON object) is retried
-the same way, then fails naming the file. A 403 (expired signature) asks the
+only once: `STALL_TRIES`). A file that never answers fails naming it once its
+tries are spent. A body that is not what Branch exports (`tap_branch.file_checks`:
+empty, a web page, not gzip, no header, a header without the key columns, a line
+that is not a JSON object) is retried the same way, then fails naming the file. A 403 (expired signature) asks the
 caller's `refresh` for a fresh URL, once per expiry.
 """
 

@@ -114,8 +114,9 @@ COMMON_SETTINGS = [
         default=1048576,
         description="A file download that brings fewer bytes than this within request_timeout seconds "
         "of waiting has stalled: it is retried once from where it broke off (a stall costs a whole "
-        "request_timeout per try, so not max_retries times), then the run fails naming the file. The default, 1 MiB in the default 300 s (~3.5 KB/s), only catches a "
-        "server that keeps a download alive without sending it.",
+        "request_timeout per try, so not max_retries times), then the run fails naming the file. "
+        "The default, 1 MiB in the default 300 s (~3.5 KB/s), only catches a server that keeps a "
+        "download alive without sending it.",
     ),
     th.Property(
         "max_retries",
