@@ -13,8 +13,9 @@ already yielded skipped, so nothing is lost and nothing is yielded twice (a stal
 only once: `STALL_TRIES`). A file that never answers fails naming it once its
 tries are spent. A body that is not what Branch exports (`tap_branch.file_checks`:
 empty, a web page, not gzip, no header, a header without the key columns, a line
-that is not a JSON object) is retried the same way, then fails naming the file. A 403 (expired signature) asks the
-caller's `refresh` for a fresh URL, once per expiry.
+that is not a JSON object) is retried the same way, then fails naming the file.
+A 403 (expired signature) asks the caller's `refresh` for a fresh URL, once per
+expiry.
 """
 
 from __future__ import annotations
