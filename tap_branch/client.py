@@ -24,9 +24,12 @@ from tap_branch.columnar.csv_batches import Pace, pace_for
 from tap_branch.errors import (
     RateLimitedError,
     RateLimitTooLongError,
+    RequestRejected,
+    branch_error_message,
     describe_response,
     retry_after_seconds,
 )
+from tap_branch.redaction import redact
 from tap_branch.sdk_internals import FastRecordMixin, ManualState, log_request_duration
 
 if t.TYPE_CHECKING:
@@ -116,6 +119,11 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             if not accept(response):
                 try:
                     self.validate_response(response)
+                except RequestRejected as exc:
+                    if type(exc) is not RequestRejected:
+                        raise
+                    message = f"{self.name}: {what} failed: {exc}"
+                    raise RequestRejected(message, exc.status, exc.detail) from None
                 except FatalAPIError as exc:
                     if type(exc) is not FatalAPIError:
                         raise
@@ -188,7 +196,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         if response.status_code >= 500 or response.status_code in self.extra_retry_statuses:
             raise RetriableAPIError(describe_response(response), response)
         if response.status_code >= 400:
-            raise FatalAPIError(describe_response(response))
+            detail = branch_error_message(response) or (response.text or "")[:500]
+            raise RequestRejected(describe_response(response), response.status_code, redact(detail))
 
     def response_error_message(self, response: requests.Response) -> str:
         return describe_response(response)

@@ -61,6 +61,16 @@ class DownloadError(FatalAPIError):
     """A file could not be read completely, after every retry."""
 
 
+class RequestRejected(FatalAPIError):
+    """A 4xx (other than 429) answer, kept with its status and Branch's text (secrets removed),
+    for `rejection_kind` and `refuses_credentials` to read."""
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
 class InvalidStateError(ValueError):
     """The `--state` given to the tap is not a state this tap wrote (names stream and key)."""
 
@@ -155,6 +165,16 @@ def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str
     if status == 404:
         return IDENTITY
     return REFUSED
+
+
+def refuses_credentials(status: int, detail: str, *, asked: str | None = None) -> bool:
+    """Whether an answer says the credential is refused: a 401, or Branch's words about
+    authentication or keys (Branch sends "Authentication failed !" with 400, and may with 403).
+    A 403 or 404 without them says something else: this account lacks the product, say.
+    `asked`: as in `rejection_kind`."""
+    if asked:
+        detail = detail.replace(asked, " ")
+    return status == 401 or bool(_CREDENTIAL_WORDS.search(detail))
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
