@@ -36,7 +36,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from tap_branch.sandbox import file_faults
+from tap_branch.sandbox import file_faults, profiles
 from tap_branch.sandbox.options import set_options
 
 Handler = t.Callable[..., Response]
@@ -73,6 +73,8 @@ class SandboxConfig:
     rate_limits: bool = True
     #: Family options (volumes, latencies, ...), settable by flag or control endpoint.
     options: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: Which products the account has (`profiles`): "all-products", "no-scheduled-exports", ...
+    profile: str = profiles.DEFAULT
 
     @property
     def apps(self) -> list[SandboxApp]:
@@ -171,6 +173,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        profiles.check_profile(self.config.profile)
         # The options given are checked as those set later are (a null one: its default).
         set_options(self.config.options, dict(self.config.options))
         self.url_map = Map(strict_slashes=False)
@@ -415,6 +418,8 @@ class Sandbox:
                         )
                     else:
                         response.headers.pop("Retry-After", None)
+            elif refused := profiles.refusal(self.config.profile, request):
+                response = json_response(refused[1], refused[0])
             else:
                 handler = self.handlers[endpoint]
                 if handler == self._serve_file:

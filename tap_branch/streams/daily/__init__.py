@@ -52,7 +52,7 @@ def probes(tap, streams: list[DailyFileStream], *, first_run: bool) -> list[Prob
                 Probe(
                     credential=f"branch_key/branch_secret of app {app.app_id}",
                     setting=where,
-                    asks=f"the {stream.product} files of {day} (app {app.app_id})",
+                    asks=f"the file list of {day} ({stream.product}, app {app.app_id})",
                     call=functools.partial(_list_files, stream, app, day),
                     product=stream.product,
                     avoid=deselect_advice(siblings),

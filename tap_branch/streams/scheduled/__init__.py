@@ -40,7 +40,7 @@ def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:
         avoid = f"check the subscription_id and app_id of setting 'scheduled_exports', or {avoid}"
     elif first_run:
         asks = "the scheduled export subscriptions"
-        call = functools.partial(_ask, lambda: jobs.subscriptions)
+        call = functools.partial(_ask, jobs.subscriptions)
     else:
         app_id = default_app_id(config)
         if not app_id:
