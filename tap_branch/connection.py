@@ -76,15 +76,16 @@ class Outcome:
 
 
 def selected_families(tap: TapBranch) -> list[tuple[Family, list[Stream]]]:
-    """Each family with its selected streams (a family's streams: those its package defines)."""
+    """Each family with its selected streams (a family's streams: those of a class its
+    package defines, or derived from one)."""
     found = []
     for family in families.FAMILIES:
         prefix = family.__name__ + "."
         streams = [
             stream
             for stream in tap.streams.values()
-            if type(stream).__module__.startswith(prefix)
-            and (stream.selected or stream.has_selected_descendents)
+            if (stream.selected or stream.has_selected_descendents)
+            and any(cls.__module__.startswith(prefix) for cls in type(stream).__mro__)
         ]
         if streams:
             found.append((family, streams))
@@ -167,10 +168,13 @@ def verdict(probe: Probe) -> str | Unavailable:
 
 
 def _fault(probe: Probe, exc: Exception, what: str | None = None) -> BranchFault:
+    request = getattr(exc, "request", None)  # a requests error's; a FatalAPIError names its URL
+    url = getattr(request, "url", None)
+    where = f" from {redact(strip_queries_in_text(url))}" if url else ""
     return BranchFault(
         f"Branch's answer to the request for {probe.asks} is not one Branch documents, after "
         f"the retries every request gets ({what or 'a server error or an unexpected body'}); "
-        f"the run stops without reading anything. What came back: {_shown(exc)}"
+        f"the run stops without reading anything. What came back{where}: {_shown(exc)}"
     )
 
 

@@ -250,6 +250,7 @@ class TapBranch(Tap):
         whose product this account lacks does not run, the others do: with the default
         selection that is a warning, with a selection made on purpose the run fails at its end
         (returned)."""
+        by_default = self._selected_by_default()  # before the families that cannot run go
         outcome = test_credentials_of_selected_streams(self)
         for line in outcome.accepted:
             self.logger.info("Credentials: %s", line)
@@ -259,7 +260,7 @@ class TapBranch(Tap):
             self.logger.warning("Not run: %s", gone)
             for stream in gone.probe.streams:
                 stream.selected = False
-        return [] if self._selected_by_default() else outcome.unavailable
+        return [] if by_default else outcome.unavailable
 
     def _selected_by_default(self) -> bool:
         """No catalog, and no stream selected otherwise than by default."""

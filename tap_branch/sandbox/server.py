@@ -98,7 +98,8 @@ class FaultInjector:
     `path` (substring of the request path; default any), `method`, `after`
     (matching requests let through first; default 0), `times` (how many requests
     it hits; default 1, -1 forever), `status`, `body`
-    (for status: the JSON answered, `{}` included), `delay` (seconds, for slow),
+    (for status: the JSON answered, `{}` and `null` included; or `text`: a body sent as it
+    is, as `content_type`, default text/html: a proxy's error page), `delay` (seconds, for slow),
     `retry_after` (seconds, for rate_limit; `header`: true sends it as Retry-After,
     a string sends that string verbatim, false none; `body_hint: false` leaves
     "retry after N seconds" out of the body).
@@ -396,7 +397,13 @@ class Sandbox:
             endpoint, values = adapter.match()
             if fault and fault["kind"] == "slow":
                 time.sleep(float(fault.get("delay", 1.0)))
-            if fault and fault["kind"] == "status":
+            if fault and fault["kind"] == "status" and "text" in fault:
+                response = Response(
+                    fault["text"],
+                    status=int(fault.get("status", 503)),
+                    content_type=fault.get("content_type", "text/html"),
+                )
+            elif fault and fault["kind"] == "status":
                 response = json_response(
                     fault["body"]
                     if "body" in fault
