@@ -18,7 +18,7 @@ from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxCont
 from tests.tap_runner import run_tap
 
 #: Paths that create or poll export jobs, or read export data: never part of a connection test.
-JOB_PATHS = ("/v2/logs", "/v2/analytics", "/v3/export", "/files/", "/job")
+JOB_PATHS = ("/v2/logs", "/v2/analytics", "/files/", "/job")
 
 
 def _tap(config: dict) -> TapBranch:
@@ -38,11 +38,12 @@ def _no_jobs(sandbox: SandboxControl) -> None:
 
 
 def test_one_cheap_call_per_family_and_no_job(sandbox, base_config):
-    """Each selected family asks its own API: daily its file list, scheduled exports its
-    subscriptions, credits its app config; cohort has no read-only call and asks nothing."""
+    """Each selected family asks its own API: daily the file list of v1 and of v3, scheduled
+    exports its subscriptions, credits its app config; cohort has no read-only call and asks
+    nothing."""
     accepted = connection_test(_tap(base_config)).accepted
     assert [line.split(":")[0] for line in accepted] == [
-        f"branch_key/branch_secret of app {SANDBOX_APP}",
+        *[f"branch_key/branch_secret of app {SANDBOX_APP}"] * 2,
         "access_token",
         f"branch_key/branch_secret of app {SANDBOX_APP}",
     ]
@@ -51,6 +52,7 @@ def test_one_cheap_call_per_family_and_no_job(sandbox, base_config):
         "GET /scheduled-exports/logs/subscriptions",
         f"GET /v1/app/{SANDBOX_KEY}",
         f"GET /v1/export/{SANDBOX_KEY}",
+        "POST /v3/export",
     ], calls
     _no_jobs(sandbox)
 
@@ -100,13 +102,18 @@ def test_each_app_is_tried_with_its_own_secret():
             {"app_id": SANDBOX_APP, "branch_key": SANDBOX_KEY, "branch_secret": SANDBOX_SECRET},
             {"app_id": second.app_id, "branch_key": second.branch_key, "branch_secret": "wrong"},
         ]
-        config = {"start_date": "2024-01-01", "apps": apps, "api_url": control.url}
+        config = {
+            "start_date": "2024-01-01",
+            "apps": apps,
+            "api_url": control.url,
+            "api2_url": control.url,
+        }
         with pytest.raises(ConfigValidationError) as raised:
             connection_test(_tap(config))
         assert "'apps' entry of app second-app" in " ".join(raised.value.errors)
         apps[1]["branch_secret"] = second.branch_secret
-        # each app's daily file list, and app_config's read of the first app
-        assert len(connection_test(_tap(config)).accepted) == 3
+        # each app's daily file list (v1 and v3), and app_config's read of the first app
+        assert len(connection_test(_tap(config)).accepted) == 5
     finally:
         running.stop()
 
@@ -152,7 +159,7 @@ def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
     assert "Connection test: access_token: accepted" in result.stderr
     assert result.stdout == ""
     calls = _api_requests(sandbox)
-    assert len(calls) == 3, calls
+    assert len(calls) == 4, calls
     assert not [c for c in calls if any(p in c for p in JOB_PATHS)]
 
 

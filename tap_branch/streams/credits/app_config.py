@@ -153,6 +153,10 @@ class AppConfigStream(BranchStream):
             return
         self._app_id = context["app_id"]
         self._app_key = self._apps().get(self._app_id)
+        probed = self.run_cache.get("app_config_probed", {}).pop(self._app_id, None)
+        if probed is not None:  # the connection test's answer, this run's: asked once
+            yield from probed
+            return
         try:
             yield from self.request_records(context)
         except RequestRejected as exc:
@@ -214,7 +218,7 @@ class AppConfigStream(BranchStream):
         self._app_id = app_id
         self._app_key = self._apps().get(app_id)
         try:
-            next(iter(self.request_records({"app_id": app_id})), None)
+            records = list(self.request_records({"app_id": app_id}))  # one record, at most
         except RequestRejected as exc:
             if refuses_credentials(exc.status, exc.detail, asked=app_id):
                 raise
@@ -222,6 +226,8 @@ class AppConfigStream(BranchStream):
                 f"no app config of app {app_id}: Branch answered HTTP {exc.status}, "
                 f"{exc.detail}; app_config skips that app"
             )
+        # kept for the stream's own read of that app, later in this run (`get_records`)
+        self.run_cache.setdefault("app_config_probed", {})[app_id] = records
         return None
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:

@@ -25,18 +25,17 @@ def build_streams(tap) -> list:
 
 
 def probes(tap, streams: list[DailyFileStream], *, first_run: bool) -> list[Probe]:
-    """`branch_key` + `branch_secret` of each app: a day's file list, the request a daily
-    stream starts with. On a first run, the first day of the first selected stream of each
-    API (v1, v3), which it asks anyway (cached for the run); for `--test`, the last day the
-    first selected stream would read."""
+    """`branch_key` + `branch_secret` of each app: a day's file list of each API (v1, v3) with
+    selected streams, the request a daily stream starts with. On a first run, the first day of
+    its first selected stream, which it asks anyway (cached for the run); for `--test`, the
+    last day it would read."""
     config = tap.config
     apps = [app for app in configured_apps(config) if app.branch_secret]
     by_api: dict[str, DailyFileStream] = {}
     for stream in streams:
         by_api.setdefault(stream.family, stream)
-    askers = list(by_api.values()) if first_run else streams[:1]
     found = []
-    for stream in askers:
+    for stream in by_api.values():
         siblings = tuple(s for s in streams if s.family == stream.family)
         for app in apps:
             if first_run:
