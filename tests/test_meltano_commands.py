@@ -188,7 +188,6 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
                 "TAP_BRANCH_API_URL": lacking.url,
                 "TAP_BRANCH_API2_URL": lacking.url,
                 "TAP_BRANCH_START_DATE": (utc_today() - dt.timedelta(days=20)).isoformat(),
-                "TAP_BRANCH_COHORT_POLL_INTERVAL": "0.1",
                 "TAP_BRANCH__SELECT": '["cohort_installs_by_campaign.*"]',
             },
             capture_output=True,
