@@ -151,7 +151,7 @@ def verdict(probe: Probe) -> str | Unavailable:
             ) from None
         if exc.status in (403, 404, 410):
             return Unavailable(probe, f"HTTP {exc.status}: {exc.detail}")
-        raise _fault(probe, exc) from None
+        raise _fault(probe, exc, f"a refusal that names no credential, HTTP {exc.status}") from None
     except requests.Timeout as exc:
         raise _fault(probe, exc, "no answer in time (setting 'request_timeout')") from None
     except requests.ConnectionError as exc:

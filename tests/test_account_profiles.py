@@ -295,3 +295,35 @@ def test_cli_test_reports_a_server_fault_as_one(account, tmp_path):
     _no_setting_blamed(line)
     assert "503" in line and "/scheduled-exports/logs/subscriptions" in line
     assert "Traceback" not in result.stderr
+
+
+def _airbyte_check(config: dict, tmp_path) -> dict:
+    path = tmp_path / "airbyte-config.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_branch.airbyte.cli", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr  # a failed check is an answer
+    [status] = [
+        json.loads(line)["connectionStatus"]
+        for line in done.stdout.splitlines()
+        if json.loads(line).get("type") == "CONNECTION_STATUS"
+    ]
+    return status
+
+
+@pytest.mark.parametrize("account", ["no-scheduled-exports"], indirect=True)
+def test_airbyte_check_on_accounts_and_faults(account, tmp_path):
+    """Airbyte's check: the missing product said, the rest accepted; a server fault FAILED
+    as one, not as a setting."""
+    status = _airbyte_check(_config(account), tmp_path)
+    assert status["status"] == "SUCCEEDED", status
+    assert "not run: Scheduled Log Exports is not available" in status["message"]
+    account.fault(path="/v1/export", kind="status", status=503, text=PROXY_PAGE, times=-1)
+    status = _airbyte_check(_config(account, max_retries=2), tmp_path)
+    assert status["status"] == "FAILED"
+    _no_setting_blamed(status["message"])
+    assert "503" in status["message"] and "/v1/export" in status["message"]
