@@ -103,6 +103,11 @@ class AppConfigStream(BranchStream):
         *CATCH_ALL_PROPERTIES,
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: App id -> the records the connection test read (`probe`), for this run's own read.
+        self._probed: dict[str, list[dict]] = {}
+
     @property
     def partitions(self) -> list[dict]:
         return [{"app_id": app_id} for app_id in self._apps()]
@@ -153,7 +158,7 @@ class AppConfigStream(BranchStream):
             return
         self._app_id = context["app_id"]
         self._app_key = self._apps().get(self._app_id)
-        probed = self.run_cache.get("app_config_probed", {}).pop(self._app_id, None)
+        probed = self._probed.pop(self._app_id, None)
         if probed is not None:  # the connection test's answer, this run's: asked once
             yield from probed
             return
@@ -227,7 +232,7 @@ class AppConfigStream(BranchStream):
                 f"{exc.detail}; app_config skips that app"
             )
         # kept for the stream's own read of that app, later in this run (`get_records`)
-        self.run_cache.setdefault("app_config_probed", {})[app_id] = records
+        self._probed[app_id] = records
         return None
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
