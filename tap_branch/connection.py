@@ -157,8 +157,8 @@ def verdict(probe: Probe) -> str | Unavailable:
     except requests.ConnectionError as exc:
         # nothing answers at that address: the URL setting is what to look at
         raise invalid_setting(
-            f"Could not reach Branch for {probe.asks} (check the URL setting 'api_url' or "
-            f"'api2_url'; retries exhausted): {_shown(exc)}"
+            f"Could not reach Branch for {probe.asks} (check setting '{probe.url_setting}'; "
+            f"retries exhausted): {_shown(exc)}"
         ) from None
     except (FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
         raise _fault(probe, exc) from None

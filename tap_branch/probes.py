@@ -48,6 +48,8 @@ class Probe:
     #: What the request quotes back that is the user's, not Branch's (an app id, an identity):
     #: cut from Branch's text before it is read for auth words.
     asked: str | None = None
+    #: The setting of the host asked, named when nothing answers there.
+    url_setting: str = "api_url"
 
 
 class Family(t.Protocol):

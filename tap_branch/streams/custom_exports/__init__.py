@@ -43,6 +43,7 @@ def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:
             avoid=deselect_advice(streams),
             streams=tuple(streams),
             asked=app_ids[0],
+            url_setting="api2_url",
         )
     ]
 

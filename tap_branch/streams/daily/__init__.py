@@ -57,6 +57,7 @@ def probes(tap, streams: list[DailyFileStream], *, first_run: bool) -> list[Prob
                     avoid=deselect_advice(siblings),
                     streams=siblings,
                     asked=app.app_id,
+                    url_setting=stream.url_setting,
                 )
             )
     return found

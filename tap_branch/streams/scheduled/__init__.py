@@ -59,6 +59,7 @@ def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:
             product=PRODUCT,
             avoid=avoid,
             streams=tuple(streams),
+            url_setting="api2_url",
         )
     ]
 
