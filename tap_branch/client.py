@@ -26,11 +26,13 @@ from tap_branch.errors import (
     NoAnswerError,
     RateLimitedError,
     RateLimitTooLongError,
+    RequestRejected,
+    branch_error_message,
     describe_response,
     no_answer_reason,
     retry_after_seconds,
 )
-from tap_branch.redaction import strip_query
+from tap_branch.redaction import redact, strip_query
 from tap_branch.sdk_internals import FastRecordMixin, ManualState, log_request_duration
 
 
@@ -117,6 +119,11 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             if not accept(response):
                 try:
                     self.validate_response(response)
+                except RequestRejected as exc:
+                    if type(exc) is not RequestRejected:
+                        raise
+                    message = f"{self.name}: {what} failed: {exc}"
+                    raise RequestRejected(message, exc.status, exc.detail) from None
                 except FatalAPIError as exc:
                     if type(exc) is not FatalAPIError:
                         raise
@@ -129,8 +136,10 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
                 response = self.request_decorator(attempt)()
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
                 raise NoAnswerError(
-                    f"{self.name}: {what}: no answer after {self.backoff_max_tries()} tries "
-                    f"({no_answer_reason(exc, self.timeout)})"
+                    f"{self.name}: {what} ({method} {strip_query(request.url or '')}): no answer "
+                    f"after {self.backoff_max_tries()} tries "
+                    f"({no_answer_reason(exc, self.timeout)})",
+                    timed_out=isinstance(exc, requests.exceptions.Timeout),
                 ) from None
             counter.increment()
         return response
@@ -195,7 +204,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         if response.status_code >= 500 or response.status_code in self.extra_retry_statuses:
             raise RetriableAPIError(describe_response(response), response)
         if response.status_code >= 400:
-            raise FatalAPIError(describe_response(response))
+            detail = branch_error_message(response) or (response.text or "")[:500]
+            raise RequestRejected(describe_response(response), response.status_code, redact(detail))
 
     def response_error_message(self, response: requests.Response) -> str:
         return describe_response(response)
@@ -253,7 +263,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
                         f"{self.name}: {args[0].method} {strip_query(args[0].url or '')}"
                         f"{f' for {args[1]}' if len(args) > 1 and args[1] else ''}: no answer "
                         f"after {self.backoff_max_tries()} tries "
-                        f"({no_answer_reason(exc, self.timeout)})"
+                        f"({no_answer_reason(exc, self.timeout)})",
+                        timed_out=isinstance(exc, requests.exceptions.Timeout),
                     ) from None
 
         return waiting_out_rate_limits

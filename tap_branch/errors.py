@@ -63,7 +63,22 @@ class DownloadError(FatalAPIError):
 
 class NoAnswerError(FatalAPIError):
     """A request that timed out or lost its connection on every try: the server did not
-    answer, which says nothing about the request (not "refused")."""
+    answer, which says nothing about the request (not "refused"). `timed_out`: something
+    answered at the address, too slowly (else nothing answered there at all)."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class RequestRejected(FatalAPIError):
+    """A 4xx (other than 429) answer, kept with its status and Branch's text (secrets removed),
+    for `rejection_kind` and `refuses_credentials` to read."""
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class InvalidStateError(ValueError):
@@ -190,6 +205,16 @@ def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str
     return REFUSED
 
 
+def refuses_credentials(status: int, detail: str, *, asked: str | None = None) -> bool:
+    """Whether an answer says the credential is refused: a 401, or Branch's words about
+    authentication or keys (Branch sends "Authentication failed !" with 400, and may with 403).
+    A 403 or 404 without them says something else: this account lacks the product, say.
+    `asked`: as in `rejection_kind`."""
+    if asked:
+        detail = detail.replace(asked, " ")
+    return status == 401 or bool(_CREDENTIAL_WORDS.search(detail))
+
+
 def retry_after_seconds(response: requests.Response) -> float | None:
     """The wait a 429 asks for: the Retry-After header, else "retry after N seconds" in the body.
 
@@ -228,7 +253,7 @@ def no_answer_reason(exc: BaseException, timeout: float) -> str:
     """A timeout or a lost connection in words, without the query urllib3's message quotes
     ("Max retries exceeded with url: /files/x?X-Amz-Signature=...")."""
     if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
-        return f"nothing received within request_timeout ({timeout:g} s): {type(exc).__name__}"
+        return f"timed out: nothing received within request_timeout ({timeout:g} s): {type(exc).__name__}"
     return f"{type(exc).__name__}: {redact(_QUERY_IN_TEXT.sub('?...', str(exc)))}"
 
 

@@ -16,7 +16,11 @@ from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
 from tap_branch.catalog_checks import catalog_file, check_catalog
-from tap_branch.connection import test_connection, test_credentials_of_selected_streams
+from tap_branch.connection import (
+    BranchFault,
+    test_connection,
+    test_credentials_of_selected_streams,
+)
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
@@ -176,14 +180,21 @@ class TapBranch(Tap):
                 config=getattr(config, "config", None),
                 parse_env_config=getattr(config, "parse_env", False),
             )
-            accepted = test_connection(tap)
+            outcome = test_connection(tap)
         except ConfigValidationError as exc:
             test = "Connection" if value == CliTestOptionValue.All.value else "Schema"
             for error in exc.errors or [str(exc)]:
                 cls.logger.error("%s test failed: %s", test, error)
             ctx.exit(1)
-        for line in accepted:
+        except BranchFault as exc:
+            cls.logger.error("Connection test failed: %s", exc)
+            ctx.exit(1)
+        for line in outcome.accepted:
             tap.logger.info("Connection test: %s", line)
+        for gone in outcome.unavailable:
+            tap.logger.warning("Connection test: not run: %s", gone)
+        for why in outcome.idle:
+            tap.logger.warning("Connection test: will emit nothing: %s", why)
         ctx.exit()
 
     @classmethod
@@ -203,7 +214,7 @@ class TapBranch(Tap):
                 for error in exc.errors or [str(exc)]:
                     cls.logger.error(error)
                 sys.exit(1)
-            except (InvalidStateError, InvalidCatalogError) as exc:  # one line, no traceback
+            except (InvalidStateError, InvalidCatalogError, BranchFault) as exc:  # one line
                 cls.logger.error(str(exc))
                 sys.exit(1)
 
@@ -223,14 +234,39 @@ class TapBranch(Tap):
         check_batch_config(self.config)
         check_batch_encoding(self.config, [s for s in self.streams.values() if s.selected])
         self._check_credentials_of_selected_streams()
+        unavailable = []
         if not self.state:  # a first run, or Meltano's config test: try the credentials first
-            for line in test_credentials_of_selected_streams(self):
-                self.logger.info("Credentials: %s", line)
+            unavailable = self._test_credentials_of_selected_streams()
         try:
             super().sync_all()
         finally:
             # Records batched for stdout belong to this run, whether it ends well or not.
             OUTPUT.drain_and_flush()
+        if unavailable:  # the other families ran; the run still fails for what was selected
+            raise invalid_setting("Not run: " + " ".join(str(gone) for gone in unavailable))
+
+    def _test_credentials_of_selected_streams(self) -> list:
+        """The connection test of the selected families (`tap_branch.connection`). A family
+        whose product this account lacks does not run, the others do: with the default
+        selection that is a warning, with a selection made on purpose the run fails at its end
+        (returned)."""
+        by_default = self._selected_by_default()  # before the families that cannot run go
+        outcome = test_credentials_of_selected_streams(self)
+        for line in outcome.accepted:
+            self.logger.info("Credentials: %s", line)
+        for why in outcome.idle:
+            self.logger.warning("Will emit nothing: %s", why)
+        for gone in outcome.unavailable:
+            self.logger.warning("Not run: %s", gone)
+            for stream in gone.probe.streams:
+                stream.selected = False
+        return [] if by_default else outcome.unavailable
+
+    def _selected_by_default(self) -> bool:
+        """No catalog, and no stream selected otherwise than by default."""
+        return self.input_catalog is None and all(
+            stream.selected == stream.selected_by_default for stream in self.streams.values()
+        )
 
     def _check_credentials_of_selected_streams(self) -> None:
         """Fail before any request when a selected stream lacks its credentials.
@@ -245,9 +281,7 @@ class TapBranch(Tap):
             need = getattr(stream, "credentials_needed", None)
             if need and (stream.selected or stream.has_selected_descendents):
                 by_need[need].append(stream)
-        selected_by_default = self.input_catalog is None and all(
-            stream.selected == stream.selected_by_default for stream in self.streams.values()
-        )
+        selected_by_default = self._selected_by_default()
         for need, streams in by_need.items():
             try:
                 check_credentials(self.config, need, [stream.name for stream in streams])

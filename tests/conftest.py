@@ -98,9 +98,11 @@ def sandbox_at_now(config: dict[str, t.Any]) -> dict[str, t.Any]:
 
 
 @pytest.fixture
-def sandbox() -> t.Iterator[SandboxControl]:
-    """A fresh sandbox per test (its own clock, faults, options), on a free port."""
-    running = start_sandbox()
+def sandbox(request: pytest.FixtureRequest) -> t.Iterator[SandboxControl]:
+    """A fresh sandbox per test (its own clock, faults, options), on a free port. Parametrized
+    indirectly (`@pytest.mark.parametrize("sandbox", [...], indirect=True)`), it plays that
+    account profile (`tap_branch/sandbox/profiles.py`)."""
+    running = start_sandbox(profile=getattr(request, "param", "all-products"))
     try:
         yield SandboxControl(running)
     finally:

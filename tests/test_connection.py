@@ -18,7 +18,7 @@ from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxCont
 from tests.tap_runner import run_tap
 
 #: Paths that create or poll export jobs, or read export data: never part of a connection test.
-JOB_PATHS = ("/v2/logs", "/v2/analytics", "/v3/export", "/files/", "/job")
+JOB_PATHS = ("/v2/logs", "/v2/analytics", "/files/", "/job")
 
 
 def _tap(config: dict) -> TapBranch:
@@ -37,16 +37,22 @@ def _no_jobs(sandbox: SandboxControl) -> None:
     assert not [c for c in _api_requests(sandbox) if any(p in c for p in JOB_PATHS)]
 
 
-def test_one_cheap_call_per_credential_and_no_job(sandbox, base_config):
-    accepted = connection_test(_tap(base_config))
+def test_one_cheap_call_per_family_and_no_job(sandbox, base_config):
+    """Each selected family asks its own API: daily the file list of v1 and of v3, scheduled
+    exports its subscriptions, credits its app config; cohort has no read-only call and asks
+    nothing."""
+    accepted = connection_test(_tap(base_config)).accepted
     assert [line.split(":")[0] for line in accepted] == [
-        f"branch_key/branch_secret of app {SANDBOX_APP}",
+        *[f"branch_key/branch_secret of app {SANDBOX_APP}"] * 2,
         "access_token",
+        f"branch_key/branch_secret of app {SANDBOX_APP}",
     ]
     calls = _api_requests(sandbox)
     assert sorted(calls) == [
         "GET /scheduled-exports/logs/subscriptions",
+        f"GET /v1/app/{SANDBOX_KEY}",
         f"GET /v1/export/{SANDBOX_KEY}",
+        "POST /v3/export",
     ], calls
     _no_jobs(sandbox)
 
@@ -54,12 +60,12 @@ def test_one_cheap_call_per_credential_and_no_job(sandbox, base_config):
 def test_user_id_is_tried_where_app_config_uses_it(sandbox, base_config):
     """app_config reads an app with its key and secret when it has them, else with user_id."""
     legacy = {k: v for k, v in base_config.items() if k not in ("branch_key", "branch_secret")}
-    accepted = connection_test(_tap({**legacy, "user_id": DEFAULT_USER_ID}))
+    accepted = connection_test(_tap({**legacy, "user_id": DEFAULT_USER_ID})).accepted
     assert [line.split(":")[0] for line in accepted] == ["access_token", "user_id"]
     assert f"GET /v1/app/{SANDBOX_APP}" in _api_requests(sandbox)
     sandbox.clear_requests()
     # with the app's key and secret, user_id is not what app_config sends: nothing to try
-    accepted = connection_test(_tap({**base_config, "user_id": DEFAULT_USER_ID}))
+    accepted = connection_test(_tap({**base_config, "user_id": DEFAULT_USER_ID})).accepted
     assert "user_id" not in [line.split(":")[0] for line in accepted]
     _no_jobs(sandbox)
 
@@ -81,7 +87,7 @@ def test_a_refused_credential_is_named_not_shown(sandbox, base_config, setting, 
         connection_test(_tap(config))
     message = " ".join(raised.value.errors)
     assert f"'{setting}'" in message
-    assert "Branch answered" in message
+    assert "Branch refused the credential" in message
     if setting != "branch_key":  # the key is public; the secrets never show
         assert wrong not in message
     _no_jobs(sandbox)
@@ -96,12 +102,18 @@ def test_each_app_is_tried_with_its_own_secret():
             {"app_id": SANDBOX_APP, "branch_key": SANDBOX_KEY, "branch_secret": SANDBOX_SECRET},
             {"app_id": second.app_id, "branch_key": second.branch_key, "branch_secret": "wrong"},
         ]
-        config = {"start_date": "2024-01-01", "apps": apps, "api_url": control.url}
+        config = {
+            "start_date": "2024-01-01",
+            "apps": apps,
+            "api_url": control.url,
+            "api2_url": control.url,
+        }
         with pytest.raises(ConfigValidationError) as raised:
             connection_test(_tap(config))
         assert "'apps' entry of app second-app" in " ".join(raised.value.errors)
         apps[1]["branch_secret"] = second.branch_secret
-        assert len(connection_test(_tap(config))) == 2
+        # each app's daily file list (v1 and v3), and app_config's read of the first app
+        assert len(connection_test(_tap(config)).accepted) == 5
     finally:
         running.stop()
 
@@ -113,7 +125,7 @@ def test_an_app_config_branch_does_not_give_is_not_called_accepted(sandbox):
         "user_id": DEFAULT_USER_ID,
         "api_url": sandbox.url,
     }
-    (line,) = connection_test(_tap(config))
+    (line,) = connection_test(_tap(config)).accepted
     assert line.startswith("user_id: not verified")
 
 
@@ -147,7 +159,7 @@ def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
     assert "Connection test: access_token: accepted" in result.stderr
     assert result.stdout == ""
     calls = _api_requests(sandbox)
-    assert len(calls) == 2, calls
+    assert len(calls) == 4, calls
     assert not [c for c in calls if any(p in c for p in JOB_PATHS)]
 
 

@@ -18,7 +18,14 @@ import sys
 
 import pytest
 
-from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SANDBOX_TOKEN, utc_today
+from tests.conftest import (
+    SANDBOX_APP,
+    SANDBOX_KEY,
+    SANDBOX_SECRET,
+    SANDBOX_TOKEN,
+    start_sandbox,
+    utc_today,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = pathlib.Path(sys.executable).with_name("meltano")
@@ -168,6 +175,32 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
         assert requests and not [
             r for r in requests if r["path"].startswith(("/v2/logs", "/v2/data", "/v2/analytics"))
         ]
+
+    # An account without Scheduled Log Exports: `meltano config test` of a cohort-only
+    # selection passes (it used to fail on the subscriptions listing, whatever was selected).
+    lacking = start_sandbox(profile="no-scheduled-exports", options={"cohort_job_latency": 0.1})
+    try:
+        result = subprocess.run(
+            [str(MELTANO), "config", "test", "tap-branch"],
+            cwd=tmp_path,
+            env={
+                **env,
+                "TAP_BRANCH_API_URL": lacking.url,
+                "TAP_BRANCH_API2_URL": lacking.url,
+                "TAP_BRANCH_START_DATE": (utc_today() - dt.timedelta(days=20)).isoformat(),
+                "TAP_BRANCH__SELECT": '["cohort_installs_by_campaign.*"]',
+            },
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        paths = [r["path"] for r in lacking.sandbox.request_log]
+        assert any(p.startswith("/v2/analytics") for p in paths), paths
+        assert not [p for p in paths if p.startswith("/scheduled-exports")], paths
+    finally:
+        lacking.stop()
 
     # Secrets went to .env, never into meltano.yml.
     meltano_yml = (tmp_path / "meltano.yml").read_text()

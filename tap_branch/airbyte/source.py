@@ -23,7 +23,7 @@ from tap_branch.airbyte.inputs import InputError, read_config
 from tap_branch.airbyte.messages import ENVELOPE, AirbyteWriter, write
 from tap_branch.airbyte.spec import refuse_unsupported, specification
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
-from tap_branch.connection import test_connection
+from tap_branch.connection import BranchFault, test_connection
 from tap_branch.redaction import redact
 from tap_branch.tap import TapBranch
 from tap_branch.writer import OUTPUT
@@ -38,11 +38,11 @@ def check(config_path: str) -> None:
     FAILED with the reason (which setting). Anything unexpected is left to the caller."""
     try:
         tap = _tap(read_config(config_path))
-        accepted = test_connection(tap)
-    except (InputError, ConfigValidationError) as exc:
+        outcome = test_connection(tap)
+    except (InputError, ConfigValidationError, BranchFault) as exc:
         status = AirbyteConnectionStatus(status=Status.FAILED, message=describe(exc))
     else:
-        status = AirbyteConnectionStatus(status=Status.SUCCEEDED, message="; ".join(accepted))
+        status = AirbyteConnectionStatus(status=Status.SUCCEEDED, message="; ".join(outcome.lines))
     write(AirbyteMessage(type=Type.CONNECTION_STATUS, connectionStatus=status))
 
 

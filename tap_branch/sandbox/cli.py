@@ -10,6 +10,7 @@ import signal
 import sys
 
 from tap_branch.sandbox.options import check_option
+from tap_branch.sandbox.profiles import PROFILES
 from tap_branch.sandbox.runner import make_sandbox_server
 from tap_branch.sandbox.server import Sandbox, SandboxApp, SandboxConfig
 
@@ -101,6 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help='fault rule as JSON, e.g. {"kind": "status", "status": 503, "path": "/v1/export"}',
     )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=defaults.profile,
+        help="the account's products (tap_branch/sandbox/profiles.py): default all-products",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser.parse_args(argv)
 
@@ -120,6 +127,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         retry_after_header=args.retry_after_header,
         rate_limits=not args.no_rate_limits,
         options=dict(args.option),
+        profile=args.profile,
     )
 
 

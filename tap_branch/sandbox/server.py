@@ -36,7 +36,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from tap_branch.sandbox import file_faults
+from tap_branch.sandbox import file_faults, profiles
 from tap_branch.sandbox.options import set_options
 
 Handler = t.Callable[..., Response]
@@ -73,6 +73,8 @@ class SandboxConfig:
     rate_limits: bool = True
     #: Family options (volumes, latencies, ...), settable by flag or control endpoint.
     options: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: Which products the account has (`profiles`): "all-products", "no-scheduled-exports", ...
+    profile: str = profiles.DEFAULT
 
     @property
     def apps(self) -> list[SandboxApp]:
@@ -96,7 +98,8 @@ class FaultInjector:
     `path` (substring of the request path; default any), `method`, `after`
     (matching requests let through first; default 0), `times` (how many requests
     it hits; default 1, -1 forever), `status`, `body`
-    (for status: the JSON answered, `{}` included), `delay` (seconds, for slow),
+    (for status: the JSON answered, `{}` and `null` included; or `text`: a body sent as it
+    is, as `content_type`, default text/html: a proxy's error page), `delay` (seconds, for slow),
     `retry_after` (seconds, for rate_limit; `header`: true sends it as Retry-After,
     a string sends that string verbatim, false none; `body_hint: false` leaves
     "retry after N seconds" out of the body).
@@ -171,6 +174,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        profiles.check_profile(self.config.profile)
         # The options given are checked as those set later are (a null one: its default).
         set_options(self.config.options, dict(self.config.options))
         self.url_map = Map(strict_slashes=False)
@@ -400,7 +404,13 @@ class Sandbox:
             endpoint, values = adapter.match()
             if fault and fault["kind"] == "slow":
                 time.sleep(float(fault.get("delay", 1.0)))
-            if fault and fault["kind"] == "status":
+            if fault and fault["kind"] == "status" and "text" in fault:
+                response = Response(
+                    fault["text"],
+                    status=int(fault.get("status", 503)),
+                    content_type=fault.get("content_type", "text/html"),
+                )
+            elif fault and fault["kind"] == "status":
                 response = json_response(
                     fault["body"]
                     if "body" in fault
@@ -422,6 +432,8 @@ class Sandbox:
                         )
                     else:
                         response.headers.pop("Retry-After", None)
+            elif refused := profiles.refusal(self.config.profile, request):
+                response = json_response(refused[1], refused[0])
             else:
                 handler = self.handlers[endpoint]
                 if handler == self._serve_file:

@@ -5,6 +5,19 @@
 `stream` runs the jobs.
 """
 
+from __future__ import annotations
+
+from tap_branch.probes import Probe
 from tap_branch.streams.cohort.stream import SETTINGS, build_streams
 
-__all__ = ["SETTINGS", "build_streams"]
+__all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
+
+
+def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:
+    """None: the Cohort Export API has no read-only call (a job is created, then polled), so
+    a report's first job is the check of 'access_token'; the connection test creates none."""
+    return []
+
+
+def idle_reasons(tap, streams: list) -> list[str]:
+    return []

@@ -11,6 +11,7 @@ credentials are dropped from the record and their values registered for log reda
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from urllib.parse import quote
 
@@ -24,13 +25,15 @@ from tap_branch.client import BranchStream
 from tap_branch.errors import (
     CREDENTIALS,
     UNAVAILABLE,
+    RequestRejected,
     branch_error_message,
     describe_response,
     json_answer,
+    refuses_credentials,
     rejection_kind,
 )
+from tap_branch.probes import Probe, deselect_advice
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
-from tap_branch.streams.credits.base import RequestRejected
 from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 
 if t.TYPE_CHECKING:
@@ -100,6 +103,11 @@ class AppConfigStream(BranchStream):
         *CATCH_ALL_PROPERTIES,
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: App id -> the records the connection test read (`probe`), for this run's own read.
+        self._probed: dict[str, list[dict]] = {}
+
     @property
     def partitions(self) -> list[dict]:
         return [{"app_id": app_id} for app_id in self._apps()]
@@ -150,6 +158,10 @@ class AppConfigStream(BranchStream):
             return
         self._app_id = context["app_id"]
         self._app_key = self._apps().get(self._app_id)
+        probed = self._probed.pop(self._app_id, None)
+        if probed is not None:  # the connection test's answer, this run's: asked once
+            yield from probed
+            return
         try:
             yield from self.request_records(context)
         except RequestRejected as exc:
@@ -175,6 +187,53 @@ class AppConfigStream(BranchStream):
                 else "it is not readable",
                 exc.detail,
             )
+
+    def probe(self) -> Probe | None:
+        """The connection test's call: the config of the first app this stream reads, with the
+        credential it reads it by (an app's key and secret first; else `user_id`)."""
+        apps = self._apps()
+        app_id = next((a for a, key in apps.items() if key is not None), None)
+        app_id = app_id or next(iter(apps), None)
+        if app_id is None:
+            return None
+        key = apps[app_id]
+        if key is None:
+            credential, setting = USER_ID_SETTING, f"setting '{USER_ID_SETTING}'"
+        else:
+            credential = f"branch_key/branch_secret of app {app_id}"
+            setting = (
+                f"the 'apps' entry of app {app_id}"
+                if self.config.get("apps")
+                else "settings 'branch_key' and 'branch_secret'"
+            )
+        return Probe(
+            credential=credential,
+            setting=setting,
+            asks=f"the app config of app {app_id}",
+            call=functools.partial(self._read_one, app_id),
+            product="Branch's App API",
+            avoid=deselect_advice([self]),
+            streams=(self,),
+            asked=app_id,
+        )
+
+    def _read_one(self, app_id: str) -> str | None:
+        """One app's config; a note when Branch gives none without refusing the credential
+        (as `get_records`, which skips such an app with a warning)."""
+        self._app_id = app_id
+        self._app_key = self._apps().get(app_id)
+        try:
+            records = list(self.request_records({"app_id": app_id}))  # one record, at most
+        except RequestRejected as exc:
+            if refuses_credentials(exc.status, exc.detail, asked=app_id):
+                raise
+            return (
+                f"no app config of app {app_id}: Branch answered HTTP {exc.status}, "
+                f"{exc.detail}; app_config skips that app"
+            )
+        # kept for the stream's own read of that app, later in this run (`get_records`)
+        self._probed[app_id] = records
+        return None
 
     def parse_response(self, response: requests.Response) -> t.Iterator[dict]:
         body = without_credentials(

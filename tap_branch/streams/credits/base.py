@@ -28,6 +28,7 @@ from tap_branch.errors import (
     CREDENTIALS,
     REFUSED,
     UNAVAILABLE,
+    RequestRejected,
     branch_error_message,
     describe_response,
     rejection_kind,
@@ -40,15 +41,6 @@ from tap_branch.typing import DictTyper
 
 if t.TYPE_CHECKING:
     import requests
-
-
-class RequestRejected(FatalAPIError):
-    """A 4xx (other than 429) answer, kept with its status and Branch's text for `rejection_kind`."""
-
-    def __init__(self, message: str, status: int, detail: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
 
 
 def key_setting(config: t.Mapping[str, t.Any], app: BranchApp) -> str:

@@ -41,12 +41,7 @@ from tap_branch.downloads import (
     json_lines,
     same_file_in,
 )
-from tap_branch.errors import (
-    CREDENTIALS,
-    branch_error_message,
-    describe_response,
-    rejection_kind,
-)
+from tap_branch.errors import branch_error_message, describe_response, refuses_credentials
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
@@ -121,14 +116,15 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         return AccessTokenAuthenticator(str(self.config.get("access_token") or ""))
 
     def refuses_token(self, response: requests.Response) -> bool:
-        """Branch's API (not a file host) refusing the access token: 401, 403, or a 4xx that
-        says so ("Authentication failed !" comes with 400)."""
+        """Branch's API (not a file host) refusing the access token: 401, or a 4xx that says
+        so ("Authentication failed !" comes with 400). A 403 without it says something else
+        (Custom Exports not enabled for this account, say): an error with Branch's text."""
         status = response.status_code
         return (
             400 <= status < 500
             and status != 429
             and response.url.startswith(f"{self.url_base}/v2/")
-            and rejection_kind(status, branch_error_message(response) or "") == CREDENTIALS
+            and refuses_credentials(status, branch_error_message(response) or "")
         )
 
     def validate_response(self, response: requests.Response) -> None:

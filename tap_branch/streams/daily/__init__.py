@@ -5,10 +5,67 @@ Daily Exports v3 (`daily_eo_*`); `files` is what they share (the per-day walk, t
 per app, the retries of a day whose files are not ready).
 """
 
+from __future__ import annotations
+
+import functools
+import typing as t
+
+from tap_branch.apps import configured_apps
+from tap_branch.probes import Probe, deselect_advice
 from tap_branch.streams.daily import v1, v3
+
+if t.TYPE_CHECKING:
+    from tap_branch.streams.daily.files import DailyFileStream
 
 SETTINGS = [*v1.SETTINGS]
 
 
 def build_streams(tap) -> list:
     return [*v1.build_streams(tap), *v3.build_streams(tap)]
+
+
+def probes(tap, streams: list[DailyFileStream], *, first_run: bool) -> list[Probe]:
+    """`branch_key` + `branch_secret` of each app: a day's file list of each API (v1, v3) with
+    selected streams, the request a daily stream starts with. On a first run, the first day of
+    its first selected stream, which it asks anyway (cached for the run); for `--test`, the
+    last day it would read."""
+    config = tap.config
+    apps = [app for app in configured_apps(config) if app.branch_secret]
+    by_api: dict[str, DailyFileStream] = {}
+    for stream in streams:
+        by_api.setdefault(stream.family, stream)
+    found = []
+    for stream in by_api.values():
+        siblings = tuple(s for s in streams if s.family == stream.family)
+        for app in apps:
+            if first_run:
+                day = min(stream.first_day({"app_id": app.app_id}), stream.last_day())
+            else:
+                day = stream.last_day()
+            where = (
+                f"the 'apps' entry of app {app.app_id}"
+                if config.get("apps")
+                else "settings 'branch_key' and 'branch_secret'"
+            )
+            found.append(
+                Probe(
+                    credential=f"branch_key/branch_secret of app {app.app_id}",
+                    setting=where,
+                    asks=f"the file list of {day} ({stream.product}, app {app.app_id})",
+                    call=functools.partial(_list_files, stream, app, day),
+                    product=stream.product,
+                    avoid=deselect_advice(siblings),
+                    streams=siblings,
+                    asked=app.app_id,
+                    url_setting=stream.url_setting,
+                )
+            )
+    return found
+
+
+def _list_files(stream: DailyFileStream, app, day) -> None:
+    stream.manifest(app, day)  # cached: the stream's own first request
+
+
+def idle_reasons(tap, streams: list) -> list[str]:
+    return []  # every selected daily stream reads what its credentials give

@@ -133,6 +133,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     bookmarks_per_record = False  # completed days move it (`_mark_day_complete`)
     #: Cache namespace shared by the streams that read the same per-day answer.
     family: str = ""
+    #: Branch's name of the API, and the setting of its host, for the connection test.
+    product: str = ""
+    url_setting: str = "api_url"
     #: This stream's list in the per-day answer.
     kind: str = ""
 

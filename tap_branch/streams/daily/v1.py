@@ -56,6 +56,7 @@ def _columns(names: t.Sequence[str]) -> dict[str, th.JSONTypeHelper]:
 
 class DailyExportStream(DailyFileStream):
     family = "daily_export_v1"
+    product = "the legacy Daily Export API"
     path = "/v1/export/{branch_key}"
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:

@@ -61,6 +61,8 @@ class DailyV3Stream(DailyFileStream):
     """One `eo_*` topic of Daily Exports v3."""
 
     family = "daily_export_v3"
+    product = "Daily Exports v3"
+    url_setting = "api2_url"
     path = "/v3/export"
     primary_keys = ("app_id", "id")
     schema = SCHEMA

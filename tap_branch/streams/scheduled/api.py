@@ -20,7 +20,7 @@ import typing as t
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.apps import default_app_id
-from tap_branch.errors import NoAnswerError, json_answer
+from tap_branch.errors import NoAnswerError, RequestRejected, json_answer
 from tap_branch.redaction import strip_query
 from tap_branch.settings import invalid_setting
 from tap_branch.typing import parse_count, parse_datetime
@@ -231,8 +231,11 @@ class ScheduledExportsApi:
     def _explained(exc: FatalAPIError, subscription: Subscription) -> FatalAPIError:
         if not subscription.configured or isinstance(exc, NoAnswerError):
             return exc  # no answer is no refusal: the entry may well be right
-        return FatalAPIError(
+        message = (
             f"Branch refused to list the jobs of {subscription.label}, from setting 'scheduled_exports': "
             f"{exc}. Check the subscription_id and app_id of that entry (GET {SUBSCRIPTIONS_PATH} lists "
             "the subscriptions the access token can see)."
         )
+        if isinstance(exc, RequestRejected):  # its status and text, for the connection test
+            return RequestRejected(message, exc.status, exc.detail)
+        return FatalAPIError(message)
