@@ -41,6 +41,7 @@ from tap_branch.columnar.records import (
 )
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
+from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.scheduled.api import (
@@ -75,8 +76,9 @@ SETTINGS = [
         th.ArrayType(th.StringType),
         description="Job ids of scheduled exports whose row count you have checked and accept although it "
         "differs from Branch's lines_exported, or whose rows you accept losing: files gone at Branch (403 "
-        "past its 7-day retention), a job Branch reports FAILED, or one SUCCEEDED without files and without "
-        "lines_exported. Any other such job fails the run and keeps its bookmark.",
+        "past its 7-day retention; a subscription's first run skips those jobs with a warning), a job "
+        "Branch reports FAILED, or one SUCCEEDED without files and without lines_exported. Any other "
+        "such job fails the run and keeps its bookmark.",
     ),
 ]
 
@@ -258,6 +260,8 @@ class ScheduledExportJobsStream(_ScheduledStream):
             end_limit = dt.datetime(
                 last_day.year, last_day.month, last_day.day, tzinfo=dt.timezone.utc
             )
+        retained_from = None if bookmark else self._first_run_retention(sub, start)
+        half_read = self._job_in_progress(sub)
         for job in self.api.list_jobs(sub):
             if bookmark and (
                 job.end < bookmark or (job.end == bookmark and job.job_id in done_at_bookmark)
@@ -265,6 +269,8 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 continue
             if job.covers_through < start:
                 continue
+            if retained_from and job.end < retained_from and job.job_id != half_read:
+                continue  # its files are gone at Branch: named by the first run's warning
             if end_limit and parse_moment(job.start_date or job.end_date) >= end_limit:
                 break
             where = f"Job {job.job_id} of {sub.label} (end_date {job.end_date})"
@@ -292,6 +298,30 @@ class ScheduledExportJobsStream(_ScheduledStream):
             if self.run.outcomes.pop(key, DONE) == MISMATCH:
                 return  # the bookmark stays before this job
             self._mark_done(context, job)
+
+    def _first_run_retention(self, sub: Subscription, start: dt.datetime) -> dt.datetime | None:
+        """On a subscription's first run (no bookmark), the end_date from which Branch still
+        keeps a job's files, when `start_date` is before it: the older jobs are skipped with a
+        warning, as Daily Exports v3 clamps its days. Once a job is bookmarked, or half read
+        (`_job_in_progress`), a later job that falls out of retention before it is read fails
+        (`_files_gone`): that loss is not the start_date's."""
+        retained_from = clamp_to_retention(
+            start,
+            clock.now() - RETENTION,
+            logger=self.logger,
+            where=f"{self.name} ({sub.label}, first run)",
+            kept=f"Branch keeps a scheduled export job's files only {RETENTION.days} days",
+            show=lambda moment: moment.isoformat(timespec="seconds"),
+        )
+        return retained_from if retained_from > start else None
+
+    def _job_in_progress(self, sub: Subscription) -> str | None:
+        """The job of `sub` a run stopped inside (the rows stream's progress marker), if any."""
+        rows = self.tap_state.get("bookmarks", {}).get(ScheduledExportRowsStream.name) or {}
+        for partition in rows.get("partitions") or []:
+            if (partition.get("context") or {}).get("subscription_id") == sub.subscription_id:
+                return (partition.get("progress") or {}).get("job_id")
+        return None
 
     def generate_child_contexts(self, record: dict, context: dict | None) -> t.Iterable[dict]:
         # Only a SUCCEEDED job has files; its context names it, the URLs stay in `run.live`.
