@@ -94,8 +94,9 @@ class TapBranch(Tap):
         """The SDK's validation against the settings schema, with three changes.
 
         A null setting the schema allows is dropped first (`without_nulls`): it means unset,
-        and the validator then fills in its default. The secrets are registered, and the log redaction installed, first: a mistyped
-        secret (a number, `apps` given as an object) is quoted by the validator's message.
+        and the validator then fills in its default. The secrets are registered, and the log
+        redaction installed, before validating: a mistyped secret (a number, `apps` given as
+        an object) is quoted by the validator's message.
         Discovery (where the SDK only warns, then runs on whatever it got) still refuses a
         setting given in the wrong shape; only the required ones may be missing, since
         discovery needs no credentials."""

@@ -302,9 +302,9 @@ class ScheduledExportJobsStream(_ScheduledStream):
     def _first_run_retention(self, sub: Subscription, start: dt.datetime) -> dt.datetime | None:
         """On a subscription's first run (no bookmark), the end_date from which Branch still
         keeps a job's files, when `start_date` is before it: the older jobs are skipped with a
-        warning, as Daily Exports v3 clamps its days. Once a job is bookmarked, or half read
-        (`_job_in_progress`), a later job that falls out of retention before it is read fails
-        (`_files_gone`): that loss is not the start_date's."""
+        warning, as Daily Exports v3 clamps its days (`_jobs_of` never skips a job a run stopped
+        inside). Once a job is bookmarked, a later one that falls out of retention before it is
+        read fails (`_files_gone`): that loss is not the start_date's."""
         retained_from = clamp_to_retention(
             start,
             clock.now() - RETENTION,
