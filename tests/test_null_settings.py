@@ -76,6 +76,7 @@ def _entries_with_a_null() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("name", "key"), _entries_with_a_null())
 def test_a_null_key_of_a_settings_entry_is_left_out_or_refused_naming_it(name, key):
+    assert name in _ENTRIES, f"give a valid entry of setting '{name}' in _ENTRIES"
     entry = {**_ENTRIES[name], key: None}
     base = {"start_date": "2024-01-01"} if name == "apps" else _GOOD
     started = _started_or_refusal({**base, name: [entry]})
