@@ -426,13 +426,19 @@ def test_a_first_run_from_10_days_ago_skips_the_jobs_past_retention_naming_the_p
         assert (
             f"scheduled_export_jobs (subscription {sub} ({'eo_install' if sub.endswith('1') else 'eo_commerce_event'}) "
             f"of app sandbox-app, first run): Branch keeps a scheduled export job's files only 7 "
-            f"days; the period {days_ago(10)}T00:00:00+00:00 to {days_ago(7)}T10:30:00+00:00 can "
-            f"no longer be fetched and is skipped. Starting at {days_ago(7)}T10:30:00+00:00."
+            f"days (3 job(s) past them); the period {days_ago(10)}T00:00:00+00:00 to "
+            f"{days_ago(8)}T23:59:59+00:00 can no longer be fetched and is skipped. Starting at "
+            f"{days_ago(7)}T10:30:00+00:00."
         ) in tap_logs(run)
     assert _files_answering(sandbox, 403) == []
     assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
         days_ago(2).isoformat()
     )
+
+    # From 7 days back no job is past retention: nothing skipped, nothing to warn about.
+    seven = run_tap({**config, "start_date": days_ago(7).isoformat()}, select=BOTH)
+    assert seven.error is None and "can no longer be fetched" not in seven.logs
+    assert {r["job_id"] for r in seven.records(ROWS)} == set(read)
 
     # Bookmarked, the next run starts at its bookmark and warns no more.
     sandbox.advance_days(1)

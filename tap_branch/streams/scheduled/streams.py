@@ -260,16 +260,16 @@ class ScheduledExportJobsStream(_ScheduledStream):
             end_limit = dt.datetime(
                 last_day.year, last_day.month, last_day.day, tzinfo=dt.timezone.utc
             )
-        retained_from = None if bookmark else self._first_run_retention(sub, start)
-        half_read = self._job_in_progress(sub)
-        for job in self.api.list_jobs(sub):
+        jobs = self.api.list_jobs(sub)
+        gone = set() if bookmark else self._gone_before_first_run(sub, jobs, start, end_limit)
+        for job in jobs:
             if bookmark and (
                 job.end < bookmark or (job.end == bookmark and job.job_id in done_at_bookmark)
             ):
                 continue
             if job.covers_through < start:
                 continue
-            if retained_from and job.end < retained_from and job.job_id != half_read:
+            if job.job_id in gone:
                 continue  # its files are gone at Branch: named by the first run's warning
             if end_limit and parse_moment(job.start_date or job.end_date) >= end_limit:
                 break
@@ -299,21 +299,42 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 return  # the bookmark stays before this job
             self._mark_done(context, job)
 
-    def _first_run_retention(self, sub: Subscription, start: dt.datetime) -> dt.datetime | None:
-        """On a subscription's first run (no bookmark), the end_date from which Branch still
-        keeps a job's files, when `start_date` is before it: the older jobs are skipped with a
-        warning, as Daily Exports v3 clamps its days (`_jobs_of` never skips a job a run stopped
-        inside). Once a job is bookmarked, a later one that falls out of retention before it is
-        read fails (`_files_gone`): that loss is not the start_date's."""
-        retained_from = clamp_to_retention(
-            start,
-            clock.now() - RETENTION,
-            logger=self.logger,
-            where=f"{self.name} ({sub.label}, first run)",
-            kept=f"Branch keeps a scheduled export job's files only {RETENTION.days} days",
-            show=lambda moment: moment.isoformat(timespec="seconds"),
-        )
-        return retained_from if retained_from > start else None
+    def _gone_before_first_run(
+        self,
+        sub: Subscription,
+        jobs: list[Job],
+        start: dt.datetime,
+        end_limit: dt.datetime | None,
+    ) -> set[str]:
+        """The ids of the jobs a subscription's first run (no bookmark) skips: those from
+        `start_date` on whose files are already past Branch's retention (`_files_gone`'s rule),
+        with one warning naming the period lost, as Daily Exports v3 clamps its days. A job a
+        run stopped inside is never skipped; once a job is bookmarked, a later one that falls
+        out of retention before it is read fails: that loss is not the start_date's."""
+        retained_from = clock.now() - RETENTION
+        if start >= retained_from:
+            return set()
+        half_read = self._job_in_progress(sub)
+        gone = [
+            job
+            for job in jobs
+            if start <= job.covers_through
+            and job.end < retained_from
+            and job.job_id != half_read
+            and not (end_limit and parse_moment(job.start_date or job.end_date) >= end_limit)
+        ]
+        if gone:
+            clamp_to_retention(
+                start,
+                retained_from,
+                logger=self.logger,
+                where=f"{self.name} ({sub.label}, first run)",
+                kept=f"Branch keeps a scheduled export job's files only {RETENTION.days} days "
+                f"({len(gone)} job(s) past them)",
+                last_lost=gone[-1].end,
+                show=lambda moment: moment.isoformat(timespec="seconds"),
+            )
+        return {job.job_id for job in gone}
 
     def _job_in_progress(self, sub: Subscription) -> str | None:
         """The job of `sub` a run stopped inside (the rows stream's progress marker), if any."""
