@@ -89,6 +89,11 @@ RETENTION = dt.timedelta(days=7)
 ACCEPTING_SETTING = "scheduled_export_accepted_mismatches"
 
 
+def past_retention(job: Job) -> bool:
+    """Whether Branch no longer keeps the job's files: `RETENTION` after its end_date."""
+    return clock.now() - job.end > RETENTION
+
+
 class ExportIntegrityError(FatalAPIError):
     """Rows read from a job's files do not add up to its `lines_exported`, or its files are gone."""
 
@@ -319,7 +324,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
             job
             for job in jobs
             if start <= job.covers_through
-            and job.end < retained_from
+            and past_retention(job)
             and job.job_id != half_read
             and not (end_limit and parse_moment(job.start_date or job.end_date) >= end_limit)
         ]
@@ -677,7 +682,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             f"job {job.job_id} of {sub.label} (end_date {job.end_date}): its files answer 403 even "
             f"with fresh URLs; {rows} of {job.lines_exported} rows were read"
         )
-        if age <= RETENTION:
+        if not past_retention(job):
             self.logger.error(
                 "%s, %d days after the job, inside Branch's %d-day retention. The bookmark stays "
                 "before the job; the next run tries again.",
