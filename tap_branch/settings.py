@@ -291,6 +291,57 @@ def check_credentials(
         raise invalid_setting(f"Streams {names} need setting 'app_id'.")
 
 
+# --- null settings -------------------------------------------------------------------
+
+#: The end of a nullable setting's description (`--about`, meltano.yml, the README table).
+NULL_MEANS_DEFAULT = "Null means the default."
+NULL_MEANS_UNSET = "Null means unset."
+
+
+def accepts_null(prop: t.Mapping[str, t.Any]) -> bool:
+    kinds = types_of(dict(prop))
+    return not kinds or "null" in kinds
+
+
+def without_nulls(value: t.Any, schema: t.Mapping[str, t.Any]) -> t.Any:
+    """`value` without the nulls its schema allows, at any depth of its declared objects (an
+    `apps` entry's `app_id`): a null setting is one left unset, so validation then fills in its
+    default and the code reading it finds its default or nothing, never a None it cannot use.
+    A null the schema does not allow stays, for validation to refuse naming the setting. Only
+    declared keys are dropped: a null inside `stream_maps` means "remove the property"."""
+    if isinstance(value, dict):
+        declared = _option_with(schema, "properties").get("properties") or {}
+        return {
+            key: without_nulls(item, declared.get(key) or {})
+            for key, item in value.items()
+            if not (item is None and key in declared and accepts_null(declared[key]))
+        }
+    if isinstance(value, list):
+        items = _option_with(schema, "items").get("items")
+        if isinstance(items, dict):
+            return [without_nulls(item, items) for item in value]
+    return value
+
+
+def _option_with(schema: t.Mapping[str, t.Any], key: str) -> t.Mapping[str, t.Any]:
+    """The schema itself, or its `anyOf` option, that has `key` (`properties`, `items`)."""
+    if key in schema:
+        return schema
+    options = [o for o in schema.get("anyOf") or [] if isinstance(o, dict) and key in o]
+    return options[0] if options else {}
+
+
+def say_what_null_means(schema: t.Mapping[str, t.Any]) -> None:
+    """End each nullable setting's description saying what null means (idempotent)."""
+    for prop in (schema.get("properties") or {}).values():
+        if not accepts_null(prop):
+            continue
+        note = NULL_MEANS_DEFAULT if "default" in prop else NULL_MEANS_UNSET
+        description = str(prop.get("description") or "").strip()
+        if not description.endswith(note):
+            prop["description"] = f"{description} {note}".strip()
+
+
 # --- settings from environment variables ---------------------------------------------
 
 #: The words a boolean setting's environment variable may hold (case-insensitive): the SDK's,

@@ -33,8 +33,10 @@ from tap_branch.settings import (
     config_files,
     environment_config,
     invalid_setting,
+    say_what_null_means,
     secret_values,
     unknown_settings,
+    without_nulls,
 )
 from tap_branch.state_checks import check_state, state_file
 from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
@@ -48,7 +50,9 @@ def _config_schema() -> dict:
     properties = list(COMMON_SETTINGS)
     for family in families.FAMILIES:
         properties.extend(family.SETTINGS)
-    return th.PropertiesList(*properties).to_dict()
+    schema = th.PropertiesList(*properties).to_dict()
+    say_what_null_means(schema)
+    return schema
 
 
 def _null_as_schema(schema: t.Any) -> None:
@@ -91,15 +95,18 @@ class TapBranch(Tap):
         return environment_config(schema, cls._env_var_prefix)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's validation against the settings schema, with two changes.
+        """The SDK's validation against the settings schema, with three changes.
 
-        The secrets are registered, and the log redaction installed, first: a mistyped
-        secret (a number, `apps` given as an object) is quoted by the validator's message.
+        A null setting the schema allows is dropped first (`without_nulls`): it means unset,
+        and the validator then fills in its default. The secrets are registered, and the log
+        redaction installed, before validating: a mistyped secret (a number, `apps` given as
+        an object) is quoted by the validator's message.
         Discovery (where the SDK only warns, then runs on whatever it got) still refuses a
         setting given in the wrong shape; only the required ones may be missing, since
         discovery needs no credentials."""
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
+        self._config = without_nulls(self._config, schema)
         SECRETS.add(*secret_values(self._config, schema["properties"]))
         install_log_redaction()
         if not raise_errors:
@@ -161,9 +168,11 @@ class TapBranch(Tap):
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
         """The SDK's built-in settings (stream maps, batch, ...), with the bare "null" the SDK
         puts in their `anyOf` lists made `{"type": "null"}`: a bare string is no schema, and
-        strict validators (PyAirbyte's) then refuse the whole settings schema."""
+        strict validators (PyAirbyte's) then refuse the whole settings schema, and their
+        descriptions saying what null means, as the tap's own do."""
         super().append_builtin_config(config_jsonschema)
         _null_as_schema(config_jsonschema)
+        say_what_null_means(config_jsonschema)
 
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:

@@ -35,6 +35,31 @@ def test_no_credentials_at_all_is_an_error(sandbox, base_config):
         run_tap(config)
 
 
+def test_credits_are_opt_in_like_custom_exports(sandbox, base_config):
+    """The credit streams read only the identities `credit_identities` lists: without a
+    catalog they are not run (no empty tables, no warning about the setting), and the
+    catalog marks them not selected by default, as it does the Custom Exports."""
+    from tap_branch.tap import TapBranch
+
+    credits = {"credit_history", "credit_balances"}
+    run = run_tap(base_config)
+    assert run.error is None
+    assert {"links", "app_config", "cohort_installs_by_campaign"} <= run.streams_with_records
+    assert not credits & {m["stream"] for m in run.messages if m["type"] == "SCHEMA"}
+    assert "credit_identities" not in run.logs
+    assert not [r for r in sandbox.requests_log() if r["path"].startswith("/v1/credit")]
+
+    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
+    by_default = {
+        entry["tap_stream_id"]
+        for entry in catalog["streams"]
+        for metadata in entry["metadata"]
+        if metadata["breadcrumb"] == [] and not metadata["metadata"]["selected-by-default"]
+    }
+    assert credits <= by_default
+    assert {name for name in by_default if not name.startswith("custom_")} == credits
+
+
 # --- a catalog: its streams must be the tap's, some selected, with the tap's schemas ----------
 
 

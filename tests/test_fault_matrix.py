@@ -405,20 +405,32 @@ def test_scheduled_job_403_inside_retention_fails_and_keeps_the_bookmark(sandbox
 
 
 def test_scheduled_job_past_retention_fails_naming_it_until_accepted(sandbox, base_config):
+    """Bookmarked before them (a first run skips them with a warning instead: test_scheduled_exports)."""
     config = {
         **base_config,
         "start_date": days_back(9)[0].isoformat(),
         "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}],
     }
+    held = f"{days_back(10)[0].isoformat()}T23:59:59+00:00"  # a job before start_date
+    context = {"subscription_id": "sandbox-sub-1"}
+    state = {
+        "bookmarks": {
+            "scheduled_export_jobs": {
+                "partitions": [{"context": context, "replication_key_value": held}]
+            }
+        }
+    }
     gone = [_job_files(sandbox, "sandbox-sub-1", n) for n in (9, 8)]  # retention: 7 days
-    run = run_tap(config, select=SCHEDULED, expect_error=True)
+    run = run_tap(config, state=state, select=SCHEDULED, expect_error=True)
     assert_loud(
         run, f"job {gone[0]}", "past Branch's retention", "scheduled_export_accepted_mismatches"
     )
-    assert bookmark_of(run, "scheduled_export_jobs", {"subscription_id": "sandbox-sub-1"}) is None
+    assert bookmark_of(run, "scheduled_export_jobs", context) == held
     assert run.records("scheduled_export_rows") == []
 
-    accepted = run_tap({**config, "scheduled_export_accepted_mismatches": gone}, select=SCHEDULED)
+    accepted = run_tap(
+        {**config, "scheduled_export_accepted_mismatches": gone}, state=state, select=SCHEDULED
+    )
     assert accepted.error is None
     assert "accepted by 'scheduled_export_accepted_mismatches'" in accepted.logs
     read = {r["job_id"] for r in accepted.records("scheduled_export_rows")}

@@ -142,7 +142,7 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
                 "daily_eo_install",
                 "cohort_installs_by_campaign",
             } <= selected
-            assert not {s for s in selected if s.startswith("custom_")}
+            assert not {s for s in selected if s.startswith(("custom_", "credit_"))}
         if words[1:3] == ["run", "tap-branch"]:
             requests = sandbox.requests_log()
             paths = {r["path"] for r in requests}
@@ -213,7 +213,7 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
     api_url = next(line for line in listing.splitlines() if line.startswith("api_url "))
     assert sandbox.url in api_url
 
-    # The opt-in line really selects that one report type, and only it.
+    # The opt-in lines really select that one report type, and only it, and the credits.
     assert ran_custom_opt_in
     after = subprocess.run(
         [str(MELTANO), "select", "tap-branch", "--list"],
@@ -225,4 +225,5 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
     )
     custom = {s for s in _selected_streams(after.stdout) if s.startswith("custom_")}
     assert custom == {"custom_eo_install"}
+    assert {"credit_history", "credit_balances"} <= _selected_streams(after.stdout)
     assert "app_config" not in _selected_streams(after.stdout)

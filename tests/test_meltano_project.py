@@ -92,7 +92,10 @@ def test_meltano_yml_declares_every_setting_the_tap_reads():
         assert name in declared
 
 
-def test_the_shipped_selection_leaves_custom_exports_out():
+def test_the_shipped_selection_is_the_taps_default_selection():
+    """Meltano's `select` takes what a plain Singer run takes without a catalog: every stream
+    but the opt-in ones, Custom Exports (they spend export jobs) and credits (they need
+    `credit_identities`)."""
     from fnmatch import fnmatch
 
     from tap_branch.tap import TapBranch
@@ -101,7 +104,12 @@ def test_the_shipped_selection_leaves_custom_exports_out():
     assert not [p for p in patterns if p.startswith("!")]  # an exclusion would beat a user's opt-in
     streams = TapBranch(config={"start_date": "2024-01-01"}, parse_env_config=False).streams
     selected = {name for name in streams if any(fnmatch(name, p) for p in patterns)}
-    assert selected == {name for name in streams if not name.startswith("custom_")}
+    assert selected == {name for name, stream in streams.items() if stream.selected_by_default}
+    opt_in = {name for name in streams if name not in selected}
+    assert {name for name in opt_in if not name.startswith("custom_")} == {
+        "credit_history",
+        "credit_balances",
+    }
 
 
 def test_env_example_names_only_real_settings():

@@ -7,8 +7,9 @@ import datetime as dt
 
 import pytest
 
+from tap_branch import clock
 from tap_branch.sandbox.scheduled_exports import job_id_for
-from tests.conftest import utc_today
+from tests.conftest import NOW, utc_today
 from tests.tap_runner import run_tap
 
 JOBS, ROWS = "scheduled_export_jobs", "scheduled_export_rows"
@@ -389,3 +390,116 @@ def test_a_count_sent_as_text_of_digits_is_read(sandbox, base_config):
     run = run_tap(base_config, select=BOTH)
     assert next(j["lines_exported"] for j in run.records(JOBS) if j["job_id"] == job) == count
     assert len([r for r in run.records(ROWS) if r["job_id"] == job]) == count
+
+
+# --- Branch's 7-day retention of a job's files --------------------------------------------------
+
+
+def _job(sandbox, subscription_id: str, days: int) -> str:
+    return job_id_for(sandbox.sandbox, subscription_id, days_ago(days))
+
+
+def _files_answering(sandbox, status: int) -> list[str]:
+    return [
+        e["path"]
+        for e in sandbox.requests_log()
+        if e["path"].startswith("/files/scheduled/") and e["status"] == status
+    ]
+
+
+def test_a_first_run_from_10_days_ago_skips_the_jobs_past_retention_naming_the_period(
+    sandbox, base_config
+):
+    """Jobs whose files are past Branch's 7 days (the sandbox answers them 403) are left out
+    of a first run, as Daily Exports v3 clamps its days: one warning per subscription names
+    the period lost; every job still kept is read, exit 0."""
+    config = {**base_config, "start_date": days_ago(10).isoformat()}
+    run = run_tap(config, select=BOTH)
+    assert run.error is None
+    read = collections.Counter(r["job_id"] for r in run.records(ROWS))
+    lines = {j["job_id"]: j["lines_exported"] for j in run.records(JOBS)}
+    for sub, last_done in (("sandbox-sub-1", 2), ("sandbox-sub-2", 1)):  # sub-1's day 1 RUNNING
+        assert not {_job(sandbox, sub, n) for n in (10, 9, 8)} & (set(read) | set(lines))
+        for n in range(7, last_done - 1, -1):
+            job = _job(sandbox, sub, n)
+            assert read[job] == lines[job] > 0
+        assert (
+            f"scheduled_export_jobs (subscription {sub} ({'eo_install' if sub.endswith('1') else 'eo_commerce_event'}) "
+            f"of app sandbox-app, first run): Branch keeps a scheduled export job's files only 7 "
+            f"days (3 job(s) past them); the period {days_ago(10)}T00:00:00+00:00 to "
+            f"{days_ago(8)}T23:59:59+00:00 can no longer be fetched and is skipped. Starting at "
+            f"{days_ago(7)}T10:30:00+00:00."
+        ) in tap_logs(run)
+    assert _files_answering(sandbox, 403) == []
+    assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
+        days_ago(2).isoformat()
+    )
+
+    # From 7 days back no job is past retention: nothing skipped, nothing to warn about.
+    seven = run_tap({**config, "start_date": days_ago(7).isoformat()}, select=BOTH)
+    assert seven.error is None and "can no longer be fetched" not in seven.logs
+    assert {r["job_id"] for r in seven.records(ROWS)} == set(read)
+
+    # Bookmarked, the next run starts at its bookmark and warns no more.
+    sandbox.advance_days(1)
+    again = run_tap(config, state=run.state, select=BOTH)
+    assert again.error is None and "can no longer be fetched" not in again.logs
+    assert {r["job_id"] for r in again.records(ROWS)} == {
+        _job(sandbox, "sandbox-sub-1", 1),
+        _job(sandbox, "sandbox-sub-2", 0),
+    }
+
+
+def test_a_job_that_falls_out_of_retention_after_it_was_bookmarked_still_fails(
+    sandbox, base_config
+):
+    """A first run from 10 days ago skips the jobs past retention and stops at a RUNNING job;
+    when the next run comes after that job's files are past Branch's 7 days, the loss is no
+    start_date's: it fails naming the job and the setting that accepts it, the bookmark stays."""
+    pending = days_ago(5)
+    sandbox.options(scheduled_statuses={f"sandbox-sub-1/{pending}": "RUNNING"})
+    config = {
+        **base_config,
+        "start_date": days_ago(10).isoformat(),
+        "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}],
+    }
+    first = run_tap(config, select=BOTH)
+    assert first.error is None
+    held = bookmark(first, "sandbox-sub-1")["replication_key_value"]
+    assert held.startswith(days_ago(6).isoformat())
+
+    sandbox.options(scheduled_statuses={})
+    sandbox.advance_days(3)
+    clock.set_now(NOW + dt.timedelta(days=3))
+    job = _job(sandbox, "sandbox-sub-1", 5)
+    later = run_tap(config, state=first.state, select=BOTH, expect_error=True)
+    assert later.error is not None
+    assert f"job {job}" in str(later.error) and "past Branch's retention" in str(later.error)
+    assert "scheduled_export_accepted_mismatches" in str(later.error)
+    assert bookmark(later, "sandbox-sub-1")["replication_key_value"] == held
+
+    accepted = run_tap(
+        {**config, "scheduled_export_accepted_mismatches": [job]}, state=first.state, select=BOTH
+    )
+    assert accepted.error is None
+    assert bookmark(accepted, "sandbox-sub-1")["replication_key_value"] > held
+
+
+def test_a_job_half_read_by_a_first_run_is_never_skipped_as_past_retention(sandbox, base_config):
+    """No bookmark yet, but a run stopped inside a job (the rows' progress marker): the older
+    jobs are still skipped, that job is not. Its rows were begun, so its files gone at Branch
+    fail the run naming it."""
+    config = {
+        **base_config,
+        "start_date": days_ago(10).isoformat(),
+        "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}],
+    }
+    half_read = _job(sandbox, "sandbox-sub-1", 9)
+    progress = {"job_id": half_read, "files_done": 1, "rows_done": 1}
+    context = {"subscription_id": "sandbox-sub-1"}
+    state = {"bookmarks": {ROWS: {"partitions": [{"context": context, "progress": progress}]}}}
+    run = run_tap(config, state=state, select=BOTH, expect_error=True)
+    assert run.error is not None
+    assert f"job {half_read}" in str(run.error) and "past Branch's retention" in str(run.error)
+    assert _job(sandbox, "sandbox-sub-1", 10) not in str(run.error)  # skipped with the warning
+    assert "can no longer be fetched" in run.logs

@@ -92,6 +92,10 @@ class PublicApiStream(BranchStream):
     """
 
     credentials_needed = "v1-key"
+    # Opt-in, as Custom Exports: without `credit_identities` (your own user ids, which no
+    # default can guess) these streams read nothing, so a default selection would load empty
+    # tables. Select them with the identities set.
+    selected_by_default = False
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)

@@ -43,6 +43,7 @@ from tap_branch.downloads import (
 )
 from tap_branch.errors import branch_error_message, describe_response, refuses_credentials
 from tap_branch.ratelimit import shared_limiter
+from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.sdk_internals import sibling_streams
@@ -152,19 +153,14 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             start = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
         # The 120 days count when Branch receives the job; an hour's margin covers a long run.
         earliest = floor_hour(clock.now() - dt.timedelta(days=LOOKBACK_DAYS)) + 2 * _HOUR
-        if start < earliest:
-            self.logger.warning(
-                "%s (app %s): Custom Exports reach back only %d days; events from %s to %s can no "
-                "longer be fetched and are skipped. Starting at %s.",
-                self.name,
-                context["app_id"],
-                LOOKBACK_DAYS,
-                branch_time(start),
-                branch_time(earliest),
-                branch_time(earliest),
-            )
-            return earliest
-        return start
+        return clamp_to_retention(
+            start,
+            earliest,
+            logger=self.logger,
+            where=f"{self.name} (app {context['app_id']})",
+            kept=f"Custom Exports reach back only {LOOKBACK_DAYS} days",
+            show=branch_time,
+        )
 
     def _limit(self) -> dt.datetime:
         if self.config.get("end_date"):

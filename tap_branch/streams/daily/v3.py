@@ -33,6 +33,7 @@ from tap_branch.apps import BranchApp
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.columnar.records import ColumnarRows, raw_millis_copies
 from tap_branch.downloads import file_done_entry, file_label, files_to_read
+from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.event_topics import EO_TOPICS
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.state_checks import ISO_MOMENT
@@ -125,21 +126,15 @@ class DailyV3Stream(DailyFileStream):
     # --- days ---------------------------------------------------------------
 
     def first_day(self, context: dict | None) -> dt.date:
-        wanted = super().first_day(context)
         earliest = clock.today() - dt.timedelta(days=AVAILABLE_DAYS)
-        if wanted < earliest:
-            self.logger.warning(
-                "%s (app %s): Daily Exports v3 keeps only the last %d days; the days %s to %s can no "
-                "longer be fetched and are skipped. Starting at %s.",
-                self.name,
-                context["app_id"] if context else "?",
-                AVAILABLE_DAYS,
-                wanted,
-                earliest - dt.timedelta(days=1),
-                earliest,
-            )
-            return earliest
-        return wanted
+        return clamp_to_retention(
+            super().first_day(context),
+            earliest,
+            logger=self.logger,
+            where=f"{self.name} (app {context['app_id'] if context else '?'})",
+            kept=f"Daily Exports v3 keeps only the last {AVAILABLE_DAYS} days",
+            last_lost=earliest - dt.timedelta(days=1),
+        )
 
     def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
         self.checkpoint(context, bookmark=midnight(day), write=write, **{PROGRESS: None})

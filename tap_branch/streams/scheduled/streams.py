@@ -43,6 +43,7 @@ from tap_branch.columnar.records import (
 )
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
+from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.scheduled.api import (
@@ -77,8 +78,9 @@ SETTINGS = [
         th.ArrayType(th.StringType),
         description="Job ids of scheduled exports whose row count you have checked and accept although it "
         "differs from Branch's lines_exported, or whose rows you accept losing: files gone at Branch (403 "
-        "past its 7-day retention), a job Branch reports FAILED, or one SUCCEEDED without files and without "
-        "lines_exported. Any other such job fails the run and keeps its bookmark.",
+        "past its 7-day retention; a subscription's first run skips those jobs with a warning), a job "
+        "Branch reports FAILED, or one SUCCEEDED without files and without lines_exported. Any other "
+        "such job fails the run and keeps its bookmark.",
     ),
 ]
 
@@ -87,6 +89,11 @@ DONE, MISMATCH = "done", "mismatch"
 #: Branch keeps a job's files this long ("Typically data is accessible via API for 7 days").
 RETENTION = dt.timedelta(days=7)
 ACCEPTING_SETTING = "scheduled_export_accepted_mismatches"
+
+
+def past_retention(job: Job) -> bool:
+    """Whether Branch no longer keeps the job's files: `RETENTION` after its end_date."""
+    return clock.now() - job.end > RETENTION
 
 
 class ExportIntegrityError(FatalAPIError):
@@ -263,13 +270,17 @@ class ScheduledExportJobsStream(_ScheduledStream):
             end_limit = dt.datetime(
                 last_day.year, last_day.month, last_day.day, tzinfo=dt.timezone.utc
             )
-        for job in self.api.list_jobs(sub):
+        jobs = self.api.list_jobs(sub)
+        gone = set() if bookmark else self._gone_before_first_run(sub, jobs, start, end_limit)
+        for job in jobs:
             if bookmark and (
                 job.end < bookmark or (job.end == bookmark and job.job_id in done_at_bookmark)
             ):
                 continue
             if job.covers_through < start:
                 continue
+            if job.job_id in gone:
+                continue  # its files are gone at Branch: named by the first run's warning
             if end_limit and parse_moment(job.start_date or job.end_date) >= end_limit:
                 break
             where = f"Job {job.job_id} of {sub.label} (end_date {job.end_date})"
@@ -297,6 +308,51 @@ class ScheduledExportJobsStream(_ScheduledStream):
             if self.run.outcomes.pop(key, DONE) == MISMATCH:
                 return  # the bookmark stays before this job
             self._mark_done(context, job)
+
+    def _gone_before_first_run(
+        self,
+        sub: Subscription,
+        jobs: list[Job],
+        start: dt.datetime,
+        end_limit: dt.datetime | None,
+    ) -> set[str]:
+        """The ids of the jobs a subscription's first run (no bookmark) skips: those from
+        `start_date` on whose files are already past Branch's retention (`_files_gone`'s rule),
+        with one warning naming the period lost, as Daily Exports v3 clamps its days. A job a
+        run stopped inside is never skipped; once a job is bookmarked, a later one that falls
+        out of retention before it is read fails: that loss is not the start_date's."""
+        retained_from = clock.now() - RETENTION
+        if start >= retained_from:
+            return set()
+        half_read = self._job_in_progress(sub)
+        gone = [
+            job
+            for job in jobs
+            if start <= job.covers_through
+            and past_retention(job)
+            and job.job_id != half_read
+            and not (end_limit and parse_moment(job.start_date or job.end_date) >= end_limit)
+        ]
+        if gone:
+            clamp_to_retention(
+                start,
+                retained_from,
+                logger=self.logger,
+                where=f"{self.name} ({sub.label}, first run)",
+                kept=f"Branch keeps a scheduled export job's files only {RETENTION.days} days "
+                f"({len(gone)} job(s) past them)",
+                last_lost=gone[-1].end,
+                show=lambda moment: moment.isoformat(timespec="seconds"),
+            )
+        return {job.job_id for job in gone}
+
+    def _job_in_progress(self, sub: Subscription) -> str | None:
+        """The job of `sub` a run stopped inside (the rows stream's progress marker), if any."""
+        rows = self.tap_state.get("bookmarks", {}).get(ScheduledExportRowsStream.name) or {}
+        for partition in rows.get("partitions") or []:
+            if (partition.get("context") or {}).get("subscription_id") == sub.subscription_id:
+                return (partition.get("progress") or {}).get("job_id")
+        return None
 
     def generate_child_contexts(self, record: dict, context: dict | None) -> t.Iterable[dict]:
         # Only a SUCCEEDED job has files; its context names it, the URLs stay in `run.live`.
@@ -646,7 +702,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             f"job {job.job_id} of {sub.label} (end_date {job.end_date}): its files answer 403 even "
             f"with fresh URLs; {rows} of {job.lines_exported} rows were read"
         )
-        if age <= RETENTION:
+        if not past_retention(job):
             self.logger.error(
                 "%s, %d days after the job, inside Branch's %d-day retention. The bookmark stays "
                 "before the job; the next run tries again.",
