@@ -98,8 +98,8 @@ def selected_families(tap: TapBranch) -> list[tuple[Family, list[Stream]]]:
 
 
 def test_connection(tap: TapBranch) -> Outcome:
-    """`--test`: the probes of every family with selected streams (without a catalog: the
-    default selection), each with the credentials it is configured with.
+    """`--test`: the probes of every family with streams selected by default (`--test` runs
+    before a `--catalog` is read), each with the credentials it is configured with.
 
     Raises a config error naming the setting of the first credential Branch refuses, and
     one when no credential was tried at all; a `BranchFault` for any other failure.
