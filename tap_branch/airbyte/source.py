@@ -17,10 +17,12 @@ from tap_branch.airbyte.catalog import (
     full_refresh_streams,
     parent_streams,
     read_configured_catalog,
+    refuse_unsupported_modes,
     selected_singer_catalog,
 )
 from tap_branch.airbyte.inputs import InputError, read_config
-from tap_branch.airbyte.messages import ENVELOPE, AirbyteWriter, write
+from tap_branch.airbyte.messages import AirbyteEnvelope, AirbyteWriter, write
+from tap_branch.airbyte.progress import SyncProgress
 from tap_branch.airbyte.spec import refuse_unsupported, specification
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
 from tap_branch.connection import test_connection
@@ -57,8 +59,11 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
     configured = read_configured_catalog(catalog_path)
     discovery = _tap(config)
     singer_catalog = discovery.catalog_dict
+    parents = parent_streams(discovery)
     selected = selected_singer_catalog(singer_catalog, configured)
-    carried_by = carriers(parent_streams(discovery), [e.stream.name for e in configured.streams])
+    refuse_unsupported_modes(configured, airbyte_catalog(singer_catalog, parents))
+    names = [e.stream.name for e in configured.streams]
+    carried_by = carriers(parents, names)
     # A full refresh starts over from `start_date`: the cursor bookmarks of the stream, and of
     # the parents its state carries, are dropped. Other state stays (a job's file progress).
     refreshed = full_refresh_streams(configured)
@@ -70,15 +75,30 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
         path=state_path or "",
         reset={name for name, carrier in carried_by.items() if carrier in refreshed} & with_cursor,
     )
-    with OUTPUT.records_in(ENVELOPE):
+    progress = SyncProgress(names, parents, carried_by, bookmarks)
+    with OUTPUT.records_in(AirbyteEnvelope(progress)):
         tap = TapBranch(
             config=config,
             catalog=selected,
             state={"bookmarks": bookmarks} if bookmarks else None,
             parse_env_config=False,
-            message_writer=AirbyteWriter(bookmarks, carried_by),
+            message_writer=AirbyteWriter(progress),
         )
-        tap.sync_all()
+        progress.watch(tap)
+        try:
+            tap.sync_all()
+        except Exception as exc:
+            raise StreamFailed(progress.incomplete()) from exc
+        progress.complete_all()
+
+
+class StreamFailed(Exception):
+    """A read failed once its streams were syncing (the error is the cause); `stream`: the
+    configured stream it belongs to, when one stream failed."""
+
+    def __init__(self, stream: str | None) -> None:
+        super().__init__(stream)
+        self.stream = stream
 
 
 def _tap(config: dict[str, t.Any]) -> TapBranch:
