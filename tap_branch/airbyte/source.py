@@ -23,7 +23,7 @@ from tap_branch.airbyte.catalog import (
 from tap_branch.airbyte.inputs import InputError, read_config
 from tap_branch.airbyte.messages import AirbyteEnvelope, AirbyteWriter, write
 from tap_branch.airbyte.progress import SyncProgress
-from tap_branch.airbyte.spec import refuse_unsupported, specification
+from tap_branch.airbyte.spec import refuse_unsupported, specification, tap_config
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
 from tap_branch.connection import test_connection
 from tap_branch.redaction import redact
@@ -39,7 +39,7 @@ def check(config_path: str) -> None:
     """CONNECTION_STATUS: SUCCEEDED once Branch accepted every configured credential, else
     FAILED with the reason (which setting). Anything unexpected is left to the caller."""
     try:
-        tap = _tap(read_config(config_path))
+        tap = _tap(_config(config_path))
         accepted = test_connection(tap)
     except (InputError, ConfigValidationError) as exc:
         status = AirbyteConnectionStatus(status=Status.FAILED, message=describe(exc))
@@ -49,13 +49,13 @@ def check(config_path: str) -> None:
 
 
 def discover(config_path: str) -> None:
-    tap = _tap(read_config(config_path))
+    tap = _tap(_config(config_path))
     catalog = airbyte_catalog(tap.catalog_dict, parent_streams(tap))
     write(AirbyteMessage(type=Type.CATALOG, catalog=catalog))
 
 
 def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
-    config = read_config(config_path)
+    config = _config(config_path)
     configured = read_configured_catalog(catalog_path)
     discovery = _tap(config)
     singer_catalog = discovery.catalog_dict
@@ -99,6 +99,11 @@ class StreamFailed(Exception):
     def __init__(self, stream: str | None) -> None:
         super().__init__(stream)
         self.stream = stream
+
+
+def _config(path: str) -> dict[str, t.Any]:
+    """The config Airbyte hands over, as the tap takes it (`spec.tap_config`)."""
+    return tap_config(read_config(path))
 
 
 def _tap(config: dict[str, t.Any]) -> TapBranch:
