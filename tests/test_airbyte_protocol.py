@@ -352,14 +352,23 @@ def test_a_wrong_command_line_is_a_config_error(argv, named, tmp_path):
     assert named in message.trace.error.message
 
 
-def test_a_sync_mode_a_stream_lacks_is_a_config_error(base_config, catalog, tmp_path):
-    chosen = configured(catalog, ("app_config",))
-    chosen["streams"][0]["sync_mode"] = "incremental"
+@pytest.mark.parametrize(
+    ("stream", "change", "named"),
+    [
+        ("app_config", {"sync_mode": "incremental"}, "stream app_config for sync mode incremental"),
+        ("events", {"cursor_field": ["timestamp"]}, "stream events the cursor field timestamp"),
+    ],
+)
+def test_a_sync_mode_or_cursor_a_stream_lacks_is_a_config_error(
+    base_config, catalog, tmp_path, stream, change, named
+):
+    chosen = configured(catalog, (stream,))
+    chosen["streams"][0].update(change)
     run = airbyte("read", files={"--config": base_config, "--catalog": chosen}, tmp_path=tmp_path)
     assert run.returncode == 1 and run.of(Type.RECORD) == []
     error = run.messages[-1].trace.error
     assert error.failure_type.value == "config_error"
-    assert "stream app_config for sync mode incremental" in error.message
+    assert named in error.message
 
 
 def test_check_answers_with_a_connection_status(sandbox, base_config, tmp_path):

@@ -172,6 +172,8 @@ def test_the_image_runs_the_console_script_at_the_package_version():
     assert 'ENTRYPOINT ["tap-branch-airbyte"]' in dockerfile
     assert re.search(r'^ENV AIRBYTE_ENTRYPOINT="tap-branch-airbyte"$', dockerfile, re.M)
     assert f"LABEL io.airbyte.version={version}" in dockerfile
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0")  # the connector runs unprivileged
     metadata = yaml.safe_load((root / "metadata.yaml").read_text())["data"]
     assert metadata["connectorType"] == "source"
     assert metadata["dockerImageTag"] == version

@@ -9,11 +9,11 @@ carries `sourceStats.recordCount`, the records of that stream since its previous
   parent record); `watch` wraps each stream's public `Stream.sync`, so a stream is
   STARTED when it is first synced and, with the streams under the same top-level stream,
   COMPLETE when that top-level stream's sync returns, after one last STATE of its own
-  (also when no bookmark moved: Airbyte reads a stream without a final STATE as unfinished);
+  (also when no bookmark moved, so the platform has every stream's state and record count);
 - the record paths count the records they write (`messages.AirbyteEnvelope`);
 - a Singer STATE becomes one per-stream STATE for each started configured stream whose
   bookmarks, or whose parents' bookmarks (`state.carriers`), moved;
-- on a failure every configured stream not COMPLETE is INCOMPLETE, and `failed_stream`
+- on a failure every configured stream not COMPLETE is INCOMPLETE, and `incomplete`
   names the configured stream the failure belongs to (for the error's stream descriptor).
 """
 
