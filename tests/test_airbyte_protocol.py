@@ -260,8 +260,9 @@ def test_a_failing_read_ends_with_a_trace_error(sandbox, base_config, catalog, t
     trace = run.messages[-1]
     assert trace.type == Type.TRACE and trace.trace.type == TraceType.ERROR
     assert "Authentication failed" in trace.trace.error.message
-    # the credentials are tried before any stream starts
+    # the credentials are tried before any stream starts; a refused one is the user's to fix
     assert trace.trace.error.stream_descriptor is None
+    assert trace.trace.error.failure_type.value == "config_error"
     assert statuses_of(run) == {"links": ["INCOMPLETE"]}
     assert trace.trace.error.stack_trace
     assert wrong not in run.raw and SANDBOX_SECRET not in run.raw

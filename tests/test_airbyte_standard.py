@@ -135,6 +135,7 @@ def test_airbytes_standard_tests_pass(fast_sandbox, cdk_python, tmp_path):
             **os.environ,
             "TAP_BRANCH_AIRBYTE": str(pathlib.Path(sys.executable).parent / "tap-branch-airbyte"),
             "AIRBYTE_STANDARD_ROOT": str(connector),
+            "TMPDIR": str(tmp_path),  # the CDK writes each config and catalog to a temp file
         },
         capture_output=True,
         text=True,
