@@ -18,6 +18,8 @@ fi
 # PyAirbyte, the Airbyte client of tests/test_airbyte_pyairbyte.py, in a virtualenv of its own
 # inside $VENV (it pins many packages); built once, with uv's wheel cache.
 "$VENV/bin/python" tests/pyairbyte_env.py >/dev/null
+# airbyte-cdk (pinned), whose standard source tests tests/test_airbyte_standard.py runs, likewise.
+"$VENV/bin/python" tests/airbyte_cdk_env.py >/dev/null
 # meltanolabs-target-postgres, the BATCH-reading target of tests/test_postgres_batch.py, likewise.
 "$VENV/bin/python" tests/target_postgres_env.py >/dev/null
 "$VENV/bin/ruff" check tap_branch tests benchmarks scripts

@@ -167,6 +167,7 @@ class FastRecordMixin:
         if not self.selected:
             return
         OUTPUT.add_lines(rows.lines())
+        OUTPUT.envelope.records_written(self.name, rows.count)
         self._record_counter.increment(rows.count)
         self.state_manager.is_flushed = False
 

@@ -53,6 +53,10 @@ class SingerEnvelope:
         prefix = '{"type":"RECORD","stream":' + msgspec.json.encode(stream).decode() + ',"record":'
         return prefix, suffix + "}\n"
 
+    def records_written(self, stream: str, count: int) -> None:
+        """The count of records written in lines built with `affixes` (Singer needs none;
+        tap-branch-airbyte's envelope counts for its STATE messages)."""
+
 
 class RecordBatch:
     """Encoded RECORD lines waiting for one large write to stdout."""

@@ -24,7 +24,13 @@ SUPPORTED_PYTHONS = ((3, 10), (3, 12))
 
 def pyairbyte_python() -> pathlib.Path | None:
     """The python of the PyAirbyte virtualenv, built if missing; None when it cannot be."""
-    home = pathlib.Path(sys.prefix) / f"pyairbyte-{PYAIRBYTE_VERSION}"
+    return uv_virtualenv(f"pyairbyte-{PYAIRBYTE_VERSION}", [f"airbyte=={PYAIRBYTE_VERSION}"])
+
+
+def uv_virtualenv(name: str, requirements: list[str]) -> pathlib.Path | None:
+    """The python of virtualenv `<venv>/<name>` with `requirements`, built with uv if missing
+    (on a Python 3.10 to 3.12); None when uv can get no such Python."""
+    home = pathlib.Path(sys.prefix) / name
     python = home / "bin" / "python"
     done = home / ".installed"
     if done.exists():
@@ -39,16 +45,7 @@ def pyairbyte_python() -> pathlib.Path | None:
             raise SystemExit(f"uv could not create {home}")
         return None
     subprocess.run(
-        [
-            *uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(python),
-            f"airbyte=={PYAIRBYTE_VERSION}",
-        ],
-        check=True,
+        [*uv, "pip", "install", "--quiet", "--python", str(python), *requirements], check=True
     )
     done.touch()
     return python

@@ -73,6 +73,37 @@ def configured(catalog: dict, names: tuple[str, ...], mode: str = "incremental")
     }
 
 
+def check_progress(run: Run, names: tuple[str, ...]) -> None:
+    """Airbyte's view of each configured stream: STARTED, RUNNING before its first record (if
+    it has any), then COMPLETE after its last record and a last STATE; each STATE's
+    `sourceStats.recordCount` is the stream's records since its previous STATE."""
+    since_state: collections.Counter = collections.Counter()
+    statuses: dict[str, list[str]] = {name: [] for name in names}
+    for message in run.messages:
+        if message.type == Type.RECORD:
+            name = message.record.stream
+            assert statuses[name][-1:] == ["RUNNING"], name
+            since_state[name] += 1
+        elif message.type == Type.STATE:
+            name = message.state.stream.stream_descriptor.name
+            assert statuses[name][-1:] == ["RUNNING"] or statuses[name] == ["STARTED"], name
+            assert message.state.sourceStats.recordCount == since_state.pop(name, 0), name
+        elif message.type == Type.TRACE and message.trace.type == TraceType.STREAM_STATUS:
+            name = message.trace.stream_status.stream_descriptor.name
+            status = message.trace.stream_status.status.value
+            if status == "COMPLETE":
+                assert since_state[name] == 0, f"{name}: records after its last STATE"
+            statuses[name].append(status)
+    counts = run.record_counts()
+    for name in names:
+        running = ["RUNNING"] if counts.get(name) else []
+        assert statuses[name] == ["STARTED", *running, "COMPLETE"], name
+    finals = [m.state.stream.stream_descriptor.name for m in run.of(Type.STATE)]
+    assert set(names) <= set(finals)  # a STATE for every stream, even when nothing moved
+    logs = [m.log.message for m in run.of(Type.LOG)]
+    assert logs and not [line for line in logs if "METRIC" in line]
+
+
 @pytest.fixture
 def catalog(sandbox, base_config, tmp_path) -> dict:
     run = airbyte("discover", files={"--config": base_config}, tmp_path=tmp_path)
@@ -119,14 +150,23 @@ def test_discover_declares_cursors_and_keys(catalog):
     assert events["source_defined_primary_key"] == [["app_id"], ["id"]]
     assert streams["app_config"]["supported_sync_modes"] == ["full_refresh"]
     assert "default_cursor_field" not in streams["app_config"]
-    # a job's rows have no cursor of their own: they are incremental through their job's
+    # a job's rows have no cursor of their own: they are incremental through their job's,
+    # their event time following it
     rows = streams["scheduled_export_rows"]
     assert rows["supported_sync_modes"] == ["full_refresh", "incremental"]
-    assert rows["source_defined_cursor"] is True and "default_cursor_field" not in rows
+    assert rows["source_defined_cursor"] is True
+    assert rows["default_cursor_field"] == ["timestamp"]
     for stream in catalog["streams"]:
-        jsonschema.validators.validator_for(stream["json_schema"]).check_schema(
-            stream["json_schema"]
-        )
+        schema = stream["json_schema"]
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+        # Airbyte's rules: an incremental stream names its cursor, a field of its records
+        if "incremental" in stream["supported_sync_modes"]:
+            (cursor,) = stream["default_cursor_field"]
+            assert cursor in schema["properties"], stream["name"]
+        # and a stream without a primary key says why
+        if not stream.get("source_defined_primary_key"):
+            assert "no primary key" in schema["description"], stream["name"]
+    assert "no primary key" in streams["custom_cost"]["json_schema"]["description"]
 
 
 def test_read_equals_the_singer_run_and_state_goes_back_in(sandbox, base_config, catalog, tmp_path):
@@ -155,6 +195,7 @@ def test_read_equals_the_singer_run_and_state_goes_back_in(sandbox, base_config,
     assert last["events"]["stream"]["stream_state"] == {
         "events": singer.state["bookmarks"]["events"]
     }
+    check_progress(first, names)
 
     second = airbyte(
         "read",
@@ -166,6 +207,7 @@ def test_read_equals_the_singer_run_and_state_goes_back_in(sandbox, base_config,
     expected = {name: len(again.records(name)) for name in names if again.records(name)}
     assert second.record_counts() == expected
     assert set(expected) <= {"scheduled_export_jobs"}  # only jobs Branch has not finished
+    check_progress(second, names)
 
 
 def test_a_child_without_its_parent_in_the_catalog_keeps_the_parents_bookmarks(
@@ -218,8 +260,36 @@ def test_a_failing_read_ends_with_a_trace_error(sandbox, base_config, catalog, t
     trace = run.messages[-1]
     assert trace.type == Type.TRACE and trace.trace.type == TraceType.ERROR
     assert "Authentication failed" in trace.trace.error.message
+    # the credentials are tried before any stream starts; a refused one is the user's to fix
+    assert trace.trace.error.stream_descriptor is None
+    assert trace.trace.error.failure_type.value == "config_error"
+    assert statuses_of(run) == {"links": ["INCOMPLETE"]}
     assert trace.trace.error.stack_trace
     assert wrong not in run.raw and SANDBOX_SECRET not in run.raw
+
+
+def statuses_of(run: Run) -> dict[str, list[str]]:
+    statuses: dict[str, list[str]] = collections.defaultdict(list)
+    for message in run.of(Type.TRACE):
+        if message.trace.type == TraceType.STREAM_STATUS:
+            name = message.trace.stream_status.stream_descriptor.name
+            statuses[name].append(message.trace.stream_status.status.value)
+    return dict(statuses)
+
+
+def test_the_error_of_a_failing_stream_names_it(sandbox, base_config, catalog, tmp_path):
+    sandbox.fault(kind="status", status=500, path="/files/scheduled/", times=-1)
+    chosen = configured(catalog, ("links", "scheduled_export_rows"))
+    config = {**base_config, "max_retries": 1}
+    run = airbyte("read", files={"--config": config, "--catalog": chosen}, tmp_path=tmp_path)
+    assert run.returncode == 1
+    error = run.messages[-1].trace.error
+    assert error.stream_descriptor.name == "scheduled_export_rows"
+    assert error.failure_type.value == "system_error"
+    assert statuses_of(run) == {
+        "links": ["STARTED", "RUNNING", "COMPLETE"],
+        "scheduled_export_rows": ["STARTED", "INCOMPLETE"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -263,6 +333,40 @@ def test_bad_inputs_are_config_errors_naming_them(base_config, catalog, tmp_path
     given.update(files)
     run = airbyte("read", files=given, tmp_path=tmp_path)
     assert run.returncode == 1
+    error = run.messages[-1].trace.error
+    assert error.failure_type.value == "config_error"
+    assert named in error.message
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (("bogus",), "invalid choice: 'bogus'"),
+        (("read", "--config", "config.json"), "required: --catalog"),
+    ],
+)
+def test_a_wrong_command_line_is_a_config_error(argv, named, tmp_path):
+    run = airbyte(*argv, files={}, tmp_path=tmp_path)
+    assert run.returncode == 1
+    (message,) = run.messages
+    assert message.trace.error.failure_type.value == "config_error"
+    assert named in message.trace.error.message
+
+
+@pytest.mark.parametrize(
+    ("stream", "change", "named"),
+    [
+        ("app_config", {"sync_mode": "incremental"}, "stream app_config for sync mode incremental"),
+        ("events", {"cursor_field": ["timestamp"]}, "stream events the cursor field timestamp"),
+    ],
+)
+def test_a_sync_mode_or_cursor_a_stream_lacks_is_a_config_error(
+    base_config, catalog, tmp_path, stream, change, named
+):
+    chosen = configured(catalog, (stream,))
+    chosen["streams"][0].update(change)
+    run = airbyte("read", files={"--config": base_config, "--catalog": chosen}, tmp_path=tmp_path)
+    assert run.returncode == 1 and run.of(Type.RECORD) == []
     error = run.messages[-1].trace.error
     assert error.failure_type.value == "config_error"
     assert named in error.message

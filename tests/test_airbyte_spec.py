@@ -3,6 +3,7 @@ JSON Schema, checked by jsonschema's own metaschema check, and accept what the t
 
 from __future__ import annotations
 
+import collections
 import importlib.metadata
 import json
 import pathlib
@@ -14,6 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tap_branch.airbyte.inputs import InputError
+from tap_branch.airbyte.spec import DOCUMENTATION_URL, tap_config
 from tap_branch.tap import TapBranch
 
 
@@ -73,18 +76,80 @@ def test_the_airbyte_spec_is_valid_json_schema_with_secrets_marked(airbyte_spec)
     "change",
     [
         {"start_date": "2024-01-01"},
-        {"start_date": "2024-01-01T00:00:00Z", "end_date": "2024-01-31"},
+        {"start_date": "2024-01-01", "end_date": "2024-01-31"},
         {"credit_identities": ["user-1", "user-2"]},
-        {"credit_identities": "identities.txt"},
         {"credit_identities": None},
+        {"custom_exports_filter": '["eq", "attributed", "true"]'},
+        {"custom_exports_fields": '{"default": ["name", "timestamp"]}'},
+        {
+            "cohort_reports": [
+                {"name": "by_os", "measures": ["users"], "filters": '{"user_data_os": ["IOS"]}'}
+            ]
+        },
     ],
 )
-def test_what_the_tap_accepts_validates_strictly(about_settings, airbyte_spec, change):
+def test_what_the_airbyte_form_gives_the_tap_takes(about_settings, airbyte_spec, change):
+    """The form's shapes (dates, one type, JSON text) become the tap's config."""
     config = {"start_date": "2024-01-01", "branch_key": "key_live_x", **change}
-    _strict(about_settings).validate(config)
     _strict(airbyte_spec).validate(config)
-    if config.get("credit_identities") != "identities.txt":
-        TapBranch(config=config, parse_env_config=False)  # and the tap takes it too
+    given = tap_config(config)
+    _strict(about_settings).validate(given)
+    TapBranch(config=given, parse_env_config=False)  # and the tap takes it too
+    if "custom_exports_filter" in change:
+        assert given["custom_exports_filter"] == ["eq", "attributed", "true"]
+    if "cohort_reports" in change:
+        assert given["cohort_reports"][0]["filters"] == {"user_data_os": ["IOS"]}
+
+
+def test_json_text_that_is_not_json_names_the_setting():
+    with pytest.raises(InputError, match=r"'cohort_reports\[\]\.filters' is not JSON text"):
+        tap_config({"cohort_reports": [{"name": "x", "filters": "{user_data_os: IOS}"}]})
+
+
+def test_the_form_has_what_airbytes_ui_needs(airbyte_spec):
+    """Every setting titled, grouped and ordered; one type (or one and null); objects with
+    properties; dates with a picker; the credentials saying which streams need them."""
+    groups = [group["id"] for group in airbyte_spec["groups"]]
+    assert groups == ["credentials", "sync", "tuning"]
+    properties = airbyte_spec["properties"]
+    orders = collections.defaultdict(list)
+    for name, setting in properties.items():
+        assert setting["title"] and setting["group"] in groups, name
+        orders[setting["group"]].append(setting["order"])
+    for group, numbers in orders.items():
+        assert sorted(numbers) == list(range(len(numbers))), group
+    assert properties["branch_secret"]["group"] == "credentials"
+    assert properties["start_date"]["group"] == "sync"
+    for name in ("branch_key", "branch_secret", "access_token", "app_id", "user_id"):
+        assert "Needed by:" in properties[name]["description"], name
+
+    def check(schema: dict, where: str) -> None:
+        kind = schema.get("type")
+        assert kind is not None, f"{where}: no type"
+        if isinstance(kind, list):
+            assert len(kind) == 2 and kind[1] == "null", f"{where}: {kind}"
+        kinds = kind if isinstance(kind, list) else [kind]
+        if "object" in kinds:
+            assert schema.get("properties"), f"{where}: an object without properties"
+        if "array" in kinds:
+            check(schema["items"], f"{where}[]")
+        for name, nested in (schema.get("properties") or {}).items():
+            check(nested, f"{where}.{name}")
+
+    for name, setting in properties.items():
+        check(setting, name)
+    for name in ("start_date", "end_date"):
+        assert properties[name]["format"] == "date" and properties[name]["pattern"], name
+        assert all(re.match(properties[name]["pattern"], e) for e in properties[name]["examples"])
+
+
+def test_the_docs_the_spec_and_metadata_point_at_are_the_projects():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    metadata = yaml.safe_load((root / "metadata.yaml").read_text())["data"]
+    assert metadata["documentationUrl"] == DOCUMENTATION_URL
+    # the project's repository, its main branch: the file is this checkout's
+    path = DOCUMENTATION_URL.split("/blob/main/", 1)[1]
+    assert (root / path).is_file()
 
 
 def test_strict_validation_still_refuses(about_settings):
@@ -107,6 +172,8 @@ def test_the_image_runs_the_console_script_at_the_package_version():
     assert 'ENTRYPOINT ["tap-branch-airbyte"]' in dockerfile
     assert re.search(r'^ENV AIRBYTE_ENTRYPOINT="tap-branch-airbyte"$', dockerfile, re.M)
     assert f"LABEL io.airbyte.version={version}" in dockerfile
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0")  # the connector runs unprivileged
     metadata = yaml.safe_load((root / "metadata.yaml").read_text())["data"]
     assert metadata["connectorType"] == "source"
     assert metadata["dockerImageTag"] == version

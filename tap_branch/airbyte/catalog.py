@@ -3,8 +3,12 @@
 Discovery is the tap's own: each Singer catalog entry becomes an Airbyte stream
 with the same JSON schema and primary key; a stream with a replication key is
 incremental on it (the cursor is the tap's, `source_defined_cursor`), a child
-stream without one through its parent's. A configured catalog selects streams
-of that same Singer catalog; nothing else about the Singer catalog changes.
+stream without one through its parent's (its `default_cursor_field` is then the
+field of its rows that follows the parent's cursor, `CHILD_CURSORS`). A stream
+without a primary key says why in its schema's description (Airbyte's catalog
+has no other place for it). A configured catalog selects streams of that same
+Singer catalog, in a sync mode each supports; nothing else about the Singer
+catalog changes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,18 @@ from pydantic import ValidationError
 
 from tap_branch.airbyte.inputs import InputError, read_json_file
 from tap_branch.catalog_checks import refuse_unknown_streams
+
+#: Child streams incremental through their parent's cursor: the field of their rows that
+#: follows it. A scheduled export's jobs are read in `end_date` order, each covering the
+#: events after the previous job's, so their rows' event `timestamp` moves with the job.
+CHILD_CURSORS = {"scheduled_export_rows": "timestamp"}
+
+#: The description of a stream without a primary key.
+NO_PRIMARY_KEY = (
+    "Stream {name}: no primary key, since Branch gives its rows no identifier (for Custom "
+    "Exports: the report type's fields have no `id`; a row may repeat another's values). "
+    "Sync it in an append mode; a deduplicating mode needs a key."
+)
 
 
 def airbyte_catalog(
@@ -42,11 +58,15 @@ def airbyte_catalog(
 
 
 def _airbyte_stream(entry: t.Mapping[str, t.Any], incremental: bool) -> AirbyteStream:
-    cursor = entry.get("replication_key")
+    name = entry["tap_stream_id"]
+    cursor = entry.get("replication_key") or (CHILD_CURSORS.get(name) if incremental else None)
     keys = entry.get("key_properties") or []
+    schema = entry["schema"]
+    if not keys and "description" not in schema:
+        schema = {"description": NO_PRIMARY_KEY.format(name=name), **schema}
     return AirbyteStream(
-        name=entry["tap_stream_id"],
-        json_schema=entry["schema"],
+        name=name,
+        json_schema=schema,
         supported_sync_modes=(
             [SyncMode.full_refresh, SyncMode.incremental]
             if incremental
@@ -96,6 +116,33 @@ def selected_singer_catalog(
             if metadata["breadcrumb"] == []:
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] in wanted
     return selected
+
+
+def refuse_unsupported_modes(
+    configured: ConfiguredAirbyteCatalog, discovered: AirbyteCatalog
+) -> None:
+    """Each configured stream in a sync mode it supports, on its own cursor (the cursors are
+    the source's: another field would be silently ignored)."""
+    streams = {stream.name: stream for stream in discovered.streams}
+    for entry in configured.streams:
+        stream = streams[entry.stream.name]
+        if entry.sync_mode not in stream.supported_sync_modes:
+            supported = ", ".join(mode.value for mode in stream.supported_sync_modes)
+            raise InputError(
+                f"The configured catalog asks stream {stream.name} for sync mode "
+                f"{entry.sync_mode.value}; it supports {supported}."
+            )
+        wanted = entry.cursor_field or []
+        if (
+            entry.sync_mode == SyncMode.incremental
+            and wanted
+            and wanted != stream.default_cursor_field
+        ):
+            raise InputError(
+                f"The configured catalog gives stream {stream.name} the cursor field "
+                f"{'.'.join(wanted)}; its cursor is the source's own, "
+                f"{'.'.join(stream.default_cursor_field or [])}."
+            )
 
 
 def full_refresh_streams(configured: ConfiguredAirbyteCatalog) -> set[str]:

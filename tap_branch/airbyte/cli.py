@@ -6,8 +6,9 @@
     tap-branch-airbyte read --config config.json --catalog configured_catalog.json [--state state.json]
 
 Everything goes to stdout as Airbyte messages, logs included. An error ends
-with a TRACE error message (config_error for what the user gave, system_error
-otherwise) and exit status 1; secrets never appear in it.
+with a TRACE error message (config_error for what the user gave, a wrong command
+line included; system_error otherwise), naming the stream when one stream of a
+read failed, and exit status 1; secrets never appear in it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import argparse
 import logging
 import sys
 import traceback
+import typing as t
 
 from airbyte_protocol.models import (
     AirbyteErrorTraceMessage,
     AirbyteMessage,
     AirbyteTraceMessage,
     FailureType,
+    StreamDescriptor,
     TraceType,
     Type,
 )
@@ -33,11 +36,18 @@ from tap_branch.airbyte.messages import LogHandler, now_ms, write
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.redaction import install_log_redaction, redact
 
+#: What the user gave wrong: a config_error, not a failure of the source.
+CONFIG_ERRORS = (InputError, ConfigValidationError, InvalidStateError, InvalidCatalogError)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> t.NoReturn:
+        """A wrong command line is the caller's config error, said as a TRACE like the rest."""
+        raise InputError(f"{self.prog}: {message} ({' '.join(self.format_usage().split())})")
+
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tap-branch-airbyte", description="tap-branch as an Airbyte source."
-    )
+    parser = _Parser(prog="tap-branch-airbyte", description="tap-branch as an Airbyte source.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("spec", help="the connection specification")
     for name, text in (("check", "test the credentials"), ("discover", "the catalog")):
@@ -50,9 +60,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
     _log_as_airbyte_messages()
     try:
+        args = parser().parse_args(argv)
         if args.command == "spec":
             source.spec()
         elif args.command == "check":
@@ -61,12 +71,18 @@ def main(argv: list[str] | None = None) -> None:
             source.discover(args.config)
         else:
             source.read(args.config, args.catalog, args.state)
-    except (InputError, ConfigValidationError, InvalidStateError, InvalidCatalogError) as exc:
-        _trace_error(exc, FailureType.config_error)
-        sys.exit(1)
+    except source.StreamFailed as failed:
+        _fail(t.cast(BaseException, failed.__cause__), failed.stream)
     except Exception as exc:  # noqa: BLE001 - every failure ends with a TRACE message
-        _trace_error(exc, FailureType.system_error)
-        sys.exit(1)
+        _fail(exc, None)
+
+
+def _fail(exc: BaseException, stream: str | None) -> t.NoReturn:
+    failure = (
+        FailureType.config_error if isinstance(exc, CONFIG_ERRORS) else FailureType.system_error
+    )
+    _trace_error(exc, failure, stream)
+    sys.exit(1)
 
 
 def _log_as_airbyte_messages() -> None:
@@ -79,7 +95,7 @@ def _log_as_airbyte_messages() -> None:
     install_log_redaction()
 
 
-def _trace_error(exc: BaseException, failure_type: FailureType) -> None:
+def _trace_error(exc: BaseException, failure_type: FailureType, stream: str | None) -> None:
     message = source.describe(exc)
     write(
         AirbyteMessage(
@@ -92,6 +108,7 @@ def _trace_error(exc: BaseException, failure_type: FailureType) -> None:
                     internal_message=f"{type(exc).__name__}: {message}",
                     stack_trace=redact("".join(traceback.format_exception(exc))),
                     failure_type=failure_type,
+                    stream_descriptor=StreamDescriptor(name=stream) if stream else None,
                 ),
             ),
         )

@@ -8,16 +8,19 @@ of `AirbyteRecordMessage` (`tests/test_airbyte_protocol.py` pins both of its
 forms to the model's own output). Records wait in the batch; every other message
 drains it first, so a STATE never overtakes the records it covers.
 
-`AirbyteWriter` takes the SDK's Singer messages: SCHEMA and ACTIVATE_VERSION
-have no Airbyte counterpart (the catalog carries the schemas) and are dropped,
-records of the SDK's own record path are shaped by the same envelope,
-and each Singer STATE becomes one per-stream STATE per configured stream whose
-bookmarks (or whose parents' bookmarks, see `state`) changed. `LogHandler` turns log records into LOG messages.
+The envelope also counts the records it frames for the read's `SyncProgress`
+(`progress`: stream statuses, `sourceStats` of each STATE): one per `message`,
+and for lines built a batch at a time, the count the record path reports with
+`records_written`. `AirbyteWriter` takes the SDK's Singer messages: SCHEMA and
+ACTIVATE_VERSION have no Airbyte counterpart (the catalog carries the schemas)
+and are dropped, records of the SDK's own record path are shaped by the output's
+envelope, and each Singer STATE goes to `SyncProgress`. `LogHandler` turns log
+records into LOG messages, except the SDK's METRIC lines (Airbyte counts records
+and requests on its side; they were half of a read's log).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 import time
@@ -27,16 +30,16 @@ import msgspec
 from airbyte_protocol.models import (
     AirbyteLogMessage,
     AirbyteMessage,
-    AirbyteStateMessage,
-    AirbyteStateType,
-    AirbyteStreamState,
     Level,
-    StreamDescriptor,
     Type,
 )
+from singer_sdk.metrics import METRICS_LOGGER_NAME
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 
 from tap_branch.writer import OUTPUT
+
+if t.TYPE_CHECKING:
+    from tap_branch.airbyte.progress import SyncProgress
 
 _encoder = msgspec.json.Encoder(
     enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
@@ -53,11 +56,20 @@ def write(message: AirbyteMessage) -> None:
 
 class AirbyteEnvelope:
     """Airbyte's RECORD message around a record, in the two forms of `SingerEnvelope`
-    (`tap_branch.writer`): a dict to encode, or the text around a record's JSON object."""
+    (`tap_branch.writer`): a dict to encode, or the text around a record's JSON object;
+    counting the records for `progress` when there is one."""
+
+    def __init__(self, progress: SyncProgress | None = None) -> None:
+        self.progress = progress
+        #: `records_written(stream, count)`: told by the record paths for lines they build.
+        self.records_written: t.Callable[[str, int], None] = (
+            progress.count if progress is not None else _uncounted
+        )
 
     def message(
         self, stream: str, record: dict, time_extracted: t.Any = None, version: t.Any = None
     ) -> dict:
+        self.records_written(stream, 1)
         return {
             "type": "RECORD",
             "record": {"stream": stream, "data": record, "emitted_at": now_ms()},
@@ -66,26 +78,26 @@ class AirbyteEnvelope:
     def affixes(
         self, stream: str, time_extracted: t.Any = None, version: t.Any = None
     ) -> tuple[str, str]:
+        """Asked before each batch of lines: the stream is RUNNING from its first batch on."""
+        if self.progress is not None:
+            self.progress.running(stream)
         prefix = '{"type":"RECORD","record":{"stream":' + _encoder.encode(stream).decode()
         return prefix + ',"data":', f',"emitted_at":{now_ms()}}}}}\n'
+
+
+def _uncounted(stream: str, records: int) -> None:
+    pass
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-ENVELOPE = AirbyteEnvelope()
-
-
 class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
     """The SDK's message writer under tap-branch-airbyte (see the module's docstring)."""
 
-    def __init__(self, bookmarks: t.Mapping[str, t.Any], carriers: t.Mapping[str, str]) -> None:
-        #: Each stream's bookmarks as last handed to Airbyte (or received from it); copies,
-        #: because the SDK updates its state in place.
-        self.sent: dict[str, t.Any] = copy.deepcopy(dict(bookmarks))
-        #: Which configured stream's state carries each stream's bookmarks (`state.carriers`).
-        self.carriers = carriers
+    def __init__(self, progress: SyncProgress) -> None:
+        self.progress = progress
 
     def serialize_message(self, message: t.Any) -> bytes:
         raise NotImplementedError("tap-branch-airbyte writes Airbyte messages, not Singer lines")
@@ -93,43 +105,16 @@ class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
     def write_message(self, message: t.Any) -> None:
         kind = getattr(message, "type", None)
         if kind == SingerMessageType.RECORD:
-            shaped = ENVELOPE.message(message.stream, message.record)
+            shaped = OUTPUT.envelope.message(message.stream, message.record)
             buffer = OUTPUT.buffer
             _encoder.encode_into(shaped, buffer, len(buffer))
             buffer += b"\n"
             OUTPUT.line_added()
         elif kind == SingerMessageType.STATE:
-            self.write_state(message.value)
+            self.progress.singer_state(message.value)
         elif kind == SingerMessageType.BATCH:
             raise RuntimeError("BATCH messages have no Airbyte counterpart")
         # SCHEMA and ACTIVATE_VERSION: nothing to say in Airbyte's protocol.
-
-    def write_state(self, singer_state: t.Mapping[str, t.Any]) -> None:
-        bookmarks = singer_state.get("bookmarks") or {}
-        moved = {
-            self.carriers[name]
-            for name, value in bookmarks.items()
-            if name in self.carriers and self.sent.get(name) != value
-        }
-        for carrier in sorted(moved):
-            carried = {
-                name: copy.deepcopy(value)
-                for name, value in bookmarks.items()
-                if self.carriers.get(name) == carrier
-            }
-            self.sent.update(carried)
-            write(
-                AirbyteMessage(
-                    type=Type.STATE,
-                    state=AirbyteStateMessage(
-                        type=AirbyteStateType.STREAM,
-                        stream=AirbyteStreamState(
-                            stream_descriptor=StreamDescriptor(name=carrier),
-                            stream_state=carried,
-                        ),
-                    ),
-                )
-            )
 
 
 _LEVELS = {
@@ -153,6 +138,8 @@ class LogHandler(logging.Handler):
         super().__init__(logging.INFO)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == METRICS_LOGGER_NAME:
+            return
         try:
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -17,11 +17,13 @@ from tap_branch.airbyte.catalog import (
     full_refresh_streams,
     parent_streams,
     read_configured_catalog,
+    refuse_unsupported_modes,
     selected_singer_catalog,
 )
 from tap_branch.airbyte.inputs import InputError, read_config
-from tap_branch.airbyte.messages import ENVELOPE, AirbyteWriter, write
-from tap_branch.airbyte.spec import refuse_unsupported, specification
+from tap_branch.airbyte.messages import AirbyteEnvelope, AirbyteWriter, write
+from tap_branch.airbyte.progress import SyncProgress
+from tap_branch.airbyte.spec import refuse_unsupported, specification, tap_config
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
 from tap_branch.connection import BranchFault, test_connection
 from tap_branch.redaction import redact
@@ -37,7 +39,7 @@ def check(config_path: str) -> None:
     """CONNECTION_STATUS: SUCCEEDED once Branch accepted every configured credential, else
     FAILED with the reason (which setting). Anything unexpected is left to the caller."""
     try:
-        tap = _tap(read_config(config_path))
+        tap = _tap(_config(config_path))
         outcome = test_connection(tap)
     except (InputError, ConfigValidationError, BranchFault) as exc:
         status = AirbyteConnectionStatus(status=Status.FAILED, message=describe(exc))
@@ -47,18 +49,21 @@ def check(config_path: str) -> None:
 
 
 def discover(config_path: str) -> None:
-    tap = _tap(read_config(config_path))
+    tap = _tap(_config(config_path))
     catalog = airbyte_catalog(tap.catalog_dict, parent_streams(tap))
     write(AirbyteMessage(type=Type.CATALOG, catalog=catalog))
 
 
 def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
-    config = read_config(config_path)
+    config = _config(config_path)
     configured = read_configured_catalog(catalog_path)
     discovery = _tap(config)
     singer_catalog = discovery.catalog_dict
+    parents = parent_streams(discovery)
     selected = selected_singer_catalog(singer_catalog, configured)
-    carried_by = carriers(parent_streams(discovery), [e.stream.name for e in configured.streams])
+    refuse_unsupported_modes(configured, airbyte_catalog(singer_catalog, parents))
+    names = [e.stream.name for e in configured.streams]
+    carried_by = carriers(parents, names)
     # A full refresh starts over from `start_date`: the cursor bookmarks of the stream, and of
     # the parents its state carries, are dropped. Other state stays (a job's file progress).
     refreshed = full_refresh_streams(configured)
@@ -70,15 +75,35 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
         path=state_path or "",
         reset={name for name, carrier in carried_by.items() if carrier in refreshed} & with_cursor,
     )
-    with OUTPUT.records_in(ENVELOPE):
+    progress = SyncProgress(names, parents, carried_by, bookmarks)
+    with OUTPUT.records_in(AirbyteEnvelope(progress)):
         tap = TapBranch(
             config=config,
             catalog=selected,
             state={"bookmarks": bookmarks} if bookmarks else None,
             parse_env_config=False,
-            message_writer=AirbyteWriter(bookmarks, carried_by),
+            message_writer=AirbyteWriter(progress),
         )
-        tap.sync_all()
+        progress.watch(tap)
+        try:
+            tap.sync_all()
+        except Exception as exc:
+            raise StreamFailed(progress.incomplete()) from exc
+        progress.complete_all()
+
+
+class StreamFailed(Exception):
+    """A read failed once its streams were syncing (the error is the cause); `stream`: the
+    configured stream it belongs to, when one stream failed."""
+
+    def __init__(self, stream: str | None) -> None:
+        super().__init__(stream)
+        self.stream = stream
+
+
+def _config(path: str) -> dict[str, t.Any]:
+    """The config Airbyte hands over, as the tap takes it (`spec.tap_config`)."""
+    return tap_config(read_config(path))
 
 
 def _tap(config: dict[str, t.Any]) -> TapBranch:
