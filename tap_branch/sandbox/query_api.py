@@ -98,21 +98,47 @@ DIMENSIONS = frozenset(
         "event_data_product_categories",
         *(
             _TOUCH + s
-            for s in (
-                "tilde_tags tilde_secondary_publisher plus_current_feature plus_via_features "
-                "tilde_campaign tilde_advertising_partner_name tilde_feature tilde_creative_name "
-                "plus_web_format tilde_creative_id tilde_ad_name tilde_ad_id tilde_campaign_id "
-                "tilde_stage tilde_channel tilde_ad_set_name tilde_ad_set_id"
-            ).split()
+            for s in [
+                "tilde_tags",
+                "tilde_secondary_publisher",
+                "plus_current_feature",
+                "plus_via_features",
+                "tilde_campaign",
+                "tilde_advertising_partner_name",
+                "tilde_feature",
+                "tilde_creative_name",
+                "plus_web_format",
+                "tilde_creative_id",
+                "tilde_ad_name",
+                "tilde_ad_id",
+                "tilde_campaign_id",
+                "tilde_stage",
+                "tilde_channel",
+                "tilde_ad_set_name",
+                "tilde_ad_set_id",
+            ]
         ),
         *(
             _CTA + s
-            for s in (
-                "tilde_ad_name tilde_secondary_publisher tilde_campaign "
-                "tilde_advertising_partner_name tilde_feature tilde_ad_set_name tilde_ad_set_id "
-                "tilde_campaign_id tilde_creative_name tilde_creative_id plus_via_features "
-                "dollar_3p tilde_tags plus_web_format tilde_channel tilde_ad_id tilde_stage"
-            ).split()
+            for s in [
+                "tilde_ad_name",
+                "tilde_secondary_publisher",
+                "tilde_campaign",
+                "tilde_advertising_partner_name",
+                "tilde_feature",
+                "tilde_ad_set_name",
+                "tilde_ad_set_id",
+                "tilde_campaign_id",
+                "tilde_creative_name",
+                "tilde_creative_id",
+                "plus_via_features",
+                "dollar_3p",
+                "tilde_tags",
+                "plus_web_format",
+                "tilde_channel",
+                "tilde_ad_id",
+                "tilde_stage",
+            ]
         ),
     ]
 )
@@ -228,7 +254,9 @@ def _checked_query(sandbox: Sandbox, body: dict) -> dict:
     if source in SAN_SOURCES:
         for pair in FORBIDDEN_PAIRS:
             if set(pair) <= set(dimensions):
-                raise BadQuery(f"Dimensions {pair[0]} and {pair[1]} cannot be combined for {source}")
+                raise BadQuery(
+                    f"Dimensions {pair[0]} and {pair[1]} cannot be combined for {source}"
+                )
     filters = body.get("filters") or {}
     if not isinstance(filters, dict):
         raise BadQuery("filters must be an object of lists")
@@ -310,7 +338,7 @@ def _buckets(sandbox: Sandbox, app_id: str, query: dict) -> list[list[dict]]:
         per_bucket = [{key: sums.get(key, 0) for key in every} for sums in per_bucket]
     stamp_fields = {"timestamp"} & set(query["dimensions"])
     buckets = []
-    for bucket_days, sums in zip(groups, per_bucket):
+    for bucket_days, sums in zip(groups, per_bucket, strict=True):
         stamp = _iso(zoned_day_start(bucket_days[0], zone))
         ordered = sorted(
             sums.items(),
@@ -318,7 +346,7 @@ def _buckets(sandbox: Sandbox, app_id: str, query: dict) -> list[list[dict]]:
         )
         rows = []
         for key, value in ordered:
-            result = dict(zip(dimensions, key))
+            result = dict(zip(dimensions, key, strict=True))
             result.update({field: stamp for field in stamp_fields})
             result[query["aggregation"]] = value
             rows.append({"timestamp": stamp, "result": result})
@@ -343,7 +371,11 @@ def day_events(
     utc_days = {first.date(), (last - dt.timedelta(microseconds=1)).date()}
     for utc_day in sorted(utc_days):
         for values in v3_events(sandbox, app_id, utc_day, topic):
-            if first <= dt.datetime.fromtimestamp(values["timestamp"] / 1000, dt.timezone.utc) < last:
+            if (
+                first
+                <= dt.datetime.fromtimestamp(values["timestamp"] / 1000, dt.timezone.utc)
+                < last
+            ):
                 yield values
     if sandbox.today() >= day + dt.timedelta(days=2):
         yield from late_events(sandbox, app_id, day, topic, first)
@@ -391,7 +423,9 @@ def dimension_value(sandbox: Sandbox, value: t.Any) -> t.Any:
 def _passes(values: dict, filters: dict[str, list[str]]) -> bool:
     for key, allowed in filters.items():
         value = values.get(key.removeprefix("!"))
-        text = str(value).lower() if isinstance(value, bool) else "" if value is None else str(value)
+        text = (
+            str(value).lower() if isinstance(value, bool) else "" if value is None else str(value)
+        )
         if (text in allowed) == key.startswith("!"):
             return False
     return True

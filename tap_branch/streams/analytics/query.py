@@ -453,7 +453,9 @@ def _aggregate_value(value: t.Any, kind: str, name: str, label: str, item: t.Any
 
 
 def _describe_key(names: t.Sequence[str], key: tuple) -> str:
-    return ", ".join(f"{n}={v!r}" for n, v in zip(names, key) if n not in ("report", "app_id"))
+    return ", ".join(
+        f"{n}={v!r}" for n, v in zip(names, key, strict=True) if n not in ("report", "app_id")
+    )
 
 
 def _excerpt(value: t.Any) -> str:
