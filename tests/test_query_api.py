@@ -326,3 +326,40 @@ def test_late_corrections_are_picked_up_a_day_later(fast):
     assert totals(second)[yesterday] == totals(first)[yesterday] + 3
     older = (utc_today() - dt.timedelta(days=2)).isoformat()
     assert totals(second)[older] == totals(first)[older]  # its late events were already in
+
+
+# --- Airbyte ------------------------------------------------------------------------
+
+
+def test_the_airbyte_source_reads_the_query_streams_like_the_singer_tap(fast, tmp_path):
+    from airbyte_protocol.models import Type
+
+    from tests.test_airbyte_protocol import airbyte, configured
+
+    settings = config(fast)
+    discovered = airbyte("discover", files={"--config": settings}, tmp_path=tmp_path)
+    (message,) = discovered.of(Type.CATALOG)
+    catalog = message.catalog.model_dump(mode="json", exclude_none=True)
+    stream = next(s for s in catalog["streams"] if s["name"] == STREAM)
+    assert stream["default_cursor_field"] == ["date"]
+    assert stream["source_defined_primary_key"] == [["report"], ["app_id"], ["date"], [CAMPAIGN]]
+    chosen = configured(catalog, (STREAM,))
+    read = airbyte("read", files={"--config": settings, "--catalog": chosen}, tmp_path=tmp_path)
+    assert read.returncode == 0, read.raw[-2000:]
+    singer = run_tap(settings, select=[STREAM])
+    key = lambda r: (r["date"], r[CAMPAIGN] or "")  # noqa: E731
+    assert sorted((m.record.data for m in read.of(Type.RECORD)), key=key) == sorted(
+        singer.records(STREAM), key=key
+    )
+    last = read.states()[-1]
+    assert last["stream"]["stream_state"] == {STREAM: singer.state["bookmarks"][STREAM]}
+    again = airbyte(
+        "read",
+        files={"--config": settings, "--catalog": chosen, "--state": [last]},
+        tmp_path=tmp_path,
+    )
+    assert again.returncode == 0, again.raw[-2000:]
+    settled = utc_today() - dt.timedelta(days=8)
+    assert {m.record.data["date"] for m in again.of(Type.RECORD)} == {
+        (settled + dt.timedelta(days=n)).isoformat() for n in range(1, 8)
+    }
