@@ -363,3 +363,16 @@ def test_the_airbyte_source_reads_the_query_streams_like_the_singer_tap(fast, tm
     assert {m.record.data["date"] for m in again.of(Type.RECORD)} == {
         (settled + dt.timedelta(days=n)).isoformat() for n in range(1, 8)
     }
+
+
+def test_the_probe_asks_one_day_of_each_app_and_names_a_refused_secret(fast):
+    from tap_branch.streams.analytics import probe
+
+    tap = TapBranch(config=config(fast), parse_env_config=False)
+    assert probe(tap) == [f"branch_key/branch_secret of app {SANDBOX_APP}: accepted (Query API)"]
+    assert [r["status"] for r in query_calls(fast)] == [200]
+    tap = TapBranch(config=config(fast, branch_secret="wrong"), parse_env_config=False)
+    with pytest.raises(
+        Exception, match="Query API probe of app sandbox-app.*Authentication failed"
+    ):
+        probe(tap)

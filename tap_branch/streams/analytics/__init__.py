@@ -5,6 +5,6 @@ report (docs/aggregate-analytics.md).
 apps' dashboard time zones, `query` the Query API streams.
 """
 
-from tap_branch.streams.analytics.query import SETTINGS, build_streams
+from tap_branch.streams.analytics.query import SETTINGS, build_streams, probe
 
-__all__ = ["SETTINGS", "build_streams"]
+__all__ = ["SETTINGS", "build_streams", "probe"]

@@ -27,7 +27,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
-from tap_branch.apps import app_partitions, find_app
+from tap_branch.apps import app_partitions, configured_apps, find_app
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
@@ -460,6 +460,33 @@ def _describe_key(names: t.Sequence[str], key: tuple) -> str:
 
 def _excerpt(value: t.Any) -> str:
     return json.dumps(value, default=str)[:300]
+
+
+def probe(tap: t.Any) -> list[str]:
+    """The family's connection probe: per app with a secret, one Query API call for its last
+    complete day with `limit=1` (one call of Branch's 150 an hour; no job, no export). What
+    Branch accepted, one line each; a refusal raises the stream's FatalAPIError."""
+    stream = next((s for s in tap.streams.values() if isinstance(s, QueryStream)), None)
+    if stream is None:
+        return []
+    accepted = []
+    for app in configured_apps(tap.config):
+        if not app.branch_secret:
+            continue
+        zone = zones.zone_of(tap.config, app.app_id)
+        day = zones.local_today(zone, clock.now()) - dt.timedelta(days=1)
+        response = stream.send(
+            "POST",
+            PATH,
+            what=f"the Query API probe of app {app.app_id} ({day})",
+            params={"limit": 1},
+            json=stream.report.body(day, day + dt.timedelta(days=1)),
+            auth=BranchKeyAuthenticator(app, location="json"),
+            limiter=stream.limiter,
+        )
+        json_answer(response, f"the Query API probe of app {app.app_id}")
+        accepted.append(f"branch_key/branch_secret of app {app.app_id}: accepted (Query API)")
+    return accepted
 
 
 def build_streams(tap: t.Any) -> list[QueryStream]:
