@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import json
 import zoneinfo
 
 import pytest
@@ -175,6 +176,7 @@ def test_unique_installs_by_campaign_equal_the_sandboxs_own_events(fast, zone):
     assert {r["date"] for r in records} == {day.isoformat()}
     midnight = dt.datetime(day.year, day.month, day.day, tzinfo=zoneinfo.ZoneInfo(zone))
     assert {r["timestamp"] for r in records} == {midnight.astimezone(dt.timezone.utc).isoformat()}
+    assert all(json.loads(r["dimension_values"]) == [r[CAMPAIGN]] for r in records)
     got = {r[CAMPAIGN]: r["unique_count"] for r in records}
     expected = expected_unique_installs(fast, day, zone)
     assert got == expected
@@ -342,7 +344,12 @@ def test_the_airbyte_source_reads_the_query_streams_like_the_singer_tap(fast, tm
     catalog = message.catalog.model_dump(mode="json", exclude_none=True)
     stream = next(s for s in catalog["streams"] if s["name"] == STREAM)
     assert stream["default_cursor_field"] == ["date"]
-    assert stream["source_defined_primary_key"] == [["report"], ["app_id"], ["date"], [CAMPAIGN]]
+    assert stream["source_defined_primary_key"] == [
+        ["report"],
+        ["app_id"],
+        ["date"],
+        ["dimension_values"],
+    ]
     chosen = configured(catalog, (STREAM,))
     read = airbyte("read", files={"--config": settings, "--catalog": chosen}, tmp_path=tmp_path)
     assert read.returncode == 0, read.raw[-2000:]

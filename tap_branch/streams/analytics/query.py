@@ -351,6 +351,9 @@ class QueryStream(Branch2Stream):
             record[dimension] = _dimension_value(
                 result[dimension], catalog.DIMENSIONS[dimension], dimension, label
             )
+        record[reports.DIMENSIONS_KEY] = reports.dimensions_key(
+            [record[d] for d in self.report.dimensions]
+        )
         aggregation = self.report.aggregation
         record[aggregation] = _aggregate_value(
             result.get(aggregation), catalog.AGGREGATIONS[aggregation], aggregation, label, item
@@ -454,7 +457,7 @@ def _aggregate_value(value: t.Any, kind: str, name: str, label: str, item: t.Any
 
 def _describe_key(names: t.Sequence[str], key: tuple) -> str:
     return ", ".join(
-        f"{n}={v!r}" for n, v in zip(names, key, strict=True) if n not in ("report", "app_id")
+        f"{n}={v}" for n, v in zip(names, key, strict=True) if n not in ("report", "app_id")
     )
 
 

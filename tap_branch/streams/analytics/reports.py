@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import typing as t
 
@@ -183,8 +184,18 @@ def _close(name: str) -> str:
 # --- schema --------------------------------------------------------------------
 
 
+#: The dimension values as one JSON array, in the report's order: the key's part for the
+#: dimensions. The dimension columns themselves hold nulls, which key columns cannot in
+#: most databases (PostgreSQL refuses the rows of such a primary key).
+DIMENSIONS_KEY = "dimension_values"
+
+
 def primary_keys(report: QueryReport) -> list[str]:
-    return ["report", "app_id", "date", *report.dimensions]
+    return ["report", "app_id", "date", DIMENSIONS_KEY]
+
+
+def dimensions_key(values: t.Sequence[t.Any]) -> str:
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
 
 
 def schema(report: QueryReport) -> dict:
@@ -205,6 +216,13 @@ def schema(report: QueryReport) -> dict:
             th.DateTimeType,
             required=True,
             description="Branch's bucket timestamp (UTC): the day's start in the dashboard zone.",
+        ),
+        th.Property(
+            DIMENSIONS_KEY,
+            th.StringType,
+            required=True,
+            description="The day's dimension values as a JSON array in the report's order "
+            "(null for an empty one): with report, app_id and date the primary key.",
         ),
         *(
             th.Property(
