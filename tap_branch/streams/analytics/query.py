@@ -120,7 +120,7 @@ class QueryStream(Branch2Stream):
 
     credentials_needed = "v1"
     replication_key = "date"
-    bookmarks_per_record = False  # settled, completed windows move it (`_sync_app`)
+    bookmarks_per_record = False  # settled, completed windows move it (`get_records`)
     is_sorted = False
 
     def __init__(self, tap: t.Any, report: reports.QueryReport) -> None:
