@@ -206,7 +206,7 @@ def _answer(sandbox: Sandbox, app_id: str, body: dict, args: t.Mapping[str, str]
             raise BadQuery(f"query_id {query_id} belongs to another query")
         buckets = pinned["buckets"]
     else:
-        buckets = _buckets(sandbox, app_id, query)
+        buckets = day_buckets(sandbox, app_id, query)
         query_id = syn.stable_id(fingerprint, len(queries), sandbox.today(), digits=16)
         queries[query_id] = {"fingerprint": fingerprint, "buckets": buckets}
         while len(queries) > _KEPT_QUERIES:
@@ -309,7 +309,7 @@ def now(sandbox: Sandbox) -> dt.datetime:
     return syn.day_start(sandbox.today()) + dt.timedelta(hours=hour)
 
 
-def _buckets(sandbox: Sandbox, app_id: str, query: dict) -> list[list[dict]]:
+def day_buckets(sandbox: Sandbox, app_id: str, query: dict) -> list[list[dict]]:
     """Each bucket's result rows, ordered as asked (by the aggregate, then the values)."""
     zone = time_zone(sandbox, app_id)
     start, end = dt.date.fromisoformat(query["start"]), dt.date.fromisoformat(query["end"])

@@ -1,10 +1,19 @@
-"""Aggregate analytics: Branch's Query API as streams `query_<name>`, one per configured
-report (docs/aggregate-analytics.md).
+"""Aggregate analytics: Branch's Query API as streams `query_<name>` and its Aggregate
+Exports as streams `aggregate_<name>`, one per configured report (docs/aggregate-analytics.md).
 
 `catalog` is Branch's documented vocabulary, `reports` the configured reports, `zones` the
-apps' dashboard time zones, `query` the Query API streams.
+apps' dashboard time zones, `query` the Query API streams, `aggregate` the Aggregate Exports
+streams (jobs, on the Query streams' records and bookmarks).
 """
 
-from tap_branch.streams.analytics.query import SETTINGS, build_streams, probe
+from tap_branch.streams.analytics import aggregate, query
+from tap_branch.streams.analytics.query import probe
+
+SETTINGS = [*query.SETTINGS, *aggregate.SETTINGS]
+
+
+def build_streams(tap) -> list:
+    return [*query.build_streams(tap), *aggregate.build_streams(tap)]
+
 
 __all__ = ["SETTINGS", "build_streams", "probe"]

@@ -128,3 +128,56 @@ LOOKBACK_YEARS = 2
 EARLIEST_DAY = dt.date(2017, 10, 14)
 #: Branch's documented rate limits: 5/s, 20/min, 150/h per organization.
 DEFAULT_RATE_LIMITS = [(5, 1.0), (20, 60.0), (150, 3600.0)]
+
+
+# --- Aggregate Exports (section 2): its own lists where they differ -------------------
+
+_BLOCKABLE = (
+    "eo_impression",
+    "eo_click",
+    "eo_web_to_app_auto_redirect",
+    "eo_branch_cta_view",
+    "eo_sms_sent",
+    "eo_open",
+    "eo_install",
+    "eo_reinstall",
+    "eo_web_session_start",
+    "eo_pageview",
+    "eo_commerce_event",
+    "eo_custom_event",
+    "eo_content_event",
+    "eo_user_lifecycle_event",
+)
+#: Branch's reference list, the MCP client's `eo_sms_sent`, and their `_blocked` variants; no
+#: SAN `xx_*` sources (Branch points to the Query API for them), `cost` as its enum lists it.
+AGGREGATE_DATA_SOURCES = (
+    *_BLOCKABLE,
+    "eo_dismissal",
+    "cost",
+    "skadnetwork-valid-messages",
+    "skadnetwork_valid_messages",
+    *(f"{source}_blocked" for source in _BLOCKABLE),
+)
+#: Both spellings of local-currency cost (the MCP client's hyphens, the Query API's underscores).
+AGGREGATE_AGGREGATIONS = {**AGGREGATIONS, "cost-in-local-currency": "number"}
+#: The Query API's dimensions and the Aggregate list's additions (not `app_id`/`app_name`:
+#: every record carries the app it was asked for).
+AGGREGATE_DIMENSIONS: dict[str, str] = {
+    **DIMENSIONS,
+    "user_data_app_store": "string",
+    "user_data_app_version": "string",
+    "user_data_geo_region_en": "string",
+    "user_data_country": "string",
+    "user_data_cpp_level": "string",
+    "user_data_opted_in": "boolean",
+    "user_data_opted_in_status": "string",
+    "event_data_custom_param_1": "string",
+    "event_data_custom_param_2": "string",
+    "event_data_custom_param_3": "string",
+    "customer_event_alias": "string",
+    f"{_TOUCH}_tilde_placement": "string",
+    f"{_TOUCH}_tilde_keyword": "string",
+}
+#: Branch's documented record cap of an Aggregate Exports result, and the `limit` sent.
+AGGREGATE_RECORD_LIMIT = 50_000
+AGGREGATE_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]

@@ -151,9 +151,12 @@ class QueryStream(Branch2Stream):
         except ValueError as exc:
             raise invalid_setting(f"Setting 'query_rate_limits': {exc}") from None
 
+    #: The setting of the days re-read by every run.
+    settle_setting = "query_settle_days"
+
     @property
     def settle_days(self) -> int:
-        value = self.config.get("query_settle_days")
+        value = self.config.get(self.settle_setting)
         return 7 if value is None else int(value)
 
     @property
@@ -218,12 +221,13 @@ class QueryStream(Branch2Stream):
                 bookmark = done
                 self.checkpoint(context, bookmark=done.isoformat())
         self.logger.info(
-            "%s (app %s): %s..%s read; days after %s are re-read next run (query_settle_days %d).",
+            "%s (app %s): %s..%s read; days after %s are re-read next run (%s %d).",
             self.name,
             context["app_id"],
             planned[0][0],
             planned[-1][1] - dt.timedelta(days=1),
             settled,
+            self.settle_setting,
             self.settle_days,
         )
 
@@ -234,7 +238,7 @@ class QueryStream(Branch2Stream):
         self.run_cache["query_announced"] = True
         calls = 0
         for stream in sibling_streams(self):
-            if isinstance(stream, QueryStream) and stream.selected:
+            if type(stream) is QueryStream and stream.selected:
                 for context in stream.partitions:
                     calls += len(stream.plan(context, warn=False)[0])
         budget = self.limiter.budget(3600)
@@ -349,14 +353,18 @@ class QueryStream(Branch2Stream):
                     f"{label}: a result of {day} lacks dimension {dimension}: {_excerpt(item)}"
                 )
             record[dimension] = _dimension_value(
-                result[dimension], catalog.DIMENSIONS[dimension], dimension, label
+                result[dimension], self.report.api.dimensions[dimension], dimension, label
             )
         record[reports.DIMENSIONS_KEY] = reports.dimensions_key(
             [record[d] for d in self.report.dimensions]
         )
         aggregation = self.report.aggregation
         record[aggregation] = _aggregate_value(
-            result.get(aggregation), catalog.AGGREGATIONS[aggregation], aggregation, label, item
+            result.get(aggregation),
+            self.report.api.aggregations[aggregation],
+            aggregation,
+            label,
+            item,
         )
         extra = {
             k: v if isinstance(v, str) else json.dumps(v)

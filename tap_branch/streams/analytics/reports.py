@@ -20,6 +20,28 @@ from tap_branch.streams.analytics import catalog
 from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 SETTING = "query_reports"
+AGGREGATE_SETTING = "aggregate_reports"
+
+
+@dataclasses.dataclass(frozen=True)
+class Api:
+    """What one API accepts: the reports of `setting` become streams `<prefix>_<name>`."""
+
+    setting: str
+    prefix: str
+    data_sources: t.Sequence[str]
+    aggregations: t.Mapping[str, str]
+    dimensions: t.Mapping[str, str]
+
+
+QUERY = Api(SETTING, "query", catalog.DATA_SOURCES, catalog.AGGREGATIONS, catalog.DIMENSIONS)
+AGGREGATE = Api(
+    AGGREGATE_SETTING,
+    "aggregate",
+    catalog.AGGREGATE_DATA_SOURCES,
+    catalog.AGGREGATE_AGGREGATIONS,
+    catalog.AGGREGATE_DIMENSIONS,
+)
 DEFAULT_REPORT = {
     "name": "installs",
     "data_source": "eo_install",
@@ -40,6 +62,7 @@ _NUMBERS = {"integer": th.IntegerType, "number": th.NumberType}
 
 @dataclasses.dataclass(frozen=True)
 class QueryReport:
+    api: Api
     name: str
     data_source: str
     aggregation: str
@@ -51,7 +74,7 @@ class QueryReport:
 
     @property
     def stream_name(self) -> str:
-        return f"query_{self.name}"
+        return f"{self.api.prefix}_{self.name}"
 
     def body(self, start: dt.date, end: dt.date) -> dict:
         """The JSON body of `POST /v1/query/analytics` for the days start..end-1 (`end_date` is
@@ -73,48 +96,55 @@ class QueryReport:
         return body
 
 
-def reports_from_config(config: t.Mapping[str, t.Any]) -> list[QueryReport]:
-    """Every configured report, validated; the default report when none is configured."""
-    raw = config.get(SETTING)
-    reports = [parse_report(entry, index) for index, entry in enumerate(raw or [DEFAULT_REPORT])]
+def reports_from_config(config: t.Mapping[str, t.Any], api: Api = QUERY) -> list[QueryReport]:
+    """Every configured report, validated; the Query API's default report when none is
+    configured (Aggregate Exports have none: their streams exist only when asked for)."""
+    raw = config.get(api.setting)
+    if raw is None and api is QUERY:
+        raw = [DEFAULT_REPORT]
+    reports = [parse_report(entry, index, api) for index, entry in enumerate(raw or [])]
     seen: set[str] = set()
     for report in reports:
         if report.name in seen:
             raise invalid_setting(
-                f"{SETTING}: two reports are named '{report.name}'; names must be unique."
+                f"{api.setting}: two reports are named '{report.name}'; names must be unique."
             )
         seen.add(report.name)
     return reports
 
 
-def parse_report(entry: t.Any, index: int) -> QueryReport:
+def parse_report(entry: t.Any, index: int, api: Api = QUERY) -> QueryReport:
+    setting = api.setting
     if not isinstance(entry, t.Mapping):
         raise invalid_setting(
-            f"{SETTING}[{index}] must be an object with at least 'name', 'data_source', "
+            f"{setting}[{index}] must be an object with at least 'name', 'data_source', "
             "'aggregation' and 'dimensions'."
         )
     name = str(entry.get("name") or "")
-    where = f"{SETTING}[{index}] ('{name}')" if name else f"{SETTING}[{index}]"
+    where = f"{setting}[{index}] ('{name}')" if name else f"{setting}[{index}]"
 
     def fail(field: str, problem: str) -> t.NoReturn:
         raise invalid_setting(f"{where}, field '{field}': {problem}")
 
     if not _NAME.match(name):
-        fail("name", "required; lower-case letters, digits and underscores (stream query_<name>).")
+        fail(
+            "name",
+            f"required; lower-case letters, digits and underscores (stream {api.prefix}_<name>).",
+        )
     source = entry.get("data_source")
-    if source not in catalog.DATA_SOURCES:
-        fail("data_source", f"{source!r} is not one of {', '.join(catalog.DATA_SOURCES)}.")
+    if source not in api.data_sources:
+        fail("data_source", f"{source!r} is not one of {', '.join(api.data_sources)}.")
     aggregation = entry.get("aggregation")
-    if aggregation not in catalog.AGGREGATIONS:
-        fail("aggregation", f"{aggregation!r} is not one of {', '.join(catalog.AGGREGATIONS)}.")
+    if aggregation not in api.aggregations:
+        fail("aggregation", f"{aggregation!r} is not one of {', '.join(api.aggregations)}.")
     dimensions = _strings(entry.get("dimensions"), fail, "dimensions")
     if not dimensions:
         fail("dimensions", "at least one dimension is required (e.g. user_data_os).")
     for dimension in dimensions:
         if dimension == "timestamp":
             fail("dimensions", "'timestamp' is in every record already (the day's bucket).")
-        if dimension not in catalog.DIMENSIONS:
-            fail("dimensions", f"{dimension!r} is not a Query API dimension{_close(dimension)}.")
+        if dimension not in api.dimensions:
+            fail("dimensions", f"{dimension!r} is not a dimension{_close(dimension, api)}.")
     if len(set(dimensions)) != len(dimensions):
         fail("dimensions", "lists a dimension twice.")
     if len(dimensions) > catalog.MAX_DIMENSIONS:
@@ -136,8 +166,8 @@ def parse_report(entry: t.Any, index: int) -> QueryReport:
     parsed_filters: dict[str, tuple[str, ...]] = {}
     for key, values in filters.items():
         dimension = str(key).removeprefix("!")
-        if dimension not in catalog.DIMENSIONS:
-            fail("filters", f"{key!r} is not a Query API dimension{_close(dimension)}.")
+        if dimension not in api.dimensions:
+            fail("filters", f"{key!r} is not a dimension{_close(dimension, api)}.")
         if isinstance(values, str):
             values = [values]
         parsed_filters[str(key)] = tuple(_strings(values, fail, f"filters.{key}"))
@@ -155,6 +185,7 @@ def parse_report(entry: t.Any, index: int) -> QueryReport:
             fail(flag, f"{value!r} is not true or false.")
         flags[flag] = value
     return QueryReport(
+        api=api,
         name=name,
         data_source=source,
         aggregation=aggregation,
@@ -174,10 +205,10 @@ def _strings(values: t.Any, fail: t.Callable[[str, str], t.NoReturn], field: str
     return list(values)
 
 
-def _close(name: str) -> str:
+def _close(name: str, api: Api) -> str:
     import difflib
 
-    close = difflib.get_close_matches(name, list(catalog.DIMENSIONS), n=1, cutoff=0.7)
+    close = difflib.get_close_matches(name, list(api.dimensions), n=1, cutoff=0.7)
     return f"; did you mean {close[0]!r}?" if close else " (see docs/aggregate-analytics.md)."
 
 
@@ -199,7 +230,7 @@ def dimensions_key(values: t.Sequence[t.Any]) -> str:
 
 
 def schema(report: QueryReport) -> dict:
-    value_type = _NUMBERS[catalog.AGGREGATIONS[report.aggregation]]
+    value_type = _NUMBERS[report.api.aggregations[report.aggregation]]
     return th.PropertiesList(
         th.Property(
             "report", th.StringType, required=True, description="The report (query_reports)."
@@ -227,7 +258,7 @@ def schema(report: QueryReport) -> dict:
         *(
             th.Property(
                 d,
-                _TYPES[catalog.DIMENSIONS[d]],
+                _TYPES[report.api.dimensions[d]],
                 description=f"Dimension {d} (null: Branch's empty value).",
             )
             for d in report.dimensions
