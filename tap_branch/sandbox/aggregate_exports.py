@@ -33,9 +33,18 @@ MAX_DIMENSIONS = 11
 MAX_DAYS = 7
 
 
+#: The Cohort API's data sources: a body with one of them, or with `measures`, is a cohort query.
+COHORT_SOURCES = ("install_cohort", "reengagement_cohort")
+
+
 def is_aggregate(body: t.Any) -> bool:
-    """An Aggregate Exports body: no cohort `measures` (the two APIs share the path)."""
-    return isinstance(body, dict) and "measures" not in body and "aggregation" in body
+    """An Aggregate Exports body (the two APIs share the path): no cohort `measures` nor a
+    cohort data source (`aggregation` is optional: Branch's default is total_count)."""
+    return (
+        isinstance(body, dict)
+        and "measures" not in body
+        and body.get("data_source") not in COHORT_SOURCES
+    )
 
 
 def invalid(body: dict) -> str | None:

@@ -192,26 +192,27 @@ class AggregateStream(QueryStream):
         encode = msgspec.json.Encoder().encode
         rows = 0
         try:
-            for row in FileReader(self).items(
-                url, self._parser, refresh=lambda: self._finished_url(app_id, job_id, label)
-            ):
-                rows += 1
-                spool.write(encode(row) + b"\n")
-        except DownloadError as exc:
+            try:
+                for row in FileReader(self).items(
+                    url, self._parser, refresh=lambda: self._finished_url(app_id, job_id, label)
+                ):
+                    rows += 1
+                    spool.write(encode(row) + b"\n")
+            except DownloadError as exc:  # retried already: its error names the file
+                raise DownloadError(f"{label}: the result: {exc}") from None
+            except ValueError as exc:
+                raise FatalAPIError(
+                    f"{label}: the result ({file_label(url)}) is not readable: {exc}"
+                ) from None
+        except BaseException:
             spool.close()
-            raise DownloadError(f"{label}: the result: {exc}") from None
-        except ValueError as exc:
-            spool.close()
-            raise FatalAPIError(
-                f"{label}: the result ({file_label(url)}) is not readable: {exc}"
-            ) from None
+            raise
         spool.seek(0)
         return spool, rows, label
 
     def _replay(
         self, spool: t.IO[bytes], app_id: str, window: Window, label: str
     ) -> t.Iterator[dict]:
-
         zone = zones.zone_of(self.config, app_id)
         decode = msgspec.json.Decoder().decode
         seen: set[tuple] = set()
