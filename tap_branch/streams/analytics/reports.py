@@ -1,8 +1,10 @@
-"""Query API reports as configured (setting `query_reports`): validation, query body, schema.
+"""Reports as configured (settings `query_reports`, `aggregate_reports`): validation, query
+body, schema.
 
-A report is one query shape (data source, aggregation, dimensions, filters); each becomes
-a stream `query_<name>`. An invalid report fails when the tap starts, naming the report and
-its field, before any request.
+A report is one query shape (data source, aggregation, dimensions, filters); each becomes a
+stream `query_<name>` (Query API) or `aggregate_<name>` (Aggregate Exports), checked against
+that API's vocabulary (`Api`). An invalid report fails when the tap starts, naming the report
+and its field, before any request.
 """
 
 from __future__ import annotations
@@ -233,7 +235,10 @@ def schema(report: QueryReport) -> dict:
     value_type = _NUMBERS[report.api.aggregations[report.aggregation]]
     return th.PropertiesList(
         th.Property(
-            "report", th.StringType, required=True, description="The report (query_reports)."
+            "report",
+            th.StringType,
+            required=True,
+            description=f"The report's name (setting {report.api.setting}).",
         ),
         th.Property("app_id", th.StringType, required=True, description="The Branch app."),
         th.Property(
