@@ -1,6 +1,7 @@
-"""Query API records loaded into a real PostgreSQL by meltanolabs-target-postgres, run after
-run: the settling window's rows re-read by a second run, and corrected by a third a day later,
-are upserted on the primary key (dimensions that are null included), never duplicated."""
+"""Query API and Aggregate Exports records loaded into a real PostgreSQL by
+meltanolabs-target-postgres, run after run: the settling window's rows re-read by a second run,
+and corrected by a third a day later, are upserted on the primary key (dimensions that are null
+included), never duplicated; both APIs' tables hold the same numbers."""
 
 from __future__ import annotations
 
@@ -15,12 +16,21 @@ import typing as t
 import pytest
 
 from tap_branch.ratelimit import reset_shared_limiters
-from tests.conftest import NOW, SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, start_sandbox, utc_today
+from tests.conftest import (
+    NOW,
+    SANDBOX_APP,
+    SANDBOX_KEY,
+    SANDBOX_SECRET,
+    SANDBOX_TOKEN,
+    start_sandbox,
+    utc_today,
+)
 from tests.postgres_server import NoPostgres, PostgresServer, start_postgres
 from tests.target_postgres_env import target_postgres
 
 TAP = pathlib.Path(sys.executable).parent / "tap-branch"
 STREAM = "query_install_events"
+AGGREGATE = "aggregate_install_events"
 REPORT = {
     "name": "install_events",
     "data_source": "eo_install",
@@ -66,14 +76,15 @@ def _run(
     )
     messages = [json.loads(line) for line in tap.stdout.splitlines()]
     records = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == STREAM]
+    assert {m["stream"] for m in messages if m["type"] == "RECORD"} == {STREAM, AGGREGATE}
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     return records, states[-1]
 
 
-def _table(postgres: PostgresServer) -> dict[tuple, int]:
+def _table(postgres: PostgresServer, stream: str = STREAM) -> dict[tuple, int]:
     out = postgres.psql(
         "SELECT date, coalesce(last_attributed_touch_data_tilde_campaign, '<null>'), "
-        f"coalesce(user_data_os, '<null>'), total_count FROM analytics.{STREAM}"
+        f"coalesce(user_data_os, '<null>'), total_count FROM analytics.{stream}"
     )
     rows = [line.split("|") for line in out.splitlines()]
     table: dict[tuple, int] = {}
@@ -97,7 +108,7 @@ def _expected(records: list[dict]) -> dict[tuple, int]:
 
 def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
     reset_shared_limiters()
-    running = start_sandbox(options={"query_late_events": 3})
+    running = start_sandbox(time_scale=100.0, options={"query_late_events": 3})
     try:
         config = {
             "start_date": (utc_today() - dt.timedelta(days=12)).isoformat(),
@@ -106,8 +117,15 @@ def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
             "app_id": SANDBOX_APP,
             "api_url": running.url,
             "api2_url": running.url,
+            "access_token": SANDBOX_TOKEN,
             "query_reports": [REPORT],
+            "aggregate_reports": [REPORT],
             "query_rate_limits": [{"requests": 1000, "seconds": 1}],
+            "aggregate_rate_limits": [
+                {"requests": 2, "seconds": 0.01},
+                {"requests": 5, "seconds": 0.6},
+            ],
+            "aggregate_poll_interval": 0.02,
         }
         catalog = json.loads(
             subprocess.run(
@@ -122,12 +140,13 @@ def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
         for entry in catalog["streams"]:
             for item in entry["metadata"]:
                 if item["breadcrumb"] == []:
-                    item["metadata"]["selected"] = entry["tap_stream_id"] == STREAM
+                    item["metadata"]["selected"] = entry["tap_stream_id"] in (STREAM, AGGREGATE)
         (tmp_path / "catalog.json").write_text(json.dumps(catalog))
         first, state = _run(tmp_path, "first", config, None, postgres, NOW)
         loaded = _table(postgres)
         assert loaded == _expected(first)
         assert any(key[1] == "<null>" for key in loaded)  # null dimensions in the key
+        assert _table(postgres, AGGREGATE) == loaded
         second, state = _run(tmp_path, "second", config, state, postgres, NOW)
         assert second and len(second) < len(first)  # the settling window only
         assert _table(postgres) == loaded  # upserted, not appended
@@ -141,6 +160,7 @@ def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
             == sum(v for k, v in loaded.items() if k[0] == yesterday) + 3
         )
         assert corrected == {**loaded, **_expected(third)}
+        assert _table(postgres, AGGREGATE) == corrected
     finally:
         running.stop()
         reset_shared_limiters()
