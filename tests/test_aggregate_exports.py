@@ -124,3 +124,24 @@ def test_an_invalid_aggregate_report_fails_at_start_naming_it():
         ConfigValidationError, match=r"aggregate_reports\[0\] \('installs'\), field 'data_source'"
     ):
         TapBranch(config=config, parse_env_config=False)
+
+
+def test_the_airbyte_source_reads_an_aggregate_stream_like_the_singer_tap(fast, tmp_path):
+    from airbyte_protocol.models import Type
+
+    from tests.test_airbyte_protocol import airbyte, configured
+
+    settings = config(fast)
+    discovered = airbyte("discover", files={"--config": settings}, tmp_path=tmp_path)
+    (message,) = discovered.of(Type.CATALOG)
+    catalog = message.catalog.model_dump(mode="json", exclude_none=True)
+    chosen = configured(catalog, (AGGREGATE,))
+    read = airbyte("read", files={"--config": settings, "--catalog": chosen}, tmp_path=tmp_path)
+    assert read.returncode == 0, read.raw[-2000:]
+    singer = run_tap(settings, select=[AGGREGATE])
+    assert _sorted([m.record.data for m in read.of(Type.RECORD)]) == _sorted(
+        singer.records(AGGREGATE)
+    )
+    assert read.states()[-1]["stream"]["stream_state"] == {
+        AGGREGATE: singer.state["bookmarks"][AGGREGATE]
+    }
