@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import jsonschema
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
@@ -83,6 +84,12 @@ def test_aggregates_equal_the_query_apis_numbers_split_at_the_limit(fast, zone, 
     )
     aggregates = run.records(AGGREGATE)
     assert aggregates and _sorted(aggregates) == _sorted(run.records(QUERY))
+    (schema,) = [
+        m["schema"] for m in run.messages if m.get("stream") == AGGREGATE and m["type"] == "SCHEMA"
+    ]
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+    for record in aggregates:
+        validator.validate(record)
     assert "the limit: asking in halves" in run.logs  # 7 days of rows exceed 60
     days = {r["date"] for r in aggregates}
     assert min(days) == config(fast)["start_date"]
