@@ -67,6 +67,13 @@ def configured_apps(config: t.Mapping[str, t.Any]) -> list[BranchApp]:
     return []
 
 
+def secret_setting(config: t.Mapping[str, t.Any], app_id: str) -> str:
+    """Where the user fixes an app's `branch_key` + `branch_secret` that Branch refused."""
+    if config.get("apps"):
+        return f"the 'apps' entry of app {app_id}"
+    return "settings 'branch_key' and 'branch_secret'"
+
+
 def v2_app_ids(config: t.Mapping[str, t.Any], stream_names: t.Sequence[str] = ()) -> list[str]:
     """The app ids the v2 per-app streams read; a config error for an `apps` entry without one."""
     apps = config.get("apps") or []

@@ -35,8 +35,9 @@ FAMILIES = {
     "cohort": "cohort_installs_by_campaign",
     "custom exports": "custom_eo_click",
     "scheduled exports": "scheduled_export_jobs",
+    "query": "query_installs",
 }
-V1_FAMILIES = ("daily v1", "daily v3", "credits")
+V1_FAMILIES = ("daily v1", "daily v3", "credits", "query")
 V2_PER_APP_FAMILIES = ("app_config", "custom exports", "scheduled exports")
 
 ISSUE_APPS = [

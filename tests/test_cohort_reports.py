@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_branch.date_windows import halves
+from tap_branch.result_files import csv_dicts, json_array_items
 from tap_branch.streams.cohort import reports
-from tap_branch.streams.cohort.results import RowExpander, csv_dicts, json_array_items
+from tap_branch.streams.cohort.results import RowExpander
 
 D = dt.date
 
@@ -121,11 +123,11 @@ def test_weekly_and_monthly_windows_end_on_unit_boundaries():
 
 
 def test_halves_split_a_window_without_gap_or_overlap():
-    assert reports.halves(D(2024, 1, 1), D(2024, 1, 10)) == [
+    assert halves(D(2024, 1, 1), D(2024, 1, 10)) == [
         (D(2024, 1, 1), D(2024, 1, 5)),
         (D(2024, 1, 6), D(2024, 1, 10)),
     ]
-    assert reports.halves(D(2024, 1, 1), D(2024, 1, 2)) == [
+    assert halves(D(2024, 1, 1), D(2024, 1, 2)) == [
         (D(2024, 1, 1), D(2024, 1, 1)),
         (D(2024, 1, 2), D(2024, 1, 2)),
     ]

@@ -141,6 +141,7 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
                 "events",
                 "daily_eo_install",
                 "cohort_installs_by_campaign",
+                "query_installs",
             } <= selected
             assert not {s for s in selected if s.startswith(("custom_", "credit_"))}
         if words[1:3] == ["run", "tap-branch"]:
@@ -148,6 +149,7 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
             paths = {r["path"] for r in requests}
             assert any(p.startswith("/v1/export") for p in paths)
             assert any(p.startswith("/v2/analytics") for p in paths)
+            assert "/v1/query/analytics" in paths
             # No Custom Export job was created, nor a readiness check spent.
             assert not [r for r in requests if r["path"].startswith(("/v2/logs", "/v2/data"))]
             assert (tmp_path / "output" / "demo.duckdb").exists()

@@ -159,6 +159,7 @@ def test_every_record_validates_against_its_streams_schema_message(messages):
         "link_clicks",
         "events",
         "cohort_installs_by_campaign",
+        "query_installs",
         "scheduled_export_jobs",
         "scheduled_export_rows",
         "credit_history",

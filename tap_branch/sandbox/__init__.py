@@ -3,6 +3,13 @@
 API families register their routes from their own modules (`register(sandbox)`).
 """
 
-from tap_branch.sandbox import cohort, credits, daily_export, event_exports, scheduled_exports
+from tap_branch.sandbox import (
+    cohort,
+    credits,
+    daily_export,
+    event_exports,
+    query_api,
+    scheduled_exports,
+)
 
-FAMILIES = [daily_export, cohort, scheduled_exports, credits, event_exports]
+FAMILIES = [daily_export, cohort, scheduled_exports, credits, event_exports, query_api]

@@ -7,6 +7,9 @@
 - the result file behind `response_url` (a signed URL), JSON (an array, bands in `data`)
   or CSV (`measure, metric, per_user, cumulative, users, cost, <dimensions>, <bands>`)
 
+A body without `measures` but with an `aggregation` is an Aggregate Exports job, checked and
+written by `aggregate_exports` (the two APIs share the path and the jobs).
+
 Both API calls count against the documented limits (2/s, 5/min, 150/h per organization
 or app, in sandbox time, see `--time-scale`), answered with Branch's 429 body.
 Results have at most `limit` rows (Branch's default when no `limit` is sent: 100),
@@ -47,6 +50,7 @@ import typing as t
 
 from werkzeug.wrappers import Request, Response
 
+from tap_branch.sandbox import aggregate_exports
 from tap_branch.sandbox import synthetic as syn
 from tap_branch.sandbox.server import FileSource, Sandbox, json_response
 
@@ -194,7 +198,11 @@ def register(sandbox: Sandbox) -> None:
         if denied is not None:
             return denied
         body = request.get_json(silent=True)
-        problem = _invalid_query(body) or _too_many_measures(sandbox, body)
+        kind = "aggregate" if aggregate_exports.is_aggregate(body) else "cohort"
+        if kind == "aggregate":
+            problem = aggregate_exports.invalid(body)
+        else:
+            problem = _invalid_query(body) or _too_many_measures(sandbox, body)
         if problem:
             return json_response({"code": 400, "error_message": problem}, 400)
         number = len(jobs)
@@ -207,6 +215,7 @@ def register(sandbox: Sandbox) -> None:
             sandbox.config.options["cohort_error_jobs"] = failing - 1
         limit = int(request.args.get("limit") or BRANCH_DEFAULT_LIMIT)
         jobs[job_id] = {
+            "kind": kind,
             "query": body,
             "scope": key,
             "format": (request.args.get("format") or "csv").lower(),
@@ -438,6 +447,9 @@ def _rows(seed, query, today, unit, bands, date_dim, dims, combos, start, end) -
 
 
 def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
+    if job.get("kind") == "aggregate":
+        yield from aggregate_exports.result_bytes(sandbox, job)
+        return
     fault = sandbox.option("cohort_result_fault")
     if fault == "blank":
         yield b"  \n\n "

@@ -183,6 +183,13 @@ OPTIONS: dict[str, Kind] = {
     "credits_rate_limit": WINDOWS,
     "credits_page_cap": INTEGER,  # default 100
     "app_config_user_id": STRING,
+    # query_api
+    "query_time_zones": object_of(STRING),
+    "query_now_hour": INTEGER,
+    "query_late_events": INTEGER,
+    "query_rate_limits": WINDOWS,
+    "query_rate_limit_status": INTEGER,
+    "query_empty_value": one_of("null", "empty_string"),
 }
 
 

@@ -353,8 +353,3 @@ def windows(report: CohortReport, start: dt.date, end: dt.date) -> list[tuple[dt
         result.append((start, last))
         start = last + dt.timedelta(days=1)
     return result
-
-
-def halves(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    middle = start + dt.timedelta(days=(end - start).days // 2)
-    return [(start, middle), (middle + dt.timedelta(days=1), end)]

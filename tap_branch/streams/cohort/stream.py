@@ -39,14 +39,16 @@ from tap_branch import clock, jobs
 from tap_branch.apps import default_app_id
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
+from tap_branch.date_windows import halves
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import DownloadError, describe_response, json_answer
 from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
+from tap_branch.result_files import csv_dicts, json_array_items
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
 from tap_branch.streams.cohort import catalog, reports
 from tap_branch.streams.cohort.background import CohortJobs, Result
-from tap_branch.streams.cohort.results import RowExpander, csv_dicts, json_array_items
+from tap_branch.streams.cohort.results import RowExpander
 
 SETTINGS = [
     th.Property(
@@ -493,7 +495,7 @@ class CohortStream(Branch2Stream):
                     *window,
                     rows,
                 )
-                cohort_jobs.split(self, list(reports.halves(*window)))
+                cohort_jobs.split(self, list(halves(*window)))
                 continue
             if rows >= self.record_limit:
                 spool.close()

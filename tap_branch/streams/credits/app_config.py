@@ -19,7 +19,7 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import BranchApp, configured_apps, v2_app_ids
+from tap_branch.apps import BranchApp, configured_apps, secret_setting, v2_app_ids
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import BranchStream
 from tap_branch.errors import (
@@ -201,11 +201,7 @@ class AppConfigStream(BranchStream):
             credential, setting = USER_ID_SETTING, f"setting '{USER_ID_SETTING}'"
         else:
             credential = f"branch_key/branch_secret of app {app_id}"
-            setting = (
-                f"the 'apps' entry of app {app_id}"
-                if self.config.get("apps")
-                else "settings 'branch_key' and 'branch_secret'"
-            )
+            setting = secret_setting(self.config, app_id)
         return Probe(
             credential=credential,
             setting=setting,

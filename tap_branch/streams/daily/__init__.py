@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import typing as t
 
-from tap_branch.apps import configured_apps
+from tap_branch.apps import configured_apps, secret_setting
 from tap_branch.probes import Probe, deselect_advice
 from tap_branch.streams.daily import v1, v3
 
@@ -42,15 +42,10 @@ def probes(tap, streams: list[DailyFileStream], *, first_run: bool) -> list[Prob
                 day = min(stream.first_day({"app_id": app.app_id}), stream.last_day())
             else:
                 day = stream.last_day()
-            where = (
-                f"the 'apps' entry of app {app.app_id}"
-                if config.get("apps")
-                else "settings 'branch_key' and 'branch_secret'"
-            )
             found.append(
                 Probe(
                     credential=f"branch_key/branch_secret of app {app.app_id}",
-                    setting=where,
+                    setting=secret_setting(config, app.app_id),
                     asks=f"the file list of {day} ({stream.product}, app {app.app_id})",
                     call=functools.partial(_list_files, stream, app, day),
                     product=stream.product,

@@ -1,0 +1,67 @@
+"""The apps' dashboard time zones: Branch counts a Query API day in the time zone configured
+for the app in the Branch dashboard (`start_date`/`end_date` and the day buckets), and its
+answers say it only as UTC bucket timestamps (local midnight, e.g. `08:00:00.000Z` for
+UTC-8). Branch offers no API to read the zone, so it is a setting; a bucket that is not a
+local midnight in the configured zone fails the run naming the setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+import zoneinfo
+
+from singer_sdk import typing as th
+
+from tap_branch.settings import invalid_setting
+
+UTC = dt.timezone.utc
+
+SETTINGS = [
+    th.Property(
+        "dashboard_time_zone",
+        th.StringType,
+        default="UTC",
+        description="IANA time zone of the apps' Branch dashboards (Account Settings), e.g. "
+        "America/Los_Angeles: the Query API's days are days of that zone.",
+    ),
+    th.Property(
+        "dashboard_time_zones",
+        th.ObjectType(additional_properties=th.StringType()),
+        description="Per app: {app_id: IANA time zone}, for apps whose dashboard zone is not "
+        "dashboard_time_zone.",
+    ),
+]
+
+
+def _zone(name: t.Any, setting: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise invalid_setting(
+            f"Setting '{setting}': {name!r} is not an IANA time zone (e.g. UTC, "
+            "America/Los_Angeles, Asia/Tokyo)."
+        ) from None
+
+
+def check_zones(config: t.Mapping[str, t.Any]) -> None:
+    """Every configured zone exists (a config error naming the setting otherwise)."""
+    _zone(config.get("dashboard_time_zone") or "UTC", "dashboard_time_zone")
+    for app_id, name in (config.get("dashboard_time_zones") or {}).items():
+        _zone(name, f"dashboard_time_zones.{app_id}")
+
+
+def zone_of(config: t.Mapping[str, t.Any], app_id: str) -> zoneinfo.ZoneInfo:
+    per_app = config.get("dashboard_time_zones") or {}
+    if app_id in per_app:
+        return _zone(per_app[app_id], f"dashboard_time_zones.{app_id}")
+    return _zone(config.get("dashboard_time_zone") or "UTC", "dashboard_time_zone")
+
+
+def local_today(zone: zoneinfo.ZoneInfo, now: dt.datetime) -> dt.date:
+    return now.astimezone(zone).date()
+
+
+def day_start(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The UTC moment `day` begins in `zone`."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
