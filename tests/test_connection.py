@@ -39,19 +39,20 @@ def _no_jobs(sandbox: SandboxControl) -> None:
 
 def test_one_cheap_call_per_family_and_no_job(sandbox, base_config):
     """Each selected family asks its own API: daily the file list of v1 and of v3, scheduled
-    exports its subscriptions, credits its app config; cohort has no read-only call and asks
-    nothing."""
+    exports its subscriptions, credits its app config, the Query API one day of its default
+    report; cohort has no read-only call and asks nothing."""
     accepted = connection_test(_tap(base_config)).accepted
     assert [line.split(":")[0] for line in accepted] == [
         *[f"branch_key/branch_secret of app {SANDBOX_APP}"] * 2,
         "access_token",
-        f"branch_key/branch_secret of app {SANDBOX_APP}",
+        *[f"branch_key/branch_secret of app {SANDBOX_APP}"] * 2,
     ]
     calls = _api_requests(sandbox)
     assert sorted(calls) == [
         "GET /scheduled-exports/logs/subscriptions",
         f"GET /v1/app/{SANDBOX_KEY}",
         f"GET /v1/export/{SANDBOX_KEY}",
+        "POST /v1/query/analytics",
         "POST /v3/export",
     ], calls
     _no_jobs(sandbox)
@@ -112,8 +113,9 @@ def test_each_app_is_tried_with_its_own_secret():
             connection_test(_tap(config))
         assert "'apps' entry of app second-app" in " ".join(raised.value.errors)
         apps[1]["branch_secret"] = second.branch_secret
-        # each app's daily file list (v1 and v3), and app_config's read of the first app
-        assert len(connection_test(_tap(config)).accepted) == 5
+        # each app's daily file list (v1 and v3) and Query API day, and app_config's read of
+        # the first app
+        assert len(connection_test(_tap(config)).accepted) == 7
     finally:
         running.stop()
 
@@ -159,7 +161,7 @@ def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
     assert "Connection test: access_token: accepted" in result.stderr
     assert result.stdout == ""
     calls = _api_requests(sandbox)
-    assert len(calls) == 4, calls
+    assert len(calls) == 5, calls
     assert not [c for c in calls if any(p in c for p in JOB_PATHS)]
 
 

@@ -62,7 +62,18 @@ _ENTRIES = {
         "enable_install_recalculation": False,
     },
     "scheduled_exports": {"subscription_id": "s", "app_id": "app-1", "name": "n"},
+    "query_reports": {
+        "name": "r",
+        "data_source": "eo_install",
+        "aggregation": "unique_count",
+        "dimensions": ["user_data_os"],
+        "filters": {"user_data_os": ["IOS"]},
+        "granularity": "day",
+        "zero_fill": False,
+        "enable_install_recalculation": False,
+    },
 }
+_ENTRIES["aggregate_reports"] = _ENTRIES["query_reports"]
 
 
 def _entries_with_a_null() -> list[tuple[str, str]]:

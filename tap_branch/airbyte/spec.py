@@ -112,8 +112,24 @@ SETTINGS_UI: dict[str, Field] = {
     "user_agent": Field("User-Agent header", "tuning"),
 }
 
-#: Settings (or their parts, `[]` for the items of a list) given as JSON text under Airbyte.
-JSON_TEXT = ("custom_exports_fields", "custom_exports_filter", "cohort_reports[].filters")
+
+def _free_form(properties: dict[str, t.Any], prefix: str = "") -> list[str]:
+    """The settings (or parts of list entries, `[]` for the items of a list) that Airbyte's
+    form cannot draw: an object without properties, a value without a type."""
+    found = []
+    for name, schema in properties.items():
+        types = schema.get("type")
+        kinds = set(types) if isinstance(types, list) else {types}
+        if types is None or ("object" in kinds and not schema.get("properties")):
+            found.append(f"{prefix}{name}")
+        elif "array" in kinds and not prefix:  # the keys of a list's entries, one level down
+            found += _free_form(schema.get("items", {}).get("properties") or {}, f"{name}[].")
+    return found
+
+
+#: Settings (or their parts) given as JSON text under Airbyte: every free-form one, whichever
+#: family declares it.
+JSON_TEXT = tuple(_free_form(TapBranch.config_jsonschema["properties"]))
 
 _DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
