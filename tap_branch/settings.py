@@ -196,30 +196,6 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
             )
 
 
-def check_batch_encoding(config: t.Mapping[str, t.Any], streams: t.Iterable[t.Any]) -> None:
-    """Parquet BATCH files are written by the SDK's batcher, whose pyarrow schema is
-    inferred from each file's records: an object column then gains the keys other rows
-    have (as nulls), an empty object cannot be written at all, and a value whose type
-    varies fails. A stream with object or array fields is not written that way."""
-    encoding = (config.get("batch_config") or {}).get("encoding") or {}
-    if encoding.get("format") != "parquet":
-        return
-    refused = sorted(
-        stream.name
-        for stream in streams
-        if any(
-            {"object", "array"} & set(types_of(prop))
-            for prop in stream.schema["properties"].values()
-        )
-    )
-    if refused:
-        raise invalid_setting(
-            "Setting 'batch_config': encoding format 'parquet' cannot carry the JSON object and "
-            f"array fields of {', '.join(refused)} without changing them; use format 'jsonl' "
-            "(compression 'gzip' or 'none') for these streams."
-        )
-
-
 def unknown_settings(config: t.Mapping[str, t.Any], known: t.Collection[str]) -> list[str]:
     """One line per config key the tap does not know, with the closest known name:
     a misspelt key is otherwise ignored without a word."""

@@ -22,7 +22,6 @@ from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
     COMMON_SETTINGS,
     check_batch_config,
-    check_batch_encoding,
     check_config,
     check_credentials,
     check_dates,
@@ -221,7 +220,6 @@ class TapBranch(Tap):
             check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
         check_batch_config(self.config)
-        check_batch_encoding(self.config, [s for s in self.streams.values() if s.selected])
         self._check_credentials_of_selected_streams()
         if not self.state:  # a first run, or Meltano's config test: try the credentials first
             for line in test_credentials_of_selected_streams(self):

@@ -9,7 +9,8 @@ files of one unit of the stream (a day) make one manifest, announced when the un
 complete. The text is handed to the helper as views of the typed arrays, not copies.
 Files of a unit that is not complete (a failed file, a run that stopped) are deleted, not
 left beside the announced ones: their records come again when the unit is read again.
-Only the jsonl format is written here; parquet takes the SDK's own batcher.
+Parquet files (`tap_branch.columnar.parquet`) are written here too, for every stream: one
+Arrow schema per stream, a row group per batch of rows.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from upath import UPath
 
 from tap_branch import deflate
 from tap_branch.columnar import encode
+from tap_branch.columnar.parquet import ParquetWriter, arrow_schema
 from tap_branch.columnar.records import ColumnarRows
 
 _GZIP_LEVEL = 1
 _QUEUED_CHUNKS = 8  # compressed on the helper thread; bounds the memory waiting for it
+#: Records (dicts) collected before they are written as one parquet row group.
+_ROW_GROUP = 10_000
 
 
 class BatchFiles:
@@ -35,12 +39,12 @@ class BatchFiles:
 
     @classmethod
     def for_stream(cls, stream: t.Any, batch_config: t.Any) -> BatchFiles | None:
-        """The writer for `stream`, or None where the SDK's batcher is the way (parquet, or
-        records that must be dicts: see `columnar_plan`)."""
-        encoding = batch_config.encoding
-        if getattr(encoding, "format", None) != "jsonl" or stream.columnar_plan is None:
-            return None
-        return cls(stream, batch_config)
+        """The writer for `stream`, or None where the SDK's batcher is the way (jsonl for
+        records that must be dicts: see `columnar_plan`). Parquet is always written here."""
+        encoding = getattr(batch_config.encoding, "format", None)
+        if encoding == "parquet" or (encoding == "jsonl" and stream.columnar_plan is not None):
+            return cls(stream, batch_config)
+        return None
 
     def __init__(self, stream: t.Any, batch_config: t.Any) -> None:
         self.stream = stream
@@ -48,20 +52,36 @@ class BatchFiles:
         self.batch_size = int(batch_config.batch_size)
         if self.batch_size < 1:  # no file could take a record: `add` would never end
             raise ValueError(f"batch_config.batch_size must be at least 1, not {self.batch_size}")
-        self.gzip = (batch_config.encoding.compression or "none") == "gzip"
+        self.compression = batch_config.encoding.compression
+        self.gzip = (self.compression or "none") == "gzip"
         self.sync_id = f"{stream.tap_name}--{stream.name}-{uuid.uuid4()}"
-        self._deselected = stream.columnar_plan
+        self._deselected = stream.batch_deselected
+        #: The stream's Arrow schema when the files are parquet, else None (JSON lines).
+        self.schema = (
+            arrow_schema(stream.schema, self._deselected)
+            if batch_config.encoding.format == "parquet"
+            else None
+        )
+        self._pending: list[dict] = []  # parquet: dicts waiting to make a row group
         self._number = 0
-        self._manifest: list[str] = []
-        self._unannounced: list[str] = []  # names of the current unit's files
-        self._file: _File | None = None
+        self._closed: list[str] = []  # names of the files closed and not announced
+        self._file: _File | _ParquetFile | None = None
 
     def add(self, item: dict | ColumnarRows) -> None:
         """Records of the current unit: a dict (the row path) or a batch of rows."""
         if isinstance(item, dict):
+            if self.schema is not None:
+                self._pending.append(item)
+                if len(self._pending) >= min(_ROW_GROUP, self._room()):
+                    self._write_pending()
+                return
             for name in self._deselected:
                 item.pop(name, None)
             self._write(msgspec.json.encode(item) + b"\n", 1)
+            return
+        self._write_pending()
+        if self.schema is not None:
+            self._add_records(item.records())
             return
         lines = item.line_array()  # JSON lines: the stream types them so when it batches
         start = 0
@@ -70,49 +90,94 @@ class BatchFiles:
             self._write(encode.text_view(part), len(part))
             start += len(part)
 
+    def filled(self) -> list[str]:
+        """The URLs of the files filled since the last call, the open file left open: for
+        streams that announce a file as soon as it is full (as the SDK's batcher does). Every
+        record added so far is in them, or in the open file when this returns nothing."""
+        if self._file is not None:
+            return []
+        return self._announce()
+
     def finish(self) -> list[str]:
         """Close the current file; the URLs of the files written since the last call."""
+        self._write_pending()
         self._close()
-        manifest, self._manifest, self._unannounced = self._manifest, [], []
-        return manifest
+        return self._announce()
 
     def discard(self) -> None:
-        """Close what is open and delete the current unit's files, never announced (a
-        partition that stopped mid-unit, a run that failed): no target reads them."""
+        """Close what is open and delete the files not announced (a partition that stopped
+        mid-unit, a run that failed): no target reads them."""
+        self._pending = []
         try:
             self._close()
         finally:
             root = UPath(self.storage.root, **self.storage.params).resolve()
-            for name in self._unannounced:
+            for name in self._closed:
                 try:
                     (root / name).unlink(missing_ok=True)
                 except OSError as exc:  # left behind, but never announced: not data lost
                     self.stream.logger.warning(
                         "Could not delete the unannounced batch file %s: %s", name, exc
                     )
-            self._manifest, self._unannounced = [], []
+            self._closed = []
+
+    def _announce(self) -> list[str]:
+        closed, self._closed = self._closed, []
+        return [self.storage.get_url(name) for name in closed]
 
     def _room(self) -> int:
         if self._file is not None and self._file.records >= self.batch_size:
             self._close()
         return self.batch_size - (self._file.records if self._file else 0)
 
-    def _write(self, lines: bytes | memoryview, records: int) -> None:
+    def _write_pending(self) -> None:
+        if self._pending:
+            records, self._pending = self._pending, []
+            self._add_records(records)
+
+    def _add_records(self, records: list[dict]) -> None:
+        start = 0
+        while start < len(records):
+            part = records[start : start + self._room()]
+            self._write(part, len(part))
+            start += len(part)
+
+    def _write(self, payload: t.Any, records: int) -> None:
         if self._file is None:
             self._number += 1
-            name = f"{self.storage.prefix or ''}{self.sync_id}-{self._number}.json" + (
-                ".gz" if self.gzip else ""
-            )
-            self._file = _File(self.storage, name, self.gzip)
-        self._file.write(lines, records)
+            name = f"{self.storage.prefix or ''}{self.sync_id}-{self._number}"
+            if self.schema is not None:
+                self._file = _ParquetFile(
+                    self.storage, name + ".parquet", self.schema, self.compression
+                )
+            else:
+                self._file = _File(self.storage, name + (".json.gz" if self.gzip else ".json"), self.gzip)  # fmt: skip
+        self._file.write(payload, records)
         if self._file.records >= self.batch_size:
             self._close()
 
     def _close(self) -> None:
         if self._file is not None:
             file, self._file = self._file, None
-            self._unannounced.append(file.name)
-            self._manifest.append(file.close())
+            self._closed.append(file.name)  # deleted by `discard` even if closing fails
+            file.close()
+
+
+class _ParquetFile:
+    """One parquet batch file: a row group per write."""
+
+    def __init__(self, storage: t.Any, name: str, schema: t.Any, compression: str | None) -> None:
+        self.storage, self.name, self.records = storage, name, 0
+        self._opened = storage.open(name, "wb")
+        self._writer = ParquetWriter(self._opened.__enter__(), schema, compression)
+
+    def write(self, records: list[dict], count: int) -> None:
+        self._writer.write(records)
+        self.records += count
+
+    def close(self) -> None:
+        self._writer.close()
+        self._opened.__exit__(None, None, None)
 
 
 class _File:
@@ -134,13 +199,12 @@ class _File:
         self._chunks.put(lines)
         self.records += records
 
-    def close(self) -> str:
+    def close(self) -> None:
         self._chunks.put(None)
         self._thread.join()
         self._opened.__exit__(None, None, None)
         if self._error is not None:
             raise self._error
-        return self.storage.get_url(self.name)
 
     def _drain(self) -> None:
         try:

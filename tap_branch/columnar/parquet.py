@@ -1,0 +1,116 @@
+"""Parquet BATCH files: one Arrow schema per stream, derived from its JSON schema.
+
+Every file of a stream has the same schema, whatever its records hold (the SDK's parquet
+batcher infers one per file from the records: an object column then gains the keys other
+rows have, an empty object cannot be written, and a value whose type varies fails):
+
+- strings, integers (int64), numbers (float64) and booleans are typed columns;
+- `date-time` strings are `timestamp[us, UTC]` and `date` strings `date32`;
+- arrays of scalars are lists of that scalar (`tags`: `list<string>`);
+- objects, arrays of objects and fields of several types are JSON text, in columns of
+  Arrow's JSON type (Parquet's JSON logical type), one JSON document per cell.
+
+Why JSON text and not structs: Branch's objects (`data`, `*_link_data`, `*_query_params`,
+`custom_data`, ...) are free-form; their schemas fix no keys. A struct column has a fixed set
+of fields, so a free-form object would come back with every other row's keys as nulls, or
+not fit at all; the text keeps each object exactly as the tap sent it. Parquet readers that
+know the JSON logical type (DuckDB, Spark, BigQuery, Snowflake) read these columns as JSON.
+The Singer SDK's batch reader (`Sink.process_batch_files`, singer-sdk 0.54) hands a target
+the cell as text, so a target built on it receives the JSON text of these fields (README,
+"Load into PostgreSQL").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tap_branch.typing import types_of
+
+_SCALARS = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+}
+_FORMATS = {"date-time": pa.timestamp("us", "UTC"), "date": pa.date32()}
+#: The parquet codec for `batch_config.encoding.compression` (the SDK allows gzip or none):
+#: without compression, parquet's default codec, snappy, as the SDK's batcher writes.
+_CODECS = {"gzip": "gzip"}
+_JSON = pa.json_()
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def arrow_type(prop: dict) -> pa.DataType:
+    """The Arrow type of a JSON schema property (see the module's docstring)."""
+    types = [kind for kind in dict.fromkeys(types_of(prop)) if kind != "null"]
+    if len(types) != 1:
+        return _JSON
+    kind = types[0]
+    if kind == "string":
+        return _FORMATS.get(prop.get("format"), pa.string())
+    if kind in _SCALARS:
+        return _SCALARS[kind]
+    if kind == "array" and isinstance(prop.get("items"), dict):
+        item = arrow_type(prop["items"])
+        if item in _SCALARS.values():
+            return pa.list_(item)
+    return _JSON
+
+
+def arrow_schema(json_schema: dict, deselected: t.Collection[str] = ()) -> pa.Schema:
+    """The stream's Arrow schema: its top-level properties but the deselected, in order."""
+    return pa.schema(
+        pa.field(name, arrow_type(prop))
+        for name, prop in json_schema["properties"].items()
+        if name not in deselected
+    )
+
+
+def table_of(records: t.Sequence[dict], schema: pa.Schema) -> pa.Table:
+    """The records as a table of `schema`: a column at a time; a field a record lacks is null,
+    a key the schema lacks (a deselected field) is left out."""
+    return pa.Table.from_arrays(
+        [_column([record.get(f.name) for record in records], f.type) for f in schema], schema=schema
+    )
+
+
+def _column(values: list, kind: pa.DataType) -> pa.Array:
+    if kind == _JSON:
+        texts = [None if value is None else _ENCODE(value).decode() for value in values]
+        return pa.ExtensionArray.from_storage(_JSON, pa.array(texts, pa.string()))
+    if kind in _FORMATS.values():
+        text = pa.array(values, pa.string())
+        try:  # Arrow's ISO-8601 parser: the tap's own forms, in one call
+            return pc.cast(text, kind)
+        except pa.ArrowInvalid:  # any other form the schema's format allows, a cell at a time
+            return pa.array([_parsed(value, kind) for value in values], kind)
+    return pa.array(values, kind)
+
+
+def _parsed(value: str | None, kind: pa.DataType) -> dt.date | dt.datetime | None:
+    if value is None:
+        return None
+    if pa.types.is_date32(kind):
+        return dt.date.fromisoformat(value[:10])
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+class ParquetWriter:
+    """One parquet file being written: a row group per `write`."""
+
+    def __init__(self, handle: t.BinaryIO, schema: pa.Schema, compression: str | None) -> None:
+        self.schema = schema
+        self._writer = pq.ParquetWriter(handle, schema, compression=_CODECS.get(compression or "", "snappy"))
+
+    def write(self, records: t.Sequence[dict]) -> None:
+        self._writer.write_table(table_of(records, self.schema))
+
+    def close(self) -> None:
+        self._writer.close()
