@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tap_branch.columnar.parquet import arrow_schema, arrow_type
+from tap_branch.columnar.parquet import arrow_schema, arrow_type, table_of
 from tap_branch.tap import TapBranch
 from tests.conftest import DAILY_STREAMS, days_back
 from tests.tap_runner import run_tap
@@ -46,11 +46,13 @@ def test_json_schema_kinds_map_to_one_arrow_type_each():
     assert arrow_type({"type": ["number"]}) == pa.float64()
     assert arrow_type({"type": ["boolean", "null"]}) == pa.bool_()
     assert arrow_type({"type": ["array"], "items": {"type": ["string"]}}) == pa.list_(pa.string())
-    # Free-form objects, arrays of objects, and fields of several types: JSON text.
+    objects = {"type": ["array"], "items": {"type": "object", "properties": {"id": {}}}}
+    assert arrow_type(objects) == pa.list_(pa.json_())
+    # Free-form objects, fields of several types, arrays without items: JSON text.
     for prop in (
         {"type": ["object", "null"]},
-        {"type": ["array"], "items": {"type": "object", "properties": {"id": {"type": "string"}}}},
         {"type": ["integer", "string"]},
+        {"type": "array"},
         {},
     ):
         assert arrow_type(prop) == pa.json_(), prop
@@ -101,6 +103,8 @@ def _as_record(row: dict, schema: pa.Schema, like: dict) -> dict:
             continue
         if value is not None and field.type == pa.json_():
             value = json.loads(value)
+        elif value is not None and field.type == pa.list_(pa.json_()):
+            value = [None if item is None else json.loads(item) for item in value]
         elif isinstance(value, dt.datetime):
             value = _same_instant_text(value, like[field.name])
         elif isinstance(value, dt.date):
@@ -120,10 +124,15 @@ def test_a_json_field_keeps_its_exact_value_where_structs_would_not():
     # batcher (one struct per file) cannot write these faithfully; JSON text can.
     schema = {"properties": {"data": {"type": ["object", "null"]}, "n": {"type": ["integer"]}}}
     records = [{"data": {"a": 1}, "n": 1}, {"data": {}, "n": 2}, {"data": {"a": "x", "b": [1]}, "n": 3}]  # fmt: skip
-    from tap_branch.columnar.parquet import table_of
-
     table = table_of(records, arrow_schema(schema))
     assert [json.loads(v) for v in table.column("data").to_pylist()] == [r["data"] for r in records]
+
+
+def test_list_columns_keep_null_and_empty_lists_apart():
+    schema = {"properties": {"tags": {"type": ["array", "null"], "items": {"type": "string"}}}}
+    records = [{"tags": ["a", "b"]}, {"tags": []}, {"tags": None}, {}, {"tags": ["c"]}]
+    table = table_of(records, arrow_schema(schema))
+    assert table.column("tags").to_pylist() == [["a", "b"], [], None, None, ["c"]]
 
 
 def test_every_streams_schema_gives_an_arrow_schema():

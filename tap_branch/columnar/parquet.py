@@ -6,9 +6,10 @@ rows have, an empty object cannot be written, and a value whose type varies fail
 
 - strings, integers (int64), numbers (float64) and booleans are typed columns;
 - `date-time` strings are `timestamp[us, UTC]` and `date` strings `date32`;
-- arrays of scalars are lists of that scalar (`tags`: `list<string>`);
-- objects, arrays of objects and fields of several types are JSON text, in columns of
-  Arrow's JSON type (Parquet's JSON logical type), one JSON document per cell.
+- arrays are lists of their items' type (`tags`: `list<string>`, `content_items`:
+  `list<json>`), so a reader gets a list, as from a RECORD message;
+- objects and fields of several types are JSON text, in Arrow's JSON type (Parquet's
+  JSON logical type), one JSON document per cell (or per item).
 
 Why JSON text and not structs: Branch's objects (`data`, `*_link_data`, `*_query_params`,
 `custom_data`, ...) are free-form; their schemas fix no keys. A struct column has a fixed set
@@ -23,6 +24,7 @@ the cell as text, so a target built on it receives the JSON text of these fields
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import typing as t
 
 import msgspec
@@ -57,9 +59,7 @@ def arrow_type(prop: dict) -> pa.DataType:
     if kind in _SCALARS:
         return _SCALARS[kind]
     if kind == "array" and isinstance(prop.get("items"), dict):
-        item = arrow_type(prop["items"])
-        if item in _SCALARS.values():
-            return pa.list_(item)
+        return pa.list_(arrow_type(prop["items"]))
     return _JSON
 
 
@@ -84,6 +84,14 @@ def _column(values: list, kind: pa.DataType) -> pa.Array:
     if kind == _JSON:
         texts = [None if value is None else _ENCODE(value).decode() for value in values]
         return pa.ExtensionArray.from_storage(_JSON, pa.array(texts, pa.string()))
+    if pa.types.is_list(kind):
+        lengths = [0 if value is None else len(value) for value in values]
+        items = _column(
+            [item for value in values if value is not None for item in value], kind.value_type
+        )
+        offsets = pa.array([0, *itertools.accumulate(lengths)], pa.int32())
+        mask = pa.array([value is None for value in values], pa.bool_())
+        return pa.ListArray.from_arrays(offsets, items, type=kind, mask=mask)
     if kind in _FORMATS.values():
         text = pa.array(values, pa.string())
         try:  # Arrow's ISO-8601 parser: the tap's own forms, in one call
@@ -107,7 +115,9 @@ class ParquetWriter:
 
     def __init__(self, handle: t.BinaryIO, schema: pa.Schema, compression: str | None) -> None:
         self.schema = schema
-        self._writer = pq.ParquetWriter(handle, schema, compression=_CODECS.get(compression or "", "snappy"))
+        self._writer = pq.ParquetWriter(
+            handle, schema, compression=_CODECS.get(compression or "", "snappy")
+        )
 
     def write(self, records: t.Sequence[dict]) -> None:
         self._writer.write_table(table_of(records, self.schema))
