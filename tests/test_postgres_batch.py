@@ -2,8 +2,10 @@
 reads the batch files, loading a real PostgreSQL server the tests start (tests/postgres_server.py).
 
 The daily v1 family (links, link_clicks, events) and one v3 topic (daily_eo_click) are read from
-the sandbox three times, each into its own schema: plainly (RECORD messages) into `records`,
-with `batch_config` jsonl/gzip into `batches`, and parquet into `parquet`. The batch runs must emit
+the sandbox four times, each into its own schema: plainly (RECORD messages) into `records`,
+with `batch_config` jsonl/gzip into `batches`, parquet into `parquet`, and jsonl/gzip files in
+S3 (a local S3 server, moto's: tests/s3_server.py; the target reads the s3:// URLs with s3fs)
+into `s3`. The batch runs must emit
 BATCH messages and no RECORD; their tables must hold the same rows as the RECORD load, typed the
 same (timestamp, jsonb, bigint, boolean), every row equal; and a sample of rows, read back from
 PostgreSQL, must equal what the tap sent in its RECORD messages. One difference is the target's,
@@ -44,6 +46,7 @@ from tests.conftest import (
     utc_today,
 )
 from tests.postgres_server import NoPostgres, PostgresServer, start_postgres
+from tests.s3_server import S3Server, start_s3
 from tests.target_postgres_env import target_postgres
 
 TAP = pathlib.Path(sys.executable).parent / "tap-branch"
@@ -89,16 +92,20 @@ class Load:
         return {m["stream"]: m for m in self.messages if m["type"] == "SCHEMA"}
 
 
-def _pipe(tap_args: list[str], target_config: pathlib.Path, workdir: pathlib.Path) -> Load:
-    """`tap-branch ... | target-postgres --config ...`, keeping a copy of the tap's stdout."""
+def _pipe(
+    tap_args: list[str], target_config: pathlib.Path, workdir: pathlib.Path, env: dict[str, str]
+) -> Load:
+    """`tap-branch ... | target-postgres --config ...`, keeping a copy of the tap's stdout;
+    `env` added to both processes' environment."""
     started = time.monotonic()
+    env = {**os.environ, **env}
     with (
         open(workdir / "tap.err", "wb") as tap_err,
         open(workdir / "target.err", "wb") as target_err,
         open(workdir / "tap.out", "wb") as copy,
     ):
         tap = subprocess.Popen(
-            [str(TAP), *tap_args], stdout=subprocess.PIPE, stderr=tap_err, cwd=workdir
+            [str(TAP), *tap_args], stdout=subprocess.PIPE, stderr=tap_err, cwd=workdir, env=env
         )
         target = subprocess.Popen(
             [str(target_postgres()), "--config", str(target_config)],
@@ -106,6 +113,7 @@ def _pipe(tap_args: list[str], target_config: pathlib.Path, workdir: pathlib.Pat
             stdout=subprocess.DEVNULL,
             stderr=target_err,
             cwd=workdir,
+            env=env,
         )
 
         def tee() -> None:
@@ -153,8 +161,19 @@ def postgres() -> t.Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="module")
-def loads(postgres: PostgresServer) -> t.Iterator[dict[str, Load]]:
-    """The same sandbox read into three schemas: records, batches (jsonl.gz), parquet."""
+def s3() -> t.Iterator[S3Server]:
+    server = start_s3()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def loads(postgres: PostgresServer, s3: S3Server) -> t.Iterator[dict[str, Load]]:
+    """The same sandbox read into four schemas: records, batches (jsonl.gz), parquet, and s3
+    (jsonl.gz files in the local S3 server, which the tap and the target reach through the
+    usual AWS settings in their environment)."""
     reset_shared_limiters()
     running = start_sandbox()
     home = pathlib.Path(tempfile.mkdtemp(prefix="tap-branch-batch-"))
@@ -189,6 +208,7 @@ def loads(postgres: PostgresServer) -> t.Iterator[dict[str, Load]]:
             "records": None,
             "batches": {"format": "jsonl", "compression": "gzip"},
             "parquet": {"format": "parquet", "compression": "gzip"},
+            "s3": {"format": "jsonl", "compression": "gzip"},
         }
         loads = {}
         for schema, encoding in batch_encodings.items():
@@ -197,14 +217,16 @@ def loads(postgres: PostgresServer) -> t.Iterator[dict[str, Load]]:
             config = dict(base)
             if encoding:
                 (workdir / "files").mkdir()
+                root = f"s3://{s3.bucket}/runs" if schema == "s3" else (workdir / "files").as_uri()
                 config["batch_config"] = {
                     "encoding": encoding,
-                    "storage": {"root": (workdir / "files").as_uri(), "prefix": f"{schema}-"},
+                    "storage": {"root": root, "prefix": f"{schema}-"},
                 }
             (workdir / "tap.json").write_text(json.dumps(config))
             (workdir / "target.json").write_text(json.dumps(postgres.target_config(schema)))
             tap_args = ["--config", str(workdir / "tap.json"), "--catalog", str(home / "catalog.json")]  # fmt: skip
-            loads[schema] = _pipe(tap_args, workdir / "target.json", workdir)
+            env = s3.env() if schema == "s3" else {}
+            loads[schema] = _pipe(tap_args, workdir / "target.json", workdir, env)
             print(f"{schema}: tap | target-postgres took {loads[schema].seconds:.1f} s")
         yield loads
     finally:
@@ -242,25 +264,31 @@ def test_the_record_run_loads_every_stream(loads, postgres):
         assert _count(postgres, "records", stream) == len(records), stream
 
 
-@pytest.mark.parametrize("schema", ["batches", "parquet"])
-def test_batch_run_emits_batch_messages_and_loads_the_same_rows(loads, postgres, schema):
+@pytest.mark.parametrize("schema", ["batches", "parquet", "s3"])
+def test_batch_run_emits_batch_messages_and_loads_the_same_rows(loads, postgres, s3, schema):
     plain, batched = loads["records"], loads[schema]
     _loaded(plain)
     _loaded(batched)
     assert not [m for m in batched.messages if m["type"] == "RECORD"]
-    encoding = {"batches": "jsonl", "parquet": "parquet"}[schema]
+    encoding = {"batches": "jsonl", "parquet": "parquet", "s3": "jsonl"}[schema]
     for stream in STREAMS:
         batch_messages = batched.of_type("BATCH", stream)
         assert batch_messages, f"{stream}: no BATCH message in the {schema} run"
         assert all(m["encoding"]["format"] == encoding for m in batch_messages)
-        files = [pathlib.Path(url.removeprefix("file://")) for m in batch_messages for url in m["manifest"]]  # fmt: skip
-        assert files and all(f.exists() for f in files), files
+        urls = [url for m in batch_messages for url in m["manifest"]]
+        if schema == "s3":  # every object announced is in the bucket, and nothing else
+            assert all(url.startswith(f"s3://{s3.bucket}/runs/s3-") for url in urls), urls
+        else:
+            assert urls and all(pathlib.Path(url.removeprefix("file://")).exists() for url in urls)
         # The same SCHEMA message in both runs, so the same table.
         assert batched.schemas()[stream]["schema"] == plain.schemas()[stream]["schema"]
         expected = len(plain.of_type("RECORD", stream))
         assert _count(postgres, schema, stream) == expected, stream
     # State still advances: the batch run ends with the RECORD run's bookmarks.
     assert _final_state(batched) == _final_state(plain)
+    if schema == "s3":
+        announced = {u for m in batched.messages if m["type"] == "BATCH" for u in m["manifest"]}
+        assert s3.objects("runs") == announced
 
 
 def _final_state(load: Load) -> dict:
@@ -268,7 +296,7 @@ def _final_state(load: Load) -> dict:
     return states[-1] if states else {}
 
 
-@pytest.mark.parametrize("schema", ["batches", "parquet"])
+@pytest.mark.parametrize("schema", ["batches", "parquet", "s3"])
 def test_batch_load_is_typed_like_the_record_load_row_for_row(loads, postgres, schema):
     _loaded(loads["records"])
     _loaded(loads[schema])
@@ -344,7 +372,7 @@ def _decoded(column: str, kind: pa.DataType | None) -> str:
     )
 
 
-@pytest.mark.parametrize("schema", ["records", "batches", "parquet"])
+@pytest.mark.parametrize("schema", ["records", "batches", "parquet", "s3"])
 def test_a_sample_of_rows_equals_what_the_tap_sent(loads, postgres, schema):
     """Read back from PostgreSQL, whole rows equal the tap's RECORD messages, typed."""
     plain = loads["records"]
