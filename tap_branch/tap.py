@@ -18,6 +18,7 @@ from tap_branch import streams as families
 from tap_branch.catalog_checks import catalog_file, check_catalog
 from tap_branch.connection import test_connection, test_credentials_of_selected_streams
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
+from tap_branch.progress import RunProgress
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
     COMMON_SETTINGS,
@@ -216,6 +217,7 @@ class TapBranch(Tap):
         return streams
 
     def sync_all(self) -> None:
+        self.run_cache["progress"] = RunProgress()  # the run's totals count from here
         if self.input_catalog is not None:
             check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
