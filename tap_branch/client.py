@@ -180,10 +180,10 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         (`tap_branch.columnar.batches`), a BATCH message as each file is full, as the SDK's."""
         self._batching = True
         try:
-            files = BatchFiles.for_stream(self, batch_config)
-            if files is None or batch_config.encoding.format != "parquet":
+            if batch_config.encoding.format != "parquet":
                 yield from super().get_batches(batch_config, context)
                 return
+            files = BatchFiles(self, batch_config)
             try:
                 for record in self.records_to_batch(context):
                     files.add(record)

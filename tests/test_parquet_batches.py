@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import pathlib
 
+import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -140,3 +141,35 @@ def test_every_streams_schema_gives_an_arrow_schema():
     for stream in tap.streams.values():
         schema = arrow_schema(stream.schema)
         assert schema.names == list(stream.schema["properties"]), stream.name
+
+
+def test_columnar_lines_give_the_table_their_dicts_give(monkeypatch):
+    # Every kind of cell the columnar path types (bad cells, extra columns, objects, arrays),
+    # read by pyarrow's JSON reader and msgspec's raw fields: the table the dicts give.
+    from tap_branch.columnar import parquet
+    from tap_branch.streams.daily.v1 import EventsStream
+    from tests.test_columnar import HEADER, _columnar, _csv, _rows
+
+    records = _columnar(EventsStream.schema, _csv(HEADER, _rows(500)), 1 << 20)
+    assert any("unparsed_cells" in r for r in records) and any(
+        "extra_columns" in r for r in records
+    )
+    tables = parquet.Tables(arrow_schema(EventsStream.schema))
+    expected = tables.of_records(records)
+    lines = b"".join(msgspec.json.encode(r) + b"\n" for r in records)
+    monkeypatch.setattr(parquet, "table_of", None)  # the fast path, not the dicts' fallback
+    got = tables.of_lines(memoryview(lines))
+    assert got.equals(expected)
+
+
+def test_a_form_pyarrows_reader_does_not_take_falls_back_to_the_same_table():
+    from tap_branch.columnar import parquet
+
+    schema = {"properties": {"at": {"type": ["string", "null"], "format": "date-time"}, "o": {}}}
+    records = [{"at": "2024-01-02 03:04:05+00:00", "o": {"a": 1}}, {"at": None, "o": None}]
+    tables = parquet.Tables(arrow_schema(schema))
+    lines = b"".join(msgspec.json.encode(r) + b"\n" for r in records)
+    assert tables.of_lines(lines).equals(tables.of_records(records))
+    assert tables.of_lines(lines).column("at").to_pylist()[0] == dt.datetime(
+        2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc
+    )

@@ -25,7 +25,7 @@ from upath import UPath
 
 from tap_branch import deflate
 from tap_branch.columnar import encode
-from tap_branch.columnar.parquet import ParquetWriter, arrow_schema
+from tap_branch.columnar.parquet import ParquetWriter, Tables, arrow_schema
 from tap_branch.columnar.records import ColumnarRows
 
 _GZIP_LEVEL = 1
@@ -62,10 +62,11 @@ class BatchFiles:
             if batch_config.encoding.format == "parquet"
             else None
         )
+        self._tables = Tables(self.schema) if self.schema is not None else None
         self._pending: list[dict] = []  # parquet: dicts waiting to make a row group
         self._number = 0
         self._closed: list[str] = []  # names of the files closed and not announced
-        self._file: _File | _ParquetFile | None = None
+        self._file: _File | None = None
 
     def add(self, item: dict | ColumnarRows) -> None:
         """Records of the current unit: a dict (the row path) or a batch of rows."""
@@ -80,14 +81,12 @@ class BatchFiles:
             self._write(msgspec.json.encode(item) + b"\n", 1)
             return
         self._write_pending()
-        if self.schema is not None:
-            self._add_records(item.records())
-            return
         lines = item.line_array()  # JSON lines: the stream types them so when it batches
         start = 0
         while start < item.count:
             part = lines.slice(start, self._room())
-            self._write(encode.text_view(part), len(part))
+            text = encode.text_view(part)
+            self._write(self._tables.of_lines(text) if self._tables else text, len(part))
             start += len(part)
 
     def filled(self) -> list[str]:
@@ -139,7 +138,7 @@ class BatchFiles:
         start = 0
         while start < len(records):
             part = records[start : start + self._room()]
-            self._write(part, len(part))
+            self._write(self._tables.of_records(part), len(part))
             start += len(part)
 
     def _write(self, payload: t.Any, records: int) -> None:
@@ -147,11 +146,19 @@ class BatchFiles:
             self._number += 1
             name = f"{self.storage.prefix or ''}{self.sync_id}-{self._number}"
             if self.schema is not None:
-                self._file = _ParquetFile(
-                    self.storage, name + ".parquet", self.schema, self.compression
+                schema, compression = self.schema, self.compression
+                self._file = _File(
+                    self.storage,
+                    name + ".parquet",
+                    lambda handle: ParquetWriter(handle, schema, compression),
                 )
             else:
-                self._file = _File(self.storage, name + (".json.gz" if self.gzip else ".json"), self.gzip)  # fmt: skip
+                gzip = self.gzip
+                self._file = _File(
+                    self.storage,
+                    name + (".json.gz" if gzip else ".json"),
+                    lambda handle: _JsonLines(handle, gzip),
+                )
         self._file.write(payload, records)
         if self._file.records >= self.batch_size:
             self._close()
@@ -163,40 +170,24 @@ class BatchFiles:
             file.close()
 
 
-class _ParquetFile:
-    """One parquet batch file: a row group per write."""
-
-    def __init__(self, storage: t.Any, name: str, schema: t.Any, compression: str | None) -> None:
-        self.storage, self.name, self.records = storage, name, 0
-        self._opened = storage.open(name, "wb")
-        self._writer = ParquetWriter(self._opened.__enter__(), schema, compression)
-
-    def write(self, records: list[dict], count: int) -> None:
-        self._writer.write(records)
-        self.records += count
-
-    def close(self) -> None:
-        self._writer.close()
-        self._opened.__exit__(None, None, None)
-
-
 class _File:
-    """One batch file, written (and gzipped) by a helper thread."""
+    """One batch file, encoded and written by a helper thread: gzip (ISA-L) and parquet's
+    encoding and compression release the GIL, so they run beside the parsing on a second core.
+    `sink(handle)` gives what takes the chunks (`write`) and ends the file (`close`)."""
 
-    def __init__(self, storage: t.Any, name: str, gzip: bool) -> None:
+    def __init__(self, storage: t.Any, name: str, sink: t.Callable[[t.BinaryIO], t.Any]) -> None:
         self.storage, self.name, self.records = storage, name, 0
         self._opened = storage.open(name, "wb")
-        self._handle = self._opened.__enter__()
-        self._compressor = deflate.gzipper(_GZIP_LEVEL) if gzip else None
+        self._sink = sink(self._opened.__enter__())
         self._chunks: queue.Queue = queue.Queue(_QUEUED_CHUNKS)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="tap-branch-batch", daemon=True)
         self._thread.start()
 
-    def write(self, lines: bytes | memoryview, records: int) -> None:
+    def write(self, chunk: t.Any, records: int) -> None:
         if self._error is not None:
             raise self._error
-        self._chunks.put(lines)
+        self._chunks.put(chunk)
         self.records += records
 
     def close(self) -> None:
@@ -210,12 +201,25 @@ class _File:
         try:
             while (chunk := self._chunks.get()) is not None:
                 if self._error is None:
-                    self._handle.write(
-                        self._compressor.compress(chunk) if self._compressor else chunk
-                    )
-            if self._compressor is not None and self._error is None:
-                self._handle.write(self._compressor.flush())
+                    self._sink.write(chunk)
+            if self._error is None:
+                self._sink.close()
         except BaseException as exc:  # raised on the main thread by the next write or close
             self._error = exc
             while self._chunks.get() is not None:
                 pass
+
+
+class _JsonLines:
+    """JSON lines as they are, or gzipped at level 1 (ISA-L)."""
+
+    def __init__(self, handle: t.BinaryIO, gzip: bool) -> None:
+        self._handle = handle
+        self._compressor = deflate.gzipper(_GZIP_LEVEL) if gzip else None
+
+    def write(self, lines: bytes | memoryview) -> None:
+        self._handle.write(self._compressor.compress(lines) if self._compressor else lines)
+
+    def close(self) -> None:
+        if self._compressor is not None:
+            self._handle.write(self._compressor.flush())
