@@ -83,8 +83,9 @@ def _cumulative(files: list[re.Match]) -> list[int]:
 
 def test_a_line_per_job_state_change():
     reset_shared_limiters()
-    # Jobs take 10 sandbox seconds: QUEUED, then RUNNING, on the polls 2, 3, 4.5 s apart.
-    running = start_sandbox(time_scale=TIME_SCALE, options={"cohort_job_latency": 10})
+    # Jobs take 60 sandbox seconds (0.6 s): QUEUED for the first 18, then RUNNING; the tap
+    # polls 2, 3, 4.5, ... (at most 20) sandbox seconds apart.
+    running = start_sandbox(time_scale=TIME_SCALE, options={"cohort_job_latency": 60})
     try:
         run = run_tap(scaled_config(running.url), select=[COHORT_STREAM])
     finally:
@@ -100,9 +101,12 @@ def test_a_line_per_job_state_change():
         if found:
             states[found[1]].append(found[2])
     assert states
+    every_change = ["Branch says 'QUEUED'", "Branch says 'RUNNING'", "done"]
     for job, changes in states.items():
-        # The sandbox's jobs go QUEUED, RUNNING, FINISHED: each change once, in order.
-        assert changes == ["Branch says 'QUEUED'", "Branch says 'RUNNING'", "done"], (job, changes)
+        # The sandbox's jobs go QUEUED, RUNNING, FINISHED: each change once, in order (a busy
+        # machine may poll a job first when it already runs: no QUEUED line then).
+        assert changes in (every_change, every_change[1:]), (job, changes)
+    assert any(changes == every_change for changes in states.values()), states
 
 
 def test_metric_lines_stay_off_the_console_unless_the_logging_config_routes_them(tmp_path):
