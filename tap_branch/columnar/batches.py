@@ -30,6 +30,8 @@ from tap_branch.columnar.records import ColumnarRows
 
 _GZIP_LEVEL = 1
 _QUEUED_CHUNKS = 8  # compressed on the helper thread; bounds the memory waiting for it
+#: Parquet's chunks are whole tables (a batch of rows each): fewer wait.
+_QUEUED_TABLES = 2
 #: Records (dicts) collected before they are written as one parquet row group.
 _ROW_GROUP = 10_000
 
@@ -151,6 +153,7 @@ class BatchFiles:
                     self.storage,
                     name + ".parquet",
                     lambda handle: ParquetWriter(handle, schema, compression),
+                    _QUEUED_TABLES,
                 )
             else:
                 gzip = self.gzip
@@ -158,6 +161,7 @@ class BatchFiles:
                     self.storage,
                     name + (".json.gz" if gzip else ".json"),
                     lambda handle: _JsonLines(handle, gzip),
+                    _QUEUED_CHUNKS,
                 )
         self._file.write(payload, records)
         if self._file.records >= self.batch_size:
@@ -175,11 +179,13 @@ class _File:
     encoding and compression release the GIL, so they run beside the parsing on a second core.
     `sink(handle)` gives what takes the chunks (`write`) and ends the file (`close`)."""
 
-    def __init__(self, storage: t.Any, name: str, sink: t.Callable[[t.BinaryIO], t.Any]) -> None:
+    def __init__(
+        self, storage: t.Any, name: str, sink: t.Callable[[t.BinaryIO], t.Any], queued: int
+    ) -> None:
         self.storage, self.name, self.records = storage, name, 0
         self._opened = storage.open(name, "wb")
         self._sink = sink(self._opened.__enter__())
-        self._chunks: queue.Queue = queue.Queue(_QUEUED_CHUNKS)
+        self._chunks: queue.Queue = queue.Queue(queued)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="tap-branch-batch", daemon=True)
         self._thread.start()
