@@ -21,8 +21,10 @@ def main() -> None:
     atexit.register(gc.freeze)
     gc.disable()
     try:
+        from tap_branch.progress import quiet_metrics
         from tap_branch.tap import TapBranch
     finally:
         gc.freeze()
         gc.enable()
+    quiet_metrics()  # METRIC lines are for machines: not on the console by default
     TapBranch.cli()

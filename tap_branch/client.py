@@ -10,6 +10,7 @@ It adds to the SDK's `RESTStream`:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import typing as t
@@ -21,6 +22,7 @@ from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_branch import clock, ratelimit
+from tap_branch.columnar.batches import BatchFiles
 from tap_branch.columnar.csv_batches import Pace, pace_for
 from tap_branch.errors import (
     NoAnswerError,
@@ -190,9 +192,25 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         return pace_for(self._batching)
 
     def get_batches(self, batch_config, context: dict | None = None):
+        """The SDK's batcher for jsonl; parquet files with the stream's own Arrow schema
+        (`tap_branch.columnar.batches`), a BATCH message as each file is full, as the SDK's."""
         self._batching = True
         try:
-            yield from super().get_batches(batch_config, context)
+            if batch_config.encoding.format != "parquet":
+                yield from super().get_batches(batch_config, context)
+                return
+            files = BatchFiles(self, batch_config)
+            try:
+                for record in self.records_to_batch(context):
+                    files.add(record)
+                    if manifest := files.filled():
+                        yield batch_config.encoding, manifest
+                if manifest := files.finish():
+                    yield batch_config.encoding, manifest
+            except BaseException:
+                with contextlib.suppress(Exception):  # the run's own error is the one raised
+                    files.discard()  # files not announced: never left behind
+                raise
         finally:
             self._batching = False
 

@@ -56,6 +56,7 @@ from tap_branch.file_checks import (
     check_transfer,
     is_key_value,
 )
+from tap_branch.progress import progress_of
 from tap_branch.redaction import SENSITIVE_QUERY_KEYS, strip_query
 
 if t.TYPE_CHECKING:
@@ -476,6 +477,7 @@ class FileReader:
         done = skip
         tries = stalls = 0
         refreshes = 0
+        started = time.monotonic()
         while True:
             try:
                 response = self._open(url)
@@ -502,6 +504,10 @@ class FileReader:
                     for item in _after(parsed, done, size):  # skips what was yielded before
                         yield item
                         done += size(item) if size else 1
+                    wire_bytes = response.raw.tell()  # as sent (compressed), this try's
+                progress_of(self.stream).file_read(
+                    self.stream.name, label, done - skip, wire_bytes, time.monotonic() - started
+                )
                 return
             except BROKEN_TRANSFER as exc:
                 tries += 1

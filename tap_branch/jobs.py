@@ -18,6 +18,8 @@ import math
 import time
 import typing as t
 
+from tap_branch import progress
+
 W = t.TypeVar("W")  # what a job computes (a window), the caller's
 R = t.TypeVar("R")  # what a finished job gives, the caller's
 
@@ -35,10 +37,18 @@ class Polling:
     #: Seconds a job may stay pending, from its submission, before `timed_out` is raised.
     timeout: float = math.inf
 
-    def start(self, work: W, job_id: str) -> Job[W]:
-        """A job just submitted (or one whose waiting starts now), its first poll scheduled."""
+    def start(self, work: W, job_id: str, label: str = "") -> Job[W]:
+        """A job just submitted (or one whose waiting starts now), its first poll scheduled;
+        `label` names it in the progress lines (`tap_branch.progress`)."""
         now = time.monotonic()
-        return Job(work, job_id, since=now, next_poll=now + self.first_wait, wait=self.wait)
+        return Job(
+            work,
+            job_id,
+            since=now,
+            next_poll=now + self.first_wait,
+            wait=self.wait,
+            label=label or f"job {job_id}",
+        )
 
 
 @dataclasses.dataclass
@@ -50,6 +60,9 @@ class Job(t.Generic[W]):
     next_poll: float
     #: The wait after the next poll that finds the job pending.
     wait: float
+    label: str = ""
+    #: Branch's last status of the job, once polled.
+    status: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +120,9 @@ def run(
             answer = check(job)
             if isinstance(answer, Pending):
                 waited = time.monotonic() - job.since
+                if answer.status != job.status:
+                    job.status = answer.status
+                    progress.job_state(job.label, f"Branch says '{answer.status}'", waited)
                 if waited > polling.timeout:
                     raise timed_out(job, answer.status, waited)
                 job.wait = min(job.wait * polling.growth, polling.longest_wait)
@@ -119,6 +135,7 @@ def run(
             failed(job.work, exc)
             continue
         flying.remove(job)
+        progress.job_state(job.label, "done", time.monotonic() - job.since)
         yield job, answer
 
 

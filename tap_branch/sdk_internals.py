@@ -5,7 +5,8 @@ public API only. When an SDK upgrade changes one of these internals, this module
 contract test (`tests/test_sdk_internals.py`) break, not the streams.
 
 - `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream),
-  and the columnar one (`write_record_lines`: RECORD lines built a batch of rows at a time).
+  and the columnar one (`write_record_lines`: RECORD lines built a batch of rows at a time),
+  and the records the SDK's batcher takes (`records_to_batch`), for the tap's own batch files.
 - `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
   record by record, and that write STATE themselves when a unit is complete.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
@@ -140,6 +141,16 @@ class FastRecordMixin:
         ):
             return None
         return deselected
+
+    @property
+    def batch_deselected(self) -> tuple[str, ...]:
+        """The top-level properties the catalog leaves out: not written into batch files."""
+        return self._emit_plan[0]
+
+    def records_to_batch(self, context: dict | None) -> t.Iterator[dict]:
+        """The records the SDK's batcher would take (`Stream.get_batches`): the stream's state
+        advances as they are given, no RECORD message is written."""
+        return self._sync_records(context, write_messages=False)
 
     def line_affixes(self) -> tuple[str, str]:
         """The text around each record's JSON in lines the stream builds a batch of rows at a

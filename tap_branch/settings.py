@@ -206,30 +206,6 @@ def check_dates(config: t.Mapping[str, t.Any]) -> None:
             )
 
 
-def check_batch_encoding(config: t.Mapping[str, t.Any], streams: t.Iterable[t.Any]) -> None:
-    """Parquet BATCH files are written by the SDK's batcher, whose pyarrow schema is
-    inferred from each file's records: an object column then gains the keys other rows
-    have (as nulls), an empty object cannot be written at all, and a value whose type
-    varies fails. A stream with object or array fields is not written that way."""
-    encoding = (config.get("batch_config") or {}).get("encoding") or {}
-    if encoding.get("format") != "parquet":
-        return
-    refused = sorted(
-        stream.name
-        for stream in streams
-        if any(
-            {"object", "array"} & set(types_of(prop))
-            for prop in stream.schema["properties"].values()
-        )
-    )
-    if refused:
-        raise invalid_setting(
-            "Setting 'batch_config': encoding format 'parquet' cannot carry the JSON object and "
-            f"array fields of {', '.join(refused)} without changing them; use format 'jsonl' "
-            "(compression 'gzip' or 'none') for these streams."
-        )
-
-
 def unknown_settings(config: t.Mapping[str, t.Any], known: t.Collection[str]) -> list[str]:
     """One line per config key the tap does not know, with the closest known name:
     a misspelt key is otherwise ignored without a word."""
@@ -496,16 +472,40 @@ def check_batch_config(config: t.Mapping[str, t.Any]) -> None:
     _check_batch_storage_writable(storage)
 
 
+#: File systems whose root is a bucket (a container) the tap never creates: it must exist.
+_BUCKET_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
+
+
 def _check_batch_storage_writable(storage: t.Mapping[str, t.Any]) -> None:
     """Write and delete an empty file where the batch files go. The directory of a `prefix`
-    with a slash is created, as the SDK creates the root."""
+    with a slash is created on a local disk, as the SDK creates the root; in object storage
+    (`s3://bucket/prefix`) the bucket must exist: it is looked up, never created. Called
+    before a sync (never at import): these are the first requests to the storage."""
     root, prefix = storage["root"], storage.get("prefix") or ""
     try:
         place = UPath(root, **(storage.get("params") or {})).resolve()
+        if place.protocol in _BUCKET_PROTOCOLS:
+            bucket = place.drive
+            if not place.fs.exists(bucket):
+                raise invalid_setting(
+                    f"Setting 'batch_config': the bucket {bucket!r} of storage root {root!r} "
+                    "does not exist or is not visible with these credentials (AWS settings: "
+                    "AWS_ENDPOINT_URL, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                    "or storage 'params'). The tap does not create buckets."
+                )
         probe = place / f"{prefix}tap-branch-write-check-{uuid.uuid4().hex}"
-        probe.parent.mkdir(parents=True, exist_ok=True)
+        if place.protocol in ("", "file", "local"):
+            probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
+    except ConfigValidationError:
+        raise
+    except ImportError as exc:  # fsspec names the package: "Install s3fs to access S3"
+        raise invalid_setting(
+            f"Setting 'batch_config': storage root {root!r} needs a file system package that "
+            f"is not installed ({exc}); for s3:// roots install the tap with its 's3' extra "
+            "(pip install 'tap-branch[s3]')."
+        ) from None
     except Exception as exc:  # noqa: BLE001 - whatever the file system says, the setting is named
         raise invalid_setting(
             f"Setting 'batch_config': batch files cannot be written to storage root {root!r} "

@@ -22,11 +22,11 @@ from tap_branch.connection import (
     test_credentials_of_selected_streams,
 )
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
+from tap_branch.progress import RunProgress
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 from tap_branch.settings import (
     COMMON_SETTINGS,
     check_batch_config,
-    check_batch_encoding,
     check_config,
     check_credentials,
     check_dates,
@@ -237,11 +237,11 @@ class TapBranch(Tap):
         return streams
 
     def sync_all(self) -> None:
+        self.run_cache["progress"] = RunProgress()  # the run's totals count from here
         if self.input_catalog is not None:
             check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
         check_batch_config(self.config)
-        check_batch_encoding(self.config, [s for s in self.streams.values() if s.selected])
         self._check_credentials_of_selected_streams()
         unavailable = []
         if not self.state:  # a first run, or Meltano's config test: try the credentials first

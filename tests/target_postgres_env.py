@@ -4,7 +4,8 @@ PostgreSQL with, run as a user runs it: its own executable, fed the tap's stdout
 It pins its own singer-sdk, psycopg and SQLAlchemy, so it gets its own virtualenv inside the
 project's (`<venv>/target-postgres-<version>`), built once with uv (a test dependency; it
 caches wheels, so a fresh CI virtualenv takes seconds). pyarrow is added so the target can read
-parquet BATCH files (the SDK's reader needs it; the target does not pull it in):
+parquet BATCH files (the SDK's reader needs it; the target does not pull it in), and s3fs so it
+reads batch files named by s3:// URLs:
 
     python tests/target_postgres_env.py   # prints the target's executable; ./scripts/test.sh runs this first
 """
@@ -17,9 +18,11 @@ import sys
 
 TARGET_POSTGRES_VERSION = "0.8.1"
 PYARROW_VERSION = "26.0.1"
+S3FS_VERSION = "2026.9.0"
 REQUIREMENTS = (
     f"meltanolabs-target-postgres=={TARGET_POSTGRES_VERSION}",
     f"pyarrow=={PYARROW_VERSION}",
+    f"s3fs=={S3FS_VERSION}",
 )
 
 
@@ -27,8 +30,8 @@ def target_postgres() -> pathlib.Path:
     """The target-postgres executable of its virtualenv, built if missing."""
     home = pathlib.Path(sys.prefix) / f"target-postgres-{TARGET_POSTGRES_VERSION}"
     executable = home / "bin" / "target-postgres"
-    done = home / ".installed"
-    if done.exists():
+    done = home / ".installed"  # holds the requirements: a virtualenv built for others is rebuilt
+    if done.exists() and done.read_text() == "\n".join(REQUIREMENTS):
         return executable
     uv = [sys.executable, "-m", "uv"]
     subprocess.run(
@@ -38,7 +41,7 @@ def target_postgres() -> pathlib.Path:
         [*uv, "pip", "install", "--quiet", "--python", str(home / "bin" / "python"), *REQUIREMENTS],
         check=True,
     )
-    done.touch()
+    done.write_text("\n".join(REQUIREMENTS))
     return executable
 
 

@@ -213,7 +213,8 @@ class CohortJobs:
         self._wanted(task)
         ahead_of = self._current if self._current != task.stream.name else None
         job_id = task.stream.submit_window(task.window, ahead_of=ahead_of)
-        return self._polling.start(task, job_id)
+        window = f"{task.window[0]}..{task.window[1]}"
+        return self._polling.start(task, job_id, f"{task.stream.name}: job {job_id} for {window}")
 
     def _check(self, job: jobs.Job[Task]) -> str | jobs.Pending:
         self._wanted(job.work)

@@ -175,7 +175,8 @@ class ExportJobs:
                 f"{timeout} s (setting 'custom_exports_job_timeout'). The next run resumes waiting for it."
             )
 
-        return jobs.wait(polling, polling.start(period, handle), check=check, timed_out=timed_out)
+        job = polling.start(period, handle, f"{self.name}: {job_name}")
+        return jobs.wait(polling, job, check=check, timed_out=timed_out)
 
     def _files_of_complete_job(self, answer: dict, job_name: str) -> JobFiles:
         """A complete job's file URLs and `lines_exported`. A job without files is an empty

@@ -38,6 +38,7 @@ from tap_branch.errors import (
     error_in_body,
     json_answer,
 )
+from tap_branch.progress import progress_of
 from tap_branch.redaction import redact, strip_queries_in_text
 from tap_branch.settings import parse_date
 from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
@@ -274,6 +275,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
         self.checkpoint(context, bookmark=midnight(day), write=write)
+        progress_of(self).unit_done(self.name, f"{day} (app {(context or {}).get('app_id')})")
 
     # --- the shared per-day answer ------------------------------------------
 
