@@ -28,7 +28,7 @@ from tests.test_cohort import STREAM as COHORT_STREAM
 from tests.test_cohort import TIME_SCALE, scaled_config
 
 FILE_LINE = re.compile(
-    r"INFO tap-branch\.progress (?P<stream>\w+): read (?P<url>\S+): (?P<rows>[\d,]+) rows, "
+    r"INFO tap-branch\.progress (?P<stream>\w+): read (?P<url>.+?): (?P<rows>[\d,]+) rows, "
     r"(?P<size>[\d.,]+ k?B) in [\d.]+ s \([\d,-]+ rows/s\)\. "
     r"Run so far: (?P<total>[\d,]+) rows, [\d.,]+ k?B in (?P<files>[\d,]+) files?, "
 )
