@@ -261,7 +261,9 @@ def _iso_text(instants: pa.Array, keep_fraction: pa.Array | None = None) -> pa.A
 
 
 _ISO_DATE_TIME = (
-    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    # Years from 1 (an offset may carry year 0 into year 1: Python refuses year 0 itself).
+    r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     # Python < 3.11 reads fractions of 3 or 6 digits only.
     + (r"(\.[0-9]{1,6})?" if sys.version_info >= (3, 11) else r"(\.[0-9]{3}|\.[0-9]{6})?")
 )
@@ -291,8 +293,12 @@ def _by_form(cells: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
             bad = [day for day in pc.unique(dates).to_pylist() if not _is_date(day)]
             real = pc.invert(pc.is_in(pc.utf8_slice_codeunits(cells, 0, 10), pa.array(bad)))
             zoned, no_zone = pc.and_(zoned, real), pc.and_(no_zone, real)
+            try:
+                iso_instants = _cast_iso(cells, zoned, no_zone)
+            except pa.ArrowInvalid:  # something else Arrow refuses: the row path reads them all
+                zoned = no_zone = pa.repeat(False, len(cells))
+                iso_instants = _cast_iso(cells, zoned, no_zone)
             iso = pc.or_(zoned, no_zone)
-            iso_instants = _cast_iso(cells, zoned, no_zone)
         iso = pc.and_(iso, _in_range(iso_instants))
     else:
         iso_instants = pa.repeat(0, len(cells)).cast(pa.int64())
