@@ -216,8 +216,10 @@ _LAST_US = 253_402_300_799_999_999
 
 def _same_form(cells: pa.Array, empty: pa.Array, first: str) -> tuple[pa.Array, pa.Array] | None:
     """The ISO text of each cell written as `first` is (`isoformat()`'s digits, its
-    separator and UTC zone), and which cells are exactly that text in that form; None when
-    `first` is of no such form or some cell does not cast like it."""
+    separator and UTC zone; or an epoch's digits), and which cells are exactly that text in
+    that form; None when `first` is of no such form or some cell does not cast like it."""
+    if first.isascii() and first.removeprefix("-").isdigit():
+        return _same_epoch_form(cells, empty)
     suffix = next((zone for zone in _UTC_SUFFIXES if first.endswith(zone)), "")
     separator = first[10:11]
     if separator not in ("T", " ") or len(first) - len(suffix) not in (19, 26):
@@ -238,6 +240,30 @@ def _same_form(cells: pa.Array, empty: pa.Array, first: str) -> tuple[pa.Array, 
     # The same text back: a cell of exactly this form, in Python's range of years.
     done = pc.and_(pc.equal(printed, cells), _in_range(instants))
     return texts, done
+
+
+def _same_epoch_form(cells: pa.Array, empty: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """`_same_form` for epoch seconds or milliseconds: the cells that are an integer's digits
+    as Python prints it (no sign but "-", no leading zero)."""
+    try:
+        numbers = pc.cast(pc.if_else(empty, "0", cells) if empty.true_count else cells, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    instants, in_range = _epoch_instants(numbers)
+    done = pc.and_(pc.equal(pc.cast(numbers, pa.string()), cells), in_range)
+    return _iso_text(instants), done
+
+
+def _epoch_instants(numbers: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Epoch seconds, or milliseconds from 1e11 on (`typing._MILLIS_THRESHOLD`), in
+    microseconds (0 where out of range); and which are in Python's years."""
+    millis = pc.if_else(
+        pc.greater_equal(pc.abs(numbers), _MILLIS_THRESHOLD), numbers, pc.multiply(numbers, 1000)
+    )
+    in_range = pc.and_(
+        pc.greater_equal(millis, _FIRST_US // 1000), pc.less_equal(millis, _LAST_US // 1000)
+    )
+    return pc.multiply(pc.if_else(in_range, millis, 0), 1000), in_range
 
 
 def _in_range(instants: pa.Array) -> pa.Array:
@@ -303,19 +329,11 @@ def _by_form(cells: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     else:
         iso_instants = pa.repeat(0, len(cells)).cast(pa.int64())
     if epoch.true_count:
-        numbers = pc.cast(pc.if_else(epoch, cells, "0"), pa.int64())
-        millis = pc.if_else(
-            pc.greater_equal(pc.abs(numbers), _MILLIS_THRESHOLD),
-            numbers,
-            pc.multiply(numbers, 1000),
+        epoch_instants, in_range = _epoch_instants(
+            pc.cast(pc.if_else(epoch, cells, "0"), pa.int64())
         )
-        epoch = pc.and_(
-            epoch,
-            pc.and_(
-                pc.greater_equal(millis, _FIRST_US // 1000), pc.less_equal(millis, _LAST_US // 1000)
-            ),
-        )
-        instants = pc.if_else(epoch, pc.multiply(pc.if_else(epoch, millis, 0), 1000), iso_instants)
+        epoch = pc.and_(epoch, in_range)
+        instants = pc.if_else(epoch, epoch_instants, iso_instants)
     else:
         instants = iso_instants
     keep_fraction = pc.and_(
