@@ -293,7 +293,8 @@ def _lines_as_the_tap_reads(
     typed = 0
     body = io.BufferedReader(io.BytesIO(data))
     batch_bytes = batch_bytes or rng.choice([700, 3000, 20000])
-    batches = csv_batches(body, ["id"], batch_bytes=batch_bytes)
+    batch_rows = rng.choice([None, None, 5, 64])  # batches cut by rows too: slices of a block
+    batches = csv_batches(body, ["id"], batch_bytes=batch_bytes, batch_rows=batch_rows)
     typer_for = functools.partial(_typer, SCHEMA)
     for item in typed_then_rows(
         batches, typer_for, rest, affixes=lambda: JSON_LINES, ahead=1, source="file", logger=LOG
