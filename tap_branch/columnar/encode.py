@@ -179,19 +179,20 @@ def _iso_seconds(texts: pa.Array) -> bool:
 def _date_time_forms(cells: pa.Array) -> Encoded:
     """Any other column: its cells parsed by Arrow's ISO-8601 cast, a form at a time.
 
-    First the form of the column's first cell, for the whole column in one cast, kept where
-    the instant printed back in that form is the cell itself (`_same_form`: Python's
-    `isoformat()` with "Z", "+00:00", "+0000" or no zone); then the cells left, split by
-    pattern (`_by_form`): every other ISO form the row path reads, and epoch seconds or
-    milliseconds. The row path's own converter is left with the cells that are odd."""
+    First the form of the column's first cell (`_Form`: its separator, fraction digits and
+    UTC zone, or epoch digits), for the whole column in one cast, kept where the instant
+    printed back in that form is the cell itself. Then the cells left are split by pattern
+    (`_by_form`): every other ISO form the row path reads, and epoch seconds or
+    milliseconds. The row path's own converter is left with the cells that are odd. (Trying
+    more forms one cast each cost more than the patterns: ~15 us a compute call.)"""
     empty = pc.equal(cells, "")
     if empty.true_count == len(empty):
         return Encoded(["null"])
     texts = done = None
-    first = cells.filter(pc.invert(empty))[0].as_py()
-    same = _same_form(cells, empty, first)
-    if same is not None:
-        texts, done = same
+    form = _Form.of(cells[pc.index(empty, False).as_py()].as_py())
+    parsed = None if form is None else form.parse(cells, empty)
+    if parsed is not None:
+        texts, done = parsed
     rest = pc.invert(empty) if done is None else pc.invert(pc.or_(done, empty))
     if rest.true_count:
         instants, ok, keep_fraction = _by_form(cells.filter(rest))
@@ -205,7 +206,7 @@ def _date_time_forms(cells: pa.Array) -> Encoded:
     return _typed(cells, empty, done, texts, '"', '+00:00"', rows.parse_datetime)
 
 
-#: The zones `_same_form` prints back: each is UTC, so the instant has the cell's digits.
+#: The zones `_Form` prints back: each is UTC, so the instant has the cell's digits.
 _UTC_SUFFIXES = ("Z", "+00:00", "+0000")
 _TIMESTAMP_US = pa.timestamp("us")
 _TIMESTAMP_US_UTC = pa.timestamp("us", "UTC")
@@ -214,39 +215,75 @@ _FIRST_US = -62_135_596_800_000_000
 _LAST_US = 253_402_300_799_999_999
 
 
-def _same_form(cells: pa.Array, empty: pa.Array, first: str) -> tuple[pa.Array, pa.Array] | None:
-    """The ISO text of each cell written as `first` is (`isoformat()`'s digits, its
-    separator and UTC zone; or an epoch's digits), and which cells are exactly that text in
-    that form; None when `first` is of no such form or some cell does not cast like it."""
-    if first.isascii() and first.removeprefix("-").isdigit():
-        return _same_epoch_form(cells, empty)
-    suffix = next((zone for zone in _UTC_SUFFIXES if first.endswith(zone)), "")
-    separator = first[10:11]
-    if separator not in ("T", " ") or len(first) - len(suffix) not in (19, 26):
+@dataclasses.dataclass(frozen=True)
+class _Form:
+    """A form of timestamp cells whose instants print back as the cells: ISO text with
+    `separator`, `digits` of fraction (None: as `isoformat()` prints, none or 6) and a UTC
+    `suffix`; or, with `epoch`, an integer's digits as Python prints them."""
+
+    separator: str = "T"
+    digits: int | None = None
+    suffix: str = ""
+    epoch: bool = False
+
+    @classmethod
+    def of(cls, first: str) -> _Form | None:
+        if first.isascii() and first.removeprefix("-").isdigit():
+            return cls(epoch=True)
+        suffix = next((zone for zone in _UTC_SUFFIXES if first.endswith(zone)), "")
+        bare = first[: len(first) - len(suffix)]
+        separator = bare[10:11]
+        if separator not in ("T", " ") or len(bare) < 19:
+            return None
+        if len(bare) in (19, 26):
+            return cls(separator, None, suffix)
+        if bare[19:20] == "." and 21 <= len(bare) <= 25:
+            return cls(separator, len(bare) - 20, suffix)
         return None
-    placeholder = "1970-01-01T00:00:00" + suffix
-    try:
-        parsed = pc.cast(
-            pc.if_else(empty, placeholder, cells) if empty.true_count else cells,
-            _TIMESTAMP_US_UTC if suffix else _TIMESTAMP_US,
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None  # another form, a day not in the calendar, text: split by form
-    instants = parsed.view(pa.int64())
-    texts = _iso_text(instants)
-    printed = texts if separator == "T" else pc.utf8_replace_slice(texts, 10, 11, " ")
-    if suffix:
-        printed = pc.binary_join_element_wise(printed, suffix, "")
-    # The same text back: a cell of exactly this form, in Python's range of years.
-    done = pc.and_(pc.equal(printed, cells), _in_range(instants))
-    return texts, done
+
+    def parse(self, cells: pa.Array, empty: pa.Array | None) -> tuple[pa.Array, pa.Array] | None:
+        """Each cell's text as the row path prints it, and which cells are exactly this form
+        (printed back, the same text); None when some cell does not cast like this form."""
+        if empty is not None and empty.true_count:
+            cells = pc.if_else(empty, "0" if self.epoch else _PLACEHOLDERS[self.suffix], cells)
+        if self.epoch:
+            return _same_epoch_form(cells)
+        # Arrow's cast takes ~20x longer to fail on a cell with another zone than to succeed:
+        # the cells' lengths and zone tell such a column first.
+        sizes = {19, 26} if self.digits is None else {20 + self.digits}
+        shortest, longest = pc.min_max(pc.binary_length(cells)).values()
+        if not {shortest.as_py() - len(self.suffix), longest.as_py() - len(self.suffix)} <= sizes:
+            return None
+        if self.suffix and not pc.all(pc.ends_with(cells, self.suffix)).as_py():
+            return None
+        try:
+            parsed = pc.cast(cells, _TIMESTAMP_US_UTC if self.suffix else _TIMESTAMP_US)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # another form, a day not in the calendar, text
+        instants = parsed.view(pa.int64())
+        if self.digits is None:
+            texts = printed = _iso_text(instants)
+        else:  # as many digits as the cells have; the row path keeps `.mmmZ`'s zeros
+            whole = _iso_text(instants, keep_fraction=True)
+            printed = pc.utf8_slice_codeunits(whole, 0, 20 + self.digits)
+            quirk = self.digits == 3 and self.suffix == "Z"
+            texts = whole if quirk else _without_zero_fraction(whole)
+        if self.separator != "T":
+            printed = pc.utf8_replace_slice(printed, 10, 11, self.separator)
+        if self.suffix:
+            printed = pc.binary_join_element_wise(printed, self.suffix, "")
+        done = pc.and_(pc.equal(printed, cells), _in_range(instants))
+        return texts, done
 
 
-def _same_epoch_form(cells: pa.Array, empty: pa.Array) -> tuple[pa.Array, pa.Array] | None:
-    """`_same_form` for epoch seconds or milliseconds: the cells that are an integer's digits
-    as Python prints it (no sign but "-", no leading zero)."""
+_PLACEHOLDERS = {suffix: "1970-01-01T00:00:00" + suffix for suffix in ("", *_UTC_SUFFIXES)}
+
+
+def _same_epoch_form(cells: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """`_Form.parse` for epoch seconds or milliseconds: the cells that are an integer's
+    digits as Python prints it (no sign but "-", no leading zero)."""
     try:
-        numbers = pc.cast(pc.if_else(empty, "0", cells) if empty.true_count else cells, pa.int64())
+        numbers = pc.cast(cells, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     instants, in_range = _epoch_instants(numbers)
@@ -270,15 +307,21 @@ def _in_range(instants: pa.Array) -> pa.Array:
     return pc.and_(pc.greater_equal(instants, _FIRST_US), pc.less_equal(instants, _LAST_US))
 
 
-def _iso_text(instants: pa.Array, keep_fraction: pa.Array | None = None) -> pa.Array:
+def _iso_text(instants: pa.Array, keep_fraction: pa.Array | bool | None = None) -> pa.Array:
     """Microseconds since the epoch (UTC) as `datetime.isoformat()` prints them: no fraction
     when it is zero, except where `keep_fraction` (the row path's `.mmmZ` form keeps it)."""
     printed = pc.utf8_replace_slice(
         pc.cast(instants.view(_TIMESTAMP_US), pa.string()), 10, 11, "T"
     )  # 2026-11-20T19:31:46.789000
+    if keep_fraction is True:
+        return printed
+    return _without_zero_fraction(printed, keep_fraction)
+
+
+def _without_zero_fraction(printed: pa.Array, keep: pa.Array | None = None) -> pa.Array:
     whole = pc.ends_with(printed, ".000000")
-    if keep_fraction is not None:
-        whole = pc.and_(whole, pc.invert(keep_fraction))
+    if keep is not None:
+        whole = pc.and_(whole, pc.invert(keep))
     count = whole.true_count
     if not count:
         return printed
@@ -299,7 +342,6 @@ _ISO_NO_ZONE = _ISO_DATE_TIME + "$"
 #: Whole epoch seconds, or milliseconds from 1e11 on (`typing._MILLIS_THRESHOLD`).
 _EPOCH = r"^-?[0-9]{1,18}$"
 _MILLIS_THRESHOLD = 100_000_000_000
-_UTC_PLACEHOLDER = "1970-01-01T00:00:00Z"
 
 
 def _by_form(cells: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -347,7 +389,7 @@ def _cast_iso(cells: pa.Array, zoned: pa.Array, no_zone: pa.Array) -> pa.Array:
     texts = pc.if_else(
         zoned,
         cells,
-        pc.if_else(no_zone, pc.binary_join_element_wise(cells, "Z", ""), _UTC_PLACEHOLDER),
+        pc.if_else(no_zone, pc.binary_join_element_wise(cells, "Z", ""), _PLACEHOLDERS["Z"]),
     )
     return pc.cast(texts, _TIMESTAMP_US_UTC).view(pa.int64())
 
