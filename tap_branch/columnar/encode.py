@@ -7,9 +7,10 @@ The text comes as `pieces`, constant texts and arrays that the record assembly
 (`records.ColumnarTyper`) concatenates row by row, so that the usual case costs no
 array of its own (a timestamp column is `"` + the cells + `+00:00"`).
 
-Branch's usual forms of a cell are recognised for a whole column at once and encoded
-without a Python object per cell; a column holding any other form goes through the row
-path's own converter cell by cell (`_convert_each`), so an unusual cell is typed the same
+Every form of a cell the row path reads in bulk is typed in bulk, without a Python object
+per cell: a column of one form in one call (timestamps by Arrow's ISO-8601 cast), a column
+mixing forms split by form. Only the cells that are odd go through the row path's own
+converter (`_convert_each`, once per distinct cell), so an unusual cell is typed the same
 way on both paths, and one that does not parse comes back in `Encoded.unparsed` with its
 raw text. JSON-in-CSV cells (objects, arrays) are validated by msgspec in one call per
 column and written as they came; the row path decodes and re-encodes them, so the two
@@ -241,11 +242,18 @@ class _Form:
             return cls(separator, len(bare) - 20, suffix)
         return None
 
+    def _placeholder(self) -> str:
+        """A cell of this form, in place of the empty ones (their JSON is null anyway)."""
+        if self.epoch:
+            return "0"
+        fraction = "." + "0" * self.digits if self.digits else ""
+        return "1970-01-01" + self.separator + "00:00:00" + fraction + self.suffix
+
     def parse(self, cells: pa.Array, empty: pa.Array | None) -> tuple[pa.Array, pa.Array] | None:
         """Each cell's text as the row path prints it, and which cells are exactly this form
         (printed back, the same text); None when some cell does not cast like this form."""
         if empty is not None and empty.true_count:
-            cells = pc.if_else(empty, "0" if self.epoch else _PLACEHOLDERS[self.suffix], cells)
+            cells = pc.if_else(empty, self._placeholder(), cells)
         if self.epoch:
             return _same_epoch_form(cells)
         # Arrow's cast takes ~20x longer to fail on a cell with another zone than to succeed:
@@ -274,9 +282,6 @@ class _Form:
             printed = pc.binary_join_element_wise(printed, self.suffix, "")
         done = pc.and_(pc.equal(printed, cells), _in_range(instants))
         return texts, done
-
-
-_PLACEHOLDERS = {suffix: "1970-01-01T00:00:00" + suffix for suffix in ("", *_UTC_SUFFIXES)}
 
 
 def _same_epoch_form(cells: pa.Array) -> tuple[pa.Array, pa.Array] | None:
@@ -389,7 +394,7 @@ def _cast_iso(cells: pa.Array, zoned: pa.Array, no_zone: pa.Array) -> pa.Array:
     texts = pc.if_else(
         zoned,
         cells,
-        pc.if_else(no_zone, pc.binary_join_element_wise(cells, "Z", ""), _PLACEHOLDERS["Z"]),
+        pc.if_else(no_zone, pc.binary_join_element_wise(cells, "Z", ""), "1970-01-01T00:00:00Z"),
     )
     return pc.cast(texts, _TIMESTAMP_US_UTC).view(pa.int64())
 
