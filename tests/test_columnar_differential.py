@@ -516,6 +516,43 @@ def test_one_edge_cell_in_a_batch_of_one_form_gives_the_row_paths_records(form):
             _assert_the_row_paths_records(random.Random(cell), _csv(rows), batch_bytes=1 << 20)
 
 
+def test_arrow_reads_no_other_text_of_the_lengths_isoformat_prints():
+    """`encode._Form` takes a cell of 19 or 26 characters before a UTC zone, when Arrow's
+    ISO-8601 cast reads it, for `isoformat()`'s text (with a `T`) without printing the instant
+    back: every one-character change of such a text that Arrow still reads must be one the row
+    path prints so, and texts of those lengths in other layouts must be refused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tap_branch.typing import parse_datetime
+
+    texts = ["2024-05-01T12:34:56", "2024-05-01T12:34:56.123456", "2024-05-01 12:34:56.123456"]
+    other_layouts = [
+        "2024-05-01T123456.12345678", "20240501T12:34:56.12345678", "2024-05-01T12:34:56.1+0100",
+        "2024-05-01T12:34.123456789", "2024-05-01T12:34+01:00:00", "+2024-05-01T12:34:5",
+        "2024-05-01T12:34:56+01:0", "2024-05-01T12:34:56.12+01", "2024-05-01T1234:56.123456",
+        "2024-05-01T12:3456.1234567", "2024-05-01T12:34:56.123+01", "2024-05-01T12:34+0130",
+    ]  # fmt: skip
+    for suffix in ["Z", "+00:00", "+0000", ""]:
+        timestamps = pa.timestamp("us", "UTC") if suffix else pa.timestamp("us")
+        changed = [
+            text[:position] + char + text[position + 1 :]
+            for text in texts
+            for position in range(len(text))
+            for char in "T :-+.Z09zt/_,x"
+        ]
+        for bare in changed + other_layouts:
+            try:
+                pc.cast(pa.array([bare + suffix]), timestamps)
+            except pa.ArrowInvalid:
+                continue
+            assert bare not in other_layouts, bare + suffix
+            if bare.endswith(".000000"):
+                continue  # not isoformat()'s: `_Form` leaves it to the patterns
+            printed = parse_datetime(bare + suffix).removesuffix("+00:00")
+            assert printed == bare[:10] + "T" + bare[11:], bare + suffix
+
+
 @settings(
     max_examples=60,
     derandomize=True,  # the same examples every run: a failure is a fixed, reproducible file
