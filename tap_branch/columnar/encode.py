@@ -291,8 +291,8 @@ class _Form:
         19 or 26 characters before its zone that Arrow's ISO-8601 cast reads is
         `YYYY-MM-DD?hh:mm:ss`, with `.` and 6 digits for 26 (Arrow reads no other text of those
         lengths: "hh" or "hh:mm" alone, a fraction only after the seconds, then one zone;
-        `tests/test_columnar.py` holds it to that). So the text is the cell without its zone,
-        with a `T`, and it is `isoformat()`'s unless its fraction is all zeros."""
+        `tests/test_columnar_differential.py` holds it to that). So the text is the cell
+        without its zone, with a `T`: `isoformat()`'s unless its fraction is all zeros."""
         bare = pc.utf8_slice_codeunits(cells, 0, -len(self.suffix)) if self.suffix else cells
         if self.separator != "T" or pc.any(pc.match_substring(bare, " ")).as_py():
             bare = pc.utf8_replace_slice(bare, 10, 11, "T")
