@@ -26,6 +26,8 @@ import typing as t
 import jsonschema
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tap_branch.columnar.csv_batches import csv_batches
 from tap_branch.columnar.records import (
@@ -307,7 +309,10 @@ def _csv(rows: list[list[str]]) -> bytes:
 
 
 def _lines_as_the_tap_reads(
-    rng: random.Random, data: bytes, rest: t.Callable[[int], t.Iterable[dict]]
+    rng: random.Random,
+    data: bytes,
+    rest: t.Callable[[int], t.Iterable[dict]],
+    batch_bytes: int | None = None,
 ) -> tuple[list[bytes], int]:
     """Each record's line, as the tap reads a file: pyarrow's batches typed, then, where
     pyarrow cannot go on (a ragged row, a row longer than its block), `rest(rows given)`;
@@ -315,7 +320,9 @@ def _lines_as_the_tap_reads(
     lines: list[bytes] = []
     typed = 0
     body = io.BufferedReader(io.BytesIO(data))
-    batches = csv_batches(body, ["id"], batch_bytes=rng.choice([700, 3000, 20000]))
+    batch_bytes = batch_bytes or rng.choice([700, 3000, 20000])
+    batch_rows = rng.choice([None, None, 5, 64])  # batches cut by rows too: slices of a block
+    batches = csv_batches(body, ["id"], batch_bytes=batch_bytes, batch_rows=batch_rows)
     typer_for = functools.partial(_typer, SCHEMA)
     for item in typed_then_rows(
         batches, typer_for, rest, affixes=lambda: JSON_LINES, ahead=1, source="file", logger=LOG
@@ -331,7 +338,14 @@ def _lines_as_the_tap_reads(
 @pytest.mark.parametrize("seed", range(12))
 def test_generated_cells_give_the_row_paths_records(seed):
     rng = random.Random(seed)
-    data = _csv(_rows(rng, 1200, run=rng.choice([7, 40, 150])))
+    _assert_the_row_paths_records(rng, _csv(_rows(rng, 1200, run=rng.choice([7, 40, 150]))))
+
+
+def _assert_the_row_paths_records(
+    rng: random.Random, data: bytes, batch_bytes: int | None = None
+) -> None:
+    """The columnar path's lines for the CSV `data` are the row path's records, one strict
+    JSON line each, valid against the schema; no cell is lost on the row path either."""
     rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
     row_path = _row_path(rows[0])
     expected = [msgspec.json.decode(msgspec.json.encode(row_path(cells))) for cells in rows[1:]]
@@ -342,7 +356,7 @@ def test_generated_cells_give_the_row_paths_records(seed):
                 assert record.get("unparsed_cells", {}).get(column) == cell, (column, cell)
 
     lines, typed = _lines_as_the_tap_reads(
-        rng, data, lambda given: (row_path(cells) for cells in rows[1 + given :])
+        rng, data, lambda given: (row_path(cells) for cells in rows[1 + given :]), batch_bytes
     )
     assert typed > 0
 
@@ -350,9 +364,232 @@ def test_generated_cells_give_the_row_paths_records(seed):
     for number, (line, want) in enumerate(zip(lines, expected, strict=True)):
         assert line.endswith(b"\n") and line.count(b"\n") == 1, number
         got = json.loads(line)  # strict JSON: no raw control characters, no NaN
-        assert got == want, (number, line, want)
-        assert list(got) == list(want), number
+        # The same values of the same types (7.0 is not 7, -0.0 not 0.0), keys in one order.
+        assert msgspec.json.encode(got) == msgspec.json.encode(want), (number, line, want)
         VALIDATOR.validate(got)
+
+
+# --- every form the row path reads, drawn by Hypothesis, alone and mixed in a column ---------
+# Each column of a drawn file takes one to three forms (and sometimes odd cells and holes):
+# the columnar path types a column of one form in one call and splits mixed ones by form, so
+# both must give the row path's records whatever the mix and wherever the batches cut it.
+
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _epoch_seconds(when: dt.datetime) -> int:
+    return (when - _NAIVE_EPOCH) // dt.timedelta(seconds=1)
+
+
+def _fraction(when: dt.datetime, digits: int) -> str:
+    return "." + f"{when.microsecond:06d}"[:digits]
+
+
+#: Every timestamp form the row path reads, from a UTC instant (and, for offsets, a zone).
+TIMESTAMP_FORMS: dict[str, t.Callable[[dt.datetime, dt.timezone], str]] = {
+    "no zone (the legacy export)": lambda when, _: when.isoformat(timespec="seconds"),
+    "milliseconds Z (Branch's usual)": lambda when, _: (
+        when.isoformat(timespec="milliseconds") + "Z"
+    ),
+    "milliseconds Z, space": lambda when, _: when.isoformat(" ", "milliseconds") + "Z",
+    "epoch milliseconds": lambda when, _: str(
+        _epoch_seconds(when) * 1000 + when.microsecond // 1000
+    ),
+    "epoch seconds": lambda when, _: str(_epoch_seconds(when)),
+    "isoformat Z": lambda when, _: when.isoformat() + "Z",
+    "isoformat, space, Z": lambda when, _: when.isoformat(" ") + "Z",
+    "seconds Z": lambda when, _: when.isoformat(timespec="seconds") + "Z",
+    "microseconds Z": lambda when, _: when.isoformat(timespec="microseconds") + "Z",
+    "1 digit Z": lambda when, _: when.isoformat(timespec="seconds") + _fraction(when, 1) + "Z",
+    "2 digits Z": lambda when, _: when.isoformat(timespec="seconds") + _fraction(when, 2) + "Z",
+    "4 digits Z": lambda when, _: when.isoformat(timespec="seconds") + _fraction(when, 4) + "Z",
+    "5 digits, no zone": lambda when, _: when.isoformat(timespec="seconds") + _fraction(when, 5),
+    "isoformat, no zone": lambda when, _: when.isoformat(),
+    "isoformat, space, no zone": lambda when, _: when.isoformat(" "),
+    "+00:00": lambda when, _: when.isoformat() + "+00:00",
+    "+0000 (Branch's *_timestamp_iso)": lambda when, _: when.isoformat(" ", "seconds") + "+0000",
+    "-00:00": lambda when, _: when.isoformat(timespec="milliseconds") + "-00:00",
+    "offset": lambda when, zone: when.replace(tzinfo=dt.timezone.utc).astimezone(zone).isoformat(),
+    "offset without colon": lambda when, zone: (
+        when.replace(tzinfo=dt.timezone.utc).astimezone(zone).isoformat(timespec="seconds")[:-3]
+        + when.replace(tzinfo=dt.timezone.utc).astimezone(zone).isoformat()[-2:]
+    ),
+}
+
+#: Cells at the edges of what either side reads: years 0 and 10000, offsets that carry an
+#: instant out of Python's years, days not in the calendar, zones and fractions just out of
+#: the forms, epochs at the millisecond threshold and the ends of Python's years.
+EDGE_TIMESTAMPS = [
+    "0000-01-01T00:00:00", "0000-12-31T23:59:59Z", "0000-12-31T23:00:00-05:00",
+    "0001-01-01T00:00:00+00:30", "0001-01-01T00:00:00-00:30", "9999-12-31T23:59:59-00:01",
+    "9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00.000Z", "2023-02-29T12:00:00Z",
+    "2024-02-29 12:00:00+0000", "2024-04-31T00:00:00", "2024-01-01T00:00:00+24:00",
+    "2024-01-01T00:00:00+0099", "2024-01-01T24:00:00Z", "2024-01-01T00:00:60Z",
+    "2024-01-01T00:00:00.1234567Z", "2024-01-01T00:00:00.Z", "2024-01-01T12Z",
+    "2024-01-01T12:00Z", "2024-01-01", "2024-01-01T12:00:00+05", "2024-01-01t00:00:00z",
+    "2024-01-01T00:00:00.000000Z", "2024-01-01T00:00:00.000+00:00", "253402300799",
+    "253402300800", "253402300799999", "253402300800000", "-62135596800", "-62135596801",
+    "-62135596800000", "-62135596800001", "99999999999", "100000000000", "-0", "00", "0012",
+    "1" * 19,
+]  # fmt: skip
+
+_INSTANTS = st.one_of(
+    st.datetimes(min_value=dt.datetime(2015, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.datetimes(),  # years 1 to 9999: offsets may carry them out of Python's range
+    st.datetimes().map(lambda when: when.replace(microsecond=0)),
+    st.datetimes().map(lambda when: when.replace(microsecond=when.microsecond // 1000 * 1000)),
+)
+_ZONES = st.builds(
+    lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)),
+    st.integers(-23 * 60 - 59, 23 * 60 + 59),
+)
+
+
+@st.composite
+def _timestamp_cell(draw: st.DrawFn, forms: list[str]) -> str:
+    form = draw(st.sampled_from(forms))
+    if form == "edges":
+        return draw(st.sampled_from(EDGE_TIMESTAMPS))
+    return TIMESTAMP_FORMS[form](draw(_INSTANTS), draw(_ZONES))
+
+
+def _number_texts() -> st.SearchStrategy[str]:
+    finite = st.floats(allow_nan=False, allow_infinity=False)
+    return st.one_of(
+        finite.map(repr),
+        st.integers(-(10**20), 10**20).map(str),
+        st.decimals(-(10**9), 10**9, allow_nan=False, allow_infinity=False, places=4).map(str),
+        st.builds(lambda x, places: f"{x:.{places}f}", finite, st.integers(0, 6)),
+        st.sampled_from(["1.50", "2.000", "-0", "0.0", "007", "1e5", " 3.5", "nan", "0.0001"]),
+    )
+
+
+def _json_object_texts() -> st.SearchStrategy[str]:
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=6,
+    )
+    return st.builds(
+        lambda obj, separators, ascii: json.dumps(obj, separators=separators, ensure_ascii=ascii),
+        st.dictionaries(st.text(max_size=8), values, max_size=4),
+        st.sampled_from([(",", ":"), (", ", ": ")]),  # compact, or Python's default
+        st.booleans(),
+    )
+
+
+#: Per column: the strategies of its cells' forms (a column draws one to three of them).
+_FORMS_BY_COLUMN: dict[str, dict[str, st.SearchStrategy[str]]] = {
+    "count": {
+        "integer": st.integers(-(10**18), 10**18).map(str),
+        "integral float": st.integers(-(10**6), 10**6).map(lambda number: f"{number}.0"),
+    },
+    "amount": {
+        "decimal": _number_texts(),
+        "money": st.builds(lambda c: f"{c / 100:.2f}", st.integers(0, 10**9)),
+    },
+    "flag": {"word": st.sampled_from(_TRUE_FORMS + _FALSE_FORMS)},
+    "data": {"object": _json_object_texts()},
+    "name": {"text": st.text()},
+}
+
+
+@st.composite
+def _drawn_csv(draw: st.DrawFn) -> bytes:
+    count = draw(st.integers(1, 120))
+    legacy = draw(st.randoms(use_true_random=False))  # the seeded generators' odd cells
+    columns: dict[str, list[str]] = {}
+    for column in KINDS:
+        if column == "timestamp":
+            forms = draw(
+                st.lists(st.sampled_from([*TIMESTAMP_FORMS, "edges"]), min_size=1, max_size=3)
+            )
+            cell = _timestamp_cell(forms)
+        elif column == "tags":
+            cell = st.builds(lambda _: _usual_tags(legacy), st.none())
+        else:
+            strategies = _FORMS_BY_COLUMN[column]
+            chosen = draw(st.lists(st.sampled_from(sorted(strategies)), min_size=1, max_size=2))
+            cell = st.one_of(*(strategies[name] for name in chosen))
+        odd, holes = draw(st.sampled_from([0, 0, 0.05, 0.5])), draw(st.sampled_from([0, 0.3, 1]))
+        cells = []
+        for _ in range(count):
+            roll = draw(st.floats(0, 1))
+            if roll < holes * 0.5:
+                cells.append("")
+            elif roll > 1 - odd:
+                cells.append(KINDS[column][1](legacy))
+            else:
+                cells.append(draw(cell))
+        columns[column] = cells
+    rows = [
+        [str(number), *(columns[column][number] for column in KINDS), ""] for number in range(count)
+    ]
+    return _csv(rows)
+
+
+@pytest.mark.parametrize("form", TIMESTAMP_FORMS)
+def test_one_edge_cell_in_a_batch_of_one_form_gives_the_row_paths_records(form):
+    """Each edge cell alone in a batch otherwise all of one form (and written with that
+    form's zones where it has none): the form's bulk cast must not vouch for it."""
+    instants = [dt.datetime(2026, 11, 20, 19, 31, 46, 789000), dt.datetime(1999, 1, 1)]
+    zone = dt.timezone(dt.timedelta(hours=-8))
+    usual = [TIMESTAMP_FORMS[form](when, zone) for when in instants]
+    for edge in EDGE_TIMESTAMPS:
+        for cell in [edge, *(edge + zone for zone in ("Z", "+00:00", "+0000"))]:
+            rows = [
+                [str(number), "", timestamp, *[""] * (len(KINDS) - 2), ""]
+                for number, timestamp in enumerate([*usual, cell])
+            ]
+            _assert_the_row_paths_records(random.Random(cell), _csv(rows), batch_bytes=1 << 20)
+
+
+def test_arrow_reads_no_other_text_of_the_lengths_isoformat_prints():
+    """`encode._Form` takes a cell of 19 or 26 characters before a UTC zone, when Arrow's
+    ISO-8601 cast reads it, for `isoformat()`'s text (with a `T`) without printing the instant
+    back: every one-character change of such a text that Arrow still reads must be one the row
+    path prints so, and texts of those lengths in other layouts must be refused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tap_branch.typing import parse_datetime
+
+    texts = ["2024-05-01T12:34:56", "2024-05-01T12:34:56.123456", "2024-05-01 12:34:56.123456"]
+    other_layouts = [
+        "2024-05-01T123456.12345678", "20240501T12:34:56.12345678", "2024-05-01T12:34:56.1+0100",
+        "2024-05-01T12:34.123456789", "2024-05-01T12:34+01:00:00", "+2024-05-01T12:34:5",
+        "2024-05-01T12:34:56+01:0", "2024-05-01T12:34:56.12+01", "2024-05-01T1234:56.123456",
+        "2024-05-01T12:3456.1234567", "2024-05-01T12:34:56.123+01", "2024-05-01T12:34+0130",
+    ]  # fmt: skip
+    for suffix in ["Z", "+00:00", "+0000", ""]:
+        timestamps = pa.timestamp("us", "UTC") if suffix else pa.timestamp("us")
+        changed = [
+            text[:position] + char + text[position + 1 :]
+            for text in texts
+            for position in range(len(text))
+            for char in "T :-+.Z09zt/_,x"
+        ]
+        for bare in changed + other_layouts:
+            try:
+                pc.cast(pa.array([bare + suffix]), timestamps)
+            except pa.ArrowInvalid:
+                continue
+            assert bare not in other_layouts, bare + suffix
+            if bare.endswith(".000000"):
+                continue  # not isoformat()'s: `_Form` leaves it to the patterns
+            printed = parse_datetime(bare + suffix).removesuffix("+00:00")
+            assert printed == bare[:10] + "T" + bare[11:], bare + suffix
+
+
+@settings(
+    max_examples=60,
+    derandomize=True,  # the same examples every run: a failure is a fixed, reproducible file
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=_drawn_csv(), seed=st.integers(0, 2**16))
+def test_every_accepted_form_and_their_mixes_give_the_row_paths_records(data, seed):
+    _assert_the_row_paths_records(random.Random(seed), data)
 
 
 # --- the CSV text itself: quoting, line ends, blank and ragged lines --------------------------
