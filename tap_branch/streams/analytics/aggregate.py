@@ -204,7 +204,7 @@ class AggregateStream(QueryStream):
             while frontier in finished:
                 frontier = finished.pop(frontier)
             done = min(frontier - dt.timedelta(days=1), settled)
-            if bookmark is None or done > bookmark:
+            if frontier > planned[0][0] and (bookmark is None or done > bookmark):
                 bookmark = done
                 self.checkpoint(context, bookmark=done.isoformat())
         self.logger.info(
