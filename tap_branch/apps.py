@@ -12,6 +12,8 @@ The rule (README, "Several Branch apps"):
   them.
 - Where one app is meant (cohort queries scoped by app, the default app of a
   `scheduled_exports` entry): the flat `app_id`, else the app when there is exactly one.
+- Branch's v2 analytics jobs (cohorts, Aggregate Exports) take `organization_id` or `app_id`:
+  with `organization_id` set they are asked for the organization (`scope_field`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,12 @@ def v2_app_ids(config: t.Mapping[str, t.Any], stream_names: t.Sequence[str] = ()
             f"the 'apps' entries with branch_key {', '.join(repr(a.branch_key) for a in missing)}."
         )
     return [app.app_id for app in configured_apps(config)]
+
+
+def scope_field(config: t.Mapping[str, t.Any]) -> str:
+    """Which id Branch's v2 analytics jobs (cohorts, Aggregate Exports) are scoped by: the
+    organization when `organization_id` is set, else the app."""
+    return "organization_id" if config.get("organization_id") else "app_id"
 
 
 def default_app_id(config: t.Mapping[str, t.Any]) -> str | None:

@@ -9,8 +9,13 @@ sandbox's own event tables.
   `data_source`, `dimensions` (1 to 11), `aggregation` (default `total_count`; `cost` and
   both spellings `cost-in-local-currency` / `cost_in_local_currency` need data source `cost`),
   `filters`, `granularity` (`day` only here), `enable_install_recalculation`.
-- Days are the app's dashboard days (`query_time_zones`), the job's scope `app_id` (an
-  organization-scoped job reads the default app).
+- Scope: a job for an `app_id` counts that app's events on its dashboard days
+  (`query_time_zones`). A job for the `organization_id` counts all the organization's apps
+  together, on the days of the zone set for the organization (`query_time_zones`, keyed by
+  the organization id; UTC otherwise) whatever its apps' own zones, and names no app unless
+  asked for dimension `app_id` (Branch documents neither: the harsher reading, where a tap
+  cannot take an app's zone or an app column for granted).
+- Dimensions: the Query API's and `app_id` (Branch lists it for Aggregate Exports).
 - Result: CSV (header `timestamp`, the dimensions, the aggregation) or, with `format=json`,
   a JSON array of the same objects; `timestamp` is the day's local midnight in UTC. At most
   `limit` rows (Branch's cap: 50,000, `cohort_record_cap`), the largest first.
@@ -31,6 +36,7 @@ AGGREGATIONS = ("unique_count", "total_count", "revenue", "cost", "cost-in-local
 AGGREGATIONS += ("cost_in_local_currency",)
 MAX_DIMENSIONS = 11
 MAX_DAYS = 7
+KNOWN_DIMENSIONS = query_api.DIMENSIONS | {"app_id"}
 
 
 #: The Cohort API's data sources: a body with one of them, or with `measures`, is a cohort query.
@@ -61,7 +67,7 @@ def invalid(body: dict) -> str | None:
     dimensions = body.get("dimensions")
     if not isinstance(dimensions, list) or not 1 <= len(dimensions) <= MAX_DIMENSIONS:
         return f"dimensions: 1 to {MAX_DIMENSIONS} required"
-    unknown = [d for d in dimensions if d not in query_api.DIMENSIONS or d == "timestamp"]
+    unknown = [d for d in dimensions if d not in KNOWN_DIMENSIONS or d == "timestamp"]
     if unknown:
         return f"Invalid dimensions: {', '.join(map(str, unknown))}"
     aggregation = body.get("aggregation", "total_count")
@@ -75,7 +81,7 @@ def invalid(body: dict) -> str | None:
         return "granularity: only day is served by the sandbox"
     filters = body.get("filters") or {}
     if not isinstance(filters, dict) or any(
-        k.removeprefix("!") not in query_api.DIMENSIONS or not isinstance(v, list)
+        k.removeprefix("!") not in KNOWN_DIMENSIONS or not isinstance(v, list)
         for k, v in filters.items()
     ):
         return "filters must be {dimension: [values]}"
@@ -84,7 +90,11 @@ def invalid(body: dict) -> str | None:
 
 def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
     body = job["query"]
-    app_id = job["scope"] if job["scope"] in sandbox.app_ids() else sandbox.config.app_id
+    if job["scope"] in sandbox.app_ids():
+        app_id, apps, zone = job["scope"], (), None
+    else:  # the organization: every app, in the organization's zone
+        zone = query_api.time_zone(sandbox, job["scope"])
+        app_id, apps = sandbox.config.app_id, sandbox.app_ids()
     aggregation = body.get("aggregation", "total_count")
     query = {
         "start": body["start_date"],
@@ -99,7 +109,7 @@ def result_bytes(sandbox: Sandbox, job: dict) -> t.Iterator[bytes]:
         "descending": True,
     }
     rows = []
-    for bucket in query_api.day_buckets(sandbox, app_id, query):
+    for bucket in query_api.day_buckets(sandbox, app_id, query, apps=apps, zone=zone):
         for item in bucket:
             result = dict(item["result"])
             value = result.pop(query["aggregation"])

@@ -29,7 +29,8 @@ ordered, ordered_by}` -> `{"results": [{"timestamp", "result": {<dimension>: val
   arrived after the export) count from the day after the day after (sandbox clock).
 
 Options:
-- `query_time_zones`: {app_id: IANA zone} (default UTC for every app)
+- `query_time_zones`: {app_id: IANA zone} (default UTC for every app); an organization_id key
+  sets the zone of organization-scoped Aggregate Exports jobs (default UTC)
 - `query_now_hour`: the hour of the sandbox's today (UTC) that is "now" (default 12)
 - `query_late_events`: late events per day and topic (default 0)
 - `query_rate_limits`: windows as [[requests, sandbox seconds], ...] (default 5/1, 20/60, 150/3600)
@@ -309,9 +310,23 @@ def now(sandbox: Sandbox) -> dt.datetime:
     return syn.day_start(sandbox.today()) + dt.timedelta(hours=hour)
 
 
-def day_buckets(sandbox: Sandbox, app_id: str, query: dict) -> list[list[dict]]:
-    """Each bucket's result rows, ordered as asked (by the aggregate, then the values)."""
-    zone = time_zone(sandbox, app_id)
+def day_buckets(
+    sandbox: Sandbox,
+    app_id: str,
+    query: dict,
+    *,
+    apps: t.Sequence[str] = (),
+    zone: zoneinfo.ZoneInfo | None = None,
+) -> list[list[dict]]:
+    """Each bucket's result rows, ordered as asked (by the aggregate, then the values).
+
+    With `apps` and `zone` (an organization's Aggregate Exports job), the events of all those
+    apps counted together on the days of that zone; an event's app is its dimension `app_id`.
+    """
+    zone = zone or time_zone(sandbox, app_id)
+    with_app = "app_id" in query["dimensions"] or any(
+        key.removeprefix("!") == "app_id" for key in query["filters"]
+    )
     start, end = dt.date.fromisoformat(query["start"]), dt.date.fromisoformat(query["end"])
     days = [start + dt.timedelta(days=n) for n in range((end - start).days)]
     groups = [days] if query["granularity"] == "all" else [[day] for day in days]
@@ -320,8 +335,10 @@ def day_buckets(sandbox: Sandbox, app_id: str, query: dict) -> list[list[dict]]:
     for bucket_days in groups:
         sums: dict[tuple, t.Any] = {}
         users: dict[tuple, set] = collections.defaultdict(set)
-        for day in bucket_days:
-            for values in day_events(sandbox, app_id, query["source"], day, zone):
+        for day, app in ((day, app) for day in bucket_days for app in apps or (app_id,)):
+            for values in day_events(sandbox, app, query["source"], day, zone):
+                if with_app:
+                    values = {**values, "app_id": app}
                 if not _passes(values, query["filters"]):
                     continue
                 key = tuple(dimension_value(sandbox, values.get(d)) for d in dimensions)

@@ -160,10 +160,12 @@ AGGREGATE_DATA_SOURCES = (
 )
 #: Both spellings of local-currency cost (the MCP client's hyphens, the Query API's underscores).
 AGGREGATE_AGGREGATIONS = {**AGGREGATIONS, "cost-in-local-currency": "number"}
-#: The Query API's dimensions and the Aggregate list's additions (not `app_id`/`app_name`:
-#: every record carries the app it was asked for).
+#: The Query API's dimensions and the Aggregate list's additions: `app_id` splits a report
+#: asked per organization by app (a record's `app_id` column); not `app_name`, which a record
+#: can carry no better than its app_id.
 AGGREGATE_DIMENSIONS: dict[str, str] = {
     **DIMENSIONS,
+    "app_id": "string",
     "user_data_app_store": "string",
     "user_data_app_version": "string",
     "user_data_geo_region_en": "string",

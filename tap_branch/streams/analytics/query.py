@@ -125,10 +125,17 @@ class QueryStream(Branch2Stream):
     bookmarks_per_record = False  # settled, completed windows move it (`get_records`)
     is_sorted = False
 
+    #: Whom a partition's numbers are for: its app (Aggregate Exports may ask per organization).
+    scope = "app_id"
+    #: The API in messages and the run's estimate, and the calls a window costs at least.
+    api_title = "Query API"
+    calls_per_window = 1
+    calls_note = "one per report, app and 7-day window, more for pages"
+
     def __init__(self, tap: t.Any, report: reports.QueryReport) -> None:
         self.report = report
-        super().__init__(tap, schema=reports.schema(report), name=report.stream_name)
-        self.primary_keys = reports.primary_keys(report)
+        super().__init__(tap, schema=reports.schema(report, self.scope), name=report.stream_name)
+        self.primary_keys = reports.primary_keys(report, self.scope)
 
     @property
     def partitions(self) -> list[dict]:
@@ -170,8 +177,7 @@ class QueryStream(Branch2Stream):
     def plan(self, context: dict, *, warn: bool = True) -> tuple[list[Window], dt.date]:
         """The windows this run reads for the app of `context`, and the last settled day
         (the bookmark never passes it). Days are the app's dashboard days."""
-        app_id = context["app_id"]
-        zone = zones.zone_of(self.config, app_id)
+        zone = zones.zone_of(self.config, context[self.scope])
         today = zones.local_today(zone, clock.now())
         last = today - dt.timedelta(days=1)  # the last complete day
         if self.config.get("end_date"):
@@ -188,13 +194,14 @@ class QueryStream(Branch2Stream):
         if start < oldest:
             if warn:
                 self.logger.warning(
-                    "%s (app %s): %s (%s) is beyond Branch's rolling %d-year Query API window; "
+                    "%s (%s): %s (%s) is beyond Branch's rolling %d-year %s window; "
                     "starting at %s instead.",
                     self.name,
-                    app_id,
+                    owner_label(context),
                     origin,
                     start,
                     catalog.LOOKBACK_YEARS,
+                    self.api_title,
                     oldest,
                 )
             start = oldest
@@ -234,26 +241,31 @@ class QueryStream(Branch2Stream):
         )
 
     def _announce_run(self) -> None:
-        """Once per run: the calls every selected query stream needs, against the hour's budget."""
-        if self.run_cache.get("query_announced"):
+        """Once per run and API: the calls every selected stream of this API needs (they
+        share its limiter), against the hour's budget."""
+        announced = f"{self.api_title} announced"
+        if self.run_cache.get(announced):
             return
-        self.run_cache["query_announced"] = True
-        calls = 0
+        self.run_cache[announced] = True
+        windows = 0
         for stream in sibling_streams(self):
-            if type(stream) is QueryStream and stream.selected:
+            if type(stream) is type(self) and stream.selected:
                 for context in stream.partitions:
-                    calls += len(stream.plan(context, warn=False)[0])
+                    windows += len(stream.plan(context, warn=False)[0])
+        calls = windows * self.calls_per_window
         budget = self.limiter.budget(3600)
         self.logger.info(
-            "Query API: about %d call(s) this run (one per report, app and 7-day window, more "
-            "for pages); the rate limits allow %d in the next hour.",
+            "%s: about %d call(s) this run (%s); the rate limits allow %d in the next hour.",
+            self.api_title,
             calls,
+            self.calls_note,
             budget,
         )
         if calls > budget:
             self.logger.warning(
-                "Query API: about %d calls needed but the rate limits allow %d in the next hour; "
+                "%s: about %d calls needed but the rate limits allow %d in the next hour; "
                 "this run will take at least %.1f hours (estimate).",
+                self.api_title,
                 calls,
                 budget,
                 self.limiter.seconds_for(calls) / 3600,
@@ -286,7 +298,7 @@ class QueryStream(Branch2Stream):
             answer = json_answer(response, f"{label}, page {page}")
             results, paging = _page_parts(answer, label, page)
             for item in results:
-                record = self._record(item, app_id, zone, window, label)
+                record = self._record(item, {"app_id": app_id}, zone, window, label)
                 key = tuple(record.get(k) for k in self.primary_keys)
                 if key in seen_keys:
                     raise FatalAPIError(
@@ -319,8 +331,10 @@ class QueryStream(Branch2Stream):
             seen_pages.add(marker)
 
     def _record(
-        self, item: t.Any, app_id: str, zone: t.Any, window: Window, label: str
+        self, item: t.Any, owner: dict[str, t.Any], zone: t.Any, window: Window, label: str
     ) -> dict[str, t.Any]:
+        """One result row as a record; `owner`: the fields naming whom it counts (its app, or
+        its organization and no app), a dimension `app_id` overriding the app."""
         if not isinstance(item, dict) or not isinstance(item.get("result"), dict):
             raise FatalAPIError(
                 f"{label}: a result is not {{timestamp, result: {{...}}}}: {_excerpt(item)}"
@@ -335,8 +349,8 @@ class QueryStream(Branch2Stream):
         if moment != zones.day_start(day, zone):
             raise FatalAPIError(
                 f"{label}: Branch's day bucket {item['timestamp']} is not a midnight in {zone.key}, "
-                f"the zone set for app {app_id}: set 'dashboard_time_zones' (or "
-                "'dashboard_time_zone') to the app's zone in the Branch dashboard."
+                f"the zone set for {owner_label(owner)}: set 'dashboard_time_zones' (or "
+                "'dashboard_time_zone') to its zone in the Branch dashboard."
             )
         if not window[0] <= day < window[1]:
             raise FatalAPIError(
@@ -345,7 +359,7 @@ class QueryStream(Branch2Stream):
         result = item["result"]
         record: dict[str, t.Any] = {
             "report": self.report.name,
-            "app_id": app_id,
+            **owner,
             "date": day.isoformat(),
             "timestamp": moment.isoformat(),
         }
@@ -383,6 +397,13 @@ class QueryStream(Branch2Stream):
         if response.status_code >= 400 and response.status_code != 429 and _rate_limited(response):
             raise RateLimitedError(describe_response(response), retry_after_seconds(response))
         super().validate_response(response)
+
+
+def owner_label(owner: t.Mapping[str, t.Any]) -> str:
+    """`app <id>` or `organization <id>`, for messages: whom a partition (or record) is for."""
+    if owner.get("organization_id"):
+        return f"organization {owner['organization_id']}"
+    return f"app {owner['app_id']}"
 
 
 def windows(start: dt.date, last: dt.date) -> list[Window]:
@@ -467,7 +488,9 @@ def _aggregate_value(value: t.Any, kind: str, name: str, label: str, item: t.Any
 
 def _describe_key(names: t.Sequence[str], key: tuple) -> str:
     return ", ".join(
-        f"{n}={v}" for n, v in zip(names, key, strict=True) if n not in ("report", "app_id")
+        f"{n}={v}"
+        for n, v in zip(names, key, strict=True)
+        if n not in ("report", "app_id", "organization_id")
     )
 
 
@@ -480,7 +503,7 @@ def probes(tap: t.Any, streams: list, *, first_run: bool) -> list[Probe]:
     complete day with `limit=1` (one call of Branch's 150 an hour; no job, no export).
     Aggregate Exports have no read-only call (a job is created, then polled): their first job
     is the check, as for cohorts."""
-    query = [s for s in streams if isinstance(s, QueryStream)]
+    query = [s for s in streams if type(s) is QueryStream]  # not Aggregate Exports (a subclass)
     if not query:
         return []
     stream = query[0]

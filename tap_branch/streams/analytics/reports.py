@@ -223,16 +223,38 @@ def _close(name: str, api: Api) -> str:
 DIMENSIONS_KEY = "dimension_values"
 
 
-def primary_keys(report: QueryReport) -> list[str]:
-    return ["report", "app_id", "date", DIMENSIONS_KEY]
+def primary_keys(report: QueryReport, scope: str = "app_id") -> list[str]:
+    """`scope`: whom a record's numbers are for, its app or (Aggregate Exports asked per
+    organization) its organization."""
+    return ["report", scope, "date", DIMENSIONS_KEY]
 
 
 def dimensions_key(values: t.Sequence[t.Any]) -> str:
     return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
 
 
-def schema(report: QueryReport) -> dict:
+def schema(report: QueryReport, scope: str = "app_id") -> dict:
+    """The records' schema; `scope` as in `primary_keys`. Per organization, Branch sums the
+    organization's apps unless the report has dimension `app_id`, the record's `app_id` then
+    (null otherwise)."""
     value_type = _NUMBERS[report.api.aggregations[report.aggregation]]
+    if scope == "organization_id":
+        owner = [
+            th.Property(
+                "organization_id",
+                th.StringType,
+                required=True,
+                description="The Branch organization the report was asked for.",
+            ),
+            th.Property(
+                "app_id",
+                th.StringType,
+                description="The app (dimension app_id); null when the report has no "
+                "dimension app_id: the organization's apps together.",
+            ),
+        ]
+    else:
+        owner = [th.Property("app_id", th.StringType, required=True, description="The Branch app.")]
     return th.PropertiesList(
         th.Property(
             "report",
@@ -240,7 +262,7 @@ def schema(report: QueryReport) -> dict:
             required=True,
             description=f"The report's name (setting {report.api.setting}).",
         ),
-        th.Property("app_id", th.StringType, required=True, description="The Branch app."),
+        *owner,
         th.Property(
             "date",
             th.DateType,
@@ -258,7 +280,7 @@ def schema(report: QueryReport) -> dict:
             th.StringType,
             required=True,
             description="The day's dimension values as a JSON array in the report's order "
-            "(null for an empty one): with report, app_id and date the primary key.",
+            f"(null for an empty one): with report, {scope} and date the primary key.",
         ),
         *(
             th.Property(
@@ -267,6 +289,7 @@ def schema(report: QueryReport) -> dict:
                 description=f"Dimension {d} (null: Branch's empty value).",
             )
             for d in report.dimensions
+            if d != "app_id"  # the record's own app_id column
         ),
         th.Property(
             report.aggregation,

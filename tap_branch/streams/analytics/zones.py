@@ -29,7 +29,8 @@ SETTINGS = [
         "dashboard_time_zones",
         th.ObjectType(additional_properties=th.StringType()),
         description="Per app: {app_id: IANA time zone}, for apps whose dashboard zone is not "
-        "dashboard_time_zone.",
+        "dashboard_time_zone; an organization_id key sets the zone of Aggregate Exports "
+        "asked per organization.",
     ),
 ]
 
@@ -51,10 +52,11 @@ def check_zones(config: t.Mapping[str, t.Any]) -> None:
         _zone(name, f"dashboard_time_zones.{app_id}")
 
 
-def zone_of(config: t.Mapping[str, t.Any], app_id: str) -> zoneinfo.ZoneInfo:
-    per_app = config.get("dashboard_time_zones") or {}
-    if app_id in per_app:
-        return _zone(per_app[app_id], f"dashboard_time_zones.{app_id}")
+def zone_of(config: t.Mapping[str, t.Any], owner_id: str) -> zoneinfo.ZoneInfo:
+    """The dashboard zone of an app (by app_id) or of an organization (by organization_id)."""
+    per_owner = config.get("dashboard_time_zones") or {}
+    if owner_id in per_owner:
+        return _zone(per_owner[owner_id], f"dashboard_time_zones.{owner_id}")
     return _zone(config.get("dashboard_time_zone") or "UTC", "dashboard_time_zone")
 
 

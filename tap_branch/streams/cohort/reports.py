@@ -213,11 +213,6 @@ def _strings(values: t.Any, fail: t.Callable[[str, str], t.NoReturn], field: str
 # --- schema --------------------------------------------------------------------
 
 
-def scope_field(config: t.Mapping[str, t.Any]) -> str:
-    """Which id the queries are scoped by: the organization when configured, else the app."""
-    return "organization_id" if config.get("organization_id") else "app_id"
-
-
 def dimension_fields(report: CohortReport) -> list[str]:
     """Record fields that hold dimension values (`app_id` doubles as the app's own field)."""
     return list(report.dimensions)

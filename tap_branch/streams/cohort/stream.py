@@ -36,7 +36,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock, jobs
-from tap_branch.apps import default_app_id
+from tap_branch.apps import default_app_id, scope_field
 from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.date_windows import halves
@@ -175,7 +175,7 @@ class CohortStream(Branch2Stream):
 
     def __init__(self, tap: t.Any, report: reports.CohortReport) -> None:
         self.report = report
-        self.scope = reports.scope_field(tap.config)
+        self.scope = scope_field(tap.config)
         super().__init__(tap, schema=reports.schema(report), name=report.stream_name)
         self.primary_keys = reports.primary_keys(report, self.scope)
         self._reader = FileReader(self)
