@@ -505,8 +505,9 @@ def _drawn_csv(draw: st.DrawFn) -> bytes:
                 st.lists(st.sampled_from([*TIMESTAMP_FORMS, "edges"]), min_size=1, max_size=3)
             )
             cell = _timestamp_cell(forms)
-        elif column == "tags":
-            cell = st.builds(lambda _: _usual_tags(legacy), st.none())
+        elif column in ("tags", "flags", "scores"):  # lists: the seeded generators' usual ones
+            usual = KINDS[column][0]
+            cell = st.builds(lambda _, usual=usual: usual(legacy), st.none())
         else:
             strategies = _FORMS_BY_COLUMN[column]
             chosen = draw(st.lists(st.sampled_from(sorted(strategies)), min_size=1, max_size=2))
