@@ -287,8 +287,33 @@ def test_a_start_beyond_two_years_is_clamped_with_a_warning(fast):
     )
     assert run.error is None
     assert "beyond Branch's rolling 2-year Query API window" in run.logs
-    oldest = utc_today().replace(year=utc_today().year - 2)
+    # a day's margin, as cohorts: Branch's "today" may be UTC's, or midnight may pass before
+    # the first call (the hour's budget spent by earlier reports)
+    oldest = utc_today().replace(year=utc_today().year - 2) + dt.timedelta(days=1)
     assert min(r["date"] for r in run.records(STREAM)) == oldest.isoformat()
+
+
+def test_the_two_year_clamp_holds_west_of_utc_after_utc_midnight(fast):
+    """At 02:00 UTC it is still yesterday in Los Angeles: the clamp computed from the dashboard
+    day alone asked for a day Branch's rolling window (in UTC) no longer holds."""
+    clock.set_now(dt.datetime.combine(utc_today(), dt.time(2), dt.timezone.utc))
+    zone = "America/Los_Angeles"
+    fast.options(query_time_zones={SANDBOX_APP: zone})
+    start = utc_today() - dt.timedelta(days=800)
+    run = run_tap(
+        config(
+            fast,
+            start_date=start.isoformat(),
+            end_date=(start + dt.timedelta(days=80)).isoformat(),
+            dashboard_time_zone=zone,
+        ),
+        select=[STREAM],
+        expect_error=True,
+    )
+    assert run.error is None
+    assert "beyond Branch's rolling 2-year Query API window" in run.logs
+    utc_oldest = utc_today().replace(year=utc_today().year - 2)
+    assert min(r["date"] for r in run.records(STREAM)) > utc_oldest.isoformat()
 
 
 # --- settling window and late corrections ------------------------------------------

@@ -184,7 +184,7 @@ class QueryStream(Branch2Stream):
             resume = min(bookmark, settled) + dt.timedelta(days=1)
             if resume > start:
                 start, origin = resume, "the day after the bookmark"
-        oldest = max(catalog.EARLIEST_DAY, _years_before(today, catalog.LOOKBACK_YEARS))
+        oldest = oldest_day(today, clock.now())
         if start < oldest:
             if warn:
                 self.logger.warning(
@@ -393,6 +393,15 @@ def windows(start: dt.date, last: dt.date) -> list[Window]:
         result.append((start, end))
         start = end
     return result
+
+
+def oldest_day(local_today: dt.date, now: dt.datetime) -> dt.date:
+    """The oldest day a query may start on: Branch's rolling 2 years, counted from the later of
+    the dashboard's and UTC's today (Branch does not say which it uses), plus a day's margin
+    (as cohorts: midnight may pass before the first call, waiting for the hour's budget)."""
+    today = max(local_today, now.astimezone(dt.timezone.utc).date())
+    rolling = _years_before(today, catalog.LOOKBACK_YEARS) + dt.timedelta(days=1)
+    return max(catalog.EARLIEST_DAY, rolling)
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
