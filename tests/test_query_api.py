@@ -226,6 +226,30 @@ def test_pages_that_do_not_add_up_fail_naming_the_window(fast):
     assert run.state.get("bookmarks", {}).get(STREAM) is None
 
 
+def test_a_window_at_branchs_row_cap_is_asked_again_in_halves(fast, monkeypatch):
+    """Branch returns at most 50,000 rows a query (per query, and silently, the sandbox's
+    harsher reading): pages that add up to a cut total_count must not pass as complete."""
+    whole = run_tap(config(fast), select=[STREAM])
+    per_day = collections.Counter(r["date"] for r in whole.records(STREAM))
+    cap = max(per_day.values()) + 1  # a day fits, a 7-day window does not
+    fast.options(query_row_cap=cap)
+    monkeypatch.setattr(catalog, "ROW_CAP", cap)
+    halved = run_tap(config(fast), select=[STREAM])
+    key = lambda r: (r["date"], r["dimension_values"])  # noqa: E731
+    assert sorted(halved.records(STREAM), key=key) == sorted(whole.records(STREAM), key=key)
+    assert "reach Branch's cap" in halved.logs
+    assert halved.state["bookmarks"] == whole.state["bookmarks"]
+
+
+def test_a_single_day_at_the_row_cap_fails_naming_the_day(fast, monkeypatch):
+    fast.options(query_row_cap=2)
+    monkeypatch.setattr(catalog, "ROW_CAP", 2)
+    run = run_tap(config(fast), select=[STREAM], expect_error=True)
+    first = utc_today() - dt.timedelta(days=10)
+    assert f"rows of {first} may be cut off" in str(run.error)
+    assert run.state.get("bookmarks", {}).get(STREAM) is None
+
+
 def test_no_window_is_longer_than_seven_days(fast):
     start = utc_today() - dt.timedelta(days=40)
     run = run_tap(config(fast, start_date=start.isoformat()), select=[STREAM])

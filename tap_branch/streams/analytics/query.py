@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import clock
+from tap_branch import clock, date_windows
 from tap_branch.apps import app_partitions, configured_apps, find_app, secret_setting
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import Branch2Stream
@@ -217,7 +217,7 @@ class QueryStream(Branch2Stream):
             return
         bookmark = self._bookmark(context)
         for window in planned:
-            yield from self._window_records(context["app_id"], window)
+            yield from self._uncut_window_records(context["app_id"], window)
             done = min(window[1] - dt.timedelta(days=1), settled)
             if bookmark is None or done > bookmark:
                 bookmark = done
@@ -259,8 +259,34 @@ class QueryStream(Branch2Stream):
                 self.limiter.seconds_for(calls) / 3600,
             )
 
+    def _uncut_window_records(self, app_id: str, window: Window) -> t.Iterator[dict]:
+        """Every record of one window; asked again in halves when its rows reach Branch's
+        row cap (they may be cut), a single day at the cap failing, naming the day."""
+        try:
+            yield from self._window_records(app_id, window)
+        except _WindowAtRowCap as capped:
+            first, after_last = window
+            if after_last - first <= dt.timedelta(days=1):
+                raise FatalAPIError(
+                    f"{capped.label}: Branch's paging.total_count is {capped.total}, its cap of "
+                    f"{catalog.ROW_CAP} rows per query: rows of {first} may be cut off and a day "
+                    "cannot be split further. Use fewer dimensions or filters in this report."
+                ) from None
+            self.logger.info(
+                "%s: %d rows reach Branch's cap of %d; asking again in halves.",
+                capped.label,
+                capped.total,
+                catalog.ROW_CAP,
+            )
+            last = after_last - dt.timedelta(days=1)
+            for half_first, half_last in date_windows.halves(first, last):
+                yield from self._uncut_window_records(
+                    app_id, (half_first, half_last + dt.timedelta(days=1))
+                )
+
     def _window_records(self, app_id: str, window: Window) -> t.Iterator[dict]:
-        """Every record of one window, every page followed and checked."""
+        """Every record of one window, every page followed and checked (`_WindowAtRowCap`
+        before any record when its rows reach Branch's cap)."""
         app = find_app(self.config, app_id)
         zone = zones.zone_of(self.config, app_id)
         first, after_last = window
@@ -285,6 +311,9 @@ class QueryStream(Branch2Stream):
             )
             answer = json_answer(response, f"{label}, page {page}")
             results, paging = _page_parts(answer, label, page)
+            total = paging.get("total_count")
+            if page == 1 and _is_count(total) and total >= catalog.ROW_CAP:
+                raise _WindowAtRowCap(label, total)
             for item in results:
                 record = self._record(item, app_id, zone, window, label)
                 key = tuple(record.get(k) for k in self.primary_keys)
@@ -298,9 +327,8 @@ class QueryStream(Branch2Stream):
                 rows += 1
                 yield record
             next_url = paging.get("next_url")
-            total = paging.get("total_count")
             if not next_url:
-                if not isinstance(total, int) or isinstance(total, bool):
+                if not _is_count(total):
                     raise FatalAPIError(
                         f"{label}: Branch's last page has no paging.total_count to check the "
                         f"{rows} rows read against: {json.dumps(paging)[:200]}"
@@ -383,6 +411,18 @@ class QueryStream(Branch2Stream):
         if response.status_code >= 400 and response.status_code != 429 and _rate_limited(response):
             raise RateLimitedError(describe_response(response), retry_after_seconds(response))
         super().validate_response(response)
+
+
+class _WindowAtRowCap(Exception):
+    """A window's `total_count` reached Branch's row cap (raised before any of its records)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        super().__init__(label)
+        self.label, self.total = label, total
+
+
+def _is_count(value: t.Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def windows(start: dt.date, last: dt.date) -> list[Window]:
