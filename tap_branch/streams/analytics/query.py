@@ -40,6 +40,7 @@ from tap_branch.streams.analytics import catalog, reports, zones
 
 PATH = "/v1/query/analytics"
 RATE_LIMITED_CODE = 7  # Branch's `errors[].error_code` for "Limit is exceeded ..."
+_ERROR_BODY_BYTES = 4096  # an error body is far shorter
 
 SETTINGS = [
     th.Property(
@@ -407,8 +408,9 @@ class QueryStream(Branch2Stream):
 
     def validate_response(self, response: t.Any) -> None:
         """Branch's `error_code: 7` body ("Limit is exceeded ..., retry after N seconds") is a
-        rate limit whatever its HTTP status (Branch documents the body, not the status)."""
-        if response.status_code >= 400 and response.status_code != 429 and _rate_limited(response):
+        rate limit whatever its HTTP status, 2xx included (Branch documents the body, not the
+        status)."""
+        if response.status_code != 429 and _rate_limited(response):
             raise RateLimitedError(describe_response(response), retry_after_seconds(response))
         super().validate_response(response)
 
@@ -475,6 +477,8 @@ def _next_params(next_url: t.Any, label: str) -> dict[str, str]:
 
 
 def _rate_limited(response: t.Any) -> bool:
+    if len(response.content) > _ERROR_BODY_BYTES:
+        return False  # a page of rows: not parsed twice
     try:
         errors = response.json().get("errors")
     except (ValueError, AttributeError):
