@@ -132,6 +132,7 @@ def expected_unique_installs(sandbox, day: dt.date, zone: str) -> dict:
         ),
         ({**BY_CAMPAIGN, "filters": {"!user_data_oss": ["IOS"]}}, "field 'filters'"),
         ({**BY_CAMPAIGN, "granularity": "all"}, "field 'granularity'"),
+        ({**BY_CAMPAIGN, "filters": {"user_data_os": []}}, "field 'filters.user_data_os'"),
         (
             {
                 **BY_CAMPAIGN,
@@ -183,6 +184,17 @@ def test_unique_installs_by_campaign_equal_the_sandboxs_own_events(fast, zone):
     expected = expected_unique_installs(fast, day, zone)
     assert got == expected
     assert None in got and len(got) > 3  # unattributed installs and several campaigns
+
+
+def test_a_filter_on_a_boolean_dimension_takes_yaml_booleans(fast):
+    """`filters: {deep_linked: [true]}` in meltano.yml is a YAML boolean; Branch's filter
+    values are strings."""
+    report = {**BY_CAMPAIGN, "dimensions": ["deep_linked"], "filters": {"deep_linked": [True]}}
+    run = run_tap(config(fast, query_reports=[report]), select=[STREAM])
+    values = {r["deep_linked"] for r in run.records(STREAM)}
+    assert values == {True}
+    unfiltered = run_tap(config(fast, query_reports=[{**report, "filters": {}}]), select=[STREAM])
+    assert {r["deep_linked"] for r in unfiltered.records(STREAM)} > {True}
 
 
 def test_a_wrong_dashboard_time_zone_fails_naming_the_setting(fast):
