@@ -33,9 +33,9 @@ from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
 from tap_branch.probes import Probe, deselect_advice
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
+from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
 from tap_branch.sdk_internals import sibling_streams
-from tap_branch.settings import invalid_setting, parse_date
+from tap_branch.settings import parse_date
 from tap_branch.streams.analytics import catalog, reports, zones
 
 PATH = "/v1/query/analytics"
@@ -137,22 +137,7 @@ class QueryStream(Branch2Stream):
 
     @cached_property
     def limiter(self):
-        windows = self.config.get("query_rate_limits")
-        parsed = (
-            [(int(w["requests"]), float(w["seconds"])) for w in windows]
-            if windows
-            else catalog.DEFAULT_RATE_LIMITS
-        )
-        margin = self.config.get("query_rate_limit_margin")
-        try:
-            return shared_limiter(
-                "query",
-                parsed,
-                self.logger,
-                margin=DEFAULT_MARGIN_SECONDS if margin is None else float(margin),
-            )
-        except ValueError as exc:
-            raise invalid_setting(f"Setting 'query_rate_limits': {exc}") from None
+        return configured_limiter(self.config, "query", catalog.DEFAULT_RATE_LIMITS, self.logger)
 
     #: The setting of the days re-read by every run.
     settle_setting = "query_settle_days"
