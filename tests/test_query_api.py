@@ -152,6 +152,17 @@ def test_an_invalid_report_fails_at_start_naming_the_report_and_field(report, na
     assert named in message
 
 
+def test_a_time_zone_for_an_app_not_configured_fails_naming_the_setting(fast):
+    """A mistyped app id would read that app in the default zone: the buckets' midnight check
+    only catches it where the two zones' offsets differ (London and UTC agree all winter)."""
+    settings = config(fast, dashboard_time_zones={"sandbox-ap": "Europe/London"})
+    with pytest.raises(ConfigValidationError) as raised:
+        TapBranch(config=settings, parse_env_config=False)
+    message = str(raised.value.errors or raised.value)
+    assert "dashboard_time_zones" in message
+    assert "'sandbox-ap'" in message and SANDBOX_APP in message
+
+
 def test_an_unknown_time_zone_fails_naming_the_setting():
     config = {"start_date": "2026-03-01", "dashboard_time_zones": {"a": "Mars/Olympus"}}
     with pytest.raises(ConfigValidationError, match="dashboard_time_zones.a"):
