@@ -28,6 +28,8 @@ import typing as t
 
 from pyrate_limiter import AbstractClock, InMemoryBucket, Rate, RateItem
 
+from tap_branch.settings import invalid_setting
+
 #: Seconds added to every window by default (`margin`). Not for the trip to the server: a
 #: request is counted from its answer (`answered`), after the server counted it. For how the
 #: server stamps requests: a request may be counted by one of Branch's servers and the next
@@ -261,6 +263,34 @@ def shared_limiter(
         if limiter is None:
             limiter = _registry[key] = Limiter(name, windows, logger, margin=margin)
         return limiter
+
+
+def configured_limiter(
+    config: t.Mapping[str, t.Any],
+    name: str,
+    defaults: t.Sequence[tuple[int, float]],
+    logger: logging.Logger,
+) -> Limiter:
+    """The shared limiter `name` as settings `<name>_rate_limits` ([{requests, seconds}], else
+    `defaults`) and `<name>_rate_limit_margin` set it: one reading for every family that
+    has them (a window pyrate-limiter refuses fails naming the setting)."""
+    setting = f"{name}_rate_limits"
+    configured = config.get(setting)
+    windows = (
+        [(int(w["requests"]), float(w["seconds"])) for w in configured]
+        if configured
+        else list(defaults)
+    )
+    margin = config.get(f"{name}_rate_limit_margin")
+    try:
+        return shared_limiter(
+            name,
+            windows,
+            logger,
+            margin=DEFAULT_MARGIN_SECONDS if margin is None else float(margin),
+        )
+    except ValueError as exc:
+        raise invalid_setting(f"Setting '{setting}': {exc}") from None
 
 
 def reset_shared_limiters() -> None:

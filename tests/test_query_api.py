@@ -132,6 +132,7 @@ def expected_unique_installs(sandbox, day: dt.date, zone: str) -> dict:
         ),
         ({**BY_CAMPAIGN, "filters": {"!user_data_oss": ["IOS"]}}, "field 'filters'"),
         ({**BY_CAMPAIGN, "granularity": "all"}, "field 'granularity'"),
+        ({**BY_CAMPAIGN, "filters": {"user_data_os": []}}, "field 'filters.user_data_os'"),
         (
             {
                 **BY_CAMPAIGN,
@@ -149,6 +150,17 @@ def test_an_invalid_report_fails_at_start_naming_the_report_and_field(report, na
     message = str(raised.value.errors or raised.value)
     assert "query_reports[0] ('installs_by_campaign')" in message
     assert named in message
+
+
+def test_a_time_zone_for_an_app_not_configured_fails_naming_the_setting(fast):
+    """A mistyped app id would read that app in the default zone: the buckets' midnight check
+    only catches it where the two zones' offsets differ (London and UTC agree all winter)."""
+    settings = config(fast, dashboard_time_zones={"sandbox-ap": "Europe/London"})
+    with pytest.raises(ConfigValidationError) as raised:
+        TapBranch(config=settings, parse_env_config=False)
+    message = str(raised.value.errors or raised.value)
+    assert "dashboard_time_zones" in message
+    assert "'sandbox-ap'" in message and SANDBOX_APP in message
 
 
 def test_an_unknown_time_zone_fails_naming_the_setting():
@@ -183,6 +195,17 @@ def test_unique_installs_by_campaign_equal_the_sandboxs_own_events(fast, zone):
     expected = expected_unique_installs(fast, day, zone)
     assert got == expected
     assert None in got and len(got) > 3  # unattributed installs and several campaigns
+
+
+def test_a_filter_on_a_boolean_dimension_takes_yaml_booleans(fast):
+    """`filters: {deep_linked: [true]}` in meltano.yml is a YAML boolean; Branch's filter
+    values are strings."""
+    report = {**BY_CAMPAIGN, "dimensions": ["deep_linked"], "filters": {"deep_linked": [True]}}
+    run = run_tap(config(fast, query_reports=[report]), select=[STREAM])
+    values = {r["deep_linked"] for r in run.records(STREAM)}
+    assert values == {True}
+    unfiltered = run_tap(config(fast, query_reports=[{**report, "filters": {}}]), select=[STREAM])
+    assert {r["deep_linked"] for r in unfiltered.records(STREAM)} > {True}
 
 
 def test_a_wrong_dashboard_time_zone_fails_naming_the_setting(fast):
@@ -226,6 +249,30 @@ def test_pages_that_do_not_add_up_fail_naming_the_window(fast):
     assert run.state.get("bookmarks", {}).get(STREAM) is None
 
 
+def test_a_window_at_branchs_row_cap_is_asked_again_in_halves(fast, monkeypatch):
+    """Branch returns at most 50,000 rows a query (per query, and silently, the sandbox's
+    harsher reading): pages that add up to a cut total_count must not pass as complete."""
+    whole = run_tap(config(fast), select=[STREAM])
+    per_day = collections.Counter(r["date"] for r in whole.records(STREAM))
+    cap = max(per_day.values()) + 1  # a day fits, a 7-day window does not
+    fast.options(query_row_cap=cap)
+    monkeypatch.setattr(catalog, "ROW_CAP", cap)
+    halved = run_tap(config(fast), select=[STREAM])
+    key = lambda r: (r["date"], r["dimension_values"])  # noqa: E731
+    assert sorted(halved.records(STREAM), key=key) == sorted(whole.records(STREAM), key=key)
+    assert "reach Branch's cap" in halved.logs
+    assert halved.state["bookmarks"] == whole.state["bookmarks"]
+
+
+def test_a_single_day_at_the_row_cap_fails_naming_the_day(fast, monkeypatch):
+    fast.options(query_row_cap=2)
+    monkeypatch.setattr(catalog, "ROW_CAP", 2)
+    run = run_tap(config(fast), select=[STREAM], expect_error=True)
+    first = utc_today() - dt.timedelta(days=10)
+    assert f"rows of {first} may be cut off" in str(run.error)
+    assert run.state.get("bookmarks", {}).get(STREAM) is None
+
+
 def test_no_window_is_longer_than_seven_days(fast):
     start = utc_today() - dt.timedelta(days=40)
     run = run_tap(config(fast, start_date=start.isoformat()), select=[STREAM])
@@ -239,15 +286,17 @@ def test_no_window_is_longer_than_seven_days(fast):
 # --- rate limits --------------------------------------------------------------------
 
 
-def test_a_429_storm_is_waited_out(fast, monkeypatch):
+@pytest.mark.parametrize("body_status", [400, 200])
+def test_a_429_storm_is_waited_out(fast, monkeypatch, body_status):
+    """A 429, and Branch's body with any other status (Branch documents the body, not the
+    status; with a 200 it is not a malformed answer that stops the run)."""
     waits: list[float] = []
     monkeypatch.setattr(ratelimit, "sleep", waits.append)
     calm = run_tap(config(fast), select=[STREAM])
     fast.fault(kind="rate_limit", path="/v1/query/analytics", retry_after=40, times=6)
-    # Branch's body with another status than 429 is the same rate limit
     fast.fault(
         kind="status",
-        status=400,
+        status=body_status,
         path="/v1/query/analytics",
         times=2,
         body={
@@ -287,8 +336,33 @@ def test_a_start_beyond_two_years_is_clamped_with_a_warning(fast):
     )
     assert run.error is None
     assert "beyond Branch's rolling 2-year Query API window" in run.logs
-    oldest = utc_today().replace(year=utc_today().year - 2)
+    # a day's margin, as cohorts: Branch's "today" may be UTC's, or midnight may pass before
+    # the first call (the hour's budget spent by earlier reports)
+    oldest = utc_today().replace(year=utc_today().year - 2) + dt.timedelta(days=1)
     assert min(r["date"] for r in run.records(STREAM)) == oldest.isoformat()
+
+
+def test_the_two_year_clamp_holds_west_of_utc_after_utc_midnight(fast):
+    """At 02:00 UTC it is still yesterday in Los Angeles: the clamp computed from the dashboard
+    day alone asked for a day Branch's rolling window (in UTC) no longer holds."""
+    clock.set_now(dt.datetime.combine(utc_today(), dt.time(2), dt.timezone.utc))
+    zone = "America/Los_Angeles"
+    fast.options(query_time_zones={SANDBOX_APP: zone})
+    start = utc_today() - dt.timedelta(days=800)
+    run = run_tap(
+        config(
+            fast,
+            start_date=start.isoformat(),
+            end_date=(start + dt.timedelta(days=80)).isoformat(),
+            dashboard_time_zone=zone,
+        ),
+        select=[STREAM],
+        expect_error=True,
+    )
+    assert run.error is None
+    assert "beyond Branch's rolling 2-year Query API window" in run.logs
+    utc_oldest = utc_today().replace(year=utc_today().year - 2)
+    assert min(r["date"] for r in run.records(STREAM)) > utc_oldest.isoformat()
 
 
 # --- settling window and late corrections ------------------------------------------

@@ -552,3 +552,21 @@ def test_every_option_the_sandbox_reads_is_registered_with_its_kind():
     assert len(read) > 40  # the scan finds the families' options
     assert sorted(read - set(OPTIONS)) == []
     assert sorted(set(OPTIONS) - read) == []  # no option accepted that nothing reads
+
+
+def test_rate_limit_windows_set_after_the_first_request_apply(sandbox):
+    """An option read on every request must not be frozen by the first one."""
+    body = {
+        "branch_key": SANDBOX_KEY,
+        "branch_secret": SANDBOX_SECRET,
+        "start_date": (NOW.date() - dt.timedelta(days=2)).isoformat(),
+        "end_date": (NOW.date() - dt.timedelta(days=1)).isoformat(),
+        "data_source": "eo_install",
+        "aggregation": "total_count",
+        "dimensions": ["user_data_os"],
+    }
+    url = f"{sandbox.url}/v1/query/analytics"
+    assert requests.post(url, json=body, timeout=30).status_code == 200
+    sandbox.options(query_rate_limits=[[1, 3600]])
+    assert requests.post(url, json=body, timeout=30).status_code == 200  # the first of the hour
+    assert requests.post(url, json=body, timeout=30).status_code == 429

@@ -190,6 +190,7 @@ OPTIONS: dict[str, Kind] = {
     "query_rate_limits": WINDOWS,
     "query_rate_limit_status": INTEGER,
     "query_empty_value": one_of("null", "empty_string"),
+    "query_row_cap": INTEGER,
 }
 
 

@@ -25,6 +25,8 @@ ordered, ordered_by}` -> `{"results": [{"timestamp", "result": {<dimension>: val
 - Errors: 400 `{"error": {"message", "code"}}` naming the field; the documented rate limits
   (5/s, 20/min, 150/h per organization) answer `{"errors": [{"message": "Limit is exceeded for
   org-<id>, retry after N seconds", "error_code": 7}]}`.
+- At most 50,000 rows per query (`query_row_cap`), cut silently: the rows past it are in no
+  page and not in `total_count` (Branch does not say whether the cap is per page or per query).
 - Late corrections: `query_late_events` more events of each day (not in the v3 tables: they
   arrived after the export) count from the day after the day after (sandbox clock).
 
@@ -37,6 +39,7 @@ Options:
 - `query_rate_limit_status`: the HTTP status of the rate-limit body (default 429; Branch does
   not document it)
 - `query_empty_value`: "null" (default) or "empty_string" for an empty dimension value
+- `query_row_cap`: the rows a query returns at most (default 50,000)
 """
 
 from __future__ import annotations
@@ -151,6 +154,7 @@ FORBIDDEN_PAIRS = (
 MAX_DAYS = 7
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
+ROW_CAP = 50_000
 EARLIEST = dt.date(2017, 10, 14)
 RATE_LIMITS = [[5, 1.0], [20, 60.0], [150, 3600.0]]
 _KEPT_QUERIES = 200
@@ -207,7 +211,7 @@ def _answer(sandbox: Sandbox, app_id: str, body: dict, args: t.Mapping[str, str]
             raise BadQuery(f"query_id {query_id} belongs to another query")
         buckets = pinned["buckets"]
     else:
-        buckets = day_buckets(sandbox, app_id, query)
+        buckets = _capped(day_buckets(sandbox, app_id, query), sandbox)
         query_id = syn.stable_id(fingerprint, len(queries), sandbox.today(), digits=16)
         queries[query_id] = {"fingerprint": fingerprint, "buckets": buckets}
         while len(queries) > _KEPT_QUERIES:
@@ -217,6 +221,18 @@ def _answer(sandbox: Sandbox, app_id: str, body: dict, args: t.Mapping[str, str]
     if any(len(rows) > after + limit for rows in buckets):
         paging["next_url"] = f"{PATH}?query_id={query_id}&limit={limit}&after={after + limit}"
     return {"results": results, "paging": paging}
+
+
+def _capped(buckets: list[list[dict]], sandbox: Sandbox) -> list[list[dict]]:
+    """At most `query_row_cap` rows for the whole query, day after day, and `total_count`
+    says only those: Branch documents a 50,000-row maximum without saying whether it is per
+    page or per query, nor that it tells; the harsher reading, silent and per query."""
+    room = int(sandbox.option("query_row_cap", ROW_CAP))
+    kept = []
+    for rows in buckets:
+        kept.append(rows[: max(room, 0)])
+        room -= len(kept[-1])
+    return kept
 
 
 def _checked_query(sandbox: Sandbox, body: dict) -> dict:

@@ -187,7 +187,7 @@ class Sandbox:
         self._expired_before = 0.0
         self._signing_key = hashlib.sha256(f"sandbox-{self.config.seed}".encode()).digest()
         self._started = time.monotonic()
-        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self._limiters: dict[tuple, SlidingWindowLimiter] = {}
         self.cache_dir = tempfile.mkdtemp(prefix="tap-branch-sandbox-")
         self._cache_locks: dict[str, threading.Lock] = {}
         self._cache_guard = threading.Lock()
@@ -257,10 +257,12 @@ class Sandbox:
         """Count a request against `name`'s windows; a Branch-style 429 when over."""
         if not self.config.rate_limits:
             return None
-        limiter = self._limiters.get(name)
+        # Keyed by the windows too: an option changed after the first request applies (afresh).
+        key = (name, tuple((int(limit), float(seconds)) for limit, seconds in windows))
+        limiter = self._limiters.get(key)
         if limiter is None:
             limiter = self._limiters.setdefault(
-                name, SlidingWindowLimiter(windows, self.scaled_seconds)
+                key, SlidingWindowLimiter(windows, self.scaled_seconds)
             )
         wait = limiter.hit(key)
         if wait is None:

@@ -38,9 +38,8 @@ from tap_branch.auth import AccessTokenAuthenticator
 from tap_branch.date_windows import halves
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import DownloadError, json_answer
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
+from tap_branch.ratelimit import configured_limiter
 from tap_branch.result_files import csv_dicts, json_array_items
-from tap_branch.settings import invalid_setting
 from tap_branch.streams.analytics import catalog, reports, zones
 from tap_branch.streams.analytics.query import QueryStream, Window, owner_label
 
@@ -151,16 +150,9 @@ class AggregateStream(QueryStream):
 
     @cached_property
     def limiter(self):
-        windows = self.config.get("aggregate_rate_limits")
-        parsed = (
-            [(int(w["requests"]), float(w["seconds"])) for w in windows]
-            if windows
-            else catalog.AGGREGATE_RATE_LIMITS
+        return configured_limiter(
+            self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
         )
-        try:
-            return shared_limiter("aggregate", parsed, self.logger, margin=DEFAULT_MARGIN_SECONDS)
-        except ValueError as exc:
-            raise invalid_setting(f"Setting 'aggregate_rate_limits': {exc}") from None
 
     @property
     def record_limit(self) -> int:

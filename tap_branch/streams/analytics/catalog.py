@@ -121,6 +121,9 @@ FORBIDDEN_PAIRS = (
 )
 
 MAX_WINDOW_DAYS = 7
+#: Branch's maximum of rows a query returns; whether per page or per query, and whether it says
+#: so, is not documented: a window whose `total_count` reaches it is asked again in halves.
+ROW_CAP = 50_000
 #: `limit` per request: Branch's maximum (it applies to each day of a daily query).
 PAGE_LIMIT = 1000
 #: Branch keeps a rolling 2 years, and nothing before this day.

@@ -27,19 +27,20 @@ from urllib.parse import parse_qsl, urlsplit
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import clock
+from tap_branch import clock, date_windows
 from tap_branch.apps import app_partitions, configured_apps, find_app, secret_setting
 from tap_branch.auth import BranchKeyAuthenticator
 from tap_branch.client import Branch2Stream
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
 from tap_branch.probes import Probe, deselect_advice
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
+from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
 from tap_branch.sdk_internals import sibling_streams
-from tap_branch.settings import invalid_setting, parse_date
+from tap_branch.settings import parse_date
 from tap_branch.streams.analytics import catalog, reports, zones
 
 PATH = "/v1/query/analytics"
 RATE_LIMITED_CODE = 7  # Branch's `errors[].error_code` for "Limit is exceeded ..."
+_ERROR_BODY_BYTES = 4096  # an error body is far shorter
 
 SETTINGS = [
     th.Property(
@@ -143,22 +144,7 @@ class QueryStream(Branch2Stream):
 
     @cached_property
     def limiter(self):
-        windows = self.config.get("query_rate_limits")
-        parsed = (
-            [(int(w["requests"]), float(w["seconds"])) for w in windows]
-            if windows
-            else catalog.DEFAULT_RATE_LIMITS
-        )
-        margin = self.config.get("query_rate_limit_margin")
-        try:
-            return shared_limiter(
-                "query",
-                parsed,
-                self.logger,
-                margin=DEFAULT_MARGIN_SECONDS if margin is None else float(margin),
-            )
-        except ValueError as exc:
-            raise invalid_setting(f"Setting 'query_rate_limits': {exc}") from None
+        return configured_limiter(self.config, "query", catalog.DEFAULT_RATE_LIMITS, self.logger)
 
     #: The setting of the days re-read by every run.
     settle_setting = "query_settle_days"
@@ -190,7 +176,7 @@ class QueryStream(Branch2Stream):
             resume = min(bookmark, settled) + dt.timedelta(days=1)
             if resume > start:
                 start, origin = resume, "the day after the bookmark"
-        oldest = max(catalog.EARLIEST_DAY, _years_before(today, catalog.LOOKBACK_YEARS))
+        oldest = oldest_day(today, clock.now())
         if start < oldest:
             if warn:
                 self.logger.warning(
@@ -224,7 +210,7 @@ class QueryStream(Branch2Stream):
             return
         bookmark = self._bookmark(context)
         for window in planned:
-            yield from self._window_records(context["app_id"], window)
+            yield from self._uncut_window_records(context["app_id"], window)
             done = min(window[1] - dt.timedelta(days=1), settled)
             if bookmark is None or done > bookmark:
                 bookmark = done
@@ -271,8 +257,34 @@ class QueryStream(Branch2Stream):
                 self.limiter.seconds_for(calls) / 3600,
             )
 
+    def _uncut_window_records(self, app_id: str, window: Window) -> t.Iterator[dict]:
+        """Every record of one window; asked again in halves when its rows reach Branch's
+        row cap (they may be cut), a single day at the cap failing, naming the day."""
+        try:
+            yield from self._window_records(app_id, window)
+        except _WindowAtRowCap as capped:
+            first, after_last = window
+            if after_last - first <= dt.timedelta(days=1):
+                raise FatalAPIError(
+                    f"{capped.label}: Branch's paging.total_count is {capped.total}, its cap of "
+                    f"{catalog.ROW_CAP} rows per query: rows of {first} may be cut off and a day "
+                    "cannot be split further. Use fewer dimensions or filters in this report."
+                ) from None
+            self.logger.info(
+                "%s: %d rows reach Branch's cap of %d; asking again in halves.",
+                capped.label,
+                capped.total,
+                catalog.ROW_CAP,
+            )
+            last = after_last - dt.timedelta(days=1)
+            for half_first, half_last in date_windows.halves(first, last):
+                yield from self._uncut_window_records(
+                    app_id, (half_first, half_last + dt.timedelta(days=1))
+                )
+
     def _window_records(self, app_id: str, window: Window) -> t.Iterator[dict]:
-        """Every record of one window, every page followed and checked."""
+        """Every record of one window, every page followed and checked (`_WindowAtRowCap`
+        before any record when its rows reach Branch's cap)."""
         app = find_app(self.config, app_id)
         zone = zones.zone_of(self.config, app_id)
         first, after_last = window
@@ -297,6 +309,9 @@ class QueryStream(Branch2Stream):
             )
             answer = json_answer(response, f"{label}, page {page}")
             results, paging = _page_parts(answer, label, page)
+            total = paging.get("total_count")
+            if page == 1 and _is_count(total) and total >= catalog.ROW_CAP:
+                raise _WindowAtRowCap(label, total)
             for item in results:
                 record = self._record(item, {"app_id": app_id}, zone, window, label)
                 key = tuple(record.get(k) for k in self.primary_keys)
@@ -310,9 +325,8 @@ class QueryStream(Branch2Stream):
                 rows += 1
                 yield record
             next_url = paging.get("next_url")
-            total = paging.get("total_count")
             if not next_url:
-                if not isinstance(total, int) or isinstance(total, bool):
+                if not _is_count(total):
                     raise FatalAPIError(
                         f"{label}: Branch's last page has no paging.total_count to check the "
                         f"{rows} rows read against: {json.dumps(paging)[:200]}"
@@ -393,8 +407,9 @@ class QueryStream(Branch2Stream):
 
     def validate_response(self, response: t.Any) -> None:
         """Branch's `error_code: 7` body ("Limit is exceeded ..., retry after N seconds") is a
-        rate limit whatever its HTTP status (Branch documents the body, not the status)."""
-        if response.status_code >= 400 and response.status_code != 429 and _rate_limited(response):
+        rate limit whatever its HTTP status, 2xx included (Branch documents the body, not the
+        status)."""
+        if response.status_code != 429 and _rate_limited(response):
             raise RateLimitedError(describe_response(response), retry_after_seconds(response))
         super().validate_response(response)
 
@@ -406,6 +421,18 @@ def owner_label(owner: t.Mapping[str, t.Any]) -> str:
     return f"app {owner['app_id']}"
 
 
+class _WindowAtRowCap(Exception):
+    """A window's `total_count` reached Branch's row cap (raised before any of its records)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        super().__init__(label)
+        self.label, self.total = label, total
+
+
+def _is_count(value: t.Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def windows(start: dt.date, last: dt.date) -> list[Window]:
     """Days start..last as windows of at most 7 days, each (first day, day after its last)."""
     result = []
@@ -414,6 +441,15 @@ def windows(start: dt.date, last: dt.date) -> list[Window]:
         result.append((start, end))
         start = end
     return result
+
+
+def oldest_day(local_today: dt.date, now: dt.datetime) -> dt.date:
+    """The oldest day a query may start on: Branch's rolling 2 years, counted from the later of
+    the dashboard's and UTC's today (Branch does not say which it uses), plus a day's margin
+    (as cohorts: midnight may pass before the first call, waiting for the hour's budget)."""
+    today = max(local_today, now.astimezone(dt.timezone.utc).date())
+    rolling = _years_before(today, catalog.LOOKBACK_YEARS) + dt.timedelta(days=1)
+    return max(catalog.EARLIEST_DAY, rolling)
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -447,6 +483,8 @@ def _next_params(next_url: t.Any, label: str) -> dict[str, str]:
 
 
 def _rate_limited(response: t.Any) -> bool:
+    if len(response.content) > _ERROR_BODY_BYTES:
+        return False  # a page of rows: not parsed twice
     try:
         errors = response.json().get("errors")
     except (ValueError, AttributeError):

@@ -170,9 +170,13 @@ def parse_report(entry: t.Any, index: int, api: Api = QUERY) -> QueryReport:
         dimension = str(key).removeprefix("!")
         if dimension not in api.dimensions:
             fail("filters", f"{key!r} is not a dimension{_close(dimension, api)}.")
-        if isinstance(values, str):
+        if not isinstance(values, list):
             values = [values]
-        parsed_filters[str(key)] = tuple(_strings(values, fail, f"filters.{key}"))
+        # Branch's filter values are strings; YAML turns `true` and `3` into other types
+        texts = [_filter_text(v) for v in values]
+        if not texts:
+            fail(f"filters.{key}", "lists no value (it would match nothing or exclude nothing).")
+        parsed_filters[str(key)] = tuple(_strings(texts, fail, f"filters.{key}"))
     granularity = entry.get("granularity", "day")
     if granularity not in catalog.GRANULARITIES:
         fail(
@@ -205,6 +209,14 @@ def _strings(values: t.Any, fail: t.Callable[[str, str], t.NoReturn], field: str
     if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
         fail(field, "must be a list of non-empty strings.")
     return list(values)
+
+
+def _filter_text(value: t.Any) -> t.Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return value  # anything else is refused by `_strings`, naming the filter
 
 
 def _close(name: str, api: Api) -> str:

@@ -13,6 +13,7 @@ import zoneinfo
 
 from singer_sdk import typing as th
 
+from tap_branch.apps import configured_apps
 from tap_branch.settings import invalid_setting
 
 UTC = dt.timezone.utc
@@ -46,10 +47,20 @@ def _zone(name: t.Any, setting: str) -> zoneinfo.ZoneInfo:
 
 
 def check_zones(config: t.Mapping[str, t.Any]) -> None:
-    """Every configured zone exists (a config error naming the setting otherwise)."""
+    """Every configured zone exists, and is set for a configured app (a config error naming
+    the setting otherwise: a mistyped app would be read in the default zone)."""
     _zone(config.get("dashboard_time_zone") or "UTC", "dashboard_time_zone")
+    known = {app.app_id for app in configured_apps(config)}
+    known |= {str(app["app_id"]) for app in config.get("apps") or [] if app.get("app_id")}
+    if config.get("app_id"):
+        known.add(str(config["app_id"]))
     for app_id, name in (config.get("dashboard_time_zones") or {}).items():
         _zone(name, f"dashboard_time_zones.{app_id}")
+        if known and app_id not in known:
+            raise invalid_setting(
+                f"Setting 'dashboard_time_zones': {app_id!r} is none of the configured apps "
+                f"({', '.join(sorted(known))}); its zone would apply to no app."
+            )
 
 
 def zone_of(config: t.Mapping[str, t.Any], owner_id: str) -> zoneinfo.ZoneInfo:

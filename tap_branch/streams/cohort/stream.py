@@ -12,7 +12,7 @@ the main thread processes results, and the next selected reports' windows are su
 while a report's last jobs run, so reports overlap as windows do.
 
 Every API call (submissions and polls) passes the process-wide limiter
-`tap_branch.ratelimit.shared_limiter("cohort", ...)`, so all cohort streams
+`tap_branch.ratelimit.configured_limiter(config, "cohort", ...)`, so all cohort streams
 together stay within Branch's 2/s, 5/min, 150/h.
 
 Bookmarks: a cohort day's band values change until its last band has passed. The
@@ -42,7 +42,7 @@ from tap_branch.client import Branch2Stream
 from tap_branch.date_windows import halves
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import DownloadError, describe_response, json_answer
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, shared_limiter
+from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
 from tap_branch.result_files import csv_dicts, json_array_items
 from tap_branch.sdk_internals import sibling_streams
 from tap_branch.settings import invalid_setting, parse_date
@@ -202,22 +202,7 @@ class CohortStream(Branch2Stream):
 
     @cached_property
     def limiter(self):
-        windows = self.config.get("cohort_rate_limits")
-        parsed = (
-            [(int(w["requests"]), float(w["seconds"])) for w in windows]
-            if windows
-            else DEFAULT_RATE_LIMITS
-        )
-        margin = self.config.get("cohort_rate_limit_margin")
-        try:
-            return shared_limiter(
-                "cohort",
-                parsed,
-                self.logger,
-                margin=DEFAULT_MARGIN_SECONDS if margin is None else float(margin),
-            )
-        except ValueError as exc:
-            raise invalid_setting(f"Setting 'cohort_rate_limits': {exc}") from None
+        return configured_limiter(self.config, "cohort", DEFAULT_RATE_LIMITS, self.logger)
 
     @property
     def record_limit(self) -> int:
