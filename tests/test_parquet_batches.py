@@ -173,3 +173,17 @@ def test_a_form_pyarrows_reader_does_not_take_falls_back_to_the_same_table():
     assert tables.of_lines(lines).column("at").to_pylist()[0] == dt.datetime(
         2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc
     )
+
+
+@pytest.mark.parametrize("path", ["records", "lines"])
+def test_an_integer_beyond_int64_fails_naming_the_field_and_the_way_out(path):
+    # JSON schema's integers are unbounded, and the tap types "99999999999999999999" as one;
+    # parquet's int64 column cannot hold it: a clear error, never a bare OverflowError.
+    from tap_branch.columnar import parquet
+
+    schema = {"properties": {"id": {"type": ["integer", "null"]}, "o": {}}}
+    records = [{"id": 1, "o": {}}, {"id": 99999999999999999999, "o": None}]
+    tables = parquet.Tables(arrow_schema(schema))
+    lines = b"".join(msgspec.json.encode(r) + b"\n" for r in records)
+    with pytest.raises(parquet.ParquetRangeError, match=r"'id' holds the integer 9{20}.*jsonl"):
+        tables.of_records(records) if path == "records" else tables.of_lines(lines)

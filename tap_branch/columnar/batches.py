@@ -25,7 +25,7 @@ from upath import UPath
 
 from tap_branch import deflate
 from tap_branch.columnar import encode
-from tap_branch.columnar.parquet import ParquetWriter, Tables, arrow_schema
+from tap_branch.columnar.parquet import ParquetRangeError, ParquetWriter, Tables, arrow_schema
 from tap_branch.columnar.records import ColumnarRows
 
 _GZIP_LEVEL = 1
@@ -88,7 +88,9 @@ class BatchFiles:
         while start < item.count:
             part = lines.slice(start, self._room())
             text = encode.text_view(part)
-            self._write(self._tables.of_lines(text) if self._tables else text, len(part))
+            self._write(
+                self._table(self._tables.of_lines, text) if self._tables else text, len(part)
+            )
             start += len(part)
 
     def filled(self) -> list[str]:
@@ -140,8 +142,14 @@ class BatchFiles:
         start = 0
         while start < len(records):
             part = records[start : start + self._room()]
-            self._write(self._tables.of_records(part), len(part))
+            self._write(self._table(self._tables.of_records, part), len(part))
             start += len(part)
+
+    def _table(self, make: t.Callable[[t.Any], t.Any], rows: t.Any) -> t.Any:
+        try:
+            return make(rows)
+        except ParquetRangeError as exc:
+            raise ParquetRangeError(f"{self.stream.name}: {exc}") from None
 
     def _write(self, payload: t.Any, records: int) -> None:
         if self._file is None:
