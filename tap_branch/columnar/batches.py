@@ -236,7 +236,8 @@ def _open(storage: t.Any, name: str) -> t.BinaryIO:
     while its child stream writes its own (scheduled export jobs and their rows) was then
     never committed, and its BATCH message named a file that did not exist."""
     root = UPath(storage.root, **storage.params)
-    root.mkdir(parents=True, exist_ok=True)  # as the SDK's `open` does
+    if root.protocol in ("", "file", "local"):  # an object store's "mkdir" creates buckets
+        root.mkdir(parents=True, exist_ok=True)
     path = root / name
     return path.fs.open(path.path, "wb", autocommit=True)
 
