@@ -20,9 +20,9 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from tap_branch.ratelimit import reset_shared_limiters
-from tests.conftest import SandboxControl, days_back, start_sandbox
+from tests.conftest import days_back
 from tests.tap_runner import TapRun, run_tap
+from tests.test_query_api import fast  # noqa: F401 - a sandbox at 100x time
 
 FORMATS = ["jsonl", "parquet"]
 
@@ -108,19 +108,8 @@ def test_row_streams_with_their_own_checkpoints(sandbox, base_config, tmp_path, 
     assert stops >= 3
 
 
-@pytest.fixture
-def fast() -> SandboxControl:
-    reset_shared_limiters()
-    running = start_sandbox(time_scale=100.0)
-    try:
-        yield SandboxControl(running)
-    finally:
-        running.stop()
-        reset_shared_limiters()
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_job_families(fast, tmp_path, fmt):
+def test_job_families(fast, tmp_path, fmt):  # noqa: F811 - the fixture
     from tests import test_aggregate_exports, test_cohort, test_query_api
 
     # Every run reads again the cohort windows not yet mature and the Query/Aggregate days
