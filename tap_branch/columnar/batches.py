@@ -10,7 +10,8 @@ complete. The text is handed to the helper as views of the typed arrays, not cop
 Files of a unit that is not complete (a failed file, a run that stopped) are deleted, not
 left beside the announced ones: their records come again when the unit is read again.
 Parquet files (`tap_branch.columnar.parquet`) are written here too, for every stream: one
-Arrow schema per stream, a row group per batch of rows.
+Arrow schema per stream, a row group per batch of rows; and the files of records as dicts,
+jsonl or parquet (the row path, `BranchStream.get_batches`).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class BatchFiles:
 
     def filled(self) -> list[str]:
         """The URLs of the files filled since the last call, the open file left open: for
-        streams that announce a file as soon as it is full (as the SDK's batcher does). Every
+        streams whose state moves with every record, announced as soon as a file is full. Every
         record added so far is in them, or in the open file when this returns nothing."""
         if self._file is not None:
             return []
