@@ -54,6 +54,7 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     _checkpointed: bool = False
     #: The files `get_batches` is writing (row path), for `checkpoint` to announce.
     _batch_files: BatchFiles | None = None
+    _batch_encoding: t.Any = None
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
@@ -213,8 +214,8 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         as each file is full for a stream whose bookmark moves with every record, at each
         `checkpoint` (a day, a job's file, a window complete) for a stream that moves it by
         hand or has none (whose STATE then holds no more than its progress markers), and
-        at the end. (The SDK's batcher announces a file as it is full: a STATE then lags behind the
-        half-read unit, and a run resumed from it sends that unit's rows again.)"""
+        at the end. (The SDK's batcher announces a file as it is full: a STATE then lags
+        behind the half-read unit, and a run resumed from it sends that unit's rows again.)"""
         self._batching = True
         self._checkpointed = False
         files = self._batch_files = BatchFiles(self, batch_config)
