@@ -187,3 +187,12 @@ def test_an_integer_beyond_int64_fails_naming_the_field_and_the_way_out(path):
     lines = b"".join(msgspec.json.encode(r) + b"\n" for r in records)
     with pytest.raises(parquet.ParquetRangeError, match=r"'id' holds the integer 9{20}.*jsonl"):
         tables.of_records(records) if path == "records" else tables.of_lines(lines)
+
+
+def test_a_number_field_holding_an_integer_beyond_int64_is_written_as_a_double():
+    # The tap keeps a number column's integers exact ("12345678901234567891" stays an int);
+    # pyarrow converts ints through int64 even into a float64 column, and failed.
+    schema = {"properties": {"amount": {"type": ["number", "null"]}}}
+    records = [{"amount": 1.5}, {"amount": 12345678901234567891}, {"amount": None}]
+    table = table_of(records, arrow_schema(schema))
+    assert table.column("amount").to_pylist() == [1.5, 12345678901234567891.0, None]

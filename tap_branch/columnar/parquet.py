@@ -208,7 +208,14 @@ def _column(values: list, kind: pa.DataType) -> pa.Array:
             return pc.cast(text, kind)
         except pa.ArrowInvalid:  # any other form the schema's format allows, a cell at a time
             return pa.array([_parsed(value, kind) for value in values], kind)
-    return pa.array(values, kind)
+    try:
+        return pa.array(values, kind)
+    except pa.ArrowInvalid:
+        if kind != pa.float64():
+            raise
+        # A number column's integer beyond int64 (the tap keeps integers exact): pyarrow
+        # converts ints through int64; as a double, as any JSON reader of doubles reads it.
+        return pa.array([float(v) if isinstance(v, int) else v for v in values], kind)
 
 
 def _parsed(value: str | None, kind: pa.DataType) -> dt.date | dt.datetime | None:
