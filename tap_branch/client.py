@@ -35,7 +35,12 @@ from tap_branch.errors import (
     retry_after_seconds,
 )
 from tap_branch.redaction import redact, strip_query
-from tap_branch.sdk_internals import FastRecordMixin, ManualState, log_request_duration
+from tap_branch.sdk_internals import (
+    FastRecordMixin,
+    ManualState,
+    log_request_duration,
+    write_batch_message,
+)
 
 
 class BranchStream(ManualState, FastRecordMixin, RESTStream):
@@ -45,6 +50,11 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     DEFAULT_MAX_TRIES = 6
     #: Retried like a 5xx: 408 (a proxy or load balancer that gave up waiting) is transient.
     extra_retry_statuses: t.Sequence[int] = (429, 408)
+    #: A `checkpoint` while batching: the files so far are announced before the next record.
+    _checkpointed: bool = False
+    #: The files `get_batches` is writing (row path), for `checkpoint` to announce.
+    _batch_files: BatchFiles | None = None
+    _batch_encoding: t.Any = None
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
@@ -176,6 +186,12 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             self.write_state_now()
         else:
             self.state_manager.is_flushed = False
+            if self._batching and self.child_streams and self._batch_files is not None:
+                # Now, not before the next record: the SDK syncs a record's children before
+                # the record reaches `get_batches`, and their STATE carries this one.
+                self._announce_now()
+            else:
+                self._checkpointed = self._batching
 
     @property
     def columnar_plan(self) -> tuple[str, ...] | None:
@@ -192,27 +208,48 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         return pace_for(self._batching)
 
     def get_batches(self, batch_config, context: dict | None = None):
-        """The SDK's batcher for jsonl; parquet files with the stream's own Arrow schema
-        (`tap_branch.columnar.batches`), a BATCH message as each file is full, as the SDK's."""
+        """Batch files of the stream's records (`tap_branch.columnar.batches`: jsonl, or
+        parquet with the stream's own Arrow schema), announced where the STATE the SDK writes
+        after each BATCH message covers exactly the records in the files announced so far:
+        as each file is full for a stream whose bookmark moves with every record, at each
+        `checkpoint` (a day, a job's file, a window complete) for a stream that moves it by
+        hand or has none (whose STATE then holds no more than its progress markers), and
+        at the end. (The SDK's batcher announces a file as it is full: a STATE then lags
+        behind the half-read unit, and a run resumed from it sends that unit's rows again.)"""
         self._batching = True
+        self._checkpointed = False
+        files = self._batch_files = BatchFiles(self, batch_config)
+        self._batch_encoding = batch_config.encoding
         try:
-            if batch_config.encoding.format != "parquet":
-                yield from super().get_batches(batch_config, context)
-                return
-            files = BatchFiles(self, batch_config)
-            try:
-                for record in self.records_to_batch(context):
-                    files.add(record)
-                    if manifest := files.filled():
+            for record in self.records_to_batch(context):
+                if self._checkpointed:  # the records added so far make whole units
+                    self._checkpointed = False
+                    if manifest := files.finish():
                         yield batch_config.encoding, manifest
-                if manifest := files.finish():
+                files.add(record)
+                if self._bookmark_per_record and (manifest := files.filled()):
                     yield batch_config.encoding, manifest
-            except BaseException:
-                with contextlib.suppress(Exception):  # the run's own error is the one raised
-                    files.discard()  # files not announced: never left behind
-                raise
+            if manifest := files.finish():
+                yield batch_config.encoding, manifest
+        except BaseException:
+            with contextlib.suppress(Exception):  # the run's own error is the one raised
+                files.discard()  # files not announced: never left behind
+            raise
         finally:
             self._batching = False
+            self._batch_files = None
+
+    def _announce_now(self) -> None:
+        """A BATCH message for the files written so far, then STATE: as `get_batches` yields
+        them, from inside the record loop."""
+        if manifest := self._batch_files.finish():
+            write_batch_message(self, self._batch_encoding, manifest)
+        self.write_state_now()
+
+    @property
+    def _bookmark_per_record(self) -> bool:
+        """Whether each record moves the stream's state (the SDK's incremental way)."""
+        return self.bookmarks_per_record and bool(self.replication_key)
 
     # --- errors and retries -------------------------------------------------
 

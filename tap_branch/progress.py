@@ -1,5 +1,6 @@
-"""Progress a person can follow, in one place: an INFO line per export file read, per day
-completed and per change of an asynchronous job's state (cohort jobs, Custom Exports), on the
+"""Progress a person can follow, in one place: an INFO line per export file read, per unit
+completed (a day, a scheduled export job, a Custom Exports window) and per change of an
+asynchronous job's state (cohort, Custom Exports and Aggregate Exports jobs), on the
 `tap-branch.progress` logger, with the run's running totals.
 
 The SDK's METRIC lines (JSON counters and timers on its `singer_sdk.metrics` logger) are for
@@ -78,7 +79,8 @@ class RunProgress:
         )
 
     def unit_done(self, stream: str, unit: str) -> None:
-        """A unit of `stream` (a day) complete: every file of it read (and announced)."""
+        """A unit of `stream` complete, every file of it read: a day, a scheduled export job,
+        a Custom Exports window."""
         count = self._units.pop(stream, None) or _Count()
         LOGGER.info(
             "%s: %s complete: %s. Run so far: %s.",

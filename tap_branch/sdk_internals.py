@@ -12,6 +12,7 @@ contract test (`tests/test_sdk_internals.py`) break, not the streams.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
 - `sibling_streams`: the other streams of the tap a stream belongs to.
 - `log_request_duration`: the SDK's per-request timer metric, for requests the tap sends itself.
+- `write_batch_message`: a BATCH message written between two batches `get_batches` yields.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "log_request_duration",
     "sibling_streams",
     "state_manager_of",
+    "write_batch_message",
 ]
 
 _RECORD_CLOCK_EVERY = 1024
@@ -228,6 +230,12 @@ class ManualState:
         """Emit STATE now, with whatever the stream's state holds."""
         self.state_manager.is_flushed = False
         self._write_state_message()
+
+
+def write_batch_message(stream: t.Any, encoding: t.Any, manifest: list[str]) -> None:
+    """A BATCH message for `manifest`, as the SDK writes one for each batch `get_batches`
+    yields (`Stream._sync_batches`), for a stream that must announce files between two."""
+    stream._write_batch_message(encoding=encoding, manifest=manifest)
 
 
 def state_manager_of(stream: t.Any, manager_class: type[StreamStateManager]) -> StreamStateManager:

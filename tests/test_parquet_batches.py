@@ -173,3 +173,26 @@ def test_a_form_pyarrows_reader_does_not_take_falls_back_to_the_same_table():
     assert tables.of_lines(lines).column("at").to_pylist()[0] == dt.datetime(
         2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc
     )
+
+
+@pytest.mark.parametrize("path", ["records", "lines"])
+def test_an_integer_beyond_int64_fails_naming_the_field_and_the_way_out(path):
+    # JSON schema's integers are unbounded, and the tap types "99999999999999999999" as one;
+    # parquet's int64 column cannot hold it: a clear error, never a bare OverflowError.
+    from tap_branch.columnar import parquet
+
+    schema = {"properties": {"id": {"type": ["integer", "null"]}, "o": {}}}
+    records = [{"id": 1, "o": {}}, {"id": 99999999999999999999, "o": None}]
+    tables = parquet.Tables(arrow_schema(schema))
+    lines = b"".join(msgspec.json.encode(r) + b"\n" for r in records)
+    with pytest.raises(parquet.ParquetRangeError, match=r"'id' holds the integer 9{20}.*jsonl"):
+        tables.of_records(records) if path == "records" else tables.of_lines(lines)
+
+
+def test_a_number_field_holding_an_integer_beyond_int64_is_written_as_a_double():
+    # The tap keeps a number column's integers exact ("12345678901234567891" stays an int);
+    # pyarrow converts ints through int64 even into a float64 column, and failed.
+    schema = {"properties": {"amount": {"type": ["number", "null"]}}}
+    records = [{"amount": 1.5}, {"amount": 12345678901234567891}, {"amount": None}]
+    table = table_of(records, arrow_schema(schema))
+    assert table.column("amount").to_pylist() == [1.5, 12345678901234567891.0, None]

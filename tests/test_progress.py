@@ -26,6 +26,7 @@ from tests.conftest import (
 from tests.tap_runner import run_tap
 from tests.test_cohort import STREAM as COHORT_STREAM
 from tests.test_cohort import TIME_SCALE, scaled_config
+from tests.test_custom_exports import config, fast_sandbox  # noqa: F401 - fixtures
 
 FILE_LINE = re.compile(
     r"INFO tap-branch\.progress (?P<stream>\w+): read (?P<url>.+?): (?P<rows>[\d,]+) rows, "
@@ -166,3 +167,33 @@ def _run(tap: pathlib.Path, home: pathlib.Path, *args: str, env: dict | None = N
         cwd=home,
         env={**os.environ, **(env or {})},
     )
+
+
+UNIT_LINE = re.compile(
+    r"INFO tap-branch\.progress (?P<stream>\w+): (?P<unit>.+?) complete: (?P<rows>[\d,]+) rows, "
+    r"[\d.,]+ k?B in (?P<files>\d+) files?, .*Run so far: (?P<total>[\d,]+) rows"
+)
+
+
+def _units(run, stream: str) -> list[re.Match]:
+    return [m for m in map(UNIT_LINE.match, run.logs.splitlines()) if m and m["stream"] == stream]
+
+
+def test_a_line_per_scheduled_export_job_read(sandbox, base_config):
+    rows = "scheduled_export_rows"
+    settings = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
+    run = run_tap(settings, select=["scheduled_export_jobs", rows])
+    by_job = collections.Counter(r["job_id"] for r in run.records(rows))
+    units = _units(run, rows)
+    assert len(by_job) >= 2
+    assert {re.match(r"job (\S+) of ", m["unit"])[1]: _number(m["rows"]) for m in units} == by_job
+    assert all("sandbox-sub-1" in m["unit"] for m in units)
+
+
+def test_a_line_per_custom_export_window(fast_sandbox, config):  # noqa: F811 - the fixtures
+    stream = "custom_eo_click"
+    run = run_tap({**config, "custom_exports_window_days": 1}, select=[stream])
+    units = _units(run, stream)
+    assert len(units) >= 2 and all("(app sandbox-app)" in m["unit"] for m in units)
+    assert sum(_number(m["rows"]) for m in units) == len(run.records(stream)) > 0
+    assert _number(units[-1]["total"]) == len(run.records(stream))

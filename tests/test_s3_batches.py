@@ -131,3 +131,16 @@ def test_a_file_system_package_not_installed_is_named_with_the_setting(days, tmp
     message = str(run.error)
     assert "'batch_config'" in message and "gcsfs" in message and "tap-branch[s3]" in message
     assert not [m for m in run.messages if m["type"] in ("RECORD", "BATCH")]
+
+
+def test_a_bucket_gone_after_the_check_is_not_created_by_writing_a_file(s3):
+    # The storage check looks the bucket up once; a file written later must not make an
+    # object store's "mkdir" (s3fs creates the bucket) bring back a bucket someone removed.
+    from singer_sdk.helpers._batch import StorageTarget
+
+    from tap_branch.columnar import batches
+
+    storage = StorageTarget(root="s3://tap-branch-removed-bucket/run")
+    with pytest.raises(FileNotFoundError), batches._open(storage, "b-1.json.gz") as handle:
+        handle.write(b"{}\n")
+    assert not s3.fs().exists("tap-branch-removed-bucket")

@@ -10,7 +10,8 @@ complete. The text is handed to the helper as views of the typed arrays, not cop
 Files of a unit that is not complete (a failed file, a run that stopped) are deleted, not
 left beside the announced ones: their records come again when the unit is read again.
 Parquet files (`tap_branch.columnar.parquet`) are written here too, for every stream: one
-Arrow schema per stream, a row group per batch of rows.
+Arrow schema per stream, a row group per batch of rows; and the files of records as dicts,
+jsonl or parquet (the row path, `BranchStream.get_batches`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ import typing as t
 import uuid
 
 import msgspec
+from singer_sdk.contrib.msgspec import enc_hook
 from upath import UPath
 
 from tap_branch import deflate
 from tap_branch.columnar import encode
-from tap_branch.columnar.parquet import ParquetWriter, Tables, arrow_schema
+from tap_branch.columnar.parquet import ParquetRangeError, ParquetWriter, Tables, arrow_schema
 from tap_branch.columnar.records import ColumnarRows
 
 _GZIP_LEVEL = 1
+#: A record (dict) as the SDK encodes it in RECORD messages (`MsgSpecWriter`).
+_RECORD = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
 _QUEUED_CHUNKS = 8  # compressed on the helper thread; bounds the memory waiting for it
 #: Parquet's chunks are whole tables (a batch of rows each): fewer wait.
 _QUEUED_TABLES = 2
@@ -41,8 +45,9 @@ class BatchFiles:
 
     @classmethod
     def for_stream(cls, stream: t.Any, batch_config: t.Any) -> BatchFiles | None:
-        """The writer for `stream`, or None where the SDK's batcher is the way (jsonl for
-        records that must be dicts: see `columnar_plan`). Parquet is always written here."""
+        """The writer of `stream`'s columnar batches, or None where its records take the row
+        path (jsonl for records that must be dicts: see `columnar_plan`), whose files
+        `BranchStream.get_batches` writes. Parquet is always written from the batches."""
         encoding = getattr(batch_config.encoding, "format", None)
         if encoding == "parquet" or (encoding == "jsonl" and stream.columnar_plan is not None):
             return cls(stream, batch_config)
@@ -80,7 +85,7 @@ class BatchFiles:
                 return
             for name in self._deselected:
                 item.pop(name, None)
-            self._write(msgspec.json.encode(item) + b"\n", 1)
+            self._write(_RECORD.encode(item) + b"\n", 1)
             return
         self._write_pending()
         lines = item.line_array()  # JSON lines: the stream types them so when it batches
@@ -88,12 +93,14 @@ class BatchFiles:
         while start < item.count:
             part = lines.slice(start, self._room())
             text = encode.text_view(part)
-            self._write(self._tables.of_lines(text) if self._tables else text, len(part))
+            self._write(
+                self._table(self._tables.of_lines, text) if self._tables else text, len(part)
+            )
             start += len(part)
 
     def filled(self) -> list[str]:
         """The URLs of the files filled since the last call, the open file left open: for
-        streams that announce a file as soon as it is full (as the SDK's batcher does). Every
+        streams whose state moves with every record, announced as soon as a file is full. Every
         record added so far is in them, or in the open file when this returns nothing."""
         if self._file is not None:
             return []
@@ -140,8 +147,14 @@ class BatchFiles:
         start = 0
         while start < len(records):
             part = records[start : start + self._room()]
-            self._write(self._tables.of_records(part), len(part))
+            self._write(self._table(self._tables.of_records, part), len(part))
             start += len(part)
+
+    def _table(self, make: t.Callable[[t.Any], t.Any], rows: t.Any) -> t.Any:
+        try:
+            return make(rows)
+        except ParquetRangeError as exc:
+            raise ParquetRangeError(f"{self.stream.name}: {exc}") from None
 
     def _write(self, payload: t.Any, records: int) -> None:
         if self._file is None:
@@ -183,8 +196,8 @@ class _File:
         self, storage: t.Any, name: str, sink: t.Callable[[t.BinaryIO], t.Any], queued: int
     ) -> None:
         self.storage, self.name, self.records = storage, name, 0
-        self._opened = storage.open(name, "wb")
-        self._sink = sink(self._opened.__enter__())
+        self._opened = _open(storage, name)
+        self._sink = sink(self._opened)
         self._chunks: queue.Queue = queue.Queue(queued)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="tap-branch-batch", daemon=True)
@@ -199,7 +212,7 @@ class _File:
     def close(self) -> None:
         self._chunks.put(None)
         self._thread.join()
-        self._opened.__exit__(None, None, None)
+        self._opened.close()
         if self._error is not None:
             raise self._error
 
@@ -214,6 +227,20 @@ class _File:
             self._error = exc
             while self._chunks.get() is not None:
                 pass
+
+
+def _open(storage: t.Any, name: str) -> t.BinaryIO:
+    """The file `name` of the storage, written straight to its place (a local file) or
+    uploaded when closed (an object store), outside any fsspec transaction. The SDK's
+    `StorageTarget.open` starts one on the file system, an instance fsspec shares, and a
+    transaction started while another is open replaces it: a parent stream's file open
+    while its child stream writes its own (scheduled export jobs and their rows) was then
+    never committed, and its BATCH message named a file that did not exist."""
+    root = UPath(storage.root, **storage.params)
+    if root.protocol in ("", "file", "local"):  # an object store's "mkdir" creates buckets
+        root.mkdir(parents=True, exist_ok=True)
+    path = root / name
+    return path.fs.open(path.path, "wb", autocommit=True)
 
 
 class _JsonLines:

@@ -161,8 +161,33 @@ def table_of(records: t.Sequence[dict], schema: pa.Schema) -> pa.Table:
     """The records as a table of `schema`: a column at a time; a field a record lacks is null,
     a key the schema lacks (a deselected field) is left out."""
     return pa.Table.from_arrays(
-        [_column([record.get(f.name) for record in records], f.type) for f in schema], schema=schema
+        [_field_column([record.get(f.name) for record in records], f) for f in schema],
+        schema=schema,
     )
+
+
+def _field_column(values: list, field: pa.Field) -> pa.Array:
+    try:
+        return _column(values, field.type)
+    except OverflowError:  # JSON schema's integers have no bound; parquet's int64 has
+        too_large = next(v for v in _leaves(values) if isinstance(v, int) and v.bit_length() > 63)
+        raise ParquetRangeError(
+            f"field '{field.name}' holds the integer {too_large}, beyond the 64-bit integers of "
+            "a parquet column; write this stream's batches as jsonl (batch_config.encoding."
+            "format), which keeps every integer"
+        ) from None
+
+
+def _leaves(values: list) -> t.Iterator:
+    for value in values:
+        if isinstance(value, list):
+            yield from _leaves(value)
+        else:
+            yield value
+
+
+class ParquetRangeError(ValueError):
+    """A value the stream's Arrow schema cannot hold (an integer beyond int64)."""
 
 
 def _column(values: list, kind: pa.DataType) -> pa.Array:
@@ -183,7 +208,14 @@ def _column(values: list, kind: pa.DataType) -> pa.Array:
             return pc.cast(text, kind)
         except pa.ArrowInvalid:  # any other form the schema's format allows, a cell at a time
             return pa.array([_parsed(value, kind) for value in values], kind)
-    return pa.array(values, kind)
+    try:
+        return pa.array(values, kind)
+    except pa.ArrowInvalid:
+        if kind != pa.float64():
+            raise
+        # A number column's integer beyond int64 (the tap keeps integers exact): pyarrow
+        # converts ints through int64; as a double, as any JSON reader of doubles reads it.
+        return pa.array([float(v) if isinstance(v, int) else v for v in values], kind)
 
 
 def _parsed(value: str | None, kind: pa.DataType) -> dt.date | dt.datetime | None:

@@ -42,6 +42,7 @@ from tap_branch.downloads import (
     same_file_in,
 )
 from tap_branch.errors import branch_error_message, describe_response, refuses_credentials
+from tap_branch.progress import progress_of
 from tap_branch.ratelimit import shared_limiter
 from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.event_topics import REPORT_TYPES
@@ -212,6 +213,8 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
             yield from self._export_window(context, app_id, window_start, window_end, pending)
             pending = None
             self.checkpoint(context, bookmark=window_end.isoformat(), **{PROGRESS: None})
+            window = f"{branch_time(window_start)} to {branch_time(window_end)} (app {app_id})"
+            progress_of(self).unit_done(self.name, window)
 
     def _announce(self, app_id: str, windows: list[tuple[dt.datetime, dt.datetime]]) -> None:
         """Before the first job, as the cohort streams do: the jobs and days of data this

@@ -43,6 +43,7 @@ from tap_branch.columnar.records import (
 )
 from tap_branch.downloads import FileReader, file_label
 from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
+from tap_branch.progress import progress_of
 from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.settings import invalid_setting, parse_date
@@ -505,6 +506,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             outcome = self._check_count(sub, job, rows_done)
         self.run.outcomes[key] = outcome
         if outcome == DONE:
+            progress_of(self).unit_done(self.name, f"job {job.job_id} of {sub.label}")
             # The marker that says every file is read stays until the STATE that moves the
             # jobs' bookmark past the job (`_mark_done`): a run stopped in between resumes
             # after the job's last file, and never sends its rows again.
