@@ -200,10 +200,13 @@ def test_with_the_default_selection_a_missing_product_is_a_warning(account):
 
 
 @pytest.mark.parametrize("account", ["cohort-only"], indirect=True)
-def test_a_token_refused_by_a_family_is_named(account):
-    run = run_tap(_config(account), select=["scheduled_export_jobs"], expect_error=True)
-    assert isinstance(run.error, ConfigValidationError)
+@pytest.mark.parametrize("stream", ["scheduled_export_jobs", "custom_eo_click"])
+def test_a_token_refused_by_a_family_is_named(account, stream):
+    """A refusal of the token is a config error naming the setting, never a server fault."""
+    run = run_tap(_config(account), select=[stream], expect_error=True)
+    assert isinstance(run.error, ConfigValidationError), run.error
     assert "check setting 'access_token'" in str(run.error)
+    assert "not one Branch documents" not in str(run.error)
     assert run.streams_with_records == set()
 
 
