@@ -210,6 +210,30 @@ def test_a_token_refused_by_a_family_is_named(account, stream):
     assert run.streams_with_records == set()
 
 
+@pytest.mark.parametrize("account", ["all-products"], indirect=True)
+@pytest.mark.parametrize(
+    "stream", ["cohort_installs_by_campaign", "aggregate_installs_by_campaign"]
+)
+def test_a_token_refused_by_a_family_without_a_probe_is_named_at_its_first_job(account, stream):
+    """Cohort and Aggregate Exports have no read-only call: their first job is the check of
+    'access_token', and a refusal there says which setting to fix, as a probe's would."""
+    config = {
+        **_config(account, days=10),
+        "access_token": "not-the-token",
+        "aggregate_reports": [
+            {
+                "name": "installs_by_campaign",
+                "data_source": "eo_install",
+                "aggregation": "unique_count",
+                "dimensions": ["last_attributed_touch_data_tilde_campaign"],
+            }
+        ],
+    }
+    run = run_tap(config, select=[stream], expect_error=True)
+    assert "check setting 'access_token'" in str(run.error), run.error
+    assert run.streams_with_records == set()
+
+
 def _cli_test(config: dict, tmp_path) -> subprocess.CompletedProcess:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))

@@ -107,6 +107,7 @@ class AggregateStream(QueryStream):
     """One Aggregate Exports report: a record per app, day and dimension values."""
 
     credentials_needed = "v2-app"
+    refused_credential_setting = "setting 'access_token'"
     settle_setting = "aggregate_settle_days"
 
     @property
