@@ -268,6 +268,27 @@ def test_a_failing_read_ends_with_a_trace_error(sandbox, base_config, catalog, t
     assert wrong not in run.raw and SANDBOX_SECRET not in run.raw
 
 
+def test_a_credential_refused_by_a_stream_is_a_config_error(
+    sandbox, base_config, catalog, tmp_path
+):
+    """Cohort results have no connection probe: their first job is the check of the token.
+    Refused there, it is still the user's to fix (config_error), naming the setting and stream."""
+    name = "cohort_installs_by_campaign"
+    run = airbyte(
+        "read",
+        files={
+            "--config": {**base_config, "access_token": "not-the-token"},
+            "--catalog": configured(catalog, (name,)),
+        },
+        tmp_path=tmp_path,
+    )
+    assert run.returncode == 1
+    error = run.messages[-1].trace.error
+    assert "check setting 'access_token'" in error.message
+    assert error.failure_type.value == "config_error"
+    assert error.stream_descriptor.name == name
+
+
 def statuses_of(run: Run) -> dict[str, list[str]]:
     statuses: dict[str, list[str]] = collections.defaultdict(list)
     for message in run.of(Type.TRACE):
