@@ -28,7 +28,7 @@ from tests.conftest import (
     start_sandbox,
     utc_today,
 )
-from tests.tap_runner import run_tap
+from tests.tap_runner import run_cli_test, run_tap
 
 #: Sandbox seconds per real second: the documented rate limits and job latencies, run fast.
 SCALE = 3600.0
@@ -234,20 +234,9 @@ def test_a_token_refused_by_a_family_without_a_probe_is_named_at_its_first_job(a
     assert run.streams_with_records == set()
 
 
-def _cli_test(config: dict, tmp_path) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize("account", ["no-scheduled-exports"], indirect=True)
 def test_cli_test_names_the_missing_product_and_passes_the_rest(account, tmp_path):
-    result = _cli_test(_config(account), tmp_path)
+    result = run_cli_test(_config(account), tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"branch_key/branch_secret of app {SANDBOX_APP}: accepted" in result.stderr
     assert "not run: Scheduled Log Exports is not available to this account" in result.stderr
@@ -313,7 +302,7 @@ def test_a_server_fault_on_the_first_request_is_not_called_a_setting(account, fa
 @pytest.mark.parametrize("account", ["all-products"], indirect=True)
 def test_cli_test_reports_a_server_fault_as_one(account, tmp_path):
     account.fault(path="/scheduled-exports", kind="status", status=503, text=PROXY_PAGE, times=-1)
-    result = _cli_test(_config(account, max_retries=2), tmp_path)
+    result = run_cli_test(_config(account, max_retries=2), tmp_path)
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if "Connection test failed" in line]
     _no_setting_blamed(line)

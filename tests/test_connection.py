@@ -15,7 +15,7 @@ from tap_branch.sandbox.credits import DEFAULT_USER_ID
 from tap_branch.sandbox.server import SandboxApp
 from tap_branch.tap import TapBranch
 from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, start_sandbox
-from tests.tap_runner import run_tap
+from tests.tap_runner import run_cli_test, run_tap
 
 #: Paths that create or poll export jobs, or read export data: never part of a connection test.
 JOB_PATHS = ("/v2/logs", "/v2/analytics", "/files/", "/job")
@@ -143,20 +143,9 @@ def test_no_credential_at_all_is_an_error():
         connection_test(_tap({"start_date": "2024-01-01"}))
 
 
-def _cli_test(config: dict, tmp_path) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
     """`tap-branch --test` used to sync one record of all 54 streams, creating export jobs."""
-    result = _cli_test(base_config, tmp_path)
+    result = run_cli_test(base_config, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Connection test: access_token: accepted" in result.stderr
     assert result.stdout == ""
@@ -166,7 +155,7 @@ def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
 
 
 def test_cli_test_fails_naming_the_setting_without_traceback(sandbox, base_config, tmp_path):
-    result = _cli_test({**base_config, "access_token": "api_app_WRONG"}, tmp_path)
+    result = run_cli_test({**base_config, "access_token": "api_app_WRONG"}, tmp_path)
     assert result.returncode == 1
     assert "Connection test failed" in result.stderr and "'access_token'" in result.stderr
     assert "Traceback" not in result.stderr
