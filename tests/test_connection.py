@@ -10,7 +10,10 @@ import sys
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_branch.connection import Unavailable, verdict
 from tap_branch.connection import test_connection as connection_test
+from tap_branch.errors import RequestRejected
+from tap_branch.probes import Probe
 from tap_branch.sandbox.credits import DEFAULT_USER_ID
 from tap_branch.sandbox.server import SandboxApp
 from tap_branch.tap import TapBranch
@@ -250,3 +253,48 @@ def test_cli_schema_test_of_a_good_config_prints_the_schemas(base_config, tmp_pa
     assert result.returncode == 0, result.stderr
     schemas = [json.loads(line) for line in result.stdout.splitlines()]
     assert {"links", "events"} <= {m["stream"] for m in schemas if m["type"] == "SCHEMA"}
+
+
+def _answered(status: int, detail: str) -> Probe:
+    def call() -> None:
+        raise RequestRejected(f"HTTP {status}: {detail}", status, detail)
+
+    return Probe(
+        credential="access_token",
+        setting="setting 'access_token'",
+        asks="the jobs of subscription s1",
+        call=call,
+        product="Scheduled Log Exports",
+        avoid="deselect the streams scheduled_export_jobs",
+    )
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "Forbidden",
+        "You do not have permission to access Scheduled Log Exports",
+        "Scheduled Log Exports is not enabled for this organization",
+    ],
+)
+def test_a_403_without_branchs_auth_message_is_a_missing_product_not_a_refused_token(detail):
+    """Only Branch's refusal of the credential (401, its auth message) says 'check setting':
+    a 403 that says only 'forbidden' or 'no permission' for a product is that product missing
+    to this account or its user; the other families run, as issue 23 asks."""
+    found = verdict(_answered(403, detail))
+    assert isinstance(found, Unavailable)
+    assert "or to the user of setting 'access_token'" in str(found)
+
+
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [
+        (403, "Authentication failed !"),
+        (400, "Authentication failed !"),
+        (401, "Forbidden"),
+        (403, "Invalid or missing Access-Token"),
+    ],
+)
+def test_branchs_refusal_of_the_credential_names_the_setting(status, detail):
+    with pytest.raises(ConfigValidationError, match="check setting 'access_token'"):
+        verdict(_answered(status, detail))
