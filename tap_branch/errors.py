@@ -27,14 +27,11 @@ UNAVAILABLE = "unavailable"
 IDENTITY = "identity"
 REFUSED = "refused"
 
-_CREDENTIAL_WORDS = re.compile(
-    r"auth|branch[_ ]?key|api key|invalid key|credential|permission|forbidden", re.I
-)
 _IDENTITY_WORDS = re.compile(r"identit|user", re.I)
 #: Words by which Branch refuses a credential ("Authentication failed !", an invalid key, secret
-#: or access token): `refuses_credentials`. Not "forbidden" or "permission": a 403 saying only
-#: that is a product this account (or the token's user) lacks, not a credential to replace.
-_REFUSAL_WORDS = re.compile(
+#: or access token). Not "forbidden" or "permission": a 403 saying only that is a product this
+#: account (or the token's user) lacks, not a credential to replace (`refuses_credentials`).
+_CREDENTIAL_WORDS = re.compile(
     r"auth|branch[_ ]?key|api key|invalid key|secret|credential|access[-_ ]?token", re.I
 )
 
@@ -218,7 +215,7 @@ def refuses_credentials(status: int, detail: str, *, asked: str | None = None) -
     this account, or the token's user, lacks the product. `asked`: as in `rejection_kind`."""
     if asked:
         detail = detail.replace(asked, " ")
-    return status == 401 or bool(_REFUSAL_WORDS.search(detail))
+    return status == 401 or bool(_CREDENTIAL_WORDS.search(detail))
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
