@@ -23,6 +23,7 @@ from airbyte_protocol.models import (
 )
 
 from tap_branch.airbyte.messages import AirbyteEnvelope
+from tap_branch.airbyte.progress import SyncProgress
 from tap_branch.writer import SingerEnvelope
 from tests.conftest import DAILY_STREAMS, SANDBOX_SECRET, SANDBOX_TOKEN
 from tests.tap_runner import run_tap
@@ -130,6 +131,25 @@ def test_record_envelope_is_the_models(monkeypatch):
     line = prefix + msgspec.json.encode(data).decode() + suffix
     assert line.endswith("\n") and line.count("\n") == 1
     assert as_dict == json.loads(line) == expected
+
+
+def test_a_parents_state_goes_before_its_childs_whatever_their_names(capsys):
+    """One Singer STATE that moves a parent's bookmark past a job and clears its child's marker
+    inside that job becomes two Airbyte STATEs: the parent's first. Persisted alone, the child's
+    (marker cleared, parent not past the job) would have the job's rows read and sent again."""
+    progress = SyncProgress(
+        ["a_rows", "z_jobs"], {"a_rows": "z_jobs"}, {"a_rows": "a_rows", "z_jobs": "z_jobs"}, {}
+    )
+    progress.start("z_jobs")
+    progress.start("a_rows")
+    capsys.readouterr()
+    progress.singer_state({"bookmarks": {"z_jobs": {"at": "job-2"}, "a_rows": {"progress": None}}})
+    states = [
+        json.loads(line)["state"]["stream"]["stream_descriptor"]["name"]
+        for line in capsys.readouterr().out.splitlines()
+        if json.loads(line)["type"] == "STATE"
+    ]
+    assert states == ["z_jobs", "a_rows"]
 
 
 def test_singer_envelope_affixes_are_its_messages():
