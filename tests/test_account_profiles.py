@@ -199,6 +199,21 @@ def test_with_the_default_selection_a_missing_product_is_a_warning(account):
     assert {"links", "events"} <= run.streams_with_records
 
 
+@pytest.mark.parametrize("account", ["no-scheduled-exports"], indirect=True)
+def test_a_family_added_to_a_bookmarked_selection_is_probed_on_its_own_first_run(account):
+    """The state has bookmarks of other streams, none of the family: its first run still asks
+    its probe, so a missing product is named as on a first run, not a bare 404."""
+    config = _config(account)
+    links = run_tap(config, select=["links"])
+    assert links.error is None and links.state["bookmarks"]
+    run = run_tap(
+        config, state=links.state, select=["links", "scheduled_export_jobs"], expect_error=True
+    )
+    assert isinstance(run.error, ConfigValidationError), run.error
+    assert "Scheduled Log Exports is not available to this account" in str(run.error)
+    assert "deselect the streams scheduled_export_jobs" in str(run.error)
+
+
 @pytest.mark.parametrize("account", ["cohort-only"], indirect=True)
 @pytest.mark.parametrize("stream", ["scheduled_export_jobs", "custom_eo_click"])
 def test_a_token_refused_by_a_family_is_named(account, stream):
