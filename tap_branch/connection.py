@@ -3,8 +3,8 @@
 `tap-branch --test` and `tap-branch-airbyte check` run it (`test_connection`), and so does the
 start of a sync for the families without bookmarks (`test_credentials_of_selected_streams`: a
 first run, `meltano config test`, which calls the config valid at the first record, which a
-family that does not use a wrong credential would send). What each family asks is its own business
-(`tap_branch.probes`): this module knows no family, stream or endpoint by name.
+family that does not use a wrong credential would send). What each family asks is its own
+business (`tap_branch.probes`): this module knows no family, stream or endpoint by name.
 
 An answer is read in one way (`verdict`):
 - Branch refuses the credential (401, or its auth message: "Authentication failed !"): a config

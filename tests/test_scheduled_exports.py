@@ -428,7 +428,8 @@ def test_a_first_run_from_10_days_ago_skips_the_jobs_past_retention_naming_the_p
         for n in range(7, last_done - 1, -1):
             job = _job(sandbox, sub, n)
             assert read[job] == lines[job] > 0
-        label = f"subscription {sub} ({'eo_install' if sub.endswith('1') else 'eo_commerce_event'}) of app sandbox-app"
+        topic = "eo_install" if sub.endswith("1") else "eo_commerce_event"
+        label = f"subscription {sub} ({topic}) of app sandbox-app"
         assert (
             f"scheduled_export_jobs ({label}, first run): Branch keeps a scheduled export job's "
             f"files only 7 days (2 job(s) past them); the period {days_ago(10)}T00:00:00+00:00 "

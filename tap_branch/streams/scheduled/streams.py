@@ -103,7 +103,7 @@ def past_retention(job: Job) -> bool:
 
 
 def surely_gone(job: Job) -> bool:
-    """Whether the job's files are gone at Branch even if they were written late (`WRITTEN_WITHIN`)."""
+    """Whether the job's files are gone at Branch even if written late (`WRITTEN_WITHIN`)."""
     return clock.now() - job.end > RETENTION + WRITTEN_WITHIN
 
 
