@@ -32,6 +32,7 @@ from tap_branch.errors import (
     branch_error_message,
     describe_response,
     no_answer_reason,
+    refuses_credentials,
     retry_after_seconds,
 )
 from tap_branch.redaction import redact, strip_query
@@ -55,6 +56,10 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     #: The files `get_batches` is writing (row path), for `checkpoint` to announce.
     _batch_files: BatchFiles | None = None
     _batch_encoding: t.Any = None
+    #: Where the user fixes the credential this stream's requests carry ("setting
+    #: 'access_token'"), named when Branch refuses it: for streams without a connection probe,
+    #: whose first request (a job) is the check (`tap_branch.probes`).
+    refused_credential_setting: str | None = None
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
@@ -260,7 +265,14 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             raise RetriableAPIError(describe_response(response), response)
         if response.status_code >= 400:
             detail = branch_error_message(response) or (response.text or "")[:500]
-            raise RequestRejected(describe_response(response), response.status_code, redact(detail))
+            message = describe_response(response)
+            if self.refused_credential_setting and refuses_credentials(
+                response.status_code, detail
+            ):
+                message += (
+                    f". Branch refused the credential: check {self.refused_credential_setting}."
+                )
+            raise RequestRejected(message, response.status_code, redact(detail))
 
     def response_error_message(self, response: requests.Response) -> str:
         return describe_response(response)

@@ -1,10 +1,10 @@
 """The connection test: each selected family's own cheap, read-only probe of its credentials.
 
 `tap-branch --test` and `tap-branch-airbyte check` run it (`test_connection`), and so does the
-start of a sync without input state (`test_credentials_of_selected_streams`: a first run,
-`meltano config test`, which calls the config valid at the first record, which a family that
-does not use a wrong credential would send). What each family asks is its own business
-(`tap_branch.probes`): this module knows no family, stream or endpoint by name.
+start of a sync for the families without bookmarks (`test_credentials_of_selected_streams`: a
+first run, `meltano config test`, which calls the config valid at the first record, which a
+family that does not use a wrong credential would send). What each family asks is its own
+business (`tap_branch.probes`): this module knows no family, stream or endpoint by name.
 
 An answer is read in one way (`verdict`):
 - Branch refuses the credential (401, or its auth message: "Authentication failed !"): a config
@@ -119,14 +119,22 @@ def test_credentials_of_selected_streams(tap: TapBranch) -> Outcome:
     its setting before an export job. A probe reuses the answer its stream asks first anyway
     (the first day's file list, the subscriptions), so a right credential costs no request.
 
-    A family whose product this account lacks is in `unavailable`: the caller runs the others.
+    Only the families without a bookmark in the input state are asked (their first run: a
+    family just added to the selection too); the others' credentials worked before, and their
+    first request is their check. A family whose product this account lacks is in
+    `unavailable`: the caller runs the others.
     """
-    return _run(tap, first_run=True)
+    bookmarks = (tap.state or {}).get("bookmarks") or {}
+    return _run(tap, first_run=True, bookmarked=lambda name: bool(bookmarks.get(name)))
 
 
-def _run(tap: TapBranch, *, first_run: bool) -> Outcome:
+def _run(
+    tap: TapBranch, *, first_run: bool, bookmarked: t.Callable[[str], bool] = lambda name: False
+) -> Outcome:
     outcome = Outcome()
     for family, streams in selected_families(tap):
+        if any(bookmarked(stream.name) for stream in streams):
+            continue
         outcome.idle += family.idle_reasons(tap, streams)
         for probe in family.probes(tap, streams, first_run=first_run):
             if any(probe.product == gone.probe.product for gone in outcome.unavailable):

@@ -27,10 +27,13 @@ UNAVAILABLE = "unavailable"
 IDENTITY = "identity"
 REFUSED = "refused"
 
-_CREDENTIAL_WORDS = re.compile(
-    r"auth|branch[_ ]?key|api key|invalid key|credential|permission|forbidden", re.I
-)
 _IDENTITY_WORDS = re.compile(r"identit|user", re.I)
+#: Words by which Branch refuses a credential ("Authentication failed !", an invalid key, secret
+#: or access token). Not "forbidden" or "permission": a 403 saying only that is a product this
+#: account (or the token's user) lacks, not a credential to replace (`refuses_credentials`).
+_CREDENTIAL_WORDS = re.compile(
+    r"auth|branch[_ ]?key|api key|invalid key|secret|credential|access[-_ ]?token", re.I
+)
 
 
 class RateLimitedError(Exception):
@@ -207,9 +210,9 @@ def rejection_kind(status: int, detail: str, *, asked: str | None = None) -> str
 
 def refuses_credentials(status: int, detail: str, *, asked: str | None = None) -> bool:
     """Whether an answer says the credential is refused: a 401, or Branch's words about
-    authentication or keys (Branch sends "Authentication failed !" with 400, and may with 403).
-    A 403 or 404 without them says something else: this account lacks the product, say.
-    `asked`: as in `rejection_kind`."""
+    authentication, keys or tokens (Branch sends "Authentication failed !" with 400, and may
+    with 403). A 403 or 404 without them ("Forbidden", no permission) says something else:
+    this account, or the token's user, lacks the product. `asked`: as in `rejection_kind`."""
     if asked:
         detail = detail.replace(asked, " ")
     return status == 401 or bool(_CREDENTIAL_WORDS.search(detail))

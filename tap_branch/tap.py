@@ -243,9 +243,8 @@ class TapBranch(Tap):
         check_dates(self.config)
         check_batch_config(self.config)
         self._check_credentials_of_selected_streams()
-        unavailable = []
-        if not self.state:  # a first run, or Meltano's config test: try the credentials first
-            unavailable = self._test_credentials_of_selected_streams()
+        # The families' first runs (Meltano's config test among them): credentials tried first.
+        unavailable = self._test_credentials_of_selected_streams()
         try:
             super().sync_all()
         finally:

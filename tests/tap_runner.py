@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import logging
+import subprocess
 import sys
 import typing as t
 
@@ -98,4 +99,16 @@ def run_tap(
     messages = [json.loads(line) for line in out.getvalue().decode().splitlines() if line.strip()]
     return TapRun(
         messages=messages, logs="\n".join(handler.lines), error=error, stdout=out.getvalue()
+    )
+
+
+def run_cli_test(config: dict, tmp_path: t.Any) -> subprocess.CompletedProcess:
+    """`tap-branch --config ... --test` in its own process: what Meltano's config test runs."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

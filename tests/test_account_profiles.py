@@ -28,7 +28,7 @@ from tests.conftest import (
     start_sandbox,
     utc_today,
 )
-from tests.tap_runner import run_tap
+from tests.tap_runner import run_cli_test, run_tap
 
 #: Sandbox seconds per real second: the documented rate limits and job latencies, run fast.
 SCALE = 3600.0
@@ -199,28 +199,59 @@ def test_with_the_default_selection_a_missing_product_is_a_warning(account):
     assert {"links", "events"} <= run.streams_with_records
 
 
+@pytest.mark.parametrize("account", ["no-scheduled-exports"], indirect=True)
+def test_a_family_added_to_a_bookmarked_selection_is_probed_on_its_own_first_run(account):
+    """The state has bookmarks of other streams, none of the family: its first run still asks
+    its probe, so a missing product is named as on a first run, not a bare 404."""
+    config = _config(account)
+    links = run_tap(config, select=["links"])
+    assert links.error is None and links.state["bookmarks"]
+    run = run_tap(
+        config, state=links.state, select=["links", "scheduled_export_jobs"], expect_error=True
+    )
+    assert isinstance(run.error, ConfigValidationError), run.error
+    assert "Scheduled Log Exports is not available to this account" in str(run.error)
+    assert "deselect the streams scheduled_export_jobs" in str(run.error)
+
+
 @pytest.mark.parametrize("account", ["cohort-only"], indirect=True)
-def test_a_token_refused_by_a_family_is_named(account):
-    run = run_tap(_config(account), select=["scheduled_export_jobs"], expect_error=True)
-    assert isinstance(run.error, ConfigValidationError)
+@pytest.mark.parametrize("stream", ["scheduled_export_jobs", "custom_eo_click"])
+def test_a_token_refused_by_a_family_is_named(account, stream):
+    """A refusal of the token is a config error naming the setting, never a server fault."""
+    run = run_tap(_config(account), select=[stream], expect_error=True)
+    assert isinstance(run.error, ConfigValidationError), run.error
     assert "check setting 'access_token'" in str(run.error)
+    assert "not one Branch documents" not in str(run.error)
     assert run.streams_with_records == set()
 
 
-def _cli_test(config: dict, tmp_path) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.mark.parametrize("account", ["all-products"], indirect=True)
+@pytest.mark.parametrize(
+    "stream", ["cohort_installs_by_campaign", "aggregate_installs_by_campaign"]
+)
+def test_a_token_refused_by_a_family_without_a_probe_is_named_at_its_first_job(account, stream):
+    """Cohort and Aggregate Exports have no read-only call: their first job is the check of
+    'access_token', and a refusal there says which setting to fix, as a probe's would."""
+    config = {
+        **_config(account, days=10),
+        "access_token": "not-the-token",
+        "aggregate_reports": [
+            {
+                "name": "installs_by_campaign",
+                "data_source": "eo_install",
+                "aggregation": "unique_count",
+                "dimensions": ["last_attributed_touch_data_tilde_campaign"],
+            }
+        ],
+    }
+    run = run_tap(config, select=[stream], expect_error=True)
+    assert "check setting 'access_token'" in str(run.error), run.error
+    assert run.streams_with_records == set()
 
 
 @pytest.mark.parametrize("account", ["no-scheduled-exports"], indirect=True)
 def test_cli_test_names_the_missing_product_and_passes_the_rest(account, tmp_path):
-    result = _cli_test(_config(account), tmp_path)
+    result = run_cli_test(_config(account), tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"branch_key/branch_secret of app {SANDBOX_APP}: accepted" in result.stderr
     assert "not run: Scheduled Log Exports is not available to this account" in result.stderr
@@ -286,7 +317,7 @@ def test_a_server_fault_on_the_first_request_is_not_called_a_setting(account, fa
 @pytest.mark.parametrize("account", ["all-products"], indirect=True)
 def test_cli_test_reports_a_server_fault_as_one(account, tmp_path):
     account.fault(path="/scheduled-exports", kind="status", status=503, text=PROXY_PAGE, times=-1)
-    result = _cli_test(_config(account, max_retries=2), tmp_path)
+    result = run_cli_test(_config(account, max_retries=2), tmp_path)
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if "Connection test failed" in line]
     _no_setting_blamed(line)

@@ -23,6 +23,7 @@ from airbyte_protocol.models import (
 )
 
 from tap_branch.airbyte.messages import AirbyteEnvelope
+from tap_branch.airbyte.progress import SyncProgress
 from tap_branch.writer import SingerEnvelope
 from tests.conftest import DAILY_STREAMS, SANDBOX_SECRET, SANDBOX_TOKEN
 from tests.tap_runner import run_tap
@@ -130,6 +131,25 @@ def test_record_envelope_is_the_models(monkeypatch):
     line = prefix + msgspec.json.encode(data).decode() + suffix
     assert line.endswith("\n") and line.count("\n") == 1
     assert as_dict == json.loads(line) == expected
+
+
+def test_a_parents_state_goes_before_its_childs_whatever_their_names(capsys):
+    """One Singer STATE that moves a parent's bookmark past a job and clears its child's marker
+    inside that job becomes two Airbyte STATEs: the parent's first. Persisted alone, the child's
+    (marker cleared, parent not past the job) would have the job's rows read and sent again."""
+    progress = SyncProgress(
+        ["a_rows", "z_jobs"], {"a_rows": "z_jobs"}, {"a_rows": "a_rows", "z_jobs": "z_jobs"}, {}
+    )
+    progress.start("z_jobs")
+    progress.start("a_rows")
+    capsys.readouterr()
+    progress.singer_state({"bookmarks": {"z_jobs": {"at": "job-2"}, "a_rows": {"progress": None}}})
+    states = [
+        json.loads(line)["state"]["stream"]["stream_descriptor"]["name"]
+        for line in capsys.readouterr().out.splitlines()
+        if json.loads(line)["type"] == "STATE"
+    ]
+    assert states == ["z_jobs", "a_rows"]
 
 
 def test_singer_envelope_affixes_are_its_messages():
@@ -266,6 +286,27 @@ def test_a_failing_read_ends_with_a_trace_error(sandbox, base_config, catalog, t
     assert statuses_of(run) == {"links": ["INCOMPLETE"]}
     assert trace.trace.error.stack_trace
     assert wrong not in run.raw and SANDBOX_SECRET not in run.raw
+
+
+def test_a_credential_refused_by_a_stream_is_a_config_error(
+    sandbox, base_config, catalog, tmp_path
+):
+    """Cohort results have no connection probe: their first job is the check of the token.
+    Refused there, it is still the user's to fix (config_error), naming the setting and stream."""
+    name = "cohort_installs_by_campaign"
+    run = airbyte(
+        "read",
+        files={
+            "--config": {**base_config, "access_token": "not-the-token"},
+            "--catalog": configured(catalog, (name,)),
+        },
+        tmp_path=tmp_path,
+    )
+    assert run.returncode == 1
+    error = run.messages[-1].trace.error
+    assert "check setting 'access_token'" in error.message
+    assert error.failure_type.value == "config_error"
+    assert error.stream_descriptor.name == name
 
 
 def statuses_of(run: Run) -> dict[str, list[str]]:

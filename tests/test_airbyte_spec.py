@@ -102,8 +102,18 @@ def test_what_the_airbyte_form_gives_the_tap_takes(about_settings, airbyte_spec,
 
 
 def test_json_text_that_is_not_json_names_the_setting():
-    with pytest.raises(InputError, match=r"'cohort_reports\[\]\.filters' is not JSON text"):
-        tap_config({"cohort_reports": [{"name": "x", "filters": "{user_data_os: IOS}"}]})
+    with pytest.raises(InputError, match=r"'custom_exports_filter' is not JSON text"):
+        tap_config({"custom_exports_filter": "[eq, attributed]"})
+
+
+def test_json_text_of_a_list_entry_that_is_not_json_names_the_entry():
+    """Of several reports, the one whose filters are not JSON: its position and name."""
+    good = {"name": "good", "filters": '{"user_data_os": ["IOS"]}'}
+    bad = {"name": "by_os", "filters": "{user_data_os: IOS}"}
+    with pytest.raises(
+        InputError, match=r"'cohort_reports\[1\]\.filters' \(entry 'by_os'\) is not JSON text"
+    ):
+        tap_config({"cohort_reports": [good, bad]})
 
 
 def test_the_form_has_what_airbytes_ui_needs(airbyte_spec):

@@ -10,12 +10,15 @@ import sys
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_branch.connection import Unavailable, verdict
 from tap_branch.connection import test_connection as connection_test
+from tap_branch.errors import RequestRejected
+from tap_branch.probes import Probe
 from tap_branch.sandbox.credits import DEFAULT_USER_ID
 from tap_branch.sandbox.server import SandboxApp
 from tap_branch.tap import TapBranch
 from tests.conftest import SANDBOX_APP, SANDBOX_KEY, SANDBOX_SECRET, SandboxControl, start_sandbox
-from tests.tap_runner import run_tap
+from tests.tap_runner import run_cli_test, run_tap
 
 #: Paths that create or poll export jobs, or read export data: never part of a connection test.
 JOB_PATHS = ("/v2/logs", "/v2/analytics", "/files/", "/job")
@@ -143,20 +146,9 @@ def test_no_credential_at_all_is_an_error():
         connection_test(_tap({"start_date": "2024-01-01"}))
 
 
-def _cli_test(config: dict, tmp_path) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
     """`tap-branch --test` used to sync one record of all 54 streams, creating export jobs."""
-    result = _cli_test(base_config, tmp_path)
+    result = run_cli_test(base_config, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Connection test: access_token: accepted" in result.stderr
     assert result.stdout == ""
@@ -166,7 +158,7 @@ def test_cli_test_runs_the_connection_test_only(sandbox, base_config, tmp_path):
 
 
 def test_cli_test_fails_naming_the_setting_without_traceback(sandbox, base_config, tmp_path):
-    result = _cli_test({**base_config, "access_token": "api_app_WRONG"}, tmp_path)
+    result = run_cli_test({**base_config, "access_token": "api_app_WRONG"}, tmp_path)
     assert result.returncode == 1
     assert "Connection test failed" in result.stderr and "'access_token'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -261,3 +253,48 @@ def test_cli_schema_test_of_a_good_config_prints_the_schemas(base_config, tmp_pa
     assert result.returncode == 0, result.stderr
     schemas = [json.loads(line) for line in result.stdout.splitlines()]
     assert {"links", "events"} <= {m["stream"] for m in schemas if m["type"] == "SCHEMA"}
+
+
+def _answered(status: int, detail: str) -> Probe:
+    def call() -> None:
+        raise RequestRejected(f"HTTP {status}: {detail}", status, detail)
+
+    return Probe(
+        credential="access_token",
+        setting="setting 'access_token'",
+        asks="the jobs of subscription s1",
+        call=call,
+        product="Scheduled Log Exports",
+        avoid="deselect the streams scheduled_export_jobs",
+    )
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "Forbidden",
+        "You do not have permission to access Scheduled Log Exports",
+        "Scheduled Log Exports is not enabled for this organization",
+    ],
+)
+def test_a_403_without_branchs_auth_message_is_a_missing_product_not_a_refused_token(detail):
+    """Only Branch's refusal of the credential (401, its auth message) says 'check setting':
+    a 403 that says only 'forbidden' or 'no permission' for a product is that product missing
+    to this account or its user; the other families run, as issue 23 asks."""
+    found = verdict(_answered(403, detail))
+    assert isinstance(found, Unavailable)
+    assert "or to the user of setting 'access_token'" in str(found)
+
+
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [
+        (403, "Authentication failed !"),
+        (400, "Authentication failed !"),
+        (401, "Forbidden"),
+        (403, "Invalid or missing Access-Token"),
+    ],
+)
+def test_branchs_refusal_of_the_credential_names_the_setting(status, detail):
+    with pytest.raises(ConfigValidationError, match="check setting 'access_token'"):
+        verdict(_answered(status, detail))

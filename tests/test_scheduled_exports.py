@@ -412,25 +412,37 @@ def test_a_first_run_from_10_days_ago_skips_the_jobs_past_retention_naming_the_p
 ):
     """Jobs whose files are past Branch's 7 days (the sandbox answers them 403) are left out
     of a first run, as Daily Exports v3 clamps its days: one warning per subscription names
-    the period lost; every job still kept is read, exit 0."""
+    the period of the jobs surely gone, which are not asked for; the job only just past 7 days
+    is asked for, its 403 skipped with a warning of its own; every job still kept is read,
+    exit 0."""
     config = {**base_config, "start_date": days_ago(10).isoformat()}
     run = run_tap(config, select=BOTH)
     assert run.error is None
     read = collections.Counter(r["job_id"] for r in run.records(ROWS))
     lines = {j["job_id"]: j["lines_exported"] for j in run.records(JOBS)}
+    asked = []
     for sub, last_done in (("sandbox-sub-1", 2), ("sandbox-sub-2", 1)):  # sub-1's day 1 RUNNING
-        assert not {_job(sandbox, sub, n) for n in (10, 9, 8)} & (set(read) | set(lines))
+        assert not {_job(sandbox, sub, n) for n in (10, 9)} & (set(read) | set(lines))
+        assert _job(sandbox, sub, 8) in lines and _job(sandbox, sub, 8) not in read
+        asked.append(_job(sandbox, sub, 8))
         for n in range(7, last_done - 1, -1):
             job = _job(sandbox, sub, n)
             assert read[job] == lines[job] > 0
+        topic = "eo_install" if sub.endswith("1") else "eo_commerce_event"
+        label = f"subscription {sub} ({topic}) of app sandbox-app"
         assert (
-            f"scheduled_export_jobs (subscription {sub} ({'eo_install' if sub.endswith('1') else 'eo_commerce_event'}) "
-            f"of app sandbox-app, first run): Branch keeps a scheduled export job's files only 7 "
-            f"days (3 job(s) past them); the period {days_ago(10)}T00:00:00+00:00 to "
-            f"{days_ago(8)}T23:59:59+00:00 can no longer be fetched and is skipped. Starting at "
-            f"{days_ago(7)}T10:30:00+00:00."
+            f"scheduled_export_jobs ({label}, first run): Branch keeps a scheduled export job's "
+            f"files only 7 days (2 job(s) past them); the period {days_ago(10)}T00:00:00+00:00 "
+            f"to {days_ago(9)}T23:59:59+00:00 can no longer be fetched and is skipped. Starting "
+            f"at {days_ago(8)}T10:30:00+00:00."
         ) in tap_logs(run)
-    assert _files_answering(sandbox, 403) == []
+        assert (
+            f"scheduled_export_rows ({label}, first run): Branch keeps a scheduled export job's "
+            f"files only 7 days and those of job {_job(sandbox, sub, 8)} answer 403; the period "
+            f"{days_ago(8)}T00:00:00+00:00 to {days_ago(8)}T23:59:59+00:00 can no longer be "
+            "fetched and is skipped."
+        ) in tap_logs(run)
+    assert {path.split("/")[6] for path in _files_answering(sandbox, 403)} == set(asked)
     assert bookmark(run, "sandbox-sub-1")["replication_key_value"].startswith(
         days_ago(2).isoformat()
     )
@@ -448,6 +460,28 @@ def test_a_first_run_from_10_days_ago_skips_the_jobs_past_retention_naming_the_p
         _job(sandbox, "sandbox-sub-1", 1),
         _job(sandbox, "sandbox-sub-2", 0),
     }
+
+
+def test_a_first_run_reads_a_job_just_past_7_days_whose_files_branch_still_keeps(
+    sandbox, base_config
+):
+    """Branch writes a job's files after its end_date and keeps them "typically 7 days": a job
+    that ended a little over 7 days ago may still be there. A first run reads it when its files
+    answer (here Branch keeps them 8 days), instead of skipping it by the clock with a warning."""
+    sandbox.options(scheduled_retention_days=8)
+    config = {
+        **base_config,
+        "start_date": days_ago(10).isoformat(),
+        "scheduled_exports": [{"subscription_id": "sandbox-sub-2"}],
+    }
+    run = run_tap(config, select=BOTH)
+    assert run.error is None
+    job = _job(sandbox, "sandbox-sub-2", 8)
+    lines = {j["job_id"]: j["lines_exported"] for j in run.records(JOBS)}
+    read = collections.Counter(r["job_id"] for r in run.records(ROWS))
+    assert read[job] == lines[job] > 0
+    assert _job(sandbox, "sandbox-sub-2", 9) not in read  # gone at Branch: skipped, named
+    assert f"to {days_ago(9)}T23:59:59+00:00 can no longer be fetched" in tap_logs(run)
 
 
 def test_a_job_that_falls_out_of_retention_after_it_was_bookmarked_still_fails(

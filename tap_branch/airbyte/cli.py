@@ -33,7 +33,12 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_branch.airbyte import source
 from tap_branch.airbyte.inputs import InputError
 from tap_branch.airbyte.messages import LogHandler, now_ms, write
-from tap_branch.errors import InvalidCatalogError, InvalidStateError
+from tap_branch.errors import (
+    InvalidCatalogError,
+    InvalidStateError,
+    RequestRejected,
+    refuses_credentials,
+)
 from tap_branch.redaction import install_log_redaction, redact
 
 #: What the user gave wrong: a config_error, not a failure of the source.
@@ -78,11 +83,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(exc: BaseException, stream: str | None) -> t.NoReturn:
-    failure = (
-        FailureType.config_error if isinstance(exc, CONFIG_ERRORS) else FailureType.system_error
-    )
+    failure = FailureType.config_error if _users_to_fix(exc) else FailureType.system_error
     _trace_error(exc, failure, stream)
     sys.exit(1)
+
+
+def _users_to_fix(exc: BaseException) -> bool:
+    """What the user gave wrong, a credential Branch refused during a read included (a stream
+    without a connection probe, or a token revoked since the last run)."""
+    if isinstance(exc, RequestRejected):
+        return refuses_credentials(exc.status, exc.detail)
+    return isinstance(exc, CONFIG_ERRORS)
 
 
 def _log_as_airbyte_messages() -> None:

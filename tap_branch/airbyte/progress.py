@@ -12,7 +12,7 @@ carries `sourceStats.recordCount`, the records of that stream since its previous
   (also when no bookmark moved, so the platform has every stream's state and record count);
 - the record paths count the records they write (`messages.AirbyteEnvelope`);
 - a Singer STATE becomes one per-stream STATE for each started configured stream whose
-  bookmarks, or whose parents' bookmarks (`state.carriers`), moved;
+  bookmarks, or whose parents' bookmarks (`state.carriers`), moved, parents first;
 - on a failure every configured stream not COMPLETE is INCOMPLETE, and `incomplete`
   names the configured stream the failure belongs to (for the error's stream descriptor).
 """
@@ -88,6 +88,13 @@ class SyncProgress:
                         self.complete(name)
 
         return watched_sync
+
+    def _depth(self, name: str) -> int:
+        """How many parent streams `name` has."""
+        depth = 0
+        while name in self.parents:
+            name, depth = self.parents[name], depth + 1
+        return depth
 
     def _root(self, name: str) -> str:
         while name in self.parents:
@@ -165,7 +172,9 @@ class SyncProgress:
             for name, value in bookmarks.items()
             if name in self.carriers and self.sent.get(name) != value
         }
-        for carrier in sorted(moved):
+        # Parents first: a child's state (a job's rows done) persisted without its parent's
+        # (past the job) would have the job's rows read again.
+        for carrier in sorted(moved, key=lambda name: (self._depth(name), name)):
             self.sent.update(
                 {
                     name: copy.deepcopy(value)

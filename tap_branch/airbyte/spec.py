@@ -213,23 +213,32 @@ def tap_config(config: dict[str, t.Any]) -> dict[str, t.Any]:
     """The config as the tap takes it: the JSON text settings parsed (`JSON_TEXT`)."""
     config = copy.deepcopy(config)
     for path in JSON_TEXT:
-        _parse_json_text(config, path.split("[]."), path)
+        _parse_json_text(config, path.split("[]."))
     return config
 
 
-def _parse_json_text(holder: t.Any, parts: list[str], path: str) -> None:
+def _parse_json_text(holder: t.Any, parts: list[str], where: str = "", entry: str = "") -> None:
+    """Parse the JSON text at `parts` in `holder`. An error names the setting by its path
+    (`where`), a list entry by its position and its name (`entry`): of several reports, the
+    one to fix."""
     name, *rest = parts
     if not isinstance(holder, dict) or name not in holder:
         return
     if rest:
-        for item in holder[name] if isinstance(holder[name], list) else []:
-            _parse_json_text(item, rest, path)
+        for index, item in enumerate(holder[name] if isinstance(holder[name], list) else []):
+            named = item.get("name") if isinstance(item, dict) else None
+            _parse_json_text(
+                item,
+                rest,
+                f"{where}{name}[{index}].",
+                f" (entry '{named}')" if isinstance(named, str) else entry,
+            )
         return
     if isinstance(holder[name], str):
         try:
             holder[name] = json.loads(holder[name])
         except json.JSONDecodeError as exc:
-            raise InputError(f"Setting '{path}' is not JSON text: {exc}.") from None
+            raise InputError(f"Setting '{where}{name}'{entry} is not JSON text: {exc}.") from None
 
 
 def refuse_unsupported(config: t.Mapping[str, t.Any]) -> None:

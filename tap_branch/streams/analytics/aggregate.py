@@ -122,6 +122,7 @@ class AggregateStream(QueryStream):
     """One Aggregate Exports report: a record per app (or organization), day and dimension
     values."""
 
+    refused_credential_setting = "setting 'access_token'"
     settle_setting = "aggregate_settle_days"
     api_title = "Aggregate Exports"
     calls_per_window = CALLS_PER_WINDOW

@@ -167,6 +167,7 @@ class CohortStream(Branch2Stream):
     """The results of one cohort report, in long format (one record per band)."""
 
     credentials_needed = "v2"
+    refused_credential_setting = "setting 'access_token'"
     replication_key = "cohort_date"
     bookmarks_per_record = False  # mature, completed windows move it (`get_records`)
     is_sorted = False

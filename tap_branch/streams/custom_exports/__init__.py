@@ -49,7 +49,7 @@ def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:
 
 
 def _ready(stream, app_id: str, hour: dt.datetime) -> None:
-    stream._hour_is_ready(app_id, hour)  # any answer but a refusal: the token is accepted
+    stream.hour_is_ready(app_id, hour)  # any answer but a refusal: the token is accepted
 
 
 def idle_reasons(tap, streams: list) -> list[str]:

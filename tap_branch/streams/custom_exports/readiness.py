@@ -42,7 +42,7 @@ class ReadinessChecks:
         checks = int(self.config.get("custom_exports_ready_max_checks") or 48)
         while hour >= floor_hour(start) and checks > 0:
             checks -= 1
-            ready = self._hour_is_ready(app_id, hour)
+            ready = self.hour_is_ready(app_id, hour)
             if ready is None:
                 return self._assumed_ready_end(limit)
             if ready:
@@ -50,7 +50,7 @@ class ReadinessChecks:
             hour -= _HOUR
         return None
 
-    def _hour_is_ready(self, app_id: str, hour: dt.datetime) -> bool | None:
+    def hour_is_ready(self, app_id: str, hour: dt.datetime) -> bool | None:
         """Branch's readiness of one hour; None when it does not know this report type."""
         body = {
             "date": hour.strftime("%Y-%m-%d %H:%M:%S"),

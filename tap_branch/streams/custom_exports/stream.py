@@ -41,9 +41,15 @@ from tap_branch.downloads import (
     json_lines,
     same_file_in,
 )
-from tap_branch.errors import branch_error_message, describe_response, refuses_credentials
+from tap_branch.errors import (
+    RequestRejected,
+    branch_error_message,
+    describe_response,
+    refuses_credentials,
+)
 from tap_branch.progress import progress_of
 from tap_branch.ratelimit import shared_limiter
+from tap_branch.redaction import redact
 from tap_branch.retention import clamp_to_retention
 from tap_branch.schemas.event_topics import REPORT_TYPES
 from tap_branch.schemas.ontology import RawMillis, ontology_properties
@@ -131,9 +137,12 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
 
     def validate_response(self, response: requests.Response) -> None:
         if self.refuses_token(response):
-            raise FatalAPIError(
+            # A RequestRejected, with the status and Branch's text the connection test reads.
+            raise RequestRejected(
                 f"Branch refused the access token: {describe_response(response)}. Check setting "
-                "'access_token' (its user needs Export access to the app, setting 'app_id')."
+                "'access_token' (its user needs Export access to the app, setting 'app_id').",
+                response.status_code,
+                redact(branch_error_message(response) or ""),
             )
         super().validate_response(response)
 

@@ -92,9 +92,20 @@ RETENTION = dt.timedelta(days=7)
 ACCEPTING_SETTING = "scheduled_export_accepted_mismatches"
 
 
+#: Branch writes a job's files after its end_date (the day must end first) and keeps them
+#: `RETENTION` from then: for this long past `RETENTION` after the end_date they may still be
+#: there, so a first run asks for them rather than skip the job by the clock.
+WRITTEN_WITHIN = dt.timedelta(days=1)
+
+
 def past_retention(job: Job) -> bool:
     """Whether Branch no longer keeps the job's files: `RETENTION` after its end_date."""
     return clock.now() - job.end > RETENTION
+
+
+def surely_gone(job: Job) -> bool:
+    """Whether the job's files are gone at Branch even if written late (`WRITTEN_WITHIN`)."""
+    return clock.now() - job.end > RETENTION + WRITTEN_WITHIN
 
 
 class ExportIntegrityError(FatalAPIError):
@@ -114,6 +125,9 @@ class ScheduledRun:
     #: The rows stream's state of a subscription whose job is read to its end: its progress
     #: marker is cleared when the jobs stream moves its bookmark past the job (`_mark_done`).
     read_to_end: dict[str, dict] = dataclasses.field(default_factory=dict)
+    #: Jobs a subscription's first run asks for although past `RETENTION` (not `surely_gone`):
+    #: files that answer 403 are skipped like the jobs surely gone, with a warning.
+    first_run_past_retention: set[str] = dataclasses.field(default_factory=set)
     failures: list[str] = dataclasses.field(default_factory=list)
     flags: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
@@ -318,15 +332,16 @@ class ScheduledExportJobsStream(_ScheduledStream):
         end_limit: dt.datetime | None,
     ) -> set[str]:
         """The ids of the jobs a subscription's first run (no bookmark) skips: those from
-        `start_date` on whose files are already past Branch's retention (`_files_gone`'s rule),
-        with one warning naming the period lost, as Daily Exports v3 clamps its days. A job a
+        `start_date` on whose files are surely gone at Branch (`surely_gone`), with one warning
+        naming the period lost, as Daily Exports v3 clamps its days. The jobs only just past
+        retention are asked for, and skipped if their files answer 403 (`_files_gone`). A job a
         run stopped inside is never skipped; once a job is bookmarked, a later one that falls
         out of retention before it is read fails: that loss is not the start_date's."""
-        retained_from = clock.now() - RETENTION
-        if start >= retained_from:
+        retained_from = clock.now() - RETENTION - WRITTEN_WITHIN
+        if start >= clock.now() - RETENTION:
             return set()
         half_read = self._job_in_progress(sub)
-        gone = [
+        old = [
             job
             for job in jobs
             if start <= job.covers_through
@@ -334,6 +349,8 @@ class ScheduledExportJobsStream(_ScheduledStream):
             and job.job_id != half_read
             and not (end_limit and parse_moment(job.start_date or job.end_date) >= end_limit)
         ]
+        gone = [job for job in old if surely_gone(job)]
+        self.run.first_run_past_retention.update(job.job_id for job in old if not surely_gone(job))
         if gone:
             clamp_to_retention(
                 start,
@@ -695,8 +712,10 @@ class ScheduledExportRowsStream(_ScheduledStream):
         """A job whose files answer 403 even with fresh URLs.
 
         Inside Branch's retention the files exist: an error, and the next run tries again.
-        Past it they are gone for good: an error too, until the user accepts the loss by
-        listing the job in `ACCEPTING_SETTING`. Either way the bookmark stays before the job
+        Past it they are gone for good: skipped with a warning on a subscription's first run
+        when no row of the job was read (`first_run_past_retention`: the clamp of `start_date`),
+        else an error too, until the user accepts the loss by listing the job in
+        `ACCEPTING_SETTING`. Either way the bookmark stays before the job
         until then, so exit 0 never hides rows that were not read.
         """
         age = clock.now() - job.end
@@ -714,6 +733,19 @@ class ScheduledExportRowsStream(_ScheduledStream):
             )
             self.run.failures.append(f"{message} (inside Branch's retention: run again)")
             return MISMATCH
+        if not rows and job.job_id in self.run.first_run_past_retention:
+            self.logger.warning(
+                "%s (%s, first run): Branch keeps a scheduled export job's files only %d days "
+                "and those of job %s answer 403; the period %s to %s can no longer be fetched and "
+                "is skipped.",
+                self.name,
+                sub.label,
+                RETENTION.days,
+                job.job_id,
+                job.start_date or "?",
+                job.end_date,
+            )
+            return DONE
         if job.job_id in set(self.config.get(ACCEPTING_SETTING) or []):
             self.logger.warning(
                 "Files gone past Branch's retention, accepted by '%s': %s.",
