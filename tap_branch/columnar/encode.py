@@ -371,9 +371,10 @@ _ISO_DATE_TIME = (
     # Python < 3.11 reads fractions of 3 or 6 digits only.
     + (r"(\.[0-9]{1,6})?" if sys.version_info >= (3, 11) else r"(\.[0-9]{3}|\.[0-9]{6})?")
 )
-#: Forms the row path reads as `datetime.fromisoformat` does, with a zone or without.
-_ISO_ZONED = _ISO_DATE_TIME + r"(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$"
-_ISO_NO_ZONE = _ISO_DATE_TIME + "$"
+#: Forms the row path reads as `datetime.fromisoformat` does, with a zone or without. A cell
+#: of these forms has a zone where its last 6 characters hold a sign (the date's "-" are
+#: further left): one pattern, not one for each.
+_ISO = _ISO_DATE_TIME + r"(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?$"
 #: Whole epoch seconds, or milliseconds from 1e11 on (`typing._MILLIS_THRESHOLD`).
 _EPOCH = r"^-?[0-9]{1,18}$"
 _MILLIS_THRESHOLD = 100_000_000_000
@@ -382,10 +383,20 @@ _MILLIS_THRESHOLD = 100_000_000_000
 def _by_form(cells: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Per cell, its instant in microseconds, whether the row path reads it so, and whether
     it is the `.mmmZ` form (whose fraction the row path keeps when it is zero)."""
-    zoned = pc.match_substring_regex(cells, _ISO_ZONED)
-    no_zone = pc.match_substring_regex(cells, _ISO_NO_ZONE)
-    epoch = pc.match_substring_regex(cells, _EPOCH)
-    iso = pc.or_(zoned, no_zone)
+    iso = pc.match_substring_regex(cells, _ISO)
+    zone = pc.utf8_slice_codeunits(cells, -6)
+    zoned = pc.and_(
+        iso,
+        pc.or_(
+            pc.ends_with(cells, "Z"),
+            pc.or_(pc.match_substring(zone, "+"), pc.match_substring(zone, "-")),
+        ),
+    )
+    no_zone = pc.and_(iso, pc.invert(zoned))
+    if pc.any(pc.starts_with(cells, "-")).as_py():
+        epoch = pc.match_substring_regex(cells, _EPOCH)
+    else:  # the pattern's work in two plain passes
+        epoch = pc.and_(pc.ascii_is_decimal(cells), pc.less_equal(pc.binary_length(cells), 18))
     if iso.true_count:
         try:
             iso_instants = _cast_iso(cells, zoned, no_zone)
