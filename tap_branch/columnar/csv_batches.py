@@ -44,8 +44,9 @@ class Pace(t.NamedTuple):
 #: RECORD lines, which go to a target at its pace: ~140 MB peak RSS on a large events day.
 #: Rows of usual width fill `batch_rows` before `batch_bytes`; wide rows (JSON cells of
 #: 40 keys) fill the bytes first, and with 768 kB batches (~190 such rows) the fixed cost
-#: of each batch took 25% more CPU (300k rows: 26 -> 19 s CPU, 136 -> 142 MB peak RSS).
-LEAN = Pace(batch_bytes=1536 << 10, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
+#: of each batch took ~40% more CPU (300k such rows: ~25 s CPU, 1 MB ~18 s, 1.5 MB ~17 s;
+#: 1.5 MB peaked at 142-148 MB on every shape, 1 MB at 136-140 MB).
+LEAN = Pace(batch_bytes=1 << 20, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
 #: BATCH files, written at the tap's own pace: 1 MB blocks put together in twos.
 FAST = Pace(batch_bytes=2 << 20, block_bytes=1 << 20, typed_ahead=2, batch_rows=2048)
 
