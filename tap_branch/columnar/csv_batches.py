@@ -41,12 +41,11 @@ class Pace(t.NamedTuple):
     batch_rows: int
 
 
-#: RECORD lines, which go to a target at its pace: ~140 MB peak RSS on a large events day.
-#: Blocks are put together until they hold `batch_rows` rows (3 blocks of usual rows) or
-#: `batch_bytes`: wide rows (JSON cells of 40 keys) fill the bytes first, and with 768 kB
-#: batches (~190 such rows) the fixed cost of each batch took ~40% more CPU (300k such rows:
-#: ~25 s CPU, 1.5 MB ~17 s). Usual rows in batches of more than 3 blocks were slower, and
-#: peaked a few MB higher (1.5 MB: 142-148 MB).
+#: RECORD lines, which go to a target at its pace: ~140-148 MB peak RSS on a large events day.
+#: Rows of usual width fill `batch_rows` before `batch_bytes`; wide rows (JSON cells of
+#: 40 keys) fill the bytes first, and with 768 kB batches (~190 such rows) the fixed cost
+#: of each batch took ~40% more CPU (300k such rows: ~25 s CPU, 1.5 MB ~17 s). Batches of
+#: 1 MB or 1.25 MB were slower on usual rows: each cut into 1,024 rows and a large rest.
 LEAN = Pace(batch_bytes=1536 << 10, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
 #: BATCH files, written at the tap's own pace: 1 MB blocks put together in twos.
 FAST = Pace(batch_bytes=2 << 20, block_bytes=1 << 20, typed_ahead=2, batch_rows=2048)
@@ -121,7 +120,7 @@ def csv_batches(
     blocks_per_batch = max(1, batch_bytes // block_bytes)
     keys = [header.index(column) for column in key_columns]
     try:
-        for batch in _put_together(paced.given_each(reader), blocks_per_batch, batch_rows):
+        for batch in _put_together(paced.given_each(reader), blocks_per_batch):
             if any(pc.any(pc.equal(batch.column(index), "")).as_py() for index in keys):
                 # A row without its key: the row path reads on, and fails naming its line.
                 raise RowPathNeeded("a row of this file has an empty key cell")
@@ -235,20 +234,15 @@ class _PacedBody:
             raise RowPathNeeded("the file holds text that is not UTF-8") from None
 
 
-def _put_together(
-    blocks: t.Iterable[pa.RecordBatch], count: int, rows: int
-) -> t.Iterator[pa.RecordBatch]:
-    """The parsed blocks as one batch each `count` of them, or fewer once they hold `rows`
-    rows (the last may hold fewer)."""
+def _put_together(blocks: t.Iterable[pa.RecordBatch], count: int) -> t.Iterator[pa.RecordBatch]:
+    """The parsed blocks, `count` at a time, as one batch each (the last may hold fewer)."""
     waiting: list[pa.RecordBatch] = []
-    held = 0
     for block in blocks:
         if block.num_rows:
             waiting.append(block)
-            held += block.num_rows
-        if len(waiting) == count or held >= rows:
+        if len(waiting) == count:
             yield _one(waiting)
-            waiting, held = [], 0
+            waiting = []
     if waiting:
         yield _one(waiting)
 
