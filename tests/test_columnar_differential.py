@@ -198,7 +198,8 @@ def _odd_object(rng: random.Random) -> str:
     text = json.dumps(value, ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1]))
     return rng.choice(
         [text, text, " " + text, text + " ", text + text, text[:-1], "[]", "null", "1",
-         '{"a":1,"a":2}', '{"big":1e999}', '{"x":1E400}', '{"s":"\\ud800"}', "{}", "{ }"]
+         '{"a":1,"a":2}', '{"big":1e999}', '{"x":1E400}', '{"s":"\\ud800"}', "{}", "{ }",
+         '{"tiny":1e-400}', '{"sku":"E-1000 e+123"}']
     )  # fmt: skip
 
 

@@ -41,10 +41,12 @@ class Pace(t.NamedTuple):
     batch_rows: int
 
 
-#: RECORD lines, which go to a target at its pace: ~145 MB peak RSS on a large events day.
-#: Measured on 300k rows: ~150 MB with 1 MB batches (~8% faster), ~185 MB with FAST's
-#: figures (~20% faster).
-LEAN = Pace(batch_bytes=768 << 10, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
+#: RECORD lines, which go to a target at its pace: ~140-148 MB peak RSS on a large events day.
+#: Rows of usual width fill `batch_rows` before `batch_bytes`; wide rows (JSON cells of
+#: 40 keys) fill the bytes first, and with 768 kB batches (~190 such rows) the fixed cost
+#: of each batch took ~40% more CPU (300k such rows: ~25 s CPU, 1.5 MB ~17 s). Batches of
+#: 1 MB or 1.25 MB were slower on usual rows: each cut into 1,024 rows and a large rest.
+LEAN = Pace(batch_bytes=1536 << 10, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
 #: BATCH files, written at the tap's own pace: 1 MB blocks put together in twos.
 FAST = Pace(batch_bytes=2 << 20, block_bytes=1 << 20, typed_ahead=2, batch_rows=2048)
 
