@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tap_branch.schemas.event_topics import EO_TOPICS
+
 #: Current reference and MCP client (`xx_*` added for SAN data), plus the legacy list's
 #: `eo_web_to_app_auto_redirect` (possibly gone: Branch then answers an error naming it).
 DATA_SOURCES = (
@@ -135,22 +137,8 @@ DEFAULT_RATE_LIMITS = [(5, 1.0), (20, 60.0), (150, 3600.0)]
 
 # --- Aggregate Exports (section 2): its own lists where they differ -------------------
 
-_BLOCKABLE = (
-    "eo_impression",
-    "eo_click",
-    "eo_web_to_app_auto_redirect",
-    "eo_branch_cta_view",
-    "eo_sms_sent",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_pageview",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_content_event",
-    "eo_user_lifecycle_event",
-)
+#: The event topics that have a `_blocked` variant: every one but dismissals.
+_BLOCKABLE = tuple(topic for topic in EO_TOPICS if topic != "eo_dismissal")
 #: Branch's reference list, the MCP client's `eo_sms_sent`, and their `_blocked` variants; no
 #: SAN `xx_*` sources (Branch points to the Query API for them), `cost` as its enum lists it.
 AGGREGATE_DATA_SOURCES = (
