@@ -12,28 +12,10 @@ import datetime as dt
 
 from tap_branch.schemas.event_topics import EO_TOPICS
 
-#: Current reference and MCP client (`xx_*` added for SAN data), plus the legacy list's
-#: `eo_web_to_app_auto_redirect` (possibly gone: Branch then answers an error naming it).
-DATA_SOURCES = (
-    "eo_impression",
-    "eo_click",
-    "xx_impression",
-    "xx_click",
-    "eo_branch_cta_view",
-    "eo_sms_sent",
-    "eo_open",
-    "eo_install",
-    "eo_reinstall",
-    "eo_web_session_start",
-    "eo_pageview",
-    "eo_commerce_event",
-    "eo_custom_event",
-    "eo_content_event",
-    "eo_dismissal",
-    "eo_user_lifecycle_event",
-    "cost",
-    "eo_web_to_app_auto_redirect",
-)
+#: Current reference and MCP client: the event topics (with the legacy list's
+#: `eo_web_to_app_auto_redirect`, possibly gone: Branch then answers an error naming it), the
+#: `xx_*` sources of SAN data, and cost.
+DATA_SOURCES = (*EO_TOPICS, "xx_impression", "xx_click", "cost")
 
 #: Aggregation -> JSON type of its value (counts are whole numbers, money is not).
 AGGREGATIONS = {
