@@ -212,16 +212,16 @@ class CohortJobs:
     def _submit(self, task: Task) -> jobs.Job[Task]:
         self._wanted(task)
         ahead_of = self._current if self._current != task.stream.name else None
-        job_id = task.stream.submit_window(task.window, ahead_of=ahead_of)
+        job_id = task.stream.api.submit(task.stream.report, task.window, ahead_of=ahead_of)
         window = f"{task.window[0]}..{task.window[1]}"
         return self._polling.start(task, job_id, f"{task.stream.name}: job {job_id} for {window}")
 
     def _check(self, job: jobs.Job[Task]) -> str | jobs.Pending:
         self._wanted(job.work)
-        return job.work.stream.check_job(job.job_id, job.work.window)
+        return job.work.stream.api.poll(job.job_id, job.work.window)
 
     def _timed_out(self, job: jobs.Job[Task], status: str, waited: float) -> Exception:
-        return job.work.stream.job_timed_out(job.job_id, job.work.window, status, waited)
+        return job.work.stream.api.timed_out(job.job_id, job.work.window, status, waited)
 
     def _failed(self, task: Task, error: Exception) -> None:
         if isinstance(error, _Dropped):
