@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
-import tap_branch.sandbox
-from tap_branch.sandbox import cli
-from tap_branch.sandbox.options import OPTIONS
+import tap_branch_sandbox
+from tap_branch_sandbox import cli
+from tap_branch_sandbox.options import OPTIONS
 
-SANDBOX = pathlib.Path(tap_branch.sandbox.__file__).resolve().parent
+SANDBOX = pathlib.Path(tap_branch_sandbox.__file__).resolve().parent
 PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
 _MARKER = re.compile(r"^<!--\s*(run|shown):\s*(\w+)\s*-->$")
 _SEPARATOR = "@@ end of block @@"

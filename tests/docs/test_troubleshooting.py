@@ -1,8 +1,8 @@
 """docs/troubleshooting.md has a section for every error a user can meet, and nothing else.
 
 What the tap can raise is collected from its source (AST), not listed by hand: every exception
-class defined under `tap_branch/` (the sandbox excluded: it is not the tap), and every setting
-an error names (the setting names quoted in the messages of `invalid_setting(...)`, the
+class defined under `tap_branch/` (the sandbox is another package), and every setting an error
+names (the setting names quoted in the messages of `invalid_setting(...)`, the
 settings given to the helpers that put a setting's name in such a message, and any message
 saying "setting '<name>'"). Each needs an explicit anchor on the page: `{#ClassName}` for a
 class, `{#setting-<name>}` for a setting (attr_list). An explicit anchor naming a class or a
@@ -43,8 +43,6 @@ def _modules() -> tuple[tuple[str, ast.Module], ...]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        if "sandbox" in parts:  # the sandbox plays Branch; it is no part of the tap
-            continue
         dotted = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         found.append((dotted, ast.parse(path.read_text(), filename=str(path))))
     return tuple(found)
