@@ -183,8 +183,11 @@ END = "<!-- END generated sandbox options -->"
 
 
 def _cell(text: str) -> str:
-    """Text in a Markdown table cell: a pipe would end the cell, `<x>` would read as HTML."""
-    return text.replace("|", "\\|").replace("<", "&lt;")
+    """Text in a Markdown table cell: a pipe would end the cell, `<x>` would read as HTML
+    and a `{...}` ending the cell as attributes (attr_list)."""
+    for char, escaped in (("|", "\\|"), ("<", "&lt;"), ("{", "\\{"), ("}", "\\}")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def build_config(args: argparse.Namespace) -> SandboxConfig:

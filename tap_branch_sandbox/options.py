@@ -250,7 +250,8 @@ OPTIONS: dict[str, Option] = {
     "scheduled_formats": Option(
         object_of(STRING),
         None,
-        'formats by subscription: {"<subscription>": "csv" | "json" | "parquet"}',
+        'formats by subscription: {"<subscription>": "csv" | "json" | "parquet"}; parquet '
+        "needs pyarrow",
     ),
     "scheduled_jobs_post": Option(
         BOOLEAN, True, "false: POST .../jobs answers 405 (the tap then uses GET)"
