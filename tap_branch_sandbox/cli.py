@@ -155,7 +155,6 @@ def option_tables() -> str:
     """docs/sandbox.md's tables of every flag and family option with its default, from the
     declarations `--help` shows (a test compares the page with it)."""
     lines = [
-        BEGIN,
         "| Flag | Default | What it does |",
         "|:--|:--|:--|",
         *(
@@ -173,13 +172,13 @@ def option_tables() -> str:
             f"{_cell(option.help)} |"
             for name, option in OPTIONS.items()
         ),
-        END,
     ]
-    return "\n".join(lines) + "\n"
+    return BEGIN + "\n".join(lines) + "\n" + END
 
 
-BEGIN = "<!-- BEGIN generated sandbox options (tap-branch-sandbox --help) -->"
-END = "<!-- END generated sandbox options -->"
+#: The lines around `option_tables()` in docs/sandbox.md (as `scripts/sync_settings.py` marks its own).
+BEGIN = "<!-- BEGIN generated sandbox options (tap-branch-sandbox --help) -->\n"
+END = "<!-- END generated sandbox options -->\n"
 
 
 def _cell(text: str) -> str:

@@ -52,8 +52,8 @@ def test_help_gives_every_family_option_with_its_kind_default_and_help(capsys, m
 
 def test_the_page_has_the_generated_tables():
     text = PAGE.read_text()
-    start, end = text.index(cli.BEGIN), text.index(cli.END) + len(cli.END) + 1
-    # On drift: write `cli.option_tables()` between the two markers of docs/sandbox.md.
+    start, end = text.index(cli.BEGIN), text.index(cli.END) + len(cli.END)
+    # On drift: `replace_between` of scripts/sync_settings.py, with `cli.option_tables()`.
     assert text[start:end] == cli.option_tables()
 
 
