@@ -25,7 +25,11 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 import tap_branch
+from tap_branch.config.catalog_checks import check_catalog
+from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.tap import TapBranch
+from tap_branch_sandbox.profiles import NOT_ENABLED
+from tests.support.tap_runner import run_tap
 
 PACKAGE = pathlib.Path(tap_branch.__file__).resolve().parent
 PAGE = PACKAGE.parent / "docs" / "troubleshooting.md"
@@ -276,3 +280,117 @@ def test_the_page_quotes_the_messages_the_tap_gives(config):
         TapBranch(config={**_CREDENTIALS, **config}, parse_env_config=False)
     (message,) = caught.value.errors
     assert f"> `{message}`" in PAGE.read_text()
+
+
+# --- the page's examples from runs against the sandbox ---------------------------------------
+#: The sandbox's address in the page's examples (the tests' sandbox has a free port).
+SHOWN_URL = "http://127.0.0.1:18787"
+_QUOTE = re.compile(r"^> (`+) ?(.*?) ?\1$", re.M)
+
+#: (streams, settings, sandbox faults, sandbox options) of each example the page quotes.
+RUNS = {
+    "refused secret": (["events"], {"branch_secret": "secret_live_wrong"}, [], {}),
+    "refused token": (["cohort_installs_by_campaign"], {"access_token": "api_app_wrong"}, [], {}),
+    "product not enabled": (
+        ["custom_eo_open"],
+        {},
+        [
+            {
+                "kind": "status",
+                "status": 403,
+                "path": path,
+                "times": -1,
+                "body": {"error": {"message": NOT_ENABLED, "code": 403}},
+            }
+            for path in ("/v2/logs", "/v2/data/ready")
+        ],
+        {},
+    ),
+    "cohort without ids": (["cohort_installs_by_campaign"], {"app_id": None}, [], {}),
+    "RateLimitTooLongError": (
+        ["events"],
+        {"rate_limit_max_wait": 5},
+        [
+            {
+                "kind": "rate_limit",
+                "path": "/v1/export",
+                "after": 1,
+                "times": -1,
+                "retry_after": 3600,
+            }
+        ],
+        {},
+    ),
+    "RequestRejected": (
+        ["events"],
+        {},
+        [
+            {
+                "kind": "status",
+                "status": 400,
+                "path": "/v1/export",
+                "after": 1,
+                "times": -1,
+                "body": {"error": {"message": "Invalid export_date", "code": 400}},
+            }
+        ],
+        {},
+    ),
+    "BranchFault": (
+        ["events"],
+        {},
+        [
+            {
+                "kind": "status",
+                "status": 503,
+                "path": "/v1/export",
+                "times": -1,
+                "body": {"error": {"message": "Service Unavailable", "code": 503}},
+            }
+        ],
+        {},
+    ),
+    "DownloadError": (["events"], {}, [{"kind": "truncate", "path": "/files/", "times": -1}], {}),
+    "ExportIntegrityError": (
+        ["scheduled_export_rows"],
+        {},
+        [],
+        {"scheduled_line_mismatch": ["sandbox-sub-1/2026-03-08"]},
+    ),
+    "RepeatedKeyError": (["events"], {}, [], {"daily_repeated_key": "events"}),
+}
+
+
+def _quotes() -> list[str]:
+    return [quote for _, quote in _QUOTE.findall(PAGE.read_text())]
+
+
+@pytest.mark.parametrize("case", RUNS)
+def test_the_page_quotes_what_the_tap_says_against_the_sandbox(case, sandbox, base_config):
+    streams, settings, faults, options = RUNS[case]
+    for rule in faults:
+        sandbox.fault(**rule)
+    if options:
+        sandbox.options(**options)
+    config = {**base_config, "max_retries": 2, **settings}
+    run = run_tap(
+        {k: v for k, v in config.items() if v is not None}, select=streams, expect_error=True
+    )
+    errors = getattr(run.error, "errors", None)
+    message = (errors[0] if errors else str(run.error)).replace(sandbox.url, SHOWN_URL)
+    quoted = [  # a quote ending with "..." is cut there; it may sit inside a wrapping message
+        q for q in _quotes() if q == message or (q.endswith("...") and q[:-3] in message)
+    ]
+    assert quoted, f"docs/troubleshooting.md quotes no message like: {message}"
+
+
+def test_the_page_quotes_the_state_and_catalog_errors():
+    with pytest.raises(InvalidStateError) as state:
+        TapBranch(config=_CREDENTIALS | {"start_date": "2026-03-07"}, state={"foo": 1})
+    catalog = {
+        "streams": [{"tap_stream_id": "evnts", "stream": "evnts", "schema": {}, "metadata": []}]
+    }
+    tap = TapBranch(config=_CREDENTIALS | {"start_date": "2026-03-07"}, catalog=catalog)
+    with pytest.raises(InvalidCatalogError) as unknown:  # what the tap checks as a sync starts
+        check_catalog(tap.input_catalog, tap.streams)
+    assert {str(state.value), str(unknown.value)} <= set(_quotes())
