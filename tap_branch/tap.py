@@ -11,7 +11,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
-from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_validation_error
+from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
@@ -36,6 +36,7 @@ from tap_branch.config.settings import (
     without_nulls,
 )
 from tap_branch.config.state_checks import check_state, state_file
+from tap_branch.config.validation import describe
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.output.progress import RunProgress
 from tap_branch.output.writer import OUTPUT, BufferedMsgSpecWriter
@@ -112,7 +113,7 @@ class TapBranch(Tap):
         if not raise_errors:
             schema = {key: value for key, value in schema.items() if key != "required"}
         errors = [
-            redact(_format_validation_error(error))
+            redact(describe(error))
             for error in JSONSchemaValidator(schema).iter_errors(self._config)
         ]
         if errors:
