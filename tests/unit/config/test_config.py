@@ -550,3 +550,22 @@ def test_the_catalog_and_state_files_are_read_once_and_handed_to_the_tap(tmp_pat
     [tap] = taps
     assert [name for name, stream in tap.streams.items() if stream.selected] == ["links"]
     assert tap.state["bookmarks"]["links"]["replication_key_value"] == "2024-02-01T00:00:00+00:00"
+
+
+def test_a_dotenv_file_gives_settings_and_wins_over_the_environment(tmp_path, monkeypatch):
+    """The SDK's rule for `--config ENV`: a `.env` file's variables are set first, over those
+    of the environment; settings are then read by their variable's name."""
+    from tap_branch.config.settings import environment_texts
+
+    monkeypatch.setenv("TAP_BRANCH_MAX_RETRIES", "1")  # also restored after the test
+    monkeypatch.delenv("TAP_BRANCH_BRANCH_KEY", raising=False)
+    monkeypatch.delenv("TAP_BRANCH_APP_ID", raising=False)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "TAP_BRANCH_MAX_RETRIES=4\nTAP_BRANCH_BRANCH_KEY='key_live_${TAP_BRANCH_MAX_RETRIES}'\n"
+    )
+    texts = environment_texts(
+        ["max_retries", "branch_key", "app_id"], "TAP_BRANCH_", dotenv_path=str(dotenv)
+    )
+    assert texts == {"max_retries": "4", "branch_key": "key_live_4"}
+    assert environment_texts(["max_retries"], "TAP_BRANCH_", dotenv_path="") == {"max_retries": "4"}
