@@ -20,6 +20,7 @@ from tap_branch.config.connection import (
     test_connection,
     test_credentials_of_selected_streams,
 )
+from tap_branch.config.errors import invalid_setting
 from tap_branch.config.settings import (
     COMMON_SETTINGS,
     check_batch_config,
@@ -28,7 +29,6 @@ from tap_branch.config.settings import (
     check_dates,
     config_files,
     environment_config,
-    invalid_setting,
     say_what_null_means,
     secret_values,
     unknown_settings,

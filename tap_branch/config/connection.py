@@ -26,7 +26,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_branch import streams as families
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.errors import (
     NoAnswerError,
     RateLimitTooLongError,

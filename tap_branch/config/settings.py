@@ -7,7 +7,6 @@ its module's `SETTINGS`; `TapBranch` joins them into one config schema.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import difflib
 import json
 import logging
@@ -21,8 +20,8 @@ from singer_sdk.exceptions import ConfigValidationError
 from upath import UPath
 
 from tap_branch import clock
-from tap_branch.clock import parse_moment
 from tap_branch.config.apps import check_apps, configured_apps, v2_app_ids
+from tap_branch.config.errors import invalid_setting, parse_date
 from tap_branch.records.typers import INTEGER_TEXT, parse_number_keeping_integers, types_of
 
 _LOGGER = logging.getLogger(__name__)
@@ -166,22 +165,6 @@ COMMON_SETTINGS = [
         "false: row by row (~105 MB peak). Both give the same records.",
     ),
 ]
-
-
-def invalid_setting(message: str) -> ConfigValidationError:
-    """A ConfigValidationError that the CLI shows: the SDK's CLI logs an error's
-    `errors` list and then only "Config validation failed", never its message."""
-    return ConfigValidationError(message, errors=[message])
-
-
-def parse_date(value: str, setting: str) -> dt.date:
-    """The UTC day of a date setting (or state value), read by the clock's one parser."""
-    try:
-        return parse_moment(value.strip()).date()
-    except (ValueError, AttributeError, TypeError):
-        raise invalid_setting(
-            f"Setting '{setting}' is not a date: {value!r}. Use ISO 8601, e.g. 2024-01-31."
-        ) from None
 
 
 def check_config(config: t.Mapping[str, t.Any]) -> None:

@@ -12,7 +12,8 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.config.apps import configured_apps
-from tap_branch.config.settings import check_credentials, parse_date
+from tap_branch.config.errors import parse_date
+from tap_branch.config.settings import check_credentials
 from tap_branch.output.sdk_internals import config_input
 from tap_branch.tap import TapBranch
 from tests.support.sandbox import DAILY_STREAMS, SANDBOX_KEY
