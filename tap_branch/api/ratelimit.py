@@ -28,7 +28,7 @@ import typing as t
 
 from pyrate_limiter import AbstractClock, InMemoryBucket, Rate, RateItem
 
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 
 #: Seconds added to every window by default (`margin`). Not for the trip to the server: a
 #: request is counted from its answer (`answered`), after the server counted it. For how the

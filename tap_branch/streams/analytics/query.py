@@ -33,8 +33,8 @@ from tap_branch.api.auth import BranchKeyAuthenticator
 from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import app_partitions, configured_apps, find_app, secret_setting
+from tap_branch.config.errors import parse_date
 from tap_branch.config.probes import Probe, deselect_advice
-from tap_branch.config.settings import parse_date
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
 from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.streams.analytics import catalog, reports, zones

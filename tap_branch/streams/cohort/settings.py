@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from tap_branch.api import jobs
 from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS
 from tap_branch.config.apps import default_app_id, scope_field
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.streams.cohort import catalog
 
 SETTINGS = [

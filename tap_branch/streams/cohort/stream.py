@@ -35,7 +35,7 @@ from tap_branch.api.job_scheduler import JobScheduler
 from tap_branch.api.ratelimit import Limiter, configured_limiter
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import scope_field
-from tap_branch.config.settings import parse_date
+from tap_branch.config.errors import parse_date
 from tap_branch.files.downloads import FileReader
 from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.streams.cohort import catalog, reports

@@ -34,8 +34,8 @@ from tap_branch.api.ratelimit import shared_limiter
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.clock import parse_moment
 from tap_branch.config.apps import v2_app_ids
+from tap_branch.config.errors import parse_date
 from tap_branch.config.retention import clamp_to_retention
-from tap_branch.config.settings import parse_date
 from tap_branch.config.state_checks import ISO_MOMENT
 from tap_branch.errors import (
     RequestRejected,

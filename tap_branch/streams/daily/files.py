@@ -27,7 +27,7 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.api.stream import BranchStream
 from tap_branch.config.apps import BranchApp, app_partitions, find_app
-from tap_branch.config.settings import parse_date
+from tap_branch.config.errors import parse_date
 from tap_branch.errors import (
     DownloadError,
     FatalAPIError,
