@@ -15,6 +15,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_va
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
+from tap_branch.api.run_caches import RunCaches
 from tap_branch.config.catalog_checks import catalog_file, check_catalog
 from tap_branch.config.connection import (
     BranchFault,
@@ -77,10 +78,10 @@ class TapBranch(Tap):
     message_writer_class = BufferedMsgSpecWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        #: What the streams of one run share: a day's export lists (asked once for
-        #: every stream of a family), which request form an API accepts, what was
-        #: already logged once. Keys are namespaced by the module that sets them.
-        self.run_cache: dict[str, t.Any] = {}
+        #: What the streams of one run share: each family's cache (a day's export lists,
+        #: asked once for every stream of a family; what was already logged once), typed
+        #: and declared by the family, and the rate limiters.
+        self.caches = RunCaches()
         super().__init__(*args, **kwargs)
         for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
             self.logger.warning(line)
@@ -237,7 +238,7 @@ class TapBranch(Tap):
         return streams
 
     def sync_all(self) -> None:
-        self.run_cache["progress"] = RunProgress()  # the run's totals count from here
+        self.caches.renew(RunProgress)  # the run's totals count from here
         if self.input_catalog is not None:
             check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)

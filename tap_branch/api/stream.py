@@ -44,6 +44,9 @@ from tap_branch.output.sdk_internals import (
 )
 from tap_branch.redaction import redact, strip_query
 
+if t.TYPE_CHECKING:
+    from tap_branch.api.run_caches import RunCaches
+
 
 class BranchStream(ManualState, FastRecordMixin, RESTStream):
     """A Branch API stream on the v1 host (`api_url`)."""
@@ -63,8 +66,9 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     refused_credential_setting: str | None = None
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
-        #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
-        self.run_cache: dict[str, t.Any] = tap.run_cache
+        #: What the streams of one run share (`TapBranch.caches`): its family's cache
+        #: (`caches.of(DailyCache)`), its rate limiters. Given at construction.
+        self.caches: RunCaches = tap.caches
         super().__init__(tap, *args, **kwargs)
 
     @property

@@ -35,7 +35,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.api import jobs
 from tap_branch.api.auth import AccessTokenAuthenticator
 from tap_branch.api.date_windows import halves
-from tap_branch.api.ratelimit import configured_limiter
+from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.config.apps import scope_field, v2_app_ids
 from tap_branch.errors import DownloadError, json_answer
 from tap_branch.files.downloads import FileReader, file_label
@@ -101,15 +101,10 @@ SETTINGS = [
         default=3600,
         description="Seconds an Aggregate Exports job may take before the run fails.",
     ),
-    th.Property(
-        "aggregate_rate_limits",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("requests", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
-        description="Client-side limits for Aggregate Exports. Default: 2/1 s, 5/60 s, 150/3600 s.",
+    *limit_settings(
+        "aggregate",
+        catalog.AGGREGATE_RATE_LIMITS,
+        limits="Client-side limits for Aggregate Exports. Default: {defaults}.",
     ),
 ]
 
@@ -152,7 +147,7 @@ class AggregateStream(QueryStream):
     @cached_property
     def limiter(self):
         return configured_limiter(
-            self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
+            self.caches, self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
         )
 
     @property

@@ -11,8 +11,8 @@ in one background thread (`background`): API calls go out at the limiter's pace 
 the main thread processes results, and the next selected reports' windows are submitted
 while a report's last jobs run, so reports overlap as windows do.
 
-Every API call (submissions and polls) passes the process-wide limiter
-`tap_branch.api.ratelimit.configured_limiter(config, "cohort", ...)`, so all cohort streams
+Every API call (submissions and polls) passes the run's limiter
+`tap_branch.api.ratelimit.configured_limiter(caches, config, "cohort", ...)`, so all cohort streams
 together stay within Branch's 2/s, 5/min, 150/h.
 
 Bookmarks: a cohort day's band values change until its last band has passed. The
@@ -39,7 +39,7 @@ from tap_branch import clock
 from tap_branch.api import jobs
 from tap_branch.api.auth import AccessTokenAuthenticator
 from tap_branch.api.date_windows import halves
-from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
+from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import default_app_id, scope_field
 from tap_branch.config.settings import invalid_setting, parse_date
@@ -49,7 +49,10 @@ from tap_branch.files.result_files import csv_dicts, json_array_items
 from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.streams.cohort import catalog, reports
 from tap_branch.streams.cohort.background import CohortJobs, Result
+from tap_branch.streams.cohort.cache import CohortCache
 from tap_branch.streams.cohort.results import RowExpander
+
+DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 
 SETTINGS = [
     th.Property(
@@ -138,26 +141,14 @@ SETTINGS = [
         default=60,
         description="Longest wait between polls of one cohort job.",
     ),
-    th.Property(
-        "cohort_rate_limits",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("requests", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
-        description="Client-side limits for the cohort API, all enforced at once. Default: 2/1 s, 5/60 s, 150/3600 s.",
-    ),
-    th.Property(
-        "cohort_rate_limit_margin",
-        th.NumberType(minimum=0),
-        default=DEFAULT_MARGIN_SECONDS,
-        description="Seconds added to every cohort rate-limit window (besides 0.1% of it), for "
+    *limit_settings(
+        "cohort",
+        DEFAULT_RATE_LIMITS,
+        limits="Client-side limits for the cohort API, all enforced at once. Default: {defaults}.",
+        margin="Seconds added to every cohort rate-limit window (besides 0.1% of it), for "
         "clock differences between Branch's servers. A time-scaled sandbox scales it too.",
     ),
 ]
-
-DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 #: Calls a window is expected to cost (submission and polls), for the up-front estimate.
 EXPECTED_CALLS_PER_WINDOW = 3
 
@@ -204,7 +195,9 @@ class CohortStream(Branch2Stream):
 
     @cached_property
     def limiter(self):
-        return configured_limiter(self.config, "cohort", DEFAULT_RATE_LIMITS, self.logger)
+        return configured_limiter(
+            self.caches, self.config, "cohort", DEFAULT_RATE_LIMITS, self.logger
+        )
 
     @property
     def record_limit(self) -> int:
@@ -396,10 +389,10 @@ class CohortStream(Branch2Stream):
 
     def _cohort_jobs(self) -> CohortJobs:
         """The run's background job runner, shared by its cohort streams."""
-        runner = self.run_cache.get("cohort_jobs")
-        if runner is None:
-            runner = self.run_cache["cohort_jobs"] = CohortJobs(self.polling, self.max_jobs)
-        return runner
+        cache = self.caches.of(CohortCache)
+        if cache.scheduler is None:
+            cache.scheduler = CohortJobs(self.polling, self.max_jobs)
+        return cache.scheduler
 
     def _sync(
         self,

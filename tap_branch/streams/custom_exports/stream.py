@@ -30,7 +30,6 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
 from tap_branch.api.auth import AccessTokenAuthenticator
-from tap_branch.api.ratelimit import shared_limiter
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.clock import parse_moment
 from tap_branch.config.apps import v2_app_ids
@@ -150,7 +149,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         windows = [(int(w["limit"]), float(w["seconds"])) for w in self.config.get(setting) or []]
         if not windows:
             windows = [(int(w["limit"]), float(w["seconds"])) for w in setting_default(setting)]
-        return shared_limiter(name, windows, self.logger)
+        return self.caches.limiter(name, windows, self.logger)
 
     # --- windows -------------------------------------------------------------
 

@@ -42,8 +42,7 @@ from tap_branch.output.progress import progress_of
 from tap_branch.records.columnar.typer import ColumnarRows, ColumnarTyper, typed_then_rows
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
-
-Manifest = t.Mapping[str, t.Sequence[str]]
+from tap_branch.streams.daily.cache import DailyCache, Manifest
 
 
 class DayComplete(t.NamedTuple):
@@ -284,7 +283,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         # next stream of the family walks the same days again later. An answer is
         # a few URLs (kilobytes even for a year's backfill); URLs that expired in
         # the meantime are refreshed on their 403 (`_fresh_url`).
-        cache: dict = self.run_cache.setdefault("daily_manifests", {})
+        cache = self.caches.of(DailyCache).manifests
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
             cache[key] = self._each_file_once(self.request_manifest(app, day), app, day)
