@@ -26,7 +26,6 @@ from tap_branch.config.settings import (
     COMMON_SETTINGS,
     check_batch_config,
     check_config,
-    check_credentials,
     check_dates,
     config_files,
     environment_config,
@@ -45,6 +44,8 @@ from tap_branch.redaction import SECRETS, install_log_redaction, redact
 if t.TYPE_CHECKING:
     import click
     from singer_sdk import Stream
+
+    from tap_branch.config.credentials import Credential
 
 
 def _config_schema() -> dict:
@@ -285,15 +286,15 @@ class TapBranch(Tap):
         missing are skipped with a warning, and only a run with nothing left fails.
         A stream selected on purpose (a catalog, or a partial selection) fails.
         """
-        by_need: dict[str, list[Stream]] = collections.defaultdict(list)
+        by_need: dict[Credential, list[Stream]] = collections.defaultdict(list)
         for stream in self.streams.values():
-            need = getattr(stream, "credentials_needed", None)
+            need = getattr(stream, "credentials", None)
             if need and (stream.selected or stream.has_selected_descendents):
                 by_need[need].append(stream)
         selected_by_default = self._selected_by_default()
         for need, streams in by_need.items():
             try:
-                check_credentials(self.config, need, [stream.name for stream in streams])
+                need.check(self.config, [stream.name for stream in streams])
             except ConfigValidationError as exc:
                 if not selected_by_default:
                     raise
@@ -301,9 +302,7 @@ class TapBranch(Tap):
                 for stream in streams:
                     stream.selected = False
         runnable = [
-            s
-            for s in self.streams.values()
-            if s.selected and getattr(s, "credentials_needed", None)
+            s for s in self.streams.values() if s.selected and getattr(s, "credentials", None)
         ]
         if selected_by_default and not runnable:
             raise invalid_setting(

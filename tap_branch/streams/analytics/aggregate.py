@@ -37,6 +37,7 @@ from tap_branch.api.auth import AccessTokenAuthenticator
 from tap_branch.api.date_windows import halves
 from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.config.apps import scope_field, v2_app_ids
+from tap_branch.config.credentials import ACCESS_TOKEN, ACCESS_TOKEN_WITH_APP, Credential
 from tap_branch.errors import DownloadError, json_answer
 from tap_branch.files.downloads import FileReader, file_label
 from tap_branch.files.result_files import csv_dicts, json_array_items
@@ -131,8 +132,8 @@ class AggregateStream(QueryStream):
         super().__init__(tap, report)
 
     @property
-    def credentials_needed(self) -> str:
-        return "v2" if self.scope == "organization_id" else "v2-app"
+    def credentials(self) -> Credential:
+        return ACCESS_TOKEN if self.scope == "organization_id" else ACCESS_TOKEN_WITH_APP
 
     @property
     def partitions(self) -> list[dict]:

@@ -33,6 +33,7 @@ from tap_branch.api.auth import BranchKeyAuthenticator
 from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import app_partitions, configured_apps, find_app, secret_setting
+from tap_branch.config.credentials import KEY_AND_SECRET
 from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.config.settings import parse_date
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
@@ -113,7 +114,7 @@ Window = tuple[dt.date, dt.date]  # first day, day after the last (Branch's excl
 class QueryStream(Branch2Stream):
     """One Query API report: a record per app, day and dimension values."""
 
-    credentials_needed = "v1"
+    credentials = KEY_AND_SECRET
     replication_key = "date"
     bookmarks_per_record = False  # settled, completed windows move it (`get_records`)
     is_sorted = False

@@ -42,6 +42,7 @@ from tap_branch.api.date_windows import halves
 from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import default_app_id, scope_field
+from tap_branch.config.credentials import ACCESS_TOKEN
 from tap_branch.config.settings import invalid_setting, parse_date
 from tap_branch.errors import DownloadError, describe_response, json_answer
 from tap_branch.files.downloads import FileReader, file_label
@@ -158,7 +159,7 @@ Window = tuple[dt.date, dt.date]
 class CohortStream(Branch2Stream):
     """The results of one cohort report, in long format (one record per band)."""
 
-    credentials_needed = "v2"
+    credentials = ACCESS_TOKEN
     refused_credential_setting = "setting 'access_token'"
     replication_key = "cohort_date"
     bookmarks_per_record = False  # mature, completed windows move it (`get_records`)

@@ -27,6 +27,7 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.api.stream import BranchStream
 from tap_branch.config.apps import BranchApp, app_partitions, find_app
+from tap_branch.config.credentials import KEY_AND_SECRET
 from tap_branch.config.settings import parse_date
 from tap_branch.errors import (
     DownloadError,
@@ -128,7 +129,7 @@ def midnight(day: dt.date) -> str:
 class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     """One kind of a per-day file export, partitioned by app, incremental by day."""
 
-    credentials_needed = "v1"
+    credentials = KEY_AND_SECRET
     replication_key = "export_date"
     bookmarks_per_record = False  # completed days move it (`_mark_day_complete`)
     #: Cache namespace shared by the streams that read the same per-day answer.
