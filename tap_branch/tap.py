@@ -19,6 +19,7 @@ from tap_branch.api.run_caches import RunCaches
 from tap_branch.config.catalog_checks import catalog_file, check_catalog
 from tap_branch.config.connection import (
     BranchFault,
+    selected_families,
     test_connection,
     test_credentials_of_selected_streams,
 )
@@ -245,6 +246,8 @@ class TapBranch(Tap):
         check_dates(self.config)
         check_batch_config(self.config)
         self._check_credentials_of_selected_streams()
+        for family, streams in selected_families(self):
+            family.check_settings(self.config, streams)
         # The families' first runs (Meltano's config test among them): credentials tried first.
         unavailable = self._test_credentials_of_selected_streams()
         try:
