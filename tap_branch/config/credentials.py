@@ -24,16 +24,14 @@ Check = t.Callable[[t.Mapping[str, t.Any], t.Sequence[str]], None]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Credential:
-    """One kind of Branch credential (compared by identity: one object per kind)."""
+    """One kind of Branch credential (compared by identity: one object per kind).
+
+    `check(config, stream_names)` fails before syncing when the settings lack it."""
 
     name: str
     settings: tuple[str, ...]
-    check_config: Check
+    check: Check
     instead: tuple[str, ...] = ()
-
-    def check(self, config: t.Mapping[str, t.Any], stream_names: t.Sequence[str]) -> None:
-        """Fail before syncing when the settings lack this credential for `stream_names`."""
-        self.check_config(config, stream_names)
 
 
 def stream_list(stream_names: t.Sequence[str]) -> str:
