@@ -14,9 +14,11 @@ from singer_sdk.plugin_base import JSONSchemaValidator
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
+from tap_branch.api.run_caches import RunCaches
 from tap_branch.config.catalog_checks import catalog_file, check_catalog
 from tap_branch.config.connection import (
     BranchFault,
+    selected_families,
     test_connection,
     test_credentials_of_selected_streams,
 )
@@ -25,7 +27,6 @@ from tap_branch.config.settings import (
     COMMON_SETTINGS,
     check_batch_config,
     check_config,
-    check_credentials,
     check_dates,
     config_files,
     environment_config,
@@ -52,6 +53,8 @@ from tap_branch.redaction import SECRETS, install_log_redaction, redact
 if t.TYPE_CHECKING:
     import click
     from singer_sdk import Stream
+
+    from tap_branch.config.credentials import Credential
 
 
 def _config_schema() -> dict:
@@ -85,10 +88,10 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
     message_writer_class = BufferedMsgSpecWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        #: What the streams of one run share: a day's export lists (asked once for
-        #: every stream of a family), which request form an API accepts, what was
-        #: already logged once. Keys are namespaced by the module that sets them.
-        self.run_cache: dict[str, t.Any] = {}
+        #: What the streams of one run share: each family's cache (a day's export lists,
+        #: asked once for every stream of a family; what was already logged once), typed
+        #: and declared by the family, and the rate limiters.
+        self.caches = RunCaches()
         super().__init__(*args, **kwargs)
         for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
             self.logger.warning(line)
@@ -239,12 +242,14 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
 
     def before_sync(self) -> None:
         """Before the SDK's sync (`sdk_internals.SyncHooks`): checks, then credentials tried."""
-        self.run_cache["progress"] = RunProgress()  # the run's totals count from here
+        self.caches.renew(RunProgress)  # the run's totals count from here
         if self.input_catalog is not None:
             check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
         check_batch_config(self.config)
         self._check_credentials_of_selected_streams()
+        for family, streams in selected_families(self):
+            family.check_settings(self.config, streams)
         # The families' first runs (Meltano's config test among them): credentials tried first.
         self._unavailable = self._test_credentials_of_selected_streams()
 
@@ -287,15 +292,15 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
         missing are skipped with a warning, and only a run with nothing left fails.
         A stream selected on purpose (a catalog, or a partial selection) fails.
         """
-        by_need: dict[str, list[Stream]] = collections.defaultdict(list)
+        by_need: dict[Credential, list[Stream]] = collections.defaultdict(list)
         for stream in self.streams.values():
-            need = getattr(stream, "credentials_needed", None)
+            need = getattr(stream, "credentials", None)
             if need and (stream.selected or stream.has_selected_descendents):
                 by_need[need].append(stream)
         selected_by_default = self._selected_by_default()
         for need, streams in by_need.items():
             try:
-                check_credentials(self.config, need, [stream.name for stream in streams])
+                need.check(self.config, [stream.name for stream in streams])
             except ConfigValidationError as exc:
                 if not selected_by_default:
                     raise
@@ -303,9 +308,7 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
                 for stream in streams:
                     stream.selected = False
         runnable = [
-            s
-            for s in self.streams.values()
-            if s.selected and getattr(s, "credentials_needed", None)
+            s for s in self.streams.values() if s.selected and getattr(s, "credentials", None)
         ]
         if selected_by_default and not runnable:
             raise invalid_setting(

@@ -38,7 +38,8 @@ from tap_branch.redaction import redact, strip_queries_in_text
 if t.TYPE_CHECKING:
     from singer_sdk import Stream, Tap  # the SDK's Tap: tap.py imports this module
 
-    from tap_branch.config.probes import Family, Probe
+    from tap_branch.config.probes import Probe
+    from tap_branch.streams.family import Family
 
 
 class BranchFault(Exception):

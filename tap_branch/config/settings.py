@@ -20,7 +20,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from upath import UPath
 
 from tap_branch import clock
-from tap_branch.config.apps import check_apps, configured_apps, v2_app_ids
+from tap_branch.config.apps import check_apps
 from tap_branch.config.errors import invalid_setting, parse_date
 from tap_branch.records.typers import INTEGER_TEXT, parse_number_keeping_integers, types_of
 
@@ -204,54 +204,6 @@ def unknown_settings(config: t.Mapping[str, t.Any], known: t.Collection[str]) ->
         hint = f"; did you mean '{close[0]}'?" if close else "."
         lines.append(f"Unknown setting '{key}' is ignored{hint}")
     return lines
-
-
-def check_credentials(
-    config: t.Mapping[str, t.Any], needs: str, stream_names: t.Sequence[str]
-) -> None:
-    """Fail before syncing when the selected streams lack the settings they need.
-
-    `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
-    reads that send the public key only), "app-config" (a key and secret, or the dashboard
-    user_id with app ids), "v2" (access_token), "v2-app" (access_token + app_id).
-    """
-    names = ", ".join(sorted(stream_names))
-    if needs == "app-config":
-        apps = config.get("apps") or []
-        # Branch's App API takes an app's key and secret, or (the older form) an explicit
-        # app id with the dashboard user id; the `apps` entries' app_ids win over the flat one.
-        with_secret = any(app.branch_secret for app in configured_apps(config))
-        app_ids = any(app.get("app_id") for app in apps) if apps else config.get("app_id")
-        if not with_secret and not (config.get("user_id") and app_ids):
-            raise invalid_setting(
-                f"Streams {names} need 'branch_key' and 'branch_secret' (or 'apps' entries "
-                "with both), or 'user_id' (the Branch dashboard user id) with 'app_id'."
-            )
-    if needs == "v1-key" and not configured_apps(config):
-        raise invalid_setting(
-            f"Streams {names} need a Branch key: set 'branch_key' (or the 'apps' list)."
-        )
-    if needs == "v1":
-        apps = configured_apps(config)
-        if not apps:
-            raise invalid_setting(
-                f"Streams {names} need Branch app credentials: set 'branch_key' and 'branch_secret' "
-                "(or the 'apps' list)."
-            )
-        for app in apps:
-            if not app.branch_secret:
-                where = (
-                    "'apps' entry for app " + app.app_id
-                    if config.get("apps")
-                    else "'branch_secret'"
-                )
-                raise invalid_setting(f"Streams {names} need the Branch secret: set {where}.")
-    if needs in ("v2", "v2-app") and not config.get("access_token"):
-        raise invalid_setting(
-            f"Streams {names} need setting 'access_token' (Branch API access token)."
-        )
-    if needs == "v2-app" and not v2_app_ids(config, stream_names):
-        raise invalid_setting(f"Streams {names} need setting 'app_id'.")
 
 
 # --- null settings -------------------------------------------------------------------

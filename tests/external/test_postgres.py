@@ -35,7 +35,6 @@ import typing as t
 import pyarrow as pa
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.output.parquet import arrow_type
 from tests.support.postgres_server import NoPostgres, PostgresServer, start_postgres
 from tests.support.s3_server import S3Server, start_s3
@@ -174,7 +173,6 @@ def loads(postgres: PostgresServer, s3: S3Server) -> t.Iterator[dict[str, Load]]
     """The same sandbox read into four schemas: records, batches (jsonl.gz), parquet, and s3
     (jsonl.gz files in the local S3 server, which the tap and the target reach through the
     usual AWS settings in their environment)."""
-    reset_shared_limiters()
     running = start_sandbox()
     home = pathlib.Path(tempfile.mkdtemp(prefix="tap-branch-batch-"))
     try:
@@ -231,7 +229,6 @@ def loads(postgres: PostgresServer, s3: S3Server) -> t.Iterator[dict[str, Load]]
         yield loads
     finally:
         running.stop()
-        reset_shared_limiters()
         shutil.rmtree(home, ignore_errors=True)
 
 

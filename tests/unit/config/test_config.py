@@ -12,8 +12,8 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.config.apps import configured_apps
+from tap_branch.config.credentials import ACCESS_TOKEN, ACCESS_TOKEN_WITH_APP
 from tap_branch.config.errors import parse_date
-from tap_branch.config.settings import check_credentials
 from tap_branch.output.sdk_internals import config_input
 from tap_branch.tap import TapBranch
 from tests.support.sandbox import DAILY_STREAMS, SANDBOX_KEY
@@ -111,10 +111,10 @@ def test_credentials_of_streams_not_selected_are_not_required(sandbox, base_conf
 
 def test_v2_credentials_are_named():
     with pytest.raises(ConfigValidationError, match="'access_token'"):
-        check_credentials({}, "v2", ["cohort"])
+        ACCESS_TOKEN.check({}, ["cohort"])
     with pytest.raises(ConfigValidationError, match="'app_id'"):
-        check_credentials({"access_token": "api_app_x"}, "v2-app", ["scheduled"])
-    check_credentials({"access_token": "api_app_x", "app_id": "1"}, "v2-app", ["scheduled"])
+        ACCESS_TOKEN_WITH_APP.check({"access_token": "api_app_x"}, ["scheduled"])
+    ACCESS_TOKEN_WITH_APP.check({"access_token": "api_app_x", "app_id": "1"}, ["scheduled"])
 
 
 def test_flat_settings_and_apps_list_give_the_same_shape():
