@@ -341,7 +341,7 @@ def _json_columns(schema: dict) -> dict[str, pa.DataType]:
 def _held_as_json_strings(postgres: PostgresServer, stream: str, columns: dict) -> bool:
     """target-postgres 0.8.1 loads a parquet JSON column's text as it gets it from the
     SDK's batch reader (`pyarrow` `to_pylist`, singer-sdk 0.54): a jsonb *string* holding
-    the object's JSON, where a RECORD load holds the object (README). Checked, so a target
+    the object's JSON, where a RECORD load holds the object (docs/getting-started/postgresql.md). Checked, so a target
     or SDK that decodes the JSON type shows here and the decoding below can go."""
     objects = [c for c, kind in columns.items() if kind == pa.json_()]
     if not objects:
@@ -441,7 +441,7 @@ def test_binaries_are_found_where_debian_puts_them(postgres):
 
 
 # The docs' SQL for the cells that did not parse, run on what target-postgres stores.
-DATA_QUALITY_DOC = "README.md"
+DATA_QUALITY_DOC = "docs/reference/data-quality.md"
 
 
 @pytest.fixture(scope="module")

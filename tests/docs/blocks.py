@@ -9,6 +9,11 @@ Every block says on the line before its opening fence how a test runs or checks 
     <!-- run: sql -->       SQL, run against the PostgreSQL a test loaded (tests/test_postgres_batch.py)
     <!-- shown: output -->  what a command prints: compared with, or checked against, a real run
     <!-- shown: config -->  a config file (YAML, JSON) a test loads and checks
+                            (tests/docs/test_config_blocks.py, or the test running the page)
+    <!-- run: ci -->        the project's own scripts: CI runs `./scripts/test.sh` (.ci/run);
+                            tests/docs/test_every_block_is_run.py checks each line names one
+    <!-- run: benchmark --> a benchmark's command (minutes to run): the script exists and its
+                            `--help` lists every option shown (tests/docs/test_config_blocks.py)
 
 `tests/docs/test_every_block_is_run.py` fails on a block without one, and on a marker that no
 test reads.
@@ -28,6 +33,8 @@ MARKERS = (
     "run: sql",
     "shown: output",
     "shown: config",
+    "run: ci",
+    "run: benchmark",
 )
 #: Not part of the site nor of a user's reading: the plans of the developers.
 EXCLUDED = ("docs/dev/",)
