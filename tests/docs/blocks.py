@@ -3,10 +3,10 @@
 Every block says on the line before its opening fence how a test runs or checks it
 (docs/development.md, "Every block is run"):
 
-    <!-- run: meltano -->   Meltano commands, run in a Meltano project (tests/test_meltano_commands.py)
+    <!-- run: meltano -->   Meltano commands, run in a Meltano project (tests/external/test_meltano_commands.py)
     <!-- run: shell -->     shell commands, run against one sandbox (tests/docs/test_shell_blocks.py)
-    <!-- run: python -->    Python, exec'd (the PyAirbyte snippet: tests/test_airbyte_pyairbyte.py)
-    <!-- run: sql -->       SQL, run against the PostgreSQL a test loaded (tests/test_postgres_batch.py)
+    <!-- run: python -->    Python, exec'd (the PyAirbyte snippet: tests/external/test_pyairbyte.py)
+    <!-- run: sql -->       SQL, run against the PostgreSQL a test loaded (tests/external/test_postgres.py)
     <!-- shown: output -->  what a command prints: compared with, or checked against, a real run
     <!-- shown: config -->  a config file (YAML, JSON) a test loads and checks
                             (tests/docs/test_config_blocks.py, or the test running the page)

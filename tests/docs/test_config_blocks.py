@@ -2,7 +2,7 @@
 and the benchmark commands they show (`<!-- run: benchmark -->`) name options their scripts have.
 
 Blocks that the test running their page loads itself (the PostgreSQL recipe's meltano.yml entry:
-tests/test_meltano_commands.py) are left to it.
+tests/external/test_meltano_commands.py) are left to it.
 """
 
 from __future__ import annotations

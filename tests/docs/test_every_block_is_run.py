@@ -21,9 +21,9 @@ def test_every_marker_is_a_known_one():
 
 
 def test_blocks_run_page_by_page_are_on_the_pages_their_tests_read():
-    from tests.test_airbyte_pyairbyte import SNIPPET_DOC
-    from tests.test_meltano_commands import MELTANO_DOC, POSTGRES_DOC
-    from tests.test_postgres_batch import DATA_QUALITY_DOC
+    from tests.external.test_meltano_commands import MELTANO_DOC, POSTGRES_DOC
+    from tests.external.test_postgres import DATA_QUALITY_DOC
+    from tests.external.test_pyairbyte import SNIPPET_DOC
 
     read = {
         "run: meltano": {MELTANO_DOC, POSTGRES_DOC},

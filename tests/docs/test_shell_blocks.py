@@ -21,8 +21,8 @@ import typing as t
 
 import pytest
 
-from tests.conftest import NOW, start_sandbox, utc_today
 from tests.docs.blocks import Block, marked
+from tests.support.sandbox import NOW, start_sandbox, utc_today
 
 SHELL_BLOCKS = marked("run: shell")
 OUTPUT_BLOCKS = marked("shown: output")
