@@ -38,6 +38,9 @@ MARKERS = (
 )
 #: Not part of the site nor of a user's reading: the plans of the developers.
 EXCLUDED = ("docs/dev/",)
+#: Pages whose shell blocks are one session (a sandbox started in the first, stopped in the
+#: last) that their own test runs, with their shown outputs: the shell runner leaves them alone.
+OWN_SESSION = {"docs/sandbox.md": "tests/docs/test_sandbox_help.py"}
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<lang>[\w+-]*)\s*$")
 _MARKER = re.compile(r"^\s*<!--\s*(?P<marker>[a-z]+:\s*[a-z]+)\s*-->\s*$")
 

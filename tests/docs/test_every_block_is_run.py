@@ -4,7 +4,9 @@ the pages those tests read: a block nobody runs fails here."""
 
 from __future__ import annotations
 
-from tests.docs.blocks import MARKERS, all_blocks, marked
+import pathlib
+
+from tests.docs.blocks import MARKERS, OWN_SESSION, ROOT, all_blocks, marked
 
 
 def test_every_block_has_a_marker():
@@ -34,3 +36,9 @@ def test_blocks_run_page_by_page_are_on_the_pages_their_tests_read():
         elsewhere = [b.where() for b in marked(marker) if b.path not in pages]
         assert not elsewhere, f"{marker} blocks no test runs: {elsewhere}"
         assert all(marked(marker, page) for page in pages), (marker, pages)
+
+
+def test_pages_run_as_one_session_are_read_by_their_test():
+    for page, test in OWN_SESSION.items():
+        assert marked("run: shell", page), page
+        assert pathlib.PurePosixPath(page).name in (ROOT / test).read_text(), (page, test)

@@ -1,4 +1,5 @@
-"""Every `<!-- run: shell -->` block of the docs, run with bash as written, one after another in
+"""Every `<!-- run: shell -->` block of the docs (but those of the pages that run as one session
+under their own test, `blocks.OWN_SESSION`), run with bash as written, one after another in
 one directory, against one sandbox standing in for Branch at the tests' clock; and every
 `<!-- shown: output -->` block checked against what those runs printed.
 
@@ -21,11 +22,11 @@ import typing as t
 
 import pytest
 
-from tests.docs.blocks import Block, marked
+from tests.docs.blocks import OWN_SESSION, Block, marked
 from tests.support.sandbox import NOW, start_sandbox, utc_today
 
-SHELL_BLOCKS = marked("run: shell")
-OUTPUT_BLOCKS = marked("shown: output")
+SHELL_BLOCKS = [b for b in marked("run: shell") if b.path not in OWN_SESSION]
+OUTPUT_BLOCKS = [b for b in marked("shown: output") if b.path not in OWN_SESSION]
 
 
 def _runnable(block: Block, sandbox_url: str) -> str:
