@@ -1,7 +1,8 @@
 """Write the tap's settings into meltano.yml and the docs' settings table
 (docs/reference/settings.md), each stream's columns into docs/reference/streams.md, and
 the table of the credentials each stream family needs into README.md and
-docs/getting-started/real-account.md.
+docs/getting-started/real-account.md, and the sandbox's options (the declarations its `--help`
+shows) into docs/sandbox.md.
 
     python scripts/sync_settings.py          # rewrite them all
     python scripts/sync_settings.py --check  # exit 1 if any is out of date
@@ -21,6 +22,7 @@ import subprocess
 import sys
 
 from tap_branch.tap import TapBranch
+from tap_branch_sandbox import cli as sandbox_cli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEGIN = "      # BEGIN generated settings (scripts/sync_settings.py)\n"
@@ -156,12 +158,15 @@ def streams_doc() -> str:
 
 
 #: What each kind of credential a stream declares means in settings.
+#: (by `Credential.name`; the cohort and organization-wide streams' scope, `app_id` or
+#: `organization_id`, is their family's settings check).
 CREDENTIAL_SETTINGS = {
-    "v1": "`branch_key` and `branch_secret` (or `apps`)",
-    "v1-key": "`branch_key` (or `apps`)",
-    "app-config": "`branch_key` and `branch_secret` (or `apps`), or `user_id` with `app_id`",
-    "v2": "`access_token`, and `app_id` or `organization_id`",
-    "v2-app": "`access_token` and `app_id` (or `apps` entries with an `app_id`)",
+    "key and secret": "`branch_key` and `branch_secret` (or `apps`)",
+    "key only": "`branch_key` (or `apps`)",
+    "key and secret, or user id with app": "`branch_key` and `branch_secret` (or `apps`), or "
+    "`user_id` with `app_id`",
+    "access token": "`access_token`, and `app_id` or `organization_id`",
+    "access token with app": "`access_token` and `app_id` (or `apps` entries with an `app_id`)",
 }
 #: A family's page in the docs, by the stream's package (and, for daily, its module).
 FAMILY_PAGES = {
@@ -177,7 +182,7 @@ FAMILY_PAGES = {
 
 def credentials_of(stream) -> str:
     """The kind of credential a stream declares it needs (the one place that reads it)."""
-    return stream.credentials_needed
+    return stream.credentials.name
 
 
 def _family_of(stream) -> str:
@@ -262,6 +267,12 @@ def main() -> int:
         *(
             (doc, CREDENTIALS_BEGIN, CREDENTIALS_END, credentials_table(doc))
             for doc in CREDENTIALS_DOCS
+        ),
+        (
+            ROOT / "docs" / "sandbox.md",
+            sandbox_cli.BEGIN,
+            sandbox_cli.END,
+            sandbox_cli.option_tables(),
         ),
     ]
     stale = []
