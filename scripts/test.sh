@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: set up (once) a virtualenv with the project and its test extras, then lint and test.
-#   ./scripts/test.sh [pytest args...]
+#   ./scripts/test.sh [pytest args...]       e.g. ./scripts/test.sh tests/unit/test_clock.py
 # VENV=path picks the virtualenv (default .venv); CI passes a fresh one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +25,8 @@ fi
 "$VENV/bin/ruff" check tap_branch tap_branch_sandbox tests benchmarks scripts
 "$VENV/bin/ruff" format --check tap_branch tap_branch_sandbox tests benchmarks scripts
 "$VENV/bin/python" scripts/sync_settings.py --check
-"$VENV/bin/python" -m pytest "$@"
+# Two pytest-xdist workers where there are two cores, as on CI; pyproject's addopts say how they
+# share the tests (tests/support/scheduling.py). `-n 0` among the arguments runs one process.
+workers=0
+if [ "$(nproc)" -ge 2 ]; then workers=2; fi
+"$VENV/bin/python" -m pytest -n "$workers" "$@"
