@@ -9,6 +9,7 @@ import typing as t
 import pytest
 
 from tap_branch import clock
+from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.redaction import SECRETS
 from tests.support.sandbox import (
     NOW,
@@ -47,6 +48,14 @@ def _secrets_of_this_test_only() -> t.Iterator[None]:
     (in random order) would redact words in later tests' logs and errors."""
     yield
     SECRETS.clear()
+
+
+@pytest.fixture(autouse=True)
+def _rate_limiters_of_this_test_only() -> t.Iterator[None]:
+    """The shared rate limiters are process-wide too: a test's requests must not use up the
+    windows of whichever tests run after it in the same (xdist worker) process."""
+    yield
+    reset_shared_limiters()
 
 
 @pytest.fixture
