@@ -37,7 +37,7 @@ import pytest
 
 from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.output.parquet import arrow_type
-from tests.support.postgres_server import NoPostgres, PostgresServer, start_postgres
+from tests.support.postgres_server import PostgresServer
 from tests.support.s3_server import S3Server, start_s3
 from tests.support.sandbox import (
     SANDBOX_APP,
@@ -149,15 +149,10 @@ def _pipe(
 
 
 @pytest.fixture(scope="module")
-def postgres() -> t.Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except NoPostgres as why:
-        pytest.skip(f"no PostgreSQL server could be started: {why}")
-    try:
-        yield server
-    finally:
-        server.stop()
+def postgres(postgres_server: PostgresServer) -> PostgresServer:
+    """The worker's server (tests/external/conftest.py), without this module's schemas."""
+    postgres_server.psql("DROP SCHEMA IF EXISTS records, batches, parquet, s3 CASCADE")
+    return postgres_server
 
 
 @pytest.fixture(scope="module")
