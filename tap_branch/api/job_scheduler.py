@@ -209,6 +209,7 @@ class JobScheduler:
                     most=self._most,
                     failed=self._failed,
                     in_flight=in_flight,
+                    pause=self._pause,
                 )
                 for job, _ in finished:
                     self._done(job.work)
@@ -228,6 +229,15 @@ class JobScheduler:
                 raise _Stopped
             if job.owner in self._errors or self._known[job.owner].get(job.key) is not job:
                 raise _Dropped
+
+    def _pause(self, seconds: float) -> None:
+        """Wait for the next poll, or until the main thread queues work or stops the run."""
+        with self._changed:
+            if not self._stop:
+                self._changed.wait(seconds)
+            if self._stop:
+                self._thread = None  # decided under the lock: a later start is a new thread
+                raise _Stopped
 
     def _submit(self, job: jobs.ReportJob) -> jobs.Job[jobs.ReportJob]:
         self._wanted(job, queued=True)

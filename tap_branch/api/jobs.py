@@ -95,6 +95,7 @@ def run(
     most: int = 1,
     in_flight: t.Iterable[Job[W]] = (),
     failed: t.Callable[[W, Exception], None] | None = None,
+    pause: t.Callable[[float], None] = time.sleep,
 ) -> t.Iterator[tuple[Job[W], R]]:
     """(job, its result) for every piece of `work`, in the order the jobs finish.
 
@@ -108,6 +109,9 @@ def run(
     With `failed`, a piece of work whose submission, poll or timeout raises is handed to
     `failed(work, error)` and dropped, and the other jobs go on (jobs for several owners,
     each failing on its own); without it, the error ends the loop.
+
+    `pause(seconds)` waits for the next poll; one that returns early (work added from another
+    thread) has the new work submitted first when a slot is free.
     """
     flying: list[Job[W]] = list(in_flight)
     while work or flying:
@@ -124,7 +128,8 @@ def run(
         job = min(flying, key=lambda j: j.next_poll)
         delay = job.next_poll - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            pause(delay)
+            continue  # new work first, then the job due earliest (maybe not yet)
         try:
             answer = check(job)
             if isinstance(answer, Pending):
