@@ -22,9 +22,11 @@ import abc
 import collections
 import dataclasses
 import math
+import tempfile
 import time
 import typing as t
 
+import msgspec
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_branch.output import progress
@@ -257,3 +259,38 @@ class ReportJob(abc.ABC):
         named = JobFailed(f"{self.owner}: the {self.kind} for {self.window_text} failed: {error}")
         named.__cause__ = error
         return named
+
+
+def spool(
+    rows: t.Iterable[dict], check: t.Callable[[dict, int], None] | None = None
+) -> tuple[t.IO[bytes], int]:
+    """A result's `rows` in a temporary file, and their count (`check(row, its number)` sees
+    each first); the file is closed when reading fails.
+
+    Whether a result reached the row cap is known only at its end, and records already
+    emitted could not be taken back before splitting the window: so a result is read whole
+    first. On disk, not in memory: memory stays flat. Rows, not records: a cohort row is ~50
+    records, and encoding them once more costs about a third of a result's processing.
+    """
+    spooled = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by `replay`
+    encode = msgspec.json.Encoder().encode
+    count = 0
+    try:
+        for row in rows:
+            count += 1
+            if check is not None:
+                check(row, count)
+            spooled.write(encode(row) + b"\n")
+    except BaseException:
+        spooled.close()
+        raise
+    spooled.seek(0)
+    return spooled, count
+
+
+def replay(spooled: t.IO[bytes]) -> t.Iterator[dict]:
+    """The rows `spool` wrote, read once; the file is closed at their end (or when dropped)."""
+    decode = msgspec.json.Decoder().decode
+    with spooled:
+        for line in spooled:
+            yield decode(line)
