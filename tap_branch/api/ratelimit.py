@@ -32,9 +32,6 @@ from singer_sdk import typing as th
 
 from tap_branch.config.errors import invalid_setting
 
-if t.TYPE_CHECKING:
-    from tap_branch.api.run_caches import RunCaches
-
 #: Seconds added to every window by default (`margin`). Not for the trip to the server: a
 #: request is counted from its answer (`answered`), after the server counted it. For how the
 #: server stamps requests: a request may be counted by one of Branch's servers and the next
@@ -246,8 +243,22 @@ def _simulate(
     return admitted
 
 
+class LimiterSource(t.Protocol):
+    """Who hands out a run's limiters (`tap_branch.api.run_caches.RunCaches`, which builds
+    them from this module: typed here by what it does, so the two modules import one way)."""
+
+    def limiter(
+        self,
+        name: str,
+        windows: t.Sequence[tuple[int, float]],
+        logger: logging.Logger,
+        *,
+        margin: float = ...,
+    ) -> Limiter: ...
+
+
 def configured_limiter(
-    caches: RunCaches,
+    caches: LimiterSource,
     config: t.Mapping[str, t.Any],
     name: str,
     defaults: t.Sequence[tuple[int, float]],

@@ -100,10 +100,10 @@ def test_a_runs_cohort_streams_share_one_limiter_and_two_runs_share_none():
     themselves on one limiter. A second run in the same process (tests, the Airbyte source)
     starts from an idle account, not from the first run's counts."""
     one, two = _cohort_tap(), _cohort_tap()
-    limiter = one.streams["cohort_a"].limiter
-    assert one.streams["cohort_b"].limiter is limiter
+    limiter = one.streams["cohort_a"].api.limiter  # what every cohort call goes through
+    assert one.streams["cohort_b"].api.limiter is limiter
     assert limiter.windows == [(2, 1.0), (5, 60.0)]
-    assert two.streams["cohort_a"].limiter is not limiter
+    assert two.streams["cohort_a"].api.limiter is not limiter
 
 
 def test_budget_counts_what_is_left_in_every_window():
