@@ -7,6 +7,7 @@ FROM python:3.11-slim
 WORKDIR /airbyte/integration_code
 COPY pyproject.toml README.md ./
 COPY tap_branch ./tap_branch
+COPY tap_branch_sandbox ./tap_branch_sandbox
 RUN pip install --no-cache-dir '.[airbyte]' && rm -rf /root/.cache
 
 # Not root: the connector needs no privilege (Airbyte's platform runs connectors as a user too).

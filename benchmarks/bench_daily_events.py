@@ -73,7 +73,7 @@ def start_sandbox(port: int, rows: int, rows_per_file: int) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
-        "tap_branch.sandbox.cli",
+        "tap_branch_sandbox.cli",
         "--port",
         str(port),
         "--quiet",

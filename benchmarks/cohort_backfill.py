@@ -37,7 +37,7 @@ import time
 
 import requests
 
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, padded
+from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS, padded
 
 
 def free_port() -> int:

@@ -76,10 +76,10 @@ def main() -> None:
 
 def inside(report: str) -> None:
     """Run the tap (the rest of the command line) with each thread's work timed."""
-    import tap_branch.columnar.batches as batches
-    import tap_branch.columnar.csv_batches as csv_batches
-    import tap_branch.columnar.records as records
-    import tap_branch.downloads as downloads
+    import tap_branch.files.csv_batches as csv_batches
+    import tap_branch.files.downloads as downloads
+    import tap_branch.output.batch_files as batches
+    import tap_branch.records.columnar.typer as records
 
     spent: collections.Counter = collections.Counter()
     lock = threading.Lock()

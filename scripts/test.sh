@@ -15,14 +15,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet -e '.[test]'
   touch "$stamp"
 fi
-# PyAirbyte, the Airbyte client of tests/test_airbyte_pyairbyte.py, in a virtualenv of its own
+# PyAirbyte, the Airbyte client of tests/external/test_pyairbyte.py, in a virtualenv of its own
 # inside $VENV (it pins many packages); built once, with uv's wheel cache.
-"$VENV/bin/python" tests/pyairbyte_env.py >/dev/null
-# airbyte-cdk (pinned), whose standard source tests tests/test_airbyte_standard.py runs, likewise.
-"$VENV/bin/python" tests/airbyte_cdk_env.py >/dev/null
-# meltanolabs-target-postgres, the BATCH-reading target of tests/test_postgres_batch.py, likewise.
-"$VENV/bin/python" tests/target_postgres_env.py >/dev/null
-"$VENV/bin/ruff" check tap_branch tests benchmarks scripts
-"$VENV/bin/ruff" format --check tap_branch tests benchmarks scripts
+"$VENV/bin/python" tests/support/pyairbyte_env.py >/dev/null
+# airbyte-cdk (pinned), whose standard source tests tests/external/test_airbyte_standard.py runs, likewise.
+"$VENV/bin/python" tests/support/airbyte_cdk_env.py >/dev/null
+# meltanolabs-target-postgres, the BATCH-reading target of tests/external/test_postgres.py, likewise.
+"$VENV/bin/python" tests/support/target_postgres_env.py >/dev/null
+"$VENV/bin/ruff" check tap_branch tap_branch_sandbox tests benchmarks scripts
+"$VENV/bin/ruff" format --check tap_branch tap_branch_sandbox tests benchmarks scripts
 "$VENV/bin/python" scripts/sync_settings.py --check
 "$VENV/bin/python" -m pytest "$@"

@@ -21,7 +21,7 @@ def main() -> None:
     atexit.register(gc.freeze)
     gc.disable()
     try:
-        from tap_branch.progress import quiet_metrics
+        from tap_branch.output.progress import quiet_metrics
         from tap_branch.tap import TapBranch
     finally:
         gc.freeze()

@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import typing as t
 
-from tap_branch.typing import parse_datetime
+from tap_branch.records.typers import parse_datetime
 
 UTC = dt.timezone.utc
 #: An ISO 8601 moment the tap takes as "now" (tests; never needed in production).

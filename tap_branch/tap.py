@@ -15,16 +15,13 @@ from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_va
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
-from tap_branch.catalog_checks import catalog_file, check_catalog
-from tap_branch.connection import (
+from tap_branch.config.catalog_checks import catalog_file, check_catalog
+from tap_branch.config.connection import (
     BranchFault,
     test_connection,
     test_credentials_of_selected_streams,
 )
-from tap_branch.errors import InvalidCatalogError, InvalidStateError
-from tap_branch.progress import RunProgress
-from tap_branch.redaction import SECRETS, install_log_redaction, redact
-from tap_branch.settings import (
+from tap_branch.config.settings import (
     COMMON_SETTINGS,
     check_batch_config,
     check_config,
@@ -38,8 +35,11 @@ from tap_branch.settings import (
     unknown_settings,
     without_nulls,
 )
-from tap_branch.state_checks import check_state, state_file
-from tap_branch.writer import OUTPUT, BufferedMsgSpecWriter
+from tap_branch.config.state_checks import check_state, state_file
+from tap_branch.errors import InvalidCatalogError, InvalidStateError
+from tap_branch.output.progress import RunProgress
+from tap_branch.output.writer import OUTPUT, BufferedMsgSpecWriter
+from tap_branch.redaction import SECRETS, install_log_redaction, redact
 
 if t.TYPE_CHECKING:
     import click
@@ -176,7 +176,7 @@ class TapBranch(Tap):
 
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """`--test`: the connection test (`tap_branch.connection`: one cheap call per credential),
+        """`--test`: the connection test (`tap_branch.config.connection`: one cheap call per credential),
         not the SDK's sync of one record per stream, which would create export jobs and wait
         on them. `--test=schema` stays the SDK's. Either way a bad config is one line a problem,
         not a traceback: a callback's error escapes the SDK's handler."""
@@ -254,7 +254,7 @@ class TapBranch(Tap):
             raise invalid_setting("Not run: " + " ".join(str(gone) for gone in unavailable))
 
     def _test_credentials_of_selected_streams(self) -> list:
-        """The connection test of the selected families (`tap_branch.connection`). A family
+        """The connection test of the selected families (`tap_branch.config.connection`). A family
         whose product this account lacks does not run, the others do: with the default
         selection that is a warning, with a selection made on purpose the run fails at its end
         (returned)."""

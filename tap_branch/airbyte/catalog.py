@@ -25,7 +25,7 @@ from airbyte_protocol.models import (
 from pydantic import ValidationError
 
 from tap_branch.airbyte.inputs import InputError, read_json_file
-from tap_branch.catalog_checks import refuse_unknown_streams
+from tap_branch.config.catalog_checks import refuse_unknown_streams
 
 #: Child streams incremental through their parent's cursor: the field of their rows that
 #: follows it. A scheduled export's jobs are read in `end_date` order, each covering the

@@ -2,9 +2,9 @@
 
 Every message is built and serialised by the Airbyte protocol models
 (`airbyte-protocol-models-pdv2`), except RECORD: the tap's record paths encode
-records straight into the output batch (`tap_branch.writer.OUTPUT`) in the
+records straight into the output batch (`tap_branch.output.writer.OUTPUT`) in the
 envelope it holds, so `AirbyteEnvelope` shapes a RECORD by hand with the fields
-of `AirbyteRecordMessage` (`tests/test_airbyte_protocol.py` pins both of its
+of `AirbyteRecordMessage` (`tests/e2e/airbyte/test_protocol.py` pins both of its
 forms to the model's own output). Records wait in the batch; every other message
 drains it first, so a STATE never overtakes the records it covers.
 
@@ -36,7 +36,7 @@ from airbyte_protocol.models import (
 from singer_sdk.metrics import METRICS_LOGGER_NAME
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 
-from tap_branch.writer import OUTPUT
+from tap_branch.output.writer import OUTPUT
 
 if t.TYPE_CHECKING:
     from tap_branch.airbyte.progress import SyncProgress
@@ -56,7 +56,7 @@ def write(message: AirbyteMessage) -> None:
 
 class AirbyteEnvelope:
     """Airbyte's RECORD message around a record, in the two forms of `SingerEnvelope`
-    (`tap_branch.writer`): a dict to encode, or the text around a record's JSON object;
+    (`tap_branch.output.writer`): a dict to encode, or the text around a record's JSON object;
     counting the records for `progress` when there is one."""
 
     def __init__(self, progress: SyncProgress | None = None) -> None:

@@ -25,10 +25,10 @@ from tap_branch.airbyte.messages import AirbyteEnvelope, AirbyteWriter, write
 from tap_branch.airbyte.progress import SyncProgress
 from tap_branch.airbyte.spec import refuse_unsupported, specification, tap_config
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
-from tap_branch.connection import BranchFault, test_connection
+from tap_branch.config.connection import BranchFault, test_connection
+from tap_branch.output.writer import OUTPUT
 from tap_branch.redaction import redact
 from tap_branch.tap import TapBranch
-from tap_branch.writer import OUTPUT
 
 
 def spec() -> None:

@@ -6,12 +6,12 @@ its `app_id`: a v2 API) and window of at most 7 days (`end_date` exclusive, as t
 API's and the documented result file name `2023-05-12-2023-05-19-...` read), a job:
 `POST {api2_url}/v2/analytics?app_id=|organization_id=&limit=&format=` with the report as
 JSON body and the `Access-Token` header, polled at `GET /v2/analytics/<job_id>` until
-FINISHED, then the signed result file (CSV or JSON, `tap_branch.result_files`) spooled to
+FINISHED, then the signed result file (CSV or JSON, `tap_branch.files.result_files`) spooled to
 disk and counted: a window whose result reaches the record limit may be cut, so it is asked
-again in halves (`tap_branch.date_windows`), and a single day at the limit fails naming it.
+again in halves (`tap_branch.api.date_windows`), and a single day at the limit fails naming it.
 
 Up to `aggregate_max_concurrent_jobs` windows are in flight at once, on the polling loop
-cohorts use (`tap_branch.jobs`), every call paced by the shared limiter `aggregate`; results
+cohorts use (`tap_branch.api.jobs`), every call paced by the shared limiter `aggregate`; results
 are read in the order their jobs finish. Rows become records as the Query API's do
 (`QueryStream._record`: the day in the dashboard zone, typed dimensions, `dimension_values`),
 with the same settling window (`aggregate_settle_days`); the bookmark passes a window's days
@@ -32,14 +32,14 @@ import msgspec
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import jobs
-from tap_branch.apps import scope_field, v2_app_ids
-from tap_branch.auth import AccessTokenAuthenticator
-from tap_branch.date_windows import halves
-from tap_branch.downloads import FileReader, file_label
+from tap_branch.api import jobs
+from tap_branch.api.auth import AccessTokenAuthenticator
+from tap_branch.api.date_windows import halves
+from tap_branch.api.ratelimit import configured_limiter
+from tap_branch.config.apps import scope_field, v2_app_ids
 from tap_branch.errors import DownloadError, json_answer
-from tap_branch.ratelimit import configured_limiter
-from tap_branch.result_files import csv_dicts, json_array_items
+from tap_branch.files.downloads import FileReader, file_label
+from tap_branch.files.result_files import csv_dicts, json_array_items
 from tap_branch.streams.analytics import catalog, reports, zones
 from tap_branch.streams.analytics.query import QueryStream, Window, owner_label
 

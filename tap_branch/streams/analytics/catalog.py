@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tap_branch.schemas.event_topics import EO_TOPICS
+from tap_branch.records.schemas.event_topics import EO_TOPICS
 
 #: Current reference and MCP client: the event topics (with the legacy list's
 #: `eo_web_to_app_auto_redirect`, possibly gone: Branch then answers an error naming it), the

@@ -1,6 +1,6 @@
 """Query API (analytics-apis.md, section 1): one stream `query_<name>` per configured report.
 
-Per app (`tap_branch.apps`) and window of at most 7 days (`end_date` exclusive), one
+Per app (`tap_branch.config.apps`) and window of at most 7 days (`end_date` exclusive), one
 `POST {api2_url}/v1/query/analytics` with the app's `branch_key`/`branch_secret` in the body,
 then every page Branch links (`paging.next_url`, carrying its `query_id` and `after`), the
 same body re-sent. A window whose rows do not add up to `paging.total_count`, repeat a day
@@ -27,15 +27,16 @@ from urllib.parse import parse_qsl, urlsplit
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import clock, date_windows
-from tap_branch.apps import app_partitions, configured_apps, find_app, secret_setting
-from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.client import Branch2Stream
+from tap_branch import clock
+from tap_branch.api import date_windows
+from tap_branch.api.auth import BranchKeyAuthenticator
+from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
+from tap_branch.api.stream import Branch2Stream
+from tap_branch.config.apps import app_partitions, configured_apps, find_app, secret_setting
+from tap_branch.config.probes import Probe, deselect_advice
+from tap_branch.config.settings import parse_date
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
-from tap_branch.probes import Probe, deselect_advice
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
-from tap_branch.sdk_internals import sibling_streams
-from tap_branch.settings import parse_date
+from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.streams.analytics import catalog, reports, zones
 
 PATH = "/v1/query/analytics"

@@ -17,9 +17,9 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_branch.settings import invalid_setting
+from tap_branch.config.settings import invalid_setting
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES
 from tap_branch.streams.analytics import catalog
-from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 SETTING = "query_reports"
 AGGREGATE_SETTING = "aggregate_reports"

@@ -36,7 +36,7 @@ import typing as t
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_branch import jobs
+from tap_branch.api import jobs
 
 if t.TYPE_CHECKING:
     from tap_branch.streams.cohort.stream import CohortStream, Window

@@ -14,9 +14,9 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_branch.settings import invalid_setting
+from tap_branch.config.settings import invalid_setting
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES
 from tap_branch.streams.cohort import catalog
-from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 DEFAULT_REPORT = {
     "name": "installs_by_campaign",

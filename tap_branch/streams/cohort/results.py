@@ -31,9 +31,8 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.file_checks import json_kind
-from tap_branch.streams.cohort.catalog import result_key_variants
-from tap_branch.typing import (
+from tap_branch.files.checks import json_kind
+from tap_branch.records.typers import (
     EXTRA,
     UNPARSED,
     as_text,
@@ -42,6 +41,7 @@ from tap_branch.typing import (
     parse_number,
     parse_number_keeping_integers,
 )
+from tap_branch.streams.cohort.catalog import result_key_variants
 
 if t.TYPE_CHECKING:
     from tap_branch.streams.cohort.reports import CohortReport

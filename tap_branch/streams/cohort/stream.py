@@ -6,13 +6,13 @@ until FINISHED, then the result file behind a signed URL. Several windows are
 submitted before any is polled (`cohort_max_concurrent_jobs`), so Branch computes
 them side by side and a backfill costs about one job latency plus what the rate
 limits impose, not the sum of the latencies. The submit/poll/timeout loop is the
-one Custom Exports use too (`tap_branch.jobs`), run for every cohort stream of the run
+one Custom Exports use too (`tap_branch.api.jobs`), run for every cohort stream of the run
 in one background thread (`background`): API calls go out at the limiter's pace while
 the main thread processes results, and the next selected reports' windows are submitted
 while a report's last jobs run, so reports overlap as windows do.
 
 Every API call (submissions and polls) passes the process-wide limiter
-`tap_branch.ratelimit.configured_limiter(config, "cohort", ...)`, so all cohort streams
+`tap_branch.api.ratelimit.configured_limiter(config, "cohort", ...)`, so all cohort streams
 together stay within Branch's 2/s, 5/min, 150/h.
 
 Bookmarks: a cohort day's band values change until its last band has passed. The
@@ -35,17 +35,18 @@ import requests
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import clock, jobs
-from tap_branch.apps import default_app_id, scope_field
-from tap_branch.auth import AccessTokenAuthenticator
-from tap_branch.client import Branch2Stream
-from tap_branch.date_windows import halves
-from tap_branch.downloads import FileReader, file_label
+from tap_branch import clock
+from tap_branch.api import jobs
+from tap_branch.api.auth import AccessTokenAuthenticator
+from tap_branch.api.date_windows import halves
+from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
+from tap_branch.api.stream import Branch2Stream
+from tap_branch.config.apps import default_app_id, scope_field
+from tap_branch.config.settings import invalid_setting, parse_date
 from tap_branch.errors import DownloadError, describe_response, json_answer
-from tap_branch.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
-from tap_branch.result_files import csv_dicts, json_array_items
-from tap_branch.sdk_internals import sibling_streams
-from tap_branch.settings import invalid_setting, parse_date
+from tap_branch.files.downloads import FileReader, file_label
+from tap_branch.files.result_files import csv_dicts, json_array_items
+from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.streams.cohort import catalog, reports
 from tap_branch.streams.cohort.background import CohortJobs, Result
 from tap_branch.streams.cohort.results import RowExpander

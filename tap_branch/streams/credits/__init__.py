@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from tap_branch.probes import Probe
+from tap_branch.config.probes import Probe
 from tap_branch.streams.credits.app_config import AppConfigStream
 from tap_branch.streams.credits.base import PublicApiStream
 from tap_branch.streams.credits.identities import SETTING as IDENTITIES_SETTING

@@ -19,9 +19,10 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import BranchApp, configured_apps, secret_setting, v2_app_ids
-from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.client import BranchStream
+from tap_branch.api.auth import BranchKeyAuthenticator
+from tap_branch.api.stream import BranchStream
+from tap_branch.config.apps import BranchApp, configured_apps, secret_setting, v2_app_ids
+from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.errors import (
     CREDENTIALS,
     UNAVAILABLE,
@@ -32,9 +33,8 @@ from tap_branch.errors import (
     refuses_credentials,
     rejection_kind,
 )
-from tap_branch.probes import Probe, deselect_advice
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, DictTyper
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
-from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 
 if t.TYPE_CHECKING:
     import requests
@@ -118,7 +118,7 @@ class AppConfigStream(BranchStream):
             app.app_id: app for app in configured_apps(self.config) if app.branch_secret
         }
         if self.config.get(USER_ID_SETTING):
-            # The legacy form reads an app by its app_id (tap_branch.apps: the v2 rule).
+            # The legacy form reads an app by its app_id (tap_branch.config.apps: the v2 rule).
             for app_id in v2_app_ids(self.config, [self.name]):
                 keyed.setdefault(app_id, None)
         return keyed

@@ -21,9 +21,9 @@ from functools import cached_property
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import BranchApp, configured_apps, find_app
-from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.client import BranchStream
+from tap_branch.api.auth import BranchKeyAuthenticator
+from tap_branch.api.stream import BranchStream
+from tap_branch.config.apps import BranchApp, configured_apps, find_app
 from tap_branch.errors import (
     CREDENTIALS,
     REFUSED,
@@ -33,11 +33,11 @@ from tap_branch.errors import (
     describe_response,
     rejection_kind,
 )
+from tap_branch.output.sdk_internals import StreamStateManager, state_manager_of
+from tap_branch.records.typers import DictTyper
 from tap_branch.redaction import redact
-from tap_branch.sdk_internals import StreamStateManager, state_manager_of
 from tap_branch.streams.credits.identities import SETTING as IDENTITIES_SETTING
 from tap_branch.streams.credits.identities import configured_identities
-from tap_branch.typing import DictTyper
 
 if t.TYPE_CHECKING:
     import requests

@@ -15,15 +15,15 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_branch import clock
 from tap_branch.errors import describe_response, json_answer
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES
 from tap_branch.redaction import redact
 from tap_branch.streams.credits.app_config import USER_ID_SETTING, AppConfigStream
 from tap_branch.streams.credits.base import PublicApiStream
-from tap_branch.typing import CATCH_ALL_PROPERTIES
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_branch.apps import BranchApp
+    from tap_branch.config.apps import BranchApp
 
 #: Branch's default `length`: the one page size its documents promise it answers in full.
 BRANCH_DEFAULT_LENGTH = 100

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 from tap_branch import clock
-from tap_branch.apps import v2_app_ids
-from tap_branch.probes import Probe, deselect_advice
-from tap_branch.schemas.event_topics import READINESS_TOPICS
+from tap_branch.config.apps import v2_app_ids
+from tap_branch.config.probes import Probe, deselect_advice
+from tap_branch.records.schemas.event_topics import READINESS_TOPICS
 from tap_branch.streams.custom_exports.readiness import floor_hour
 from tap_branch.streams.custom_exports.settings import SETTINGS
 from tap_branch.streams.custom_exports.stream import build_streams

@@ -1,5 +1,5 @@
 """Custom Exports: creating an export job (`POST /v2/logs`) and waiting for its files
-(polled by the loop cohort jobs use too, `tap_branch.jobs`)."""
+(polled by the loop cohort jobs use too, `tap_branch.api.jobs`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import re
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch import jobs
+from tap_branch.api import jobs
 from tap_branch.errors import branch_error_message, describe_response, json_answer
+from tap_branch.records.typers import parse_count
 from tap_branch.streams.custom_exports.readiness import branch_time
-from tap_branch.typing import parse_count
 
 _NOT_AVAILABLE = "is not available for exports"
 _DONE = {"complete", "completed", "success", "succeeded"}

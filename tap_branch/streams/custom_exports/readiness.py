@@ -14,7 +14,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
 from tap_branch.errors import branch_error_message, describe_response, json_answer
-from tap_branch.schemas.event_topics import READINESS_TOPICS
+from tap_branch.records.schemas.event_topics import READINESS_TOPICS
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)

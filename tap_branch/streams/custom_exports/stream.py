@@ -29,11 +29,21 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
-from tap_branch.apps import v2_app_ids
-from tap_branch.auth import AccessTokenAuthenticator
-from tap_branch.client import Branch2Stream
+from tap_branch.api.auth import AccessTokenAuthenticator
+from tap_branch.api.ratelimit import shared_limiter
+from tap_branch.api.stream import Branch2Stream
 from tap_branch.clock import parse_moment
-from tap_branch.downloads import (
+from tap_branch.config.apps import v2_app_ids
+from tap_branch.config.retention import clamp_to_retention
+from tap_branch.config.settings import parse_date
+from tap_branch.config.state_checks import ISO_MOMENT
+from tap_branch.errors import (
+    RequestRejected,
+    branch_error_message,
+    describe_response,
+    refuses_credentials,
+)
+from tap_branch.files.downloads import (
     FileReader,
     file_done_entry,
     file_label,
@@ -41,21 +51,12 @@ from tap_branch.downloads import (
     json_lines,
     same_file_in,
 )
-from tap_branch.errors import (
-    RequestRejected,
-    branch_error_message,
-    describe_response,
-    refuses_credentials,
-)
-from tap_branch.progress import progress_of
-from tap_branch.ratelimit import shared_limiter
+from tap_branch.output.progress import progress_of
+from tap_branch.output.sdk_internals import sibling_streams
+from tap_branch.records.schemas.event_topics import REPORT_TYPES
+from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, DictTyper
 from tap_branch.redaction import redact
-from tap_branch.retention import clamp_to_retention
-from tap_branch.schemas.event_topics import REPORT_TYPES
-from tap_branch.schemas.ontology import RawMillis, ontology_properties
-from tap_branch.sdk_internals import sibling_streams
-from tap_branch.settings import parse_date
-from tap_branch.state_checks import ISO_MOMENT
 from tap_branch.streams.custom_exports.fields import fields_for
 from tap_branch.streams.custom_exports.jobs import ExportJobs, JobFiles, job_days
 from tap_branch.streams.custom_exports.readiness import (
@@ -64,7 +65,6 @@ from tap_branch.streams.custom_exports.readiness import (
     floor_hour,
 )
 from tap_branch.streams.custom_exports.settings import MAX_WINDOW_DAYS, setting_default
-from tap_branch.typing import CATCH_ALL_PROPERTIES, DictTyper
 
 if t.TYPE_CHECKING:
     import requests
@@ -85,7 +85,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     replication_key = "timestamp"
     bookmarks_per_record = False  # finished windows move it (`get_records`)
     is_sorted = False
-    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    #: Checked when a --state is loaded (`tap_branch.config.state_checks`).
     state_keys: t.ClassVar[dict] = {
         PROGRESS: {
             "type": "object",

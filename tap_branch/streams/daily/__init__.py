@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import typing as t
 
-from tap_branch.apps import configured_apps, secret_setting
-from tap_branch.probes import Probe, deselect_advice
+from tap_branch.config.apps import configured_apps, secret_setting
+from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.streams.daily import v1, v3
 
 if t.TYPE_CHECKING:

@@ -25,12 +25,9 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_branch import clock
-from tap_branch.apps import BranchApp, app_partitions, find_app
-from tap_branch.client import BranchStream
-from tap_branch.columnar.batches import BatchFiles
-from tap_branch.columnar.csv_batches import csv_batches
-from tap_branch.columnar.records import ColumnarRows, ColumnarTyper, typed_then_rows
-from tap_branch.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
+from tap_branch.api.stream import BranchStream
+from tap_branch.config.apps import BranchApp, app_partitions, find_app
+from tap_branch.config.settings import parse_date
 from tap_branch.errors import (
     DownloadError,
     FatalAPIError,
@@ -38,10 +35,13 @@ from tap_branch.errors import (
     error_in_body,
     json_answer,
 )
-from tap_branch.progress import progress_of
+from tap_branch.files.csv_batches import csv_batches
+from tap_branch.files.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
+from tap_branch.output.batch_files import BatchFiles
+from tap_branch.output.progress import progress_of
+from tap_branch.records.columnar.typer import ColumnarRows, ColumnarTyper, typed_then_rows
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
-from tap_branch.settings import parse_date
-from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
 Manifest = t.Mapping[str, t.Sequence[str]]
 
@@ -184,7 +184,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     ) -> t.Iterator[dict | ColumnarRows]:
         """Typed records of one csv.gz file; the header decides the columns.
 
-        Batches of rows typed a column at a time (`tap_branch.columnar`) where the stream's
+        Batches of rows typed a column at a time (`tap_branch.records.columnar`) where the stream's
         records may be written as built JSON (`columnar_plan`), else one dict per row.
         A file pyarrow cannot read to the end goes on with the row path after the rows read.
         """
@@ -231,7 +231,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         constants: dict,
         skip: int = 0,
     ) -> t.Iterator[dict]:
-        """The file's records one row at a time (`tap_branch.typing.RowTyper`), after `skip`."""
+        """The file's records one row at a time (`tap_branch.records.typers.RowTyper`), after `skip`."""
         rows = self.file_rows(app, day, index, url, source)
         header = next(rows, None)
         if header is None:
@@ -339,7 +339,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 yield item
 
     def get_batches(self, batch_config, context: dict | None = None):
-        """BATCH messages written from the columnar batches (`tap_branch.columnar.batches`):
+        """BATCH messages written from the columnar batches (`tap_branch.output.batch_files`):
         one message per completed day, then its STATE; the SDK's own batcher otherwise."""
         files = BatchFiles.for_stream(self, batch_config)
         if files is None:

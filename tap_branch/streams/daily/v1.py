@@ -14,9 +14,9 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_branch.apps import BranchApp
-from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.schemas.daily_export import (
+from tap_branch.api.auth import BranchKeyAuthenticator
+from tap_branch.config.apps import BranchApp
+from tap_branch.records.schemas.daily_export import (
     EVENT_COLUMNS,
     LINK_CLICK_COLUMNS,
     LINK_COLUMNS,

@@ -29,14 +29,15 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_branch import clock
-from tap_branch.apps import BranchApp
-from tap_branch.auth import BranchKeyAuthenticator
-from tap_branch.columnar.records import ColumnarRows, raw_millis_copies
-from tap_branch.downloads import file_done_entry, file_label, files_to_read
-from tap_branch.retention import clamp_to_retention
-from tap_branch.schemas.event_topics import EO_TOPICS
-from tap_branch.schemas.ontology import RawMillis, ontology_properties
-from tap_branch.state_checks import ISO_MOMENT
+from tap_branch.api.auth import BranchKeyAuthenticator
+from tap_branch.config.apps import BranchApp
+from tap_branch.config.retention import clamp_to_retention
+from tap_branch.config.state_checks import ISO_MOMENT
+from tap_branch.files.downloads import file_done_entry, file_label, files_to_read
+from tap_branch.records.columnar.typer import ColumnarRows, raw_millis_copies
+from tap_branch.records.schemas.event_topics import EO_TOPICS
+from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
     EXPORT_DATE_PROPERTY,
@@ -45,7 +46,6 @@ from tap_branch.streams.daily.files import (
     midnight,
     parse_manifest,
 )
-from tap_branch.typing import CATCH_ALL_PROPERTIES, RowTyper
 
 #: Topics Branch documents for Daily Exports v3 (each gets a `daily_<topic>` stream).
 TOPICS = EO_TOPICS
@@ -67,7 +67,7 @@ class DailyV3Stream(DailyFileStream):
     path = "/v3/export"
     primary_keys = ("app_id", "id")
     schema = SCHEMA
-    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    #: Checked when a --state is loaded (`tap_branch.config.state_checks`).
     state_keys: t.ClassVar[dict] = {
         PROGRESS: {
             "type": "object",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 
-from tap_branch.apps import default_app_id
-from tap_branch.probes import Probe, deselect_advice
+from tap_branch.config.apps import default_app_id
+from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.streams.scheduled.api import configured_subscriptions
 from tap_branch.streams.scheduled.streams import (
     SETTINGS,

@@ -19,16 +19,16 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.apps import default_app_id
+from tap_branch.config.apps import default_app_id
+from tap_branch.config.settings import invalid_setting
 from tap_branch.errors import NoAnswerError, RequestRejected, json_answer
+from tap_branch.records.typers import parse_count, parse_datetime
 from tap_branch.redaction import strip_query
-from tap_branch.settings import invalid_setting
-from tap_branch.typing import parse_count, parse_datetime
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_branch.client import BranchStream
+    from tap_branch.api.stream import BranchStream
 
 SUBSCRIPTIONS_PATH = "/scheduled-exports/logs/subscriptions"
 JOBS_PATH = "/scheduled-exports/logs/subscription/{subscription_id}/jobs"

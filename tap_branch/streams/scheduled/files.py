@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_branch.downloads import csv_rows, json_lines
+from tap_branch.files.downloads import csv_rows, json_lines
 
 CSV, JSON, PARQUET = "csv", "json", "parquet"
 _PARQUET_BATCH_ROWS = 4096

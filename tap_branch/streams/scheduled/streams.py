@@ -29,24 +29,25 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
-from tap_branch.apps import v2_app_ids
-from tap_branch.auth import AccessTokenAuthenticator
-from tap_branch.client import Branch2Stream
+from tap_branch.api.auth import AccessTokenAuthenticator
+from tap_branch.api.stream import Branch2Stream
 from tap_branch.clock import parse_moment
-from tap_branch.columnar import encode
-from tap_branch.columnar.csv_batches import csv_batches
-from tap_branch.columnar.records import (
+from tap_branch.config.apps import v2_app_ids
+from tap_branch.config.retention import clamp_to_retention
+from tap_branch.config.settings import invalid_setting, parse_date
+from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
+from tap_branch.files.csv_batches import csv_batches
+from tap_branch.files.downloads import FileReader, file_label
+from tap_branch.output.progress import progress_of
+from tap_branch.records.columnar import encode
+from tap_branch.records.columnar.typer import (
     ColumnarRows,
     ColumnarTyper,
     raw_millis_copies,
     typed_then_rows,
 )
-from tap_branch.downloads import FileReader, file_label
-from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
-from tap_branch.progress import progress_of
-from tap_branch.retention import clamp_to_retention
-from tap_branch.schemas.ontology import RawMillis, millis_column, ontology_properties
-from tap_branch.settings import invalid_setting, parse_date
+from tap_branch.records.schemas.ontology import RawMillis, millis_column, ontology_properties
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 from tap_branch.streams.scheduled.api import (
     FAILED,
     SUCCEEDED,
@@ -57,7 +58,6 @@ from tap_branch.streams.scheduled.api import (
     configured_subscriptions,
 )
 from tap_branch.streams.scheduled.files import CSV, PARSERS, file_format
-from tap_branch.typing import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 
 SETTINGS = [
     th.Property(
@@ -170,7 +170,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
     primary_keys = ("subscription_id", "job_id")
     replication_key = "end_date"
     bookmarks_per_record = False  # finished jobs move it (`_mark_done`)
-    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    #: Checked when a --state is loaded (`tap_branch.config.state_checks`).
     state_keys: t.ClassVar[dict] = {
         "jobs_at_bookmark": {"type": "array", "items": {"type": "string"}},
     }
@@ -466,7 +466,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
     state_partitioning_keys = ("subscription_id",)
     primary_keys = ("subscription_id", "job_id", "file_index", "row_number")
     schema = rows_schema()
-    #: Checked when a --state is loaded (`tap_branch.state_checks`).
+    #: Checked when a --state is loaded (`tap_branch.config.state_checks`).
     state_keys: t.ClassVar[dict] = {
         "progress": {
             "type": "object",
@@ -512,7 +512,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                     if isinstance(record, dict):
                         rows_done += 1
                         yield record
-                    else:  # a batch of a csv file's rows (`tap_branch.columnar`)
+                    else:  # a batch of a csv file's rows (`tap_branch.records.columnar`)
                         rows_done += record.count
                         yield from self.records_of_rows(record)
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
@@ -596,7 +596,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
         constants: dict,
         skip: int = 0,
     ) -> t.Iterator[dict]:
-        """A csv file's rows one by one (`tap_branch.typing.RowTyper`), after `skip` rows (read
+        """A csv file's rows one by one (`tap_branch.records.typers.RowTyper`), after `skip` rows (read
         and numbered, not typed)."""
         items = self._reader.items(
             job.urls[index],
@@ -633,7 +633,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
     def _columnar_records(
         self, sub: Subscription, job: Job, index: int, where: str, constants: dict
     ) -> t.Iterator[ColumnarRows | dict]:
-        """A csv file's rows a batch at a time (`tap_branch.columnar`), typed like the row path
+        """A csv file's rows a batch at a time (`tap_branch.records.columnar`), typed like the row path
         above: the keys are the typer's constants (a file column of their name is kept in
         `extra_columns`), `row_number` from a column of numbers added to each batch in the file's order, and the
         raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""

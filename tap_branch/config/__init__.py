@@ -1,0 +1,1 @@
+"""Settings, apps, catalog and state checks, the connection test: what is checked before a request."""

@@ -1,0 +1,1 @@
+"""What leaves the tap: the message writer, batch files, progress lines and the SDK shim."""

@@ -1,0 +1,266 @@
+"""Every use of the Singer SDK's private internals, in one place.
+
+The SDK (0.54) has no public API for what these do; everything else in tap-branch uses its
+public API only. When an SDK upgrade changes one of these internals, this module and its
+contract test (`tests/unit/output/test_route_contract.py`) break, not the streams.
+
+- `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream),
+  and the columnar one (`write_record_lines`: RECORD lines built a batch of rows at a time),
+  and the records the SDK's batcher takes (`records_to_batch`), for the tap's own batch files.
+- `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
+  record by record, and that write STATE themselves when a unit is complete.
+- `state_manager_of`: a stream's own `StreamStateManager` subclass.
+- `sibling_streams`: the other streams of the tap a stream belongs to.
+- `log_request_duration`: the SDK's per-request timer metric, for requests the tap sends itself.
+- `write_batch_message`: a BATCH message written between two batches `get_batches` yields.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+import msgspec
+from singer_sdk.contrib.msgspec import enc_hook
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.streams._state import StreamStateManager
+
+from tap_branch import clock
+from tap_branch.output.writer import OUTPUT
+from tap_branch.records.columnar.typer import JSON_LINES
+
+__all__ = [
+    "FastRecordMixin",
+    "ManualState",
+    "StreamStateManager",
+    "log_request_duration",
+    "sibling_streams",
+    "state_manager_of",
+    "write_batch_message",
+]
+
+_RECORD_CLOCK_EVERY = 1024
+
+# The SDK's own record encoding (`MsgSpecWriter`): same hook, decimals as numbers.
+_encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+
+
+class FastRecordMixin:
+    """Emit RECORD messages with the per-record work done once per stream.
+
+    The SDK's record path, per record: copies the record to pop deselected
+    properties, conforms every value recursively, loops over stream maps,
+    builds a message object, reads the clock, and flushes stdout. For exports
+    of millions of rows that is most of the run. Here:
+    - the deselected top-level properties are computed once and popped
+      (nested selection falls back to the SDK's walk);
+    - values are already typed by `tap_branch.records.typers`, so conformance is off;
+    - when the only stream map is the SDK's identity map without flattening,
+      the message is encoded straight to stdout's buffer; any other stream map
+      configuration takes the SDK's own path, so mapping keeps working;
+    - `time_extracted` is read every 1024 records rather than every record;
+    - lines go to the tap writer's batch (`tap_branch.output.writer.OUTPUT`), written
+      in large chunks and drained before every STATE, so STATE never overtakes
+      the records before it.
+    """
+
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    #: False: every record takes the SDK's own path (the contract test compares the two).
+    fast_records: bool = True
+    #: True while the stream writes batch files (set by `BranchStream.get_batches`).
+    _batching: bool = False
+
+    @cached_property
+    def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
+        """(deselected top-level properties, needs the SDK's nested pop, fast write allowed)."""
+        mask = self.mask
+        deselected: list[str] = []
+        nested = False
+        for breadcrumb, selected in mask.items():
+            if len(breadcrumb) == 2 and breadcrumb[0] == "properties":
+                if not selected:
+                    deselected.append(breadcrumb[1])
+            elif len(breadcrumb) > 2 and not selected:
+                nested = True
+        maps = self.stream_maps
+        identity = (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == self.name
+        )
+        return tuple(deselected), nested, identity
+
+    def _write_record_message(self, record: dict) -> None:
+        if not self.fast_records:
+            super()._write_record_message(record)
+            return
+        deselected, nested, identity = self._emit_plan
+        for name in deselected:
+            record.pop(name, None)
+        if nested:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        if not identity:
+            # The SDK's own path: stream maps, aliases, flattening. Conformance is NONE.
+            for message in self._generate_record_messages_after_selection(record):
+                self._tap.write_message(message)
+            self.state_manager.is_flushed = False
+            return
+        count = getattr(self, "_records_since_clock", _RECORD_CLOCK_EVERY)
+        if count >= _RECORD_CLOCK_EVERY:
+            self._time_extracted = clock.now()  # a datetime: msgspec writes it as the SDK path does
+            count = 0
+        self._records_since_clock = count + 1
+        # Keys in the order of the SDK's RecordMessage.to_dict.
+        message = OUTPUT.envelope.message(
+            self.name, record, self._time_extracted, self._stream_version
+        )
+        buffer = OUTPUT.buffer
+        _encoder.encode_into(message, buffer, len(buffer))
+        buffer += b"\n"
+        OUTPUT.line_added()
+        self.state_manager.is_flushed = False
+
+    def get_record_counter(self, **kwargs: t.Any):
+        # Public since SDK 0.51; kept so the columnar path counts its records in the same metric.
+        self._record_counter = super().get_record_counter(**kwargs)
+        return self._record_counter
+
+    @property
+    def columnar_deselected(self) -> tuple[str, ...] | None:
+        """The top-level properties to leave out of records whose JSON the stream builds itself
+        (`tap_branch.records.columnar`), or None when every record must be a dict taking the path above:
+        stream maps, nested selection, a record limit (`--test`), child streams."""
+        deselected, nested, identity = self._emit_plan
+        if (
+            not self.fast_records
+            or nested
+            or not identity
+            or self.ABORT_AT_RECORD_COUNT is not None
+            or self.child_streams
+        ):
+            return None
+        return deselected
+
+    @property
+    def batch_deselected(self) -> tuple[str, ...]:
+        """The top-level properties the catalog leaves out: not written into batch files."""
+        return self._emit_plan[0]
+
+    def records_to_batch(self, context: dict | None) -> t.Iterator[dict]:
+        """The records the SDK's batcher would take (`Stream.get_batches`): the stream's state
+        advances as they are given, no RECORD message is written."""
+        return self._sync_records(context, write_messages=False)
+
+    def line_affixes(self) -> tuple[str, str]:
+        """The text around each record's JSON in lines the stream builds a batch of rows at a
+        time (`tap_branch.records.columnar.typer.typed_ahead`, which asks as it hands a batch to be
+        typed): plain JSON lines for a batch file, else the output's RECORD message."""
+        if self._batching:
+            return JSON_LINES
+        self._time_extracted = clock.now()
+        self._records_since_clock = 0
+        return OUTPUT.envelope.affixes(self.name, self._time_extracted, self._stream_version)
+
+    def records_of_rows(self, rows: t.Any) -> t.Iterator[dict]:
+        """What `get_records` gives for a batch of rows (`ColumnarRows`): their dicts while
+        the SDK's batcher takes them (parquet), else nothing: they are written here as RECORD
+        lines (`write_record_lines`)."""
+        if self._batching:
+            yield from rows.records()
+        else:
+            self.write_record_lines(rows)
+
+    def write_record_lines(self, rows: t.Any) -> None:
+        """RECORD messages for a batch of rows (`tap_branch.records.columnar.typer.ColumnarRows`),
+        typed with `line_affixes`: the same bytes `_write_record_message` writes for the same
+        records (tests/unit/output/test_route_contract.py), in the envelope of the output."""
+        if not self.selected:
+            return
+        OUTPUT.add_lines(rows.lines())
+        OUTPUT.envelope.records_written(self.name, rows.count)
+        self._record_counter.increment(rows.count)
+        self.state_manager.is_flushed = False
+
+    def _generate_record_messages_after_selection(self, record: dict):
+        import singer_sdk.singerlib as singer
+
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=clock.now(),
+                )
+
+    def _process_record(self, record, child_context=None, partition_context=None) -> None:
+        # Streams without children: the SDK would still evaluate the first stream
+        # map's filter and build a child context for every record.
+        if self.child_streams or not self.fast_records:
+            super()._process_record(
+                record, child_context=child_context, partition_context=partition_context
+            )
+            return
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value
+
+
+class ManualState:
+    """Mixed into the base stream: bookmark per record (the SDK's way) or by hand."""
+
+    #: False: records never move the bookmark; the stream calls `checkpoint` itself.
+    bookmarks_per_record: bool = True
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        if self.bookmarks_per_record:
+            super()._increment_stream_state(latest_record, context=context)
+
+    def finalize_state(self, context: dict | None) -> None:
+        """Clear the SDK's progress markers (signpost, starting value) from a partition's state,
+        or the stream's when `context` is None: what `_sync_records` does at its end, for
+        streams that sync without it (BATCH messages of their own)."""
+        self._finalize_state(self.get_context_state(context) if context else self.stream_state)
+
+    def write_state_now(self) -> None:
+        """Emit STATE now, with whatever the stream's state holds."""
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+
+def write_batch_message(stream: t.Any, encoding: t.Any, manifest: list[str]) -> None:
+    """A BATCH message for `manifest`, as the SDK writes one for each batch `get_batches`
+    yields (`Stream._sync_batches`), for a stream that must announce files between two."""
+    stream._write_batch_message(encoding=encoding, manifest=manifest)
+
+
+def state_manager_of(stream: t.Any, manager_class: type[StreamStateManager]) -> StreamStateManager:
+    """The stream's state manager, made once of `manager_class` (the SDK keeps it privately)."""
+    if stream._state_manager is None:
+        stream._state_manager = manager_class(
+            tap_name=stream.tap_name,
+            stream_name=stream.name,
+            tap_state=stream.tap_state,
+            state_partitioning_keys=stream.state_partitioning_keys,
+            is_sorted=stream.is_sorted,
+            check_sorted=stream.check_sorted,
+        )
+    return stream._state_manager
+
+
+def log_request_duration(
+    stream: t.Any, endpoint: str, response: t.Any, context: dict | None
+) -> None:
+    """The `http_request_duration` metric the SDK writes for the requests it sends itself."""
+    stream._write_request_duration_log(
+        endpoint=endpoint, response=response, context=context, extra_tags=None
+    )
+
+
+def sibling_streams(stream: t.Any) -> list[t.Any]:
+    """Every stream of the tap `stream` belongs to (the SDK keeps the tap privately)."""
+    return list(stream._tap.streams.values())

@@ -1,0 +1,1 @@
+"""Records: typing cells, JSON shapes, the columnar typer and the streams' schemas."""

@@ -1,0 +1,142 @@
+"""Without a catalog every stream is selected: streams lacking credentials are skipped, not fatal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.tap_runner import run_tap
+
+
+def test_v1_only_credentials_sync_the_v1_streams_and_skip_the_rest(sandbox, base_config):
+    config = {k: v for k, v in base_config.items() if k not in ("access_token",)}
+    run = run_tap(config)
+    assert run.error is None
+    assert {"links", "link_clicks", "events"} <= run.streams_with_records
+    assert not any(name.startswith("cohort_") for name in run.streams_with_records)
+    assert "Skipping streams without their credentials" in run.logs
+    assert "access_token" in run.logs
+
+
+def test_an_explicit_selection_without_credentials_fails_naming_the_setting(sandbox, base_config):
+    config = {k: v for k, v in base_config.items() if k not in ("branch_secret",)}
+    run = run_tap(config, select=["links"], expect_error=True)
+    assert run.error is not None
+    assert "branch_secret" in str(run.error)
+    assert run.streams_with_records == set()
+
+
+def test_no_credentials_at_all_is_an_error(sandbox, base_config):
+    config = {
+        "start_date": base_config["start_date"],
+        "api_url": sandbox.url,
+        "api2_url": sandbox.url,
+    }
+    with pytest.raises(Exception, match="No stream can run"):
+        run_tap(config)
+
+
+def test_credits_are_opt_in_like_custom_exports(sandbox, base_config):
+    """The credit streams read only the identities `credit_identities` lists: without a
+    catalog they are not run (no empty tables, no warning about the setting), and the
+    catalog marks them not selected by default, as it does the Custom Exports."""
+    from tap_branch.tap import TapBranch
+
+    credits = {"credit_history", "credit_balances"}
+    run = run_tap(base_config)
+    assert run.error is None
+    assert {"links", "app_config", "cohort_installs_by_campaign"} <= run.streams_with_records
+    assert not credits & {m["stream"] for m in run.messages if m["type"] == "SCHEMA"}
+    assert "credit_identities" not in run.logs
+    assert not [r for r in sandbox.requests_log() if r["path"].startswith("/v1/credit")]
+
+    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
+    by_default = {
+        entry["tap_stream_id"]
+        for entry in catalog["streams"]
+        for metadata in entry["metadata"]
+        if metadata["breadcrumb"] == [] and not metadata["metadata"]["selected-by-default"]
+    }
+    assert credits <= by_default
+    assert {name for name in by_default if not name.startswith("custom_")} == credits
+
+
+# --- a catalog: its streams must be the tap's, some selected, with the tap's schemas ----------
+
+
+def _catalog(base_config: dict, *selected: str) -> dict:
+    from tap_branch.tap import TapBranch
+
+    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in selected
+    return catalog
+
+
+def _entry(catalog: dict, stream: str) -> dict:
+    return next(e for e in catalog["streams"] if e["tap_stream_id"] == stream)
+
+
+def _refused(base_config: dict, catalog: dict) -> str:
+    from tap_branch.errors import InvalidCatalogError
+
+    with pytest.raises(InvalidCatalogError) as raised:
+        run_tap(base_config, catalog=catalog)
+    return str(raised.value)
+
+
+def test_a_catalog_of_unknown_streams_is_refused_naming_them(sandbox, base_config):
+    catalog = _catalog(base_config, "links")
+    entry = _entry(catalog, "links")
+    entry["tap_stream_id"] = entry["stream"] = "branch_links"  # e.g. an older name
+    message = _refused(base_config, catalog)
+    assert "streams tap-branch does not have: branch_links" in message
+    assert "--discover" in message
+    assert sandbox.requests_log() == []
+
+
+@pytest.mark.parametrize("catalog", [{}, {"streams": []}, "none selected"])
+def test_a_catalog_selecting_no_stream_is_refused(sandbox, base_config, catalog):
+    if catalog == "none selected":
+        catalog = _catalog(base_config)
+    assert "selects no stream" in _refused(base_config, catalog)
+    assert sandbox.requests_log() == []
+
+
+def test_a_catalog_retyping_properties_is_refused_before_any_request(sandbox, base_config):
+    """An older catalog (or Meltano's `schema` extra) typing `tags` as text: the SDK would send
+    its SCHEMA, and every record, typed by the tap, would fail it."""
+    catalog = _catalog(base_config, "links")
+    properties = _entry(catalog, "links")["schema"]["properties"]
+    properties["tags"] = {"type": ["string", "null"]}
+    properties["data"] = {"type": ["string", "null"]}
+    message = _refused(base_config, catalog)
+    assert "stream 'links'" in message and "properties data, tags" in message
+    assert "--refresh-catalog" in message
+    assert sandbox.requests_log() == []
+
+
+def test_a_catalog_missing_or_adding_a_property_is_refused(sandbox, base_config):
+    catalog = _catalog(base_config, "links")
+    properties = _entry(catalog, "links")["schema"]["properties"]
+    del properties["tags"]
+    properties["renamed_column"] = {"type": ["string", "null"]}
+    assert "properties renamed_column, tags" in _refused(base_config, catalog)
+
+
+def test_a_catalog_deselecting_properties_or_rewording_them_runs(sandbox, base_config):
+    """Selection is the catalog's to make; descriptions and the order of types are no shape."""
+    catalog = _catalog(base_config, "links")
+    entry = _entry(catalog, "links")
+    for metadata in entry["metadata"]:
+        if metadata["breadcrumb"] == ["properties", "tags"]:
+            metadata["metadata"]["selected"] = False
+    entry["schema"]["properties"]["data"]["description"] = "reworded"
+    types = entry["schema"]["properties"]["link_id"]["type"]
+    if isinstance(types, list):
+        types.reverse()
+    run = run_tap(base_config, catalog=catalog)
+    assert run.error is None
+    records = run.records("links")
+    assert records and all("tags" not in record for record in records)
