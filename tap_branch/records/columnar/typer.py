@@ -215,6 +215,12 @@ class ColumnarTyper:
             for name, literal, index in self._fields
             if index is not None
         }
+        #: The date-time fields read from the file, typed together (`encode.date_times`).
+        self._date_times = [
+            (name, index)
+            for name, literal, index in self._fields
+            if index is not None and self._encoders[name] is encode.date_time
+        ]
         self._literals = Literals()
         self._keep_unparsed = rows.UNPARSED not in self._deselected
         #: Deselected typed columns still typed for `unparsed_cells`, as the row path does
@@ -231,12 +237,22 @@ class ColumnarTyper:
         in one pass over the rows (the affixes are pieces of the same join)."""
         pieces: list[encode.Piece] = ["{"]
         unparsed_by_column: list[tuple[str, dict[int, str]]] = []
+        together = dict(
+            zip(
+                (name for name, _ in self._date_times),
+                encode.date_times([batch.column(index) for _, index in self._date_times]),
+                strict=True,
+            )
+        )
         for position, (name, value, index) in enumerate(self._fields):
             pieces.append(("," if position else "") + _key(name))
             if index is None:
                 pieces.append(value)
                 continue
-            encoded = self._encoders[name](batch.column(index))
+            if name in together:
+                encoded = together[name]
+            else:
+                encoded = self._encoders[name](batch.column(index))
             pieces.extend(encoded.pieces)
             if encoded.unparsed:
                 unparsed_by_column.append((name, encoded.unparsed))
