@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import sys
 import typing as t
 
@@ -53,12 +54,23 @@ _PYTHON_LIST_MARKS = r"(^\[')|(, ?')|(',)|('\]$)"
 _MAYBE_EXPONENT = r"[eE][+-]?[0-9]{3}"
 _EXPONENT = r"[0-9][eE][+-]?[0-9]{3}"
 
-_TRUE = sorted(
-    {form for word in rows.TRUE_WORDS for form in (word, word.capitalize(), word.upper())}
+_TRUE = pa.array(
+    sorted({form for word in rows.TRUE_WORDS for form in (word, word.capitalize(), word.upper())})
 )
-_FALSE = sorted(
-    {form for word in rows.FALSE_WORDS for form in (word, word.capitalize(), word.upper())}
+_FALSE = pa.array(
+    sorted({form for word in rows.FALSE_WORDS for form in (word, word.capitalize(), word.upper())})
 )
+
+
+@functools.cache
+def _text_scalar(text: str) -> pa.Scalar:
+    """`text` as an Arrow scalar, made once: pyarrow converts a Python str argument of a
+    compute call anew each time (~10 us: as much as the call's work on a batch's column)."""
+    return pa.scalar(text, pa.string())
+
+
+_EMPTY, _NULL = _text_scalar(""), _text_scalar("null")
+_NO_TEXT = pa.scalar(None, pa.string())
 
 
 @dataclasses.dataclass
@@ -91,13 +103,17 @@ def text_view(texts: pa.Array) -> memoryview:
 def _around(cells: pa.Array, before: str, value: pa.Array, after: str) -> list[Piece]:
     """`before` + value + `after` for the rows with a cell; `null` for the empty ones
     (whose `value` must be "")."""
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     empties = empty.true_count
     if not empties:
         return [before, value, after]
     if empties == len(empty):  # a column empty in the whole batch: common in exports
         return ["null"]
-    return [pc.if_else(empty, "null", before), value, pc.if_else(empty, "", after)]
+    return [
+        pc.if_else(empty, _NULL, _text_scalar(before)),
+        value,
+        pc.if_else(empty, _EMPTY, _text_scalar(after)),
+    ]
 
 
 def _escaped(cells: pa.Array) -> pa.Array:
@@ -122,7 +138,7 @@ def text(cells: pa.Array) -> Encoded:
 
 def date_time(cells: pa.Array) -> Encoded:
     """ISO-8601 UTC text, as `tap_branch.records.typers.parse_datetime` writes it."""
-    present = cells.filter(pc.not_equal(cells, ""))
+    present = cells.filter(pc.not_equal(cells, _EMPTY))
     if len(present) == 0:
         return Encoded(["null"])
     lengths = pc.binary_length(present)
@@ -184,7 +200,7 @@ def _millis_text(cells: pa.Array) -> pa.Array:
     text = pc.if_else(
         pc.ends_with(printed, ".000"),
         pc.utf8_slice_codeunits(printed, 0, 19),
-        pc.binary_join_element_wise(printed, "000", ""),
+        pc.binary_join_element_wise(printed, "000", _EMPTY),
     )
     return pc.if_else(millis, text, "")
 
@@ -212,7 +228,7 @@ def _date_time_forms(cells: pa.Array) -> Encoded:
     (`_by_form`): every other ISO form the row path reads, and epoch seconds or
     milliseconds. The row path's own converter is left with the cells that are odd. (Trying
     more forms one cast each cost more than the patterns: ~15 us a compute call.)"""
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     if empty.true_count == len(empty):
         return Encoded(["null"])
     texts = done = None
@@ -348,7 +364,7 @@ class _Form:
         if self.separator != "T":
             printed = pc.utf8_replace_slice(printed, 10, 11, self.separator)
         if self.suffix:
-            printed = pc.binary_join_element_wise(printed, self.suffix, "")
+            printed = pc.binary_join_element_wise(printed, self.suffix, _EMPTY)
         done = pc.and_(pc.equal(printed, cells), _in_range(instants))
         return texts, done
 
@@ -529,9 +545,9 @@ def _typed(
     rest = pc.invert(pc.or_(done, empty))
     if not rest.true_count:
         if empty.true_count:
-            texts = pc.if_else(empty, "", texts)
+            texts = pc.if_else(empty, _EMPTY, texts)
         return Encoded(_around(cells, before, texts, after))
-    bulk = pc.binary_join_element_wise(before, texts, after, "")
+    bulk = pc.binary_join_element_wise(before, texts, after, _EMPTY)
     return _by_pattern(cells, empty, done, bulk, convert)
 
 
@@ -541,7 +557,7 @@ def _by_pattern(
     """`bulk` where `done`, null where the cell is empty, `convert` for every other cell."""
     if empty.true_count == len(empty):
         return Encoded(["null"])
-    json = pc.if_else(empty, "null", pc.if_else(done, bulk, pa.scalar(None, pa.string())))
+    json = pc.if_else(empty, _NULL, pc.if_else(done, bulk, _NO_TEXT))
     rest = pc.invert(pc.or_(done, empty))
     if not rest.true_count:
         return Encoded([json])
@@ -575,7 +591,7 @@ def _convert_each(
 
 
 def integer(cells: pa.Array) -> Encoded:
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     done = pc.match_substring_regex(cells, _INTEGER)
     return _by_pattern(cells, empty, done, cells, rows.parse_integer)
 
@@ -590,7 +606,7 @@ def number(cells: pa.Array) -> Encoded:
     """Short plain decimals print back as themselves (float repr); other decimals of at most
     15 digits are printed as repr prints their float (`1.50` is 1.5, `7` is 7.0); anything
     else goes through float() (msgspec writes 1e-05 with an exponent)."""
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     tiny = pc.match_substring_regex(cells, _TINY_NUMBER)
     done = pc.and_(pc.match_substring_regex(cells, _NUMBER), pc.invert(tiny))
     bulk = cells
@@ -616,20 +632,20 @@ def _as_float_repr(cells: pa.Array) -> pa.Array:
     trimmed = pc.replace_substring_regex(cells, r"(\.[0-9]*?)0+$", r"\1")
     return pc.if_else(
         pc.ends_with(trimmed, "."),
-        pc.binary_join_element_wise(trimmed, "0", ""),
+        pc.binary_join_element_wise(trimmed, "0", _EMPTY),
         pc.if_else(
             pc.match_substring(trimmed, "."),
             trimmed,
-            pc.binary_join_element_wise(trimmed, ".0", ""),
+            pc.binary_join_element_wise(trimmed, ".0", _EMPTY),
         ),
     )
 
 
 def boolean(cells: pa.Array) -> Encoded:
-    empty = pc.equal(cells, "")
-    true = pc.is_in(cells, value_set=pa.array(_TRUE))
-    false = pc.is_in(cells, value_set=pa.array(_FALSE))
-    bulk = pc.if_else(true, "true", "false")
+    empty = pc.equal(cells, _EMPTY)
+    true = pc.is_in(cells, value_set=_TRUE)
+    false = pc.is_in(cells, value_set=_FALSE)
+    bulk = pc.if_else(true, _text_scalar("true"), _text_scalar("false"))
     return _by_pattern(cells, empty, pc.or_(true, false), bulk, rows.parse_boolean)
 
 
@@ -645,7 +661,7 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
         few = _by_distinct_cell(cells, convert)
         if few is not None:
             return few
-        empty = pc.equal(cells, "")
+        empty = pc.equal(cells, _EMPTY)
         raw, slow = cells, None
         if text_lists:
             cells, slow = _text_lists_as_json(cells)
@@ -661,7 +677,7 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
             slow = odd_mask if slow is None else pc.or_(slow, odd_mask)
         if slow is None:
             return Encoded(_around(cells, "", cells, ""))
-        json = pc.if_else(empty, "null", pc.if_else(slow, pa.scalar(None, pa.string()), cells))
+        json = pc.if_else(empty, _NULL, pc.if_else(slow, _NO_TEXT, cells))
         return _convert_each(raw, json, slow, convert)
 
     return encode
@@ -741,7 +757,7 @@ def _all_json_values(present: pa.Array, opening: str, inside: msgspec.json.Decod
         return True
     if not pc.all(pc.starts_with(present, opening)).as_py():
         return False
-    document = b"[" + text_bytes(pc.binary_join_element_wise(present, ",", ""))[:-1] + b"]"
+    document = b"[" + text_bytes(pc.binary_join_element_wise(present, ",", _EMPTY))[:-1] + b"]"
     if b"\n" in document or b"\r" in document:
         return False  # whitespace between tokens, which would cut the record's line
     whole = pa.array([document], pa.binary())

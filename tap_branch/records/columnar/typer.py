@@ -301,6 +301,10 @@ class ColumnarTyper:
         return pa.array([tails.get(row, "") for row in range(batch.num_rows)], pa.string())
 
 
+#: Made once: pyarrow converts a Python str argument anew on each call (~10 us).
+_NO_SEPARATOR = pa.scalar("", pa.string())
+
+
 class Literals:
     """Concatenates pieces row by row: texts the same on every row, and arrays.
 
@@ -332,7 +336,7 @@ class Literals:
             arrays.append(pa.scalar(after, pa.string()))
         if len(arrays) == 1:
             return arrays[0]
-        return pc.binary_join_element_wise(*arrays, "")
+        return pc.binary_join_element_wise(*arrays, _NO_SEPARATOR)
 
     def _constant(self, text: str, rows_count: int) -> pa.Array:
         array = self._arrays.get(text)
