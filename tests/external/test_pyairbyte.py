@@ -65,7 +65,7 @@ def test_pyairbyte_loads_what_the_singer_tap_reads(sandbox, pyairbyte, tmp_path)
     done = subprocess.run(
         [
             str(pyairbyte),
-            str(ROOT / "tests" / "pyairbyte_driver.py"),
+            str(ROOT / "tests" / "support" / "pyairbyte_driver.py"),
             "snippet.py",
             "result.json",
             "wrong.json",

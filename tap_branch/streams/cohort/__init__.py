@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from tap_branch.config.probes import Probe
-from tap_branch.streams.cohort.stream import SETTINGS, build_streams
+from tap_branch.streams.cohort.settings import SETTINGS
+from tap_branch.streams.cohort.stream import build_streams
 
 __all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
 
