@@ -32,8 +32,9 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.api import jobs
 from tap_branch.api.auth import AccessTokenAuthenticator
 from tap_branch.api.job_scheduler import JobScheduler
-from tap_branch.api.ratelimit import configured_limiter
+from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.config.apps import scope_field, v2_app_ids
+from tap_branch.config.credentials import ACCESS_TOKEN, ACCESS_TOKEN_WITH_APP, Credential
 from tap_branch.files.downloads import FileReader
 from tap_branch.streams.analytics import catalog, reports, zones
 from tap_branch.streams.analytics.aggregate_job import AggregateApi, AggregateJob
@@ -95,15 +96,10 @@ SETTINGS = [
         default=3600,
         description="Seconds an Aggregate Exports job may take before the run fails.",
     ),
-    th.Property(
-        "aggregate_rate_limits",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("requests", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
-        description="Client-side limits for Aggregate Exports. Default: 2/1 s, 5/60 s, 150/3600 s.",
+    *limit_settings(
+        "aggregate",
+        catalog.AGGREGATE_RATE_LIMITS,
+        limits="Client-side limits for Aggregate Exports. Default: {defaults}.",
     ),
 ]
 
@@ -130,8 +126,8 @@ class AggregateStream(QueryStream):
         super().__init__(tap, report)
 
     @property
-    def credentials_needed(self) -> str:
-        return "v2" if self.scope == "organization_id" else "v2-app"
+    def credentials(self) -> Credential:
+        return ACCESS_TOKEN if self.scope == "organization_id" else ACCESS_TOKEN_WITH_APP
 
     @property
     def partitions(self) -> list[dict]:
@@ -146,7 +142,7 @@ class AggregateStream(QueryStream):
     @cached_property
     def limiter(self):
         return configured_limiter(
-            self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
+            self.caches, self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
         )
 
     @property

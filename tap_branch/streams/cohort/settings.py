@@ -9,10 +9,12 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_branch.api import jobs
-from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS
+from tap_branch.api.ratelimit import limit_settings
 from tap_branch.config.apps import default_app_id, scope_field
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.streams.cohort import catalog
+
+DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 
 SETTINGS = [
     th.Property(
@@ -101,26 +103,14 @@ SETTINGS = [
         default=60,
         description="Longest wait between polls of one cohort job.",
     ),
-    th.Property(
-        "cohort_rate_limits",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("requests", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
-        description="Client-side limits for the cohort API, all enforced at once. Default: 2/1 s, 5/60 s, 150/3600 s.",
-    ),
-    th.Property(
-        "cohort_rate_limit_margin",
-        th.NumberType(minimum=0),
-        default=DEFAULT_MARGIN_SECONDS,
-        description="Seconds added to every cohort rate-limit window (besides 0.1% of it), for "
+    *limit_settings(
+        "cohort",
+        DEFAULT_RATE_LIMITS,
+        limits="Client-side limits for the cohort API, all enforced at once. Default: {defaults}.",
+        margin="Seconds added to every cohort rate-limit window (besides 0.1% of it), for "
         "clock differences between Branch's servers. A time-scaled sandbox scales it too.",
     ),
 ]
-
-DEFAULT_RATE_LIMITS = [(2, 1.0), (5, 60.0), (150, 3600.0)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,8 +12,8 @@ run for every cohort stream of the run by one `JobScheduler` in a background thr
 thread processes results, and the next selected reports' windows are submitted while a
 report's last jobs run, so reports overlap as windows do.
 
-Every API call (submissions and polls) passes the process-wide limiter
-`tap_branch.api.ratelimit.configured_limiter(config, "cohort", ...)`, so all cohort streams
+Every API call (submissions and polls) passes the run's limiter
+`tap_branch.api.ratelimit.configured_limiter(caches, config, "cohort", ...)`, so all cohort streams
 together stay within Branch's 2/s, 5/min, 150/h.
 
 Bookmarks: a cohort day's band values change until its last band has passed. The
@@ -35,11 +35,13 @@ from tap_branch.api.job_scheduler import JobScheduler
 from tap_branch.api.ratelimit import Limiter, configured_limiter
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import scope_field
-from tap_branch.config.settings import parse_date
+from tap_branch.config.credentials import ACCESS_TOKEN
+from tap_branch.config.errors import parse_date
 from tap_branch.files.downloads import FileReader
 from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.streams.cohort import catalog, reports
 from tap_branch.streams.cohort.api import CohortApi
+from tap_branch.streams.cohort.cache import CohortCache
 from tap_branch.streams.cohort.job import CohortJob
 from tap_branch.streams.cohort.settings import DEFAULT_RATE_LIMITS, CohortSettings
 
@@ -50,7 +52,7 @@ EXPECTED_CALLS_PER_WINDOW = 3
 class CohortStream(Branch2Stream):
     """The results of one cohort report, in long format (one record per band)."""
 
-    credentials_needed = "v2"
+    credentials = ACCESS_TOKEN
     refused_credential_setting = "setting 'access_token'"
     replication_key = "cohort_date"
     bookmarks_per_record = False  # mature, completed windows move it (`get_records`)
@@ -89,14 +91,14 @@ class CohortStream(Branch2Stream):
 
     def _run_shared(self) -> tuple[Limiter, JobScheduler]:
         """The run's cohort limiter and job scheduler, shared by all its cohort streams."""
-        limiter = configured_limiter(self.config, "cohort", DEFAULT_RATE_LIMITS, self.logger)
-        scheduler = self.run_cache.get("cohort_jobs")
-        if scheduler is None:
+        limiter = configured_limiter(
+            self.caches, self.config, "cohort", DEFAULT_RATE_LIMITS, self.logger
+        )
+        cache = self.caches.of(CohortCache)
+        if cache.scheduler is None:
             settings = self.settings
-            scheduler = self.run_cache["cohort_jobs"] = JobScheduler(
-                settings.polling, settings.max_jobs, name="cohort jobs"
-            )
-        return limiter, scheduler
+            cache.scheduler = JobScheduler(settings.polling, settings.max_jobs, name="cohort jobs")
+        return limiter, cache.scheduler
 
     # --- dates and bookmarks --------------------------------------------------------
 

@@ -38,6 +38,7 @@ from tap_branch.records.columnar.typer import ColumnarRows, raw_millis_copies
 from tap_branch.records.schemas.event_topics import EO_TOPICS
 from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
+from tap_branch.streams.daily.cache import DailyCache
 from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
     EXPORT_DATE_PROPERTY,
@@ -102,7 +103,7 @@ class DailyV3Stream(DailyFileStream):
         return manifest
 
     def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
-        seen: set = self.run_cache.setdefault("daily_v3_unknown_topics", set())
+        seen = self.caches.of(DailyCache).unknown_v3_topics
         for topic, urls in manifest.items():
             if urls and topic not in TOPICS and topic not in seen:
                 seen.add(topic)

@@ -14,7 +14,6 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.api import jobs
 from tap_branch.api.job_scheduler import JobScheduler
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.streams.cohort.job import CohortJob
 from tap_branch.tap import TapBranch
 from tests.e2e.cohort.test_cohort import TIME_SCALE, scaled_config
@@ -25,7 +24,6 @@ STREAM = "cohort_installs_by_campaign"
 
 @pytest.fixture
 def fast():
-    reset_shared_limiters()
     running = start_sandbox(time_scale=TIME_SCALE)
     try:
         yield running
