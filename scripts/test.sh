@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: set up (once) a virtualenv with the project and its test extras, then lint and test.
-#   ./scripts/test.sh [pytest args...]
+#   ./scripts/test.sh [pytest args...]       e.g. ./scripts/test.sh tests/unit/test_clock.py
 # VENV=path picks the virtualenv (default .venv); CI passes a fresh one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +30,8 @@ fi
 site="$(mktemp -d)"
 trap 'rm -rf "$site"' EXIT
 NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$site"
-"$VENV/bin/python" -m pytest "$@"
+# Two pytest-xdist workers where there are two cores, as on CI; pyproject's addopts say how they
+# share the tests (tests/support/scheduling.py). `-n 0` among the arguments runs one process.
+workers=0
+if [ "$(nproc)" -ge 2 ]; then workers=2; fi
+"$VENV/bin/python" -m pytest -n "$workers" "$@"

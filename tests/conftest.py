@@ -23,6 +23,17 @@ from tests.support.sandbox import (
 )
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice; xdist may be absent
+def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
+    """`--dist loadfile` (pyproject's addopts): a module per worker, tests/external/ first as
+    one unit (tests/support/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.scheduling import ModulesExternalFirst
+
+    return ModulesExternalFirst(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _clock_at_now() -> t.Iterator[None]:
     clock.set_now(NOW)

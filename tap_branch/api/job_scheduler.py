@@ -23,7 +23,10 @@ changed since: the others are dropped, `ReportJob.unused`, and the missing ones 
 Errors: a job that fails (submission refused, ERROR, past its timeout) is its owner's error,
 raised on the main thread in that owner's turn (at once for the owner syncing), naming the
 job or window (`ReportJob.failure`); the thread drops that owner's remaining jobs and goes on
-with the others'. After `stop` it sends nothing more. It knows no stream: owners are names.
+with the others'. After `stop` it sends nothing more, until an owner asks for its results
+again: a stream abandoned after some records (the SDK's dry run, `--test`, stops each after
+one) stops the thread, and the next stream's jobs, queued and in flight, go on from where they
+were (an owner that stops taking drops its own). It knows no stream: owners are names.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class JobScheduler:
         self._broken: BaseException | None = None
         self._planned: set[str] = set()
         self._stop = False
+        #: The jobs submitted and not yet finished, failed or dropped: the thread's, kept here
+        #: so that a thread started after `stop` polls them on.
+        self._flying: dict[jobs.ReportJob, jobs.Job[jobs.ReportJob]] = {}
         #: The owner syncing now (its jobs are not "ahead").
         self._current: str | None = None
         self._thread: threading.Thread | None = None
@@ -97,6 +103,7 @@ class JobScheduler:
         keys = {job.key for job in planned}
         with self._changed:
             self._current = owner
+            self._stop = False  # the run goes on (a stream before this one may have stopped it)
             self._raise_failure(owner)
             known = self._known[owner]
             stale = [key for key in known if key not in keys]
@@ -107,8 +114,14 @@ class JobScheduler:
                 self._finished[owner].pop(key, None)
             missing = [job for job in planned if job.key not in known]
         self._enqueue(missing, first=True)
-        while (job := self._take(owner)) is not None:
-            yield job
+        self._start()  # after a stop: the jobs in flight and queued go on
+        try:
+            while (job := self._take(owner)) is not None:
+                yield job
+        finally:  # done, failed or abandoned: the owner takes nothing more
+            with self._changed:
+                self._known[owner].clear()
+                self._finished[owner].clear()
 
     def fetched(
         self, owner: str, planned: t.Iterable[jobs.ReportJob]
@@ -127,7 +140,8 @@ class JobScheduler:
         self._enqueue(queued, first=True)
 
     def stop(self) -> None:
-        """No more calls: the run is over or failing (a call already waiting may still go)."""
+        """No more calls: the run is over or failing (a call already waiting may still go), until
+        an owner asks for its `results` again."""
         with self._changed:
             self._stop = True
             self._changed.notify_all()
@@ -143,7 +157,12 @@ class JobScheduler:
             else:
                 self._queue.extend(queued)
             self._changed.notify_all()
-            if self._thread is None:
+        self._start()
+
+    def _start(self) -> None:
+        """The thread, unless it runs (or nothing is left for it to do)."""
+        with self._changed:
+            if self._thread is None and (self._queue or self._flying):
                 self._thread = threading.Thread(
                     target=self._run, name=f"tap-branch {self._name}", daemon=True
                 )
@@ -175,10 +194,12 @@ class JobScheduler:
         try:
             while True:
                 with self._changed:
-                    while not self._queue and not self._stop:
+                    while not self._queue and not self._flying and not self._stop:
                         self._changed.wait()
                     if self._stop:
+                        self._thread = None  # decided under the lock: a later start is a new thread
                         return
+                    in_flight = list(self._flying.values())
                 finished = jobs.run(
                     self._polling,
                     self._queue,
@@ -187,6 +208,8 @@ class JobScheduler:
                     timed_out=lambda job, status, waited: job.work.timed_out(status, waited),
                     most=self._most,
                     failed=self._failed,
+                    in_flight=in_flight,
+                    pause=self._pause,
                 )
                 for job, _ in finished:
                     self._done(job.work)
@@ -197,26 +220,42 @@ class JobScheduler:
                 self._broken = exc
                 self._changed.notify_all()
 
-    def _wanted(self, job: jobs.ReportJob) -> None:
+    def _wanted(self, job: jobs.ReportJob, *, queued: bool = False) -> None:
         with self._changed:
             if self._stop:
+                if queued:  # taken from the queue: back where it was, for a later start
+                    self._queue.appendleft(job)
+                self._thread = None  # decided under the lock: a later start is a new thread
                 raise _Stopped
             if job.owner in self._errors or self._known[job.owner].get(job.key) is not job:
                 raise _Dropped
 
+    def _pause(self, seconds: float) -> None:
+        """Wait for the next poll, or until the main thread queues work or stops the run."""
+        with self._changed:
+            if not self._stop:
+                self._changed.wait(seconds)
+            if self._stop:
+                self._thread = None  # decided under the lock: a later start is a new thread
+                raise _Stopped
+
     def _submit(self, job: jobs.ReportJob) -> jobs.Job[jobs.ReportJob]:
-        self._wanted(job)
+        self._wanted(job, queued=True)
         job.submit(ahead_of=self._current if self._current != job.owner else None)
-        return self._polling.start(job, str(job.job_id), job.label)
+        polled = self._polling.start(job, str(job.job_id), job.label)
+        with self._changed:
+            self._flying[job] = polled
+        return polled
 
     def _check(self, polled: jobs.Job[jobs.ReportJob]) -> jobs.Finished | jobs.Pending:
         self._wanted(polled.work)
         return polled.work.poll()
 
     def _failed(self, job: jobs.ReportJob, error: Exception) -> None:
-        if isinstance(error, _Dropped):
-            return
         with self._changed:
+            self._flying.pop(job, None)
+            if isinstance(error, _Dropped):
+                return
             self._errors.setdefault(job.owner, job.failure(error))
             self._known[job.owner].clear()  # its other jobs are dropped: the owner fails
             self._finished[job.owner].clear()
@@ -224,6 +263,7 @@ class JobScheduler:
 
     def _done(self, job: jobs.ReportJob) -> None:
         with self._changed:
+            self._flying.pop(job, None)
             owner = job.owner
             if self._known[owner].get(job.key) is job and owner not in self._errors:
                 self._finished[owner][job.key] = job

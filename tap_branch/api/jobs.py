@@ -22,9 +22,11 @@ import abc
 import collections
 import dataclasses
 import math
+import tempfile
 import time
 import typing as t
 
+import msgspec
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_branch.output import progress
@@ -95,6 +97,7 @@ def run(
     most: int = 1,
     in_flight: t.Iterable[Job[W]] = (),
     failed: t.Callable[[W, Exception], None] | None = None,
+    pause: t.Callable[[float], None] = time.sleep,
 ) -> t.Iterator[tuple[Job[W], R]]:
     """(job, its result) for every piece of `work`, in the order the jobs finish.
 
@@ -108,6 +111,9 @@ def run(
     With `failed`, a piece of work whose submission, poll or timeout raises is handed to
     `failed(work, error)` and dropped, and the other jobs go on (jobs for several owners,
     each failing on its own); without it, the error ends the loop.
+
+    `pause(seconds)` waits for the next poll; one that returns early (work added from another
+    thread) has the new work submitted first when a slot is free.
     """
     flying: list[Job[W]] = list(in_flight)
     while work or flying:
@@ -124,7 +130,8 @@ def run(
         job = min(flying, key=lambda j: j.next_poll)
         delay = job.next_poll - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            pause(delay)
+            continue  # new work first, then the job due earliest (maybe not yet)
         try:
             answer = check(job)
             if isinstance(answer, Pending):
@@ -252,3 +259,38 @@ class ReportJob(abc.ABC):
         named = JobFailed(f"{self.owner}: the {self.kind} for {self.window_text} failed: {error}")
         named.__cause__ = error
         return named
+
+
+def spool(
+    rows: t.Iterable[dict], check: t.Callable[[dict, int], None] | None = None
+) -> tuple[t.IO[bytes], int]:
+    """A result's `rows` in a temporary file, and their count (`check(row, its number)` sees
+    each first); the file is closed when reading fails.
+
+    Whether a result reached the row cap is known only at its end, and records already
+    emitted could not be taken back before splitting the window: so a result is read whole
+    first. On disk, not in memory: memory stays flat. Rows, not records: a cohort row is ~50
+    records, and encoding them once more costs about a third of a result's processing.
+    """
+    spooled = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by `replay`
+    encode = msgspec.json.Encoder().encode
+    count = 0
+    try:
+        for row in rows:
+            count += 1
+            if check is not None:
+                check(row, count)
+            spooled.write(encode(row) + b"\n")
+    except BaseException:
+        spooled.close()
+        raise
+    spooled.seek(0)
+    return spooled, count
+
+
+def replay(spooled: t.IO[bytes]) -> t.Iterator[dict]:
+    """The rows `spool` wrote, read once; the file is closed at their end (or when dropped)."""
+    decode = msgspec.json.Decoder().decode
+    with spooled:
+        for line in spooled:
+            yield decode(line)

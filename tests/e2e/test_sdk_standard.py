@@ -8,11 +8,13 @@ them. Settings, config validation, discovery and the record path are
 TapBranch's own.
 
 The sandbox must exist when the test class is built (the SDK takes the config
-then), so it starts at import and stops when this module's tests are done.
+then), so it starts at import and stops when this module's tests are done, or at exit in a
+pytest-xdist worker that collected this module but ran none of its tests.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 
 import pytest
@@ -35,6 +37,7 @@ _SANDBOX = serve_in_thread(
         },
     )
 )
+atexit.register(_SANDBOX.stop)  # stopping twice is harmless
 
 
 class StandardScopeTap(TapBranch):

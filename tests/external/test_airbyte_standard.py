@@ -117,6 +117,8 @@ def test_airbytes_standard_tests_pass(fast_sandbox, cdk_python, tmp_path):
             "pytest",
             str(SUITE),
             "--noconftest",  # the project's conftest imports the project, not installed there
+            "-o",
+            "addopts=",  # nor are the project's pytest options' plugins (pytest-xdist)
             "-p",
             "no:cacheprovider",
             "-k",

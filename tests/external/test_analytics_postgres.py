@@ -11,11 +11,10 @@ import os
 import pathlib
 import subprocess
 import sys
-import typing as t
 
 import pytest
 
-from tests.support.postgres_server import NoPostgres, PostgresServer, start_postgres
+from tests.support.postgres_server import PostgresServer
 from tests.support.sandbox import (
     NOW,
     SANDBOX_APP,
@@ -39,15 +38,10 @@ REPORT = {
 
 
 @pytest.fixture
-def postgres() -> t.Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except NoPostgres as why:
-        pytest.skip(f"no PostgreSQL server could be started: {why}")
-    try:
-        yield server
-    finally:
-        server.stop()
+def postgres(postgres_server: PostgresServer) -> PostgresServer:
+    """The worker's server (tests/external/conftest.py), without this test's schema."""
+    postgres_server.psql("DROP SCHEMA IF EXISTS analytics CASCADE")
+    return postgres_server
 
 
 def _run(

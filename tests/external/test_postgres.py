@@ -36,7 +36,7 @@ import pyarrow as pa
 import pytest
 
 from tap_branch.output.parquet import arrow_type
-from tests.support.postgres_server import NoPostgres, PostgresServer, start_postgres
+from tests.support.postgres_server import PostgresServer
 from tests.support.s3_server import S3Server, start_s3
 from tests.support.sandbox import (
     SANDBOX_APP,
@@ -149,15 +149,10 @@ def _pipe(
 
 
 @pytest.fixture(scope="module")
-def postgres() -> t.Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except NoPostgres as why:
-        pytest.skip(f"no PostgreSQL server could be started: {why}")
-    try:
-        yield server
-    finally:
-        server.stop()
+def postgres(postgres_server: PostgresServer) -> PostgresServer:
+    """The worker's server (tests/external/conftest.py), without this module's schemas."""
+    postgres_server.psql("DROP SCHEMA IF EXISTS records, batches, parquet, s3 CASCADE")
+    return postgres_server
 
 
 @pytest.fixture(scope="module")
@@ -447,7 +442,6 @@ def quality_load(postgres: PostgresServer) -> t.Iterator[list[Load]]:
     columnar tests), piped as RECORD messages into schema `quality`: a first day without, a
     second day with a column the schema lacks, so that some rows have `extra_columns` and
     some do not."""
-    reset_shared_limiters()
     running = start_sandbox(
         options={
             "daily_rows": {"links": 1, "link_clicks": 1, "events": 40},
@@ -494,7 +488,6 @@ def quality_load(postgres: PostgresServer) -> t.Iterator[list[Load]]:
         yield loads
     finally:
         running.stop()
-        reset_shared_limiters()
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -10,10 +10,8 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import tempfile
 import typing as t
 
-import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError
 
@@ -130,7 +128,7 @@ class AggregateJob(jobs.ReportJob):
         when it reached the record limit; an error for a single day at the limit."""
         spool, rows = self._spool()
         if rows < self.api.record_limit:
-            return jobs.Fetched(rows, _rows(spool))
+            return jobs.Fetched(rows, jobs.replay(spool))
         spool.close()
         first, after_last = self.window
         last = after_last - dt.timedelta(days=1)
@@ -177,25 +175,14 @@ class AggregateJob(jobs.ReportJob):
         """The finished job's result rows in a temporary file (memory stays flat; whether the
         result reached the limit is known only at its end), and their count."""
         url = str(self.url)
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _rows or the caller
-        encode = msgspec.json.Encoder().encode
-        rows = 0
         try:
-            try:
-                for row in self.api.reader.items(url, self._parser, refresh=self._finished_url):
-                    rows += 1
-                    spool.write(encode(row) + b"\n")
-            except DownloadError as exc:  # retried already: its error names the file
-                raise DownloadError(f"{self.label}: the result: {exc}") from None
-            except ValueError as exc:
-                raise FatalAPIError(
-                    f"{self.label}: the result ({file_label(url)}) is not readable: {exc}"
-                ) from None
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return spool, rows
+            return jobs.spool(self.api.reader.items(url, self._parser, refresh=self._finished_url))
+        except DownloadError as exc:  # retried already: its error names the file
+            raise DownloadError(f"{self.label}: the result: {exc}") from None
+        except ValueError as exc:
+            raise FatalAPIError(
+                f"{self.label}: the result ({file_label(url)}) is not readable: {exc}"
+            ) from None
 
     @property
     def _parser(self) -> t.Callable[[t.IO[bytes]], t.Iterator[dict]]:
@@ -203,10 +190,3 @@ class AggregateJob(jobs.ReportJob):
             return json_array_items
         key_columns = ("timestamp", self.api.report.aggregation)
         return functools.partial(csv_dicts, key_columns=key_columns)
-
-
-def _rows(spool: t.IO[bytes]) -> t.Iterator[dict]:
-    decode = msgspec.json.Decoder().decode
-    with spool:
-        for line in spool:
-            yield decode(line)

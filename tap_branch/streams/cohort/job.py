@@ -7,10 +7,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import tempfile
 import typing as t
 
-import msgspec
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.api import jobs
@@ -114,15 +112,8 @@ class CohortJob(jobs.ReportJob):
         )
 
     def _spool(self) -> tuple[t.IO[bytes], int, RowExpander]:
-        """Read the result once into a temporary file of its rows; count them; the expander
-        that turns them into records (`_replay`).
-
-        Whether a result reached the record limit is known only at its end, and records
-        already emitted could not be taken back before splitting the window. Spooling to
-        disk (not memory) keeps memory flat. Rows, not records, are spooled: a row is one
-        record per band and measure (~50 here), and encoding and decoding every record
-        once more cost about a third of a result's processing.
-        """
+        """The result's rows spooled (`jobs.spool`), their count, and the expander that turns
+        them into records (`_replay`)."""
         name, job_id, window, url = self.owner, self.job_id, self.window, self.url
         if not url:
             raise FatalAPIError(f"{name}: job {job_id} is FINISHED without a response_url")
@@ -133,30 +124,19 @@ class CohortJob(jobs.ReportJob):
             source=f"{name} (report '{self.report.name}'), job {job_id} for "
             f"{window[0]}..{window[1]} ({label})",
         )
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed by _replay
-        encode = msgspec.json.Encoder().encode
-        rows = 0
+        refresh = functools.partial(self.api.finished_url, str(job_id))
         try:
-            for row in self.reader.items(
-                url, self._parser, refresh=lambda: self.api.finished_url(str(job_id))
-            ):
-                rows += 1
-                expand.check(row, rows)
-                spool.write(encode(row) + b"\n")
+            spool, rows = jobs.spool(
+                self.reader.items(url, self._parser, refresh=refresh), expand.check
+            )
         except DownloadError as exc:  # the file, retried: its error names the file, not the job
-            spool.close()
             raise DownloadError(
                 f"{name}: the result of job {job_id} for {window[0]}..{window[1]}: {exc}"
             ) from None
         except ValueError as exc:
-            spool.close()
             raise FatalAPIError(
                 f"{name}: the result of job {job_id} ({label}) is not readable: {exc}"
             ) from None
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
         return spool, rows, expand
 
     @property
@@ -173,7 +153,5 @@ class CohortJob(jobs.ReportJob):
 
 
 def _replay(spool: t.IO[bytes], expand: RowExpander) -> t.Iterator[dict]:
-    decode = msgspec.json.Decoder().decode
-    with spool:
-        for line in spool:
-            yield from expand(decode(line))
+    for row in jobs.replay(spool):
+        yield from expand(row)

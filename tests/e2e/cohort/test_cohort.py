@@ -6,12 +6,16 @@ poll intervals are scaled the same way, so the documented 2/s, 5/min, 150/h hold
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
+import threading
 import time
 
 import pytest
 
+from tap_branch.tap import TapBranch
 from tests.support.sandbox import SANDBOX_TOKEN, SandboxControl, start_sandbox, utc_today
 from tests.support.tap_runner import run_tap
 
@@ -553,3 +557,35 @@ def test_a_result_silently_missing_measures_fails_naming_them(fast):
         "no row for measure(s) PURCHASE, LTV",
         "request tables allow 3 a query",
     )
+
+
+def test_a_dry_run_of_two_reports_ends(fast):
+    """`tap-branch --test` (the SDK's dry run, one record per stream): report a is abandoned
+    after its first record, which stops the run's job thread; report b, whose jobs a's turn
+    queued, must still get them (the thread resumes for it) instead of waiting forever."""
+    fast.sandbox.config.options["cohort_rows_per_day"] = 1
+    config = _two_reports_config(fast)
+    tap = TapBranch(config=config, parse_env_config=False)
+    for name, stream in tap.streams.items():
+        stream.selected = name in ("cohort_a", "cohort_b")
+    tap.mapper.register_raw_streams_from_catalog(tap.catalog)
+    outcome: list = []
+    out = io.BytesIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)  # open until read
+
+    def dry_run() -> None:
+        try:
+            with contextlib.redirect_stdout(stdout):
+                both = [tap.streams["cohort_a"], tap.streams["cohort_b"]]
+                outcome.append(tap.run_sync_dry_run(dry_run_record_limit=1, streams=both))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+
+    runner = threading.Thread(target=dry_run, daemon=True)
+    runner.start()
+    runner.join(timeout=60)  # a bound for a hang, not a timing: the run takes seconds
+    assert not runner.is_alive(), "the dry run hangs in cohort_b's turn"
+    assert outcome == [True]
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    emitted = [m["stream"] for m in messages if m["type"] == "RECORD"]
+    assert emitted == ["cohort_a", "cohort_b"]  # one record each, as the dry run asks

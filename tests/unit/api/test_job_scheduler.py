@@ -254,3 +254,33 @@ def test_nothing_is_sent_after_stop(fast):
     sent = len(fast.sandbox.request_log)
     assert sent < 3 + 10  # 3 submissions and a few polls at most
     assert len(fast.sandbox.request_log) == sent  # the thread is gone: nothing more goes out
+
+
+def test_work_queued_while_the_thread_waits_for_a_poll_goes_out_at_once(fast):
+    """A job queued meanwhile (a split's halves, the next stream's missing jobs) is submitted
+    when a slot is free, not after the wait for the next poll of the jobs in flight; and
+    `stop` ends that wait too."""
+    fast.sandbox.config.options["cohort_job_latency"] = 10**6  # never finished
+    two = [{"name": "a", "measures": ["OPEN"], "granularity_band_count": 2}]
+    start = utc_today() - dt.timedelta(days=200)
+    config = scaled_config(
+        fast.url,
+        cohort_reports=two,
+        start_date=start.isoformat(),
+        cohort_poll_interval=3600,  # the first poll an hour after the submission
+        cohort_poll_max_interval=3600,
+    )
+    a = streams_of(config)["cohort_a"]
+    events: list = []
+    first, second, *_ = planned(a, events)
+    scheduler = scheduler_of(a, most=5)
+    scheduler.plan([(a.name, lambda: [first])])
+    try:
+        assert first.was_submitted.wait(timeout=30)
+        scheduler.requeue_first([second])  # while the thread waits an hour to poll `first`
+        assert second.was_submitted.wait(timeout=30), events
+    finally:
+        scheduler.stop()
+    (thread,) = [t for t in threading.enumerate() if t.name == "tap-branch cohort jobs"]
+    thread.join(timeout=30)
+    assert not thread.is_alive()  # stopped in its wait, not an hour later
