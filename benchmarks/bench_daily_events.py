@@ -1,7 +1,7 @@
 """Benchmark: the `events` daily export against a floor pipeline, on days of several shapes.
 
     python benchmarks/bench_daily_events.py [--rows 300000 1000000] [--shapes sandbox isoformat ...]
-        [--rows-per-file 150000] [--seed 7] [--repeat 1]
+        [--rows-per-file 150000] [--seed 7] [--repeat 1] [--days DIR] [--paths RECORD ...]
 
 A tap tuned to one file is fast on that file only, so each size is measured on days of
 several shapes, made with a seed: the sandbox's own day, and that day rewritten the ways
@@ -452,6 +452,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="measure each side this many times, keep the best"
     )
+    parser.add_argument(
+        "--paths", nargs="+", choices=list(PATHS), default=list(PATHS), help="default: all"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # the file server's own process
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -461,10 +464,10 @@ def main() -> None:
     for rows in args.rows:
         if args.days:
             days = os.path.join(args.days, f"{rows}-{args.rows_per_file}-{args.seed}")
-            measure(days, rows, args.rows_per_file, args.shapes, args.seed, args.repeat)
+            measure(days, rows, args.rows_per_file, args.shapes, args.seed, args.repeat, args.paths)
             continue
         with tempfile.TemporaryDirectory() as days:
-            measure(days, rows, args.rows_per_file, args.shapes, args.seed, args.repeat)
+            measure(days, rows, args.rows_per_file, args.shapes, args.seed, args.repeat, args.paths)
 
 
 PATHS: dict[str, dict | None] = {
@@ -477,7 +480,13 @@ RSS_TARGET_MB = 150
 
 
 def measure(
-    days: str, rows: int, rows_per_file: int, shapes: list[str], seed: int, repeat: int
+    days: str,
+    rows: int,
+    rows_per_file: int,
+    shapes: list[str],
+    seed: int,
+    repeat: int,
+    paths: list[str],
 ) -> None:
     started = time.perf_counter()
     day = sandbox_day(os.path.join(days, "sandbox"), rows, rows_per_file)
@@ -498,7 +507,7 @@ def measure(
     summary = []
     try:
         for shape in shapes:
-            summary.append((shape, measure_shape(base, day, shape, rows, repeat)))
+            summary.append((shape, measure_shape(base, day, shape, rows, repeat, paths)))
     finally:
         server.terminate()
         server.wait(10)
@@ -507,11 +516,11 @@ def measure(
         f"\n{rows:,}-row day, floor ({floor_name}) = 1; each cell: wall-time ratio "
         "(CPU-time ratio, peak RSS)"
     )
-    print("| Shape | floor | " + " | ".join(PATHS) + " |")
-    print("|:--|--:|" + "--:|" * len(PATHS))
+    print("| Shape | floor | " + " | ".join(paths) + " |")
+    print("|:--|--:|" + "--:|" * len(paths))
     for shape, figures in summary:
         cells = []
-        for name in PATHS:
+        for name in paths:
             if figures[name] is None:
                 cells.append("refused")
             else:
@@ -520,19 +529,22 @@ def measure(
         print(f"| {shape} | {figures['floor']:.1f} s | " + " | ".join(cells) + " |")
 
 
-def measure_shape(base: str, day: dt.date, shape: str, rows: int, repeat: int) -> dict[str, t.Any]:
-    """The floor's and each path's best time and CPU time, and the largest peak RSS, of
+def measure_shape(
+    base: str, day: dt.date, shape: str, rows: int, repeat: int, paths: list[str]
+) -> dict[str, t.Any]:
+    """The floor's and each of `paths`' best time and CPU time, and the largest peak RSS, of
     `repeat` runs on `shape`'s day."""
     key = "key_live_" + shape
-    best = {name: float("inf") for name in ["floor", *PATHS]}
-    cpu = {name: float("inf") for name in ["floor", *PATHS]}
-    rss = dict.fromkeys(PATHS, 0.0)
+    best = {name: float("inf") for name in ["floor", *paths]}
+    cpu = {name: float("inf") for name in ["floor", *paths]}
+    rss = dict.fromkeys(paths, 0.0)
     refused: set[str] = set()
     for _ in range(repeat):
         floor_rows, floor_time, floor_cpu = floor(export_urls(base, day, key))
         best["floor"] = min(best["floor"], floor_time)
         cpu["floor"] = min(cpu["floor"], floor_cpu)
-        for name, encoding in PATHS.items():
+        for name in paths:
+            encoding = PATHS[name]
             if name in refused:
                 continue
             with tempfile.TemporaryDirectory() as workdir:
@@ -552,7 +564,7 @@ def measure_shape(base: str, day: dt.date, shape: str, rows: int, repeat: int) -
         f"CPU {cpu['floor']:.2f} s"
     )
     figures: dict[str, t.Any] = {"floor": best["floor"]}
-    for name in PATHS:
+    for name in paths:
         if name in refused:
             print(f"  {name}: refused")
             figures[name] = None

@@ -31,7 +31,6 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from tap_branch.records.typers import types_of
 
@@ -234,6 +233,10 @@ class ParquetWriter:
         codec = _CODECS.get(compression or "", "snappy")
         # gzip at level 1, as the jsonl files: the default level took 2x as long (measured).
         level = 1 if codec == "gzip" else None
+        # Imported here: pyarrow's parquet module holds ~9 MB that runs without parquet
+        # files (RECORD lines, JSON-lines batches) would carry for nothing.
+        import pyarrow.parquet as pq
+
         self._writer = pq.ParquetWriter(handle, schema, compression=codec, compression_level=level)
 
     def write(self, table: pa.Table) -> None:

@@ -12,15 +12,11 @@ this path does not recognise is typed by the row path's own code.
 import contextlib
 import os
 
-#: pyarrow's jemalloc reads its options once, when pyarrow loads (so before the import
-#: below): one arena instead of one per core, and no per-thread caches. The batches' arrays
-#: are built on two typing threads and freed on the main one, and each arena and cache kept
-#: its own freed pages: peak RSS on a 300k-row events day ~220 -> ~187 MB, at the same speed
-#: (measured). Whoever sets the variable, or another memory pool, keeps their choice.
-if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "narenas:1,tcache:false")
-
-import pyarrow as pa  # noqa: E402 (after the allocator's options)
+# pyarrow's jemalloc options (one arena, no per-thread caches: the batches' arrays are built
+# on two typing threads and freed on the main one, and each arena and cache kept its own
+# freed pages; peak RSS on a 300k-row events day ~220 -> ~187 MB at the same speed) are set
+# by `tap_branch/__init__.py`, before any module imports pyarrow.
+import pyarrow as pa
 
 
 def _lean_memory_pool() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import sys
 import typing as t
 
@@ -53,12 +54,23 @@ _PYTHON_LIST_MARKS = r"(^\[')|(, ?')|(',)|('\]$)"
 _MAYBE_EXPONENT = r"[eE][+-]?[0-9]{3}"
 _EXPONENT = r"[0-9][eE][+-]?[0-9]{3}"
 
-_TRUE = sorted(
-    {form for word in rows.TRUE_WORDS for form in (word, word.capitalize(), word.upper())}
+_TRUE = pa.array(
+    sorted({form for word in rows.TRUE_WORDS for form in (word, word.capitalize(), word.upper())})
 )
-_FALSE = sorted(
-    {form for word in rows.FALSE_WORDS for form in (word, word.capitalize(), word.upper())}
+_FALSE = pa.array(
+    sorted({form for word in rows.FALSE_WORDS for form in (word, word.capitalize(), word.upper())})
 )
+
+
+@functools.cache
+def _text_scalar(text: str) -> pa.Scalar:
+    """`text` as an Arrow scalar, made once: pyarrow converts a Python str argument of a
+    compute call anew each time (~10 us: as much as the call's work on a batch's column)."""
+    return pa.scalar(text, pa.string())
+
+
+_EMPTY, _NULL = _text_scalar(""), _text_scalar("null")
+_NO_TEXT = pa.scalar(None, pa.string())
 
 
 @dataclasses.dataclass
@@ -91,13 +103,17 @@ def text_view(texts: pa.Array) -> memoryview:
 def _around(cells: pa.Array, before: str, value: pa.Array, after: str) -> list[Piece]:
     """`before` + value + `after` for the rows with a cell; `null` for the empty ones
     (whose `value` must be "")."""
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     empties = empty.true_count
     if not empties:
         return [before, value, after]
     if empties == len(empty):  # a column empty in the whole batch: common in exports
         return ["null"]
-    return [pc.if_else(empty, "null", before), value, pc.if_else(empty, "", after)]
+    return [
+        pc.if_else(empty, _NULL, _text_scalar(before)),
+        value,
+        pc.if_else(empty, _EMPTY, _text_scalar(after)),
+    ]
 
 
 def _escaped(cells: pa.Array) -> pa.Array:
@@ -122,7 +138,7 @@ def text(cells: pa.Array) -> Encoded:
 
 def date_time(cells: pa.Array) -> Encoded:
     """ISO-8601 UTC text, as `tap_branch.records.typers.parse_datetime` writes it."""
-    present = cells.filter(pc.not_equal(cells, ""))
+    present = cells.filter(pc.not_equal(cells, _EMPTY))
     if len(present) == 0:
         return Encoded(["null"])
     lengths = pc.binary_length(present)
@@ -150,6 +166,29 @@ def date_time(cells: pa.Array) -> Encoded:
     return _date_time_forms(cells)
 
 
+def date_times(columns: t.Sequence[pa.Array]) -> list[Encoded]:
+    """`date_time` of several columns of a batch, typed as one column: a batch's timestamp
+    columns (nine in an events export) share their forms, and each compute call has a fixed
+    cost (~5-15 us) that one call over all of them pays once."""
+    if len(columns) <= 1:
+        return [date_time(column) for column in columns]
+    together = date_time(pa.concat_arrays(list(columns)))
+    encoded: list[Encoded] = []
+    start = 0
+    for column in columns:
+        end = start + len(column)
+        pieces = [
+            piece if isinstance(piece, str) else piece.slice(start, len(column))
+            for piece in together.pieces
+        ]
+        unparsed = {
+            row - start: raw for row, raw in together.unparsed.items() if start <= row < end
+        }
+        encoded.append(Encoded(pieces, unparsed))
+        start = end
+    return encoded
+
+
 def _millis_text(cells: pa.Array) -> pa.Array:
     """13-digit epoch milliseconds as `datetime.isoformat()` prints them: no fraction when it is
     zero, else microseconds. Cells of another form give "" (the callers mask them)."""
@@ -161,7 +200,7 @@ def _millis_text(cells: pa.Array) -> pa.Array:
     text = pc.if_else(
         pc.ends_with(printed, ".000"),
         pc.utf8_slice_codeunits(printed, 0, 19),
-        pc.binary_join_element_wise(printed, "000", ""),
+        pc.binary_join_element_wise(printed, "000", _EMPTY),
     )
     return pc.if_else(millis, text, "")
 
@@ -189,12 +228,14 @@ def _date_time_forms(cells: pa.Array) -> Encoded:
     (`_by_form`): every other ISO form the row path reads, and epoch seconds or
     milliseconds. The row path's own converter is left with the cells that are odd. (Trying
     more forms one cast each cost more than the patterns: ~15 us a compute call.)"""
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     if empty.true_count == len(empty):
         return Encoded(["null"])
     texts = done = None
     form = _Form.of(cells[pc.index(empty, False).as_py()].as_py())
     parsed = None if form is None else form.parse(cells, empty)
+    if parsed is None:
+        parsed = _by_length(cells)
     if parsed is not None:
         texts, done = parsed
     rest = pc.invert(empty) if done is None else pc.invert(pc.or_(done, empty))
@@ -208,6 +249,46 @@ def _date_time_forms(cells: pa.Array) -> Encoded:
             texts = pc.replace_with_mask(texts, rest, texts_of_rest)
             done = pc.replace_with_mask(done, rest, ok)
     return _typed(cells, empty, done, texts, '"', '+00:00"', rows.parse_datetime)
+
+
+#: A run of cells of one length smaller than this is left to the patterns (`_by_form`): each
+#: run costs a dozen compute calls, worth it for many cells, not for a few odd ones.
+_SMALLEST_RUN = 16
+
+
+def _by_length(cells: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """`_Form.parse` for a column mixing forms: its cells sorted by length (and a `Z` at the
+    end: `.mmmZ` and ` +0000` are both 24 characters), each run of one length parsed in the
+    form of its first cell, and put back in the column's order. A form's cells share a
+    length, so this is a few casts of part of the column, where the patterns cost a pass
+    over the whole column each; the cells a run does not vouch for go to the patterns.
+    None when no run was parsed."""
+    key = pc.add(
+        pc.multiply(pc.binary_length(cells), 2), pc.cast(pc.ends_with(cells, "Z"), pa.int32())
+    )
+    order = pc.sort_indices(key).cast(pa.int32())
+    ordered = cells.take(order)
+    runs = pc.run_end_encode(key.take(order))
+    texts: list[pa.Array] = []
+    done: list[pa.Array] = []
+    start = 0
+    parsed_any = False
+    for end, run_key in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+        run = ordered.slice(start, end - start)
+        form = _Form.of(run[0].as_py()) if run_key and len(run) >= _SMALLEST_RUN else None
+        parsed = None if form is None else form.parse(run, None)
+        if parsed is None:
+            texts.append(pa.nulls(len(run), pa.string()))
+            done.append(pa.repeat(False, len(run)))
+        else:
+            texts.append(parsed[0])
+            done.append(parsed[1])
+            parsed_any = True
+        start = end
+    if not parsed_any:
+        return None
+    back = pc.inverse_permutation(order)
+    return pa.concat_arrays(texts).take(back), pa.concat_arrays(done).take(back)
 
 
 #: The zones `_Form` prints back: each is UTC, so the instant has the cell's digits.
@@ -283,7 +364,7 @@ class _Form:
         if self.separator != "T":
             printed = pc.utf8_replace_slice(printed, 10, 11, self.separator)
         if self.suffix:
-            printed = pc.binary_join_element_wise(printed, self.suffix, "")
+            printed = pc.binary_join_element_wise(printed, self.suffix, _EMPTY)
         done = pc.and_(pc.equal(printed, cells), _in_range(instants))
         return texts, done
 
@@ -464,9 +545,9 @@ def _typed(
     rest = pc.invert(pc.or_(done, empty))
     if not rest.true_count:
         if empty.true_count:
-            texts = pc.if_else(empty, "", texts)
+            texts = pc.if_else(empty, _EMPTY, texts)
         return Encoded(_around(cells, before, texts, after))
-    bulk = pc.binary_join_element_wise(before, texts, after, "")
+    bulk = pc.binary_join_element_wise(before, texts, after, _EMPTY)
     return _by_pattern(cells, empty, done, bulk, convert)
 
 
@@ -476,11 +557,33 @@ def _by_pattern(
     """`bulk` where `done`, null where the cell is empty, `convert` for every other cell."""
     if empty.true_count == len(empty):
         return Encoded(["null"])
-    json = pc.if_else(empty, "null", pc.if_else(done, bulk, pa.scalar(None, pa.string())))
+    json = pc.if_else(empty, _NULL, pc.if_else(done, bulk, _NO_TEXT))
     rest = pc.invert(pc.or_(done, empty))
     if not rest.true_count:
         return Encoded([json])
     return _convert_each(cells, json, rest, convert)
+
+
+#: The JSON text of cells typed one at a time by the row path's converter (None: the cell
+#: does not parse), by converter and cell: a file's few distinct tags or query parameters
+#: come again in every batch (`ast.literal_eval` of the same tags was ~15% of a batch's
+#: typing). Bounded: emptied when full.
+_TYPED_CELLS: dict[tuple[rows.Converter, str], str | None] = {}
+_TYPED_CELLS_MAX = 4096
+
+
+def _typed_cell(convert: rows.Converter, cell: str) -> str | None:
+    key = (convert, cell)
+    if key in _TYPED_CELLS:
+        return _TYPED_CELLS[key]
+    try:
+        text: str | None = msgspec.json.encode(convert(cell)).decode()
+    except rows.CELL_ERRORS:
+        text = None
+    if len(_TYPED_CELLS) >= _TYPED_CELLS_MAX:
+        _TYPED_CELLS.clear()
+    _TYPED_CELLS[key] = text
+    return text
 
 
 def _convert_each(
@@ -493,10 +596,9 @@ def _convert_each(
     texts: list[str] = []
     failed: list[int] = []
     for number, cell in enumerate(distinct.dictionary.to_pylist()):
-        try:
-            texts.append(msgspec.json.encode(convert(cell)).decode())
-        except rows.CELL_ERRORS:
-            texts.append("null")
+        text = _typed_cell(convert, cell)
+        texts.append("null" if text is None else text)
+        if text is None:
             failed.append(number)
     values = pa.array(texts, pa.string()).take(distinct.indices)
     unparsed: dict[int, str] = {}
@@ -510,7 +612,7 @@ def _convert_each(
 
 
 def integer(cells: pa.Array) -> Encoded:
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     done = pc.match_substring_regex(cells, _INTEGER)
     return _by_pattern(cells, empty, done, cells, rows.parse_integer)
 
@@ -525,7 +627,7 @@ def number(cells: pa.Array) -> Encoded:
     """Short plain decimals print back as themselves (float repr); other decimals of at most
     15 digits are printed as repr prints their float (`1.50` is 1.5, `7` is 7.0); anything
     else goes through float() (msgspec writes 1e-05 with an exponent)."""
-    empty = pc.equal(cells, "")
+    empty = pc.equal(cells, _EMPTY)
     tiny = pc.match_substring_regex(cells, _TINY_NUMBER)
     done = pc.and_(pc.match_substring_regex(cells, _NUMBER), pc.invert(tiny))
     bulk = cells
@@ -551,20 +653,20 @@ def _as_float_repr(cells: pa.Array) -> pa.Array:
     trimmed = pc.replace_substring_regex(cells, r"(\.[0-9]*?)0+$", r"\1")
     return pc.if_else(
         pc.ends_with(trimmed, "."),
-        pc.binary_join_element_wise(trimmed, "0", ""),
+        pc.binary_join_element_wise(trimmed, "0", _EMPTY),
         pc.if_else(
             pc.match_substring(trimmed, "."),
             trimmed,
-            pc.binary_join_element_wise(trimmed, ".0", ""),
+            pc.binary_join_element_wise(trimmed, ".0", _EMPTY),
         ),
     )
 
 
 def boolean(cells: pa.Array) -> Encoded:
-    empty = pc.equal(cells, "")
-    true = pc.is_in(cells, value_set=pa.array(_TRUE))
-    false = pc.is_in(cells, value_set=pa.array(_FALSE))
-    bulk = pc.if_else(true, "true", "false")
+    empty = pc.equal(cells, _EMPTY)
+    true = pc.is_in(cells, value_set=_TRUE)
+    false = pc.is_in(cells, value_set=_FALSE)
+    bulk = pc.if_else(true, _text_scalar("true"), _text_scalar("false"))
     return _by_pattern(cells, empty, pc.or_(true, false), bulk, rows.parse_boolean)
 
 
@@ -580,7 +682,7 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
         few = _by_distinct_cell(cells, convert)
         if few is not None:
             return few
-        empty = pc.equal(cells, "")
+        empty = pc.equal(cells, _EMPTY)
         raw, slow = cells, None
         if text_lists:
             cells, slow = _text_lists_as_json(cells)
@@ -596,7 +698,7 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
             slow = odd_mask if slow is None else pc.or_(slow, odd_mask)
         if slow is None:
             return Encoded(_around(cells, "", cells, ""))
-        json = pc.if_else(empty, "null", pc.if_else(slow, pa.scalar(None, pa.string()), cells))
+        json = pc.if_else(empty, _NULL, pc.if_else(slow, _NO_TEXT, cells))
         return _convert_each(raw, json, slow, convert)
 
     return encode
@@ -622,10 +724,9 @@ def _by_distinct_cell(cells: pa.Array, convert: rows.Converter) -> Encoded | Non
         if cell == "":
             texts.append("null")  # an empty cell is null
             continue
-        try:
-            texts.append(msgspec.json.encode(convert(cell)).decode())
-        except rows.CELL_ERRORS:
-            texts.append("null")
+        text = _typed_cell(convert, cell)
+        texts.append("null" if text is None else text)
+        if text is None:
             failed.append(number)
     unparsed: dict[int, str] = {}
     if failed:
@@ -676,7 +777,7 @@ def _all_json_values(present: pa.Array, opening: str, inside: msgspec.json.Decod
         return True
     if not pc.all(pc.starts_with(present, opening)).as_py():
         return False
-    document = b"[" + text_bytes(pc.binary_join_element_wise(present, ",", ""))[:-1] + b"]"
+    document = b"[" + text_bytes(pc.binary_join_element_wise(present, ",", _EMPTY))[:-1] + b"]"
     if b"\n" in document or b"\r" in document:
         return False  # whitespace between tokens, which would cut the record's line
     whole = pa.array([document], pa.binary())

@@ -48,6 +48,8 @@ SCHEMA = {
         "name": {"type": ["string", "null"]},
         "timestamp": {"type": ["string", "null"], "format": "date-time"},
         "timestamp_ms": {"type": ["integer", "null"]},  # Daily Exports v3's raw number beside it
+        # A second date-time column: a batch's date-time columns are typed as one column.
+        "created": {"type": ["string", "null"], "format": "date-time"},
         "count": {"type": ["integer", "null"]},
         "amount": {"type": ["number", "null"]},
         "flag": {"type": ["boolean", "null"]},
@@ -250,6 +252,7 @@ def _odd_name(rng: random.Random) -> str:
 KINDS = {
     "name": (_usual_name, _odd_name),
     "timestamp": (None, _odd_timestamp),
+    "created": (None, _odd_timestamp),
     "count": (_usual_integer, _odd_integer),
     "amount": (_usual_number, _odd_number),
     "flag": (_usual_boolean, _odd_boolean),
@@ -259,6 +262,7 @@ KINDS = {
     "scores": (_usual_scores, _odd_scores),
 }
 HEADER = ["id", *KINDS, "surprise"]
+DATE_TIMES = ("timestamp", "created")
 
 
 def _rows(rng: random.Random, count: int, run: int) -> list[list[str]]:
@@ -270,7 +274,7 @@ def _rows(rng: random.Random, count: int, run: int) -> list[list[str]]:
             column: rng.choice(["usual", "usual", "few odd", "odd", "empty", "holes"])
             for column in KINDS
         }
-        form = rng.randrange(3)
+        form, created = rng.randrange(3), rng.randrange(3)
         for _ in range(run):
             row = [str(len(rows))]
             for column, (usual, odd) in KINDS.items():
@@ -279,8 +283,8 @@ def _rows(rng: random.Random, count: int, run: int) -> list[list[str]]:
                     row.append("")
                 elif mood == "odd" or (mood == "few odd" and rng.random() < 0.05):
                     row.append(odd(rng))
-                elif column == "timestamp":
-                    row.append(_usual_timestamp(rng, form))
+                elif column in DATE_TIMES:
+                    row.append(_usual_timestamp(rng, form if column == "timestamp" else created))
                 else:
                     row.append(usual(rng))
             row.append(rng.choice(["", "", "kept", 'é,"x"']))
@@ -501,7 +505,7 @@ def _drawn_csv(draw: st.DrawFn) -> bytes:
     legacy = draw(st.randoms(use_true_random=False))  # the seeded generators' odd cells
     columns: dict[str, list[str]] = {}
     for column in KINDS:
-        if column == "timestamp":
+        if column in DATE_TIMES:
             forms = draw(
                 st.lists(st.sampled_from([*TIMESTAMP_FORMS, "edges"]), min_size=1, max_size=3)
             )
