@@ -38,7 +38,7 @@ from tap_branch.config.settings import (
 from tap_branch.config.state_checks import check_state, state_file
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.output.progress import RunProgress
-from tap_branch.output.writer import OUTPUT, BufferedMsgSpecWriter
+from tap_branch.output.writer import SingerOutputWriter
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 
 if t.TYPE_CHECKING:
@@ -74,7 +74,7 @@ class TapBranch(Tap):
 
     name = "tap-branch"
     config_jsonschema = _config_schema()
-    message_writer_class = BufferedMsgSpecWriter
+    message_writer_class = SingerOutputWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share: a day's export lists (asked once for
@@ -248,10 +248,23 @@ class TapBranch(Tap):
         try:
             super().sync_all()
         finally:
-            # Records batched for stdout belong to this run, whether it ends well or not.
-            OUTPUT.drain_and_flush()
+            self.after_sync()
         if unavailable:  # the other families ran; the run still fails for what was selected
             raise invalid_setting("Not run: " + " ".join(str(gone) for gone in unavailable))
+
+    def after_sync(self) -> None:
+        """The end of a run, whether it ends well or not: the records still batched for
+        stdout (`tap_branch.output.writer.Output`) belong to it and are written."""
+        output = getattr(self.message_writer, "output", None)
+        if output is not None:
+            output.close()
+
+    def run_sync_dry_run(self, *args: t.Any, **kwargs: t.Any) -> bool:
+        """The SDK's `--test` sync of a few records a stream, its records written at its end."""
+        try:
+            return super().run_sync_dry_run(*args, **kwargs)
+        finally:
+            self.after_sync()
 
     def _test_credentials_of_selected_streams(self) -> list:
         """The connection test of the selected families (`tap_branch.config.connection`). A family

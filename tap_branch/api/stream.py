@@ -42,6 +42,7 @@ from tap_branch.output.sdk_internals import (
     log_request_duration,
     write_batch_message,
 )
+from tap_branch.output.writer import Output
 from tap_branch.redaction import redact, strip_query
 
 
@@ -65,6 +66,12 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
         self.run_cache: dict[str, t.Any] = tap.run_cache
+        #: Where the stream's records go: the output of the tap's message writer. A writer
+        #: without one (the SDK's own) writes every record itself: the fast paths are off.
+        output = getattr(tap.message_writer, "output", None)
+        if output is None:
+            output, self.fast_records = Output(), False
+        self.output: Output = output
         super().__init__(tap, *args, **kwargs)
 
     @property

@@ -28,7 +28,6 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_branch import clock
-from tap_branch.output.writer import OUTPUT
 from tap_branch.records.columnar.typer import JSON_LINES
 
 __all__ = [
@@ -61,9 +60,9 @@ class FastRecordMixin:
       the message is encoded straight to stdout's buffer; any other stream map
       configuration takes the SDK's own path, so mapping keeps working;
     - `time_extracted` is read every 1024 records rather than every record;
-    - lines go to the tap writer's batch (`tap_branch.output.writer.OUTPUT`), written
-      in large chunks and drained before every STATE, so STATE never overtakes
-      the records before it.
+    - lines go to the batch of the tap writer's output (`self.output`,
+      `tap_branch.output.writer.Output`), written in large chunks and drained before
+      every STATE, so STATE never overtakes the records before it.
     """
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -114,13 +113,14 @@ class FastRecordMixin:
             count = 0
         self._records_since_clock = count + 1
         # Keys in the order of the SDK's RecordMessage.to_dict.
-        message = OUTPUT.envelope.message(
+        output = self.output
+        message = output.envelope.message(
             self.name, record, self._time_extracted, self._stream_version
         )
-        buffer = OUTPUT.buffer
+        buffer = output.buffer
         _encoder.encode_into(message, buffer, len(buffer))
         buffer += b"\n"
-        OUTPUT.line_added()
+        output.line_added()
         self.state_manager.is_flushed = False
 
     def get_record_counter(self, **kwargs: t.Any):
@@ -162,7 +162,7 @@ class FastRecordMixin:
             return JSON_LINES
         self._time_extracted = clock.now()
         self._records_since_clock = 0
-        return OUTPUT.envelope.affixes(self.name, self._time_extracted, self._stream_version)
+        return self.output.envelope.affixes(self.name, self._time_extracted, self._stream_version)
 
     def records_of_rows(self, rows: t.Any) -> t.Iterator[dict]:
         """What `get_records` gives for a batch of rows (`ColumnarRows`): their dicts while
@@ -179,8 +179,8 @@ class FastRecordMixin:
         records (tests/unit/output/test_route_contract.py), in the envelope of the output."""
         if not self.selected:
             return
-        OUTPUT.add_lines(rows.lines())
-        OUTPUT.envelope.records_written(self.name, rows.count)
+        self.output.add_lines(rows.lines())
+        self.output.envelope.records_written(self.name, rows.count)
         self._record_counter.increment(rows.count)
         self.state_manager.is_flushed = False
 
