@@ -36,6 +36,7 @@ from tap_branch.errors import (
 )
 from tap_branch.files.csv_batches import Pace, pace_for
 from tap_branch.output.batch_files import BatchFiles
+from tap_branch.output.progress import progress_of
 from tap_branch.output.sdk_internals import (
     FastRecordMixin,
     ManualState,
@@ -43,6 +44,7 @@ from tap_branch.output.sdk_internals import (
     write_batch_message,
 )
 from tap_branch.output.writer import Output
+from tap_branch.records.items import Checkpoint
 from tap_branch.redaction import redact, strip_query
 
 
@@ -170,6 +172,25 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         return response
 
     # --- state ----------------------------------------------------------------
+
+    def post_process(self, row: t.Any, context: dict | None = None) -> t.Any:
+        """A `Checkpoint` the stream yielded is applied here, in the SDK's record loop right
+        after the records before it, and goes no further (None: not a record)."""
+        if isinstance(row, Checkpoint):
+            self.apply_checkpoint(context, row)
+            return None
+        return row
+
+    def apply_checkpoint(
+        self, context: dict | None, checkpoint: Checkpoint, *, write: bool = True
+    ) -> None:
+        """The partition's state moved to `checkpoint` (see `checkpoint` for `write`).
+        Progress inside a unit (`ends_unit` False) is dropped while batch files are written."""
+        if not checkpoint.ends_unit and self._batching:
+            return
+        self.checkpoint(context, bookmark=checkpoint.bookmark, write=write, **checkpoint.entries)
+        if checkpoint.done is not None:
+            progress_of(self).unit_done(self.name, checkpoint.done)
 
     def checkpoint(
         self,

@@ -40,6 +40,7 @@ from tap_branch.config.apps import scope_field, v2_app_ids
 from tap_branch.errors import DownloadError, json_answer
 from tap_branch.files.downloads import FileReader, file_label
 from tap_branch.files.result_files import csv_dicts, json_array_items
+from tap_branch.records.items import Checkpoint
 from tap_branch.streams.analytics import catalog, reports, zones
 from tap_branch.streams.analytics.query import QueryStream, Window, owner_label
 
@@ -199,7 +200,7 @@ class AggregateStream(QueryStream):
             done = min(frontier - dt.timedelta(days=1), settled)
             if frontier > planned[0][0] and (bookmark is None or done > bookmark):
                 bookmark = done
-                self.checkpoint(context, bookmark=done.isoformat())
+                yield Checkpoint(bookmark=done.isoformat())
         self.logger.info(
             "%s (%s): %s..%s read; days after %s are re-read next run (%s %d).",
             self.name,

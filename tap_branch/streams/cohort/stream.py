@@ -47,6 +47,7 @@ from tap_branch.errors import DownloadError, describe_response, json_answer
 from tap_branch.files.downloads import FileReader, file_label
 from tap_branch.files.result_files import csv_dicts, json_array_items
 from tap_branch.output.sdk_internals import sibling_streams
+from tap_branch.records.items import Checkpoint
 from tap_branch.streams.cohort import catalog, reports
 from tap_branch.streams.cohort.background import CohortJobs, Result
 from tap_branch.streams.cohort.results import RowExpander
@@ -426,7 +427,7 @@ class CohortStream(Branch2Stream):
             covered = frontier - dt.timedelta(days=1)
             bookmark = min(covered, mature)
             if bookmark >= start:
-                self.checkpoint(context, bookmark=bookmark.isoformat())
+                yield Checkpoint(bookmark=bookmark.isoformat())
         self.logger.info(
             "%s: %s..%s extracted for %s %s; days after %s are not mature yet and will be re-extracted next run.",
             self.name,

@@ -8,7 +8,7 @@ run: Branch is asked once a day, not once a stream.
 Bookmarks: the SDK advances a bookmark record by record; here a day's bookmark
 moves only once every file of that day has been emitted, so a run that stops
 half-way through a day redoes that whole day and never skips part of it. That
-is written by hand (`_mark_day_complete`) because the SDK has no notion of a
+is a `Checkpoint` the walk yields (`day_complete`) because the SDK has no notion of a
 unit of completeness bigger than a record. Records do not touch state at all.
 """
 
@@ -38,18 +38,12 @@ from tap_branch.errors import (
 from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
 from tap_branch.output.batch_files import BatchFiles
-from tap_branch.output.progress import progress_of
 from tap_branch.records.columnar.typer import ColumnarRows, ColumnarTyper, typed_then_rows
+from tap_branch.records.items import Checkpoint
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
 
 Manifest = t.Mapping[str, t.Sequence[str]]
-
-
-class DayComplete(t.NamedTuple):
-    """Every file of `day` has been read (`DailyFileStream.walk`)."""
-
-    day: dt.date
 
 
 EXPORT_DATE_PROPERTY = th.Property(
@@ -131,7 +125,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     credentials_needed = "v1"
     replication_key = "export_date"
-    bookmarks_per_record = False  # completed days move it (`_mark_day_complete`)
+    bookmarks_per_record = False  # completed days move it (`day_complete`)
     #: Cache namespace shared by the streams that read the same per-day answer.
     family: str = ""
     #: Branch's name of the API, and the setting of its host, for the connection test.
@@ -273,9 +267,11 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             return max(start, parse_date(str(bookmark), "state") + dt.timedelta(days=1))
         return start
 
-    def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
-        self.checkpoint(context, bookmark=midnight(day), write=write)
-        progress_of(self).unit_done(self.name, f"{day} (app {(context or {}).get('app_id')})")
+    def day_complete(self, context: dict | None, day: dt.date) -> Checkpoint:
+        """Every file of `day` has been read: the bookmark moves to it."""
+        return Checkpoint(
+            bookmark=midnight(day), done=f"{day} (app {(context or {}).get('app_id')})"
+        )
 
     # --- the shared per-day answer ------------------------------------------
 
@@ -329,11 +325,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     # --- sync ---------------------------------------------------------------
 
-    def get_records(self, context: dict | None) -> t.Iterator[dict]:
+    def get_records(self, context: dict | None) -> t.Iterator[dict | Checkpoint]:
         for item in self.walk(context):
-            if isinstance(item, DayComplete):
-                self._mark_day_complete(context, item.day)
-            elif isinstance(item, ColumnarRows):
+            if isinstance(item, ColumnarRows):
                 yield from self.records_of_rows(item)
             else:
                 yield item
@@ -349,13 +343,15 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         try:
             for partition in [context] if context else self.partitions:
                 for item in self.walk(partition):
-                    if not isinstance(item, DayComplete):
+                    if not isinstance(item, Checkpoint):
                         files.add(item)
                         continue
+                    if not item.ends_unit:
+                        continue  # the day's files are announced whole, or read again
                     manifest = files.finish()
                     # The SDK writes the BATCH message, then STATE: the day is done once its
                     # files are announced, never before.
-                    self._mark_day_complete(partition, item.day, write=False)
+                    self.apply_checkpoint(partition, item, write=False)
                     if manifest:
                         yield batch_config.encoding, manifest
                 files.discard()
@@ -369,9 +365,10 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         finally:
             self._batching = False
 
-    def walk(self, context: dict | None) -> t.Iterator[dict | ColumnarRows | DayComplete]:
+    def walk(self, context: dict | None) -> t.Iterator[dict | ColumnarRows | Checkpoint]:
         """Every record of the partition's days from the bookmark on, each day followed by
-        `DayComplete` once all its files are read; stops at the first day not ready."""
+        its `day_complete` checkpoint once all its files are read; stops at the first day not
+        ready."""
         app = find_app(self.config, context["app_id"])
         day, last = self.first_day(context), self.last_day()
         if day > last:
@@ -395,7 +392,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                     raise self._never_ready(app, day, index, url, exc) from None
                 self._log_not_ready(app, day)
                 return
-            yield DayComplete(day)
+            yield self.day_complete(context, day)
             day += dt.timedelta(days=1)
 
     def _no_list(self, app: BranchApp, day: dt.date, manifest: Manifest) -> str:

@@ -46,6 +46,7 @@ from tap_branch.records.columnar.typer import (
     raw_millis_copies,
     typed_then_rows,
 )
+from tap_branch.records.items import Checkpoint
 from tap_branch.records.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 from tap_branch.streams.scheduled.api import (
@@ -303,7 +304,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 yield job.record(sub)
                 if not self._failed_job_accepted(sub, job):
                     return  # the bookmark stays before this job
-                self._mark_done(context, job)
+                yield self._mark_done(context, job)
                 continue
             if job.status != SUCCEEDED:
                 yield job.record(sub)
@@ -322,7 +323,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 self.run.live.pop(key, None)
             if self.run.outcomes.pop(key, DONE) == MISMATCH:
                 return  # the bookmark stays before this job
-            self._mark_done(context, job)
+            yield self._mark_done(context, job)
 
     def _gone_before_first_run(
         self,
@@ -377,7 +378,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
         if (record["subscription_id"], record["job_id"]) in self.run.live:
             yield {"subscription_id": record["subscription_id"], "job_id": record["job_id"]}
 
-    def _mark_done(self, context: dict, job: Job) -> None:
+    def _mark_done(self, context: dict, job: Job) -> Checkpoint:
         """Move the bookmark past a finished job (several jobs may share one end_date), and
         clear the rows stream's progress marker of the job in the same STATE."""
         rows_state = self.run.read_to_end.pop(context["subscription_id"], None)
@@ -389,7 +390,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
             at_bookmark = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
         else:
             at_bookmark = [job.job_id]
-        self.checkpoint(context, bookmark=job.end_date, jobs_at_bookmark=at_bookmark)
+        return Checkpoint(bookmark=job.end_date, entries={"jobs_at_bookmark": at_bookmark})
 
     def _failed_job_accepted(self, sub: Subscription, job: Job) -> bool:
         """A job Branch reports FAILED has no files: its rows are lost unless Branch runs it again."""
@@ -516,7 +517,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
                         rows_done += record.count
                         yield from self.records_of_rows(record)
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
-                self.checkpoint(context, progress=progress)
+                yield Checkpoint(entries={"progress": progress})
         except SignedUrlExpiredError:
             outcome = self._files_gone(sub, job, rows_done)
         else:
@@ -529,7 +530,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             # after the job's last file, and never sends its rows again.
             self.run.read_to_end[sub.subscription_id] = self.get_context_state(context)
         else:
-            self.checkpoint(context, progress=None)  # the job is read again from its start
+            yield Checkpoint(entries={"progress": None})  # the job is read again from its start
 
     def _check_progress(self, context: dict, job: Job, files_done: int, rows_done: int) -> None:
         """A progress marker this tap could have written for `job`, or `InvalidStateError`:
