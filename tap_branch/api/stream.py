@@ -5,7 +5,7 @@ It adds to the SDK's `RESTStream`:
   5xx and connection errors are retried with backoff, and every error message
   is free of secrets.
 - A lean record path (`tap_branch.output.sdk_internals.FastRecordMixin`).
-- One request sender (`send`) and one checkpoint (`checkpoint`).
+- One request sender (`send`); its state moves where it yields a `Checkpoint`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from tap_branch.errors import (
     refuses_credentials,
     retry_after_seconds,
 )
-from tap_branch.files.csv_batches import Pace, pace_for
 from tap_branch.output.batch_files import BatchFiles
-from tap_branch.output.progress import progress_of
 from tap_branch.output.sdk_internals import (
     FastRecordMixin,
     ManualState,
@@ -45,6 +43,7 @@ from tap_branch.output.sdk_internals import (
 )
 from tap_branch.output.writer import Output
 from tap_branch.records.items import Checkpoint
+from tap_branch.records.route import BATCH_FILES, RECORDS, Route
 from tap_branch.redaction import redact, strip_query
 
 
@@ -55,7 +54,9 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     DEFAULT_MAX_TRIES = 6
     #: Retried like a 5xx: 408 (a proxy or load balancer that gave up waiting) is transient.
     extra_retry_statuses: t.Sequence[int] = (429, 408)
-    #: A `checkpoint` while batching: the files so far are announced before the next record.
+    #: Where the records go (`tap_branch.records.route`): batch files while `get_batches` runs.
+    route: Route = RECORDS
+    #: A unit complete while batching: the files so far are announced before the next record.
     _checkpointed: bool = False
     #: The files `get_batches` is writing (row path), for `checkpoint` to announce.
     _batch_files: BatchFiles | None = None
@@ -174,58 +175,24 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     # --- state ----------------------------------------------------------------
 
     def post_process(self, row: t.Any, context: dict | None = None) -> t.Any:
-        """A `Checkpoint` the stream yielded is applied here, in the SDK's record loop right
-        after the records before it, and goes no further (None: not a record)."""
+        """A `Checkpoint` the stream yielded is applied here by the route (`route.apply`),
+        in the SDK's record loop right after the records before it, and goes no further
+        (None: not a record). Records and batches of rows pass."""
         if isinstance(row, Checkpoint):
-            self.apply_checkpoint(context, row)
+            self.route.apply(self, context, row)
             return None
         return row
 
-    def apply_checkpoint(
-        self, context: dict | None, checkpoint: Checkpoint, *, write: bool = True
-    ) -> None:
-        """The partition's state moved to `checkpoint` (see `checkpoint` for `write`).
-        Progress inside a unit (`ends_unit` False) is dropped while batch files are written."""
-        if not checkpoint.ends_unit and self._batching:
-            return
-        self.checkpoint(context, bookmark=checkpoint.bookmark, write=write, **checkpoint.entries)
-        if checkpoint.done is not None:
-            progress_of(self).unit_done(self.name, checkpoint.done)
-
-    def checkpoint(
-        self,
-        context: dict | None,
-        *,
-        bookmark: str | None = None,
-        write: bool = True,
-        **entries: t.Any,
-    ) -> None:
-        """Write this partition's state now: `entries` (None removes one), then the bookmark
-        when given. The one way a stream that bookmarks by hand (`bookmarks_per_record =
-        False`) records a finished unit or its progress inside one.
-
-        `write` False, or a sync in BATCH messages: the state changes but is written by the
-        SDK after its next BATCH message, so it never announces records still in a batch."""
-        state = self.get_context_state(context)
-        for key, value in entries.items():
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = value
-        if bookmark is not None:
-            if self.replication_key:  # none when the catalog forces FULL_TABLE: never a null
-                state["replication_key"] = self.replication_key
-            state["replication_key_value"] = bookmark
-        if write and not self._batching:
-            self.write_state_now()
+    def unit_complete(self) -> None:
+        """While batch files are written: the records added so far make whole units, whose
+        files are announced before the next record (with the STATE the SDK writes after)."""
+        self.state_manager.is_flushed = False
+        if self.child_streams and self._batch_files is not None:
+            # Now, not before the next record: the SDK syncs a record's children before
+            # the record reaches `get_batches`, and their STATE carries this one.
+            self._announce_now()
         else:
-            self.state_manager.is_flushed = False
-            if self._batching and self.child_streams and self._batch_files is not None:
-                # Now, not before the next record: the SDK syncs a record's children before
-                # the record reaches `get_batches`, and their STATE carries this one.
-                self._announce_now()
-            else:
-                self._checkpointed = self._batching
+            self._checkpointed = True
 
     @property
     def columnar_plan(self) -> tuple[str, ...] | None:
@@ -236,11 +203,6 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             return None
         return self.columnar_deselected
 
-    @property
-    def columnar_pace(self) -> Pace:
-        """How much of a file the columnar path keeps in flight: less for RECORD lines."""
-        return pace_for(self._batching)
-
     def get_batches(self, batch_config, context: dict | None = None):
         """Batch files of the stream's records (`tap_branch.output.batch_files`: jsonl, or
         parquet with the stream's own Arrow schema), announced where the STATE the SDK writes
@@ -250,7 +212,7 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         hand or has none (whose STATE then holds no more than its progress markers), and
         at the end. (The SDK's batcher announces a file as it is full: a STATE then lags
         behind the half-read unit, and a run resumed from it sends that unit's rows again.)"""
-        self._batching = True
+        self.route = BATCH_FILES
         self._checkpointed = False
         files = self._batch_files = BatchFiles(self, batch_config)
         self._batch_encoding = batch_config.encoding
@@ -270,7 +232,7 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
                 files.discard()  # files not announced: never left behind
             raise
         finally:
-            self._batching = False
+            self.route = RECORDS
             self._batch_files = None
 
     def _announce_now(self) -> None:

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from tap_branch.files.csv_batches import RowPathNeeded
 from tap_branch.records import typers as rows
 from tap_branch.records.columnar import encode
+from tap_branch.records.items import RowBatch
 from tap_branch.records.schemas.ontology import RawMillis
 
 _ENCODERS: dict[t.Any, encode.Encoder] = {
@@ -42,46 +43,6 @@ def encoder_for(prop: dict) -> encode.Encoder:
     return encode.json_of(convert)
 
 
-#: The text around each record in a batch file: JSON lines.
-JSON_LINES = ("", "\n")
-
-
-class ColumnarRows(t.NamedTuple):
-    """A batch of a file's rows and the typer of that file: records not yet written, as
-    lines with `affixes` around each record's JSON. `typed`: those lines, when they were
-    built ahead (`typed_ahead`)."""
-
-    typer: ColumnarTyper
-    batch: pa.RecordBatch
-    typed: concurrent.futures.Future | None = None
-    affixes: tuple[str, str] = JSON_LINES
-
-    @property
-    def count(self) -> int:
-        return self.batch.num_rows
-
-    def line_array(self) -> pa.Array:
-        """Each record's line, one array item per record."""
-        if self.typed is None:
-            return self.typer.lines(self.batch, *self.affixes)
-        return self.typed.result()
-
-    def lines(self) -> memoryview:
-        """Every record's line, one after the other (a view of the text, not a copy: it is
-        copied once, where it is written)."""
-        return encode.text_view(self.line_array())
-
-    def records(self) -> list[dict]:
-        """The records as dicts, for paths that need them (the SDK's batcher)."""
-        lines = (
-            self if self.affixes == JSON_LINES else self._replace(typed=None, affixes=JSON_LINES)
-        )
-        return _LINES_DECODER.decode_lines(lines.lines())
-
-
-_LINES_DECODER = msgspec.json.Decoder(dict)
-
-
 #: Batches typed at once beside the main thread (pyarrow's compute calls release the GIL).
 _TYPING_THREADS = 2
 
@@ -94,13 +55,13 @@ def typed_ahead(
     typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
     affixes: Affixes,
     ahead: int,
-) -> t.Iterator[ColumnarRows]:
+) -> t.Iterator[RowBatch]:
     """The batches with their records' lines built on helper threads, in the batches' order,
     while the next batches are read; `affixes()`, called as each batch is handed to a thread,
     gives the text around each of its records; `ahead` batches may wait typed (their memory
     is most of what is in flight). Batches read before the reading stops (an
     error, or `RowPathNeeded`) are still given, then the error is raised."""
-    pending: collections.deque[ColumnarRows] = collections.deque()
+    pending: collections.deque[RowBatch] = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(_TYPING_THREADS, "tap-branch-typing") as pool:
         typer = None
         try:
@@ -108,7 +69,7 @@ def typed_ahead(
                 typer = typer or typer_for(batch)
                 around = affixes()
                 typed = pool.submit(typer.lines, batch, *around)
-                pending.append(ColumnarRows(typer, batch, typed, around))
+                pending.append(RowBatch(typer, batch, typed, around))
                 if len(pending) > ahead:
                     yield pending.popleft()
         except GeneratorExit:
@@ -131,7 +92,7 @@ def typed_then_rows(
     ahead: int,
     source: str,
     logger: logging.Logger,
-) -> t.Iterator[ColumnarRows | dict]:
+) -> t.Iterator[RowBatch | dict]:
     """A file's records: its batches typed (`typed_ahead`, lines with `affixes`) and, where
     pyarrow cannot go on (`RowPathNeeded`), `row_path(rows given)`: the row path's records of
     the rows after them."""

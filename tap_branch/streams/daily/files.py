@@ -38,8 +38,9 @@ from tap_branch.errors import (
 from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
 from tap_branch.output.batch_files import BatchFiles
-from tap_branch.records.columnar.typer import ColumnarRows, ColumnarTyper, typed_then_rows
-from tap_branch.records.items import Checkpoint
+from tap_branch.records.columnar.typer import ColumnarTyper, typed_then_rows
+from tap_branch.records.items import Checkpoint, RowBatch
+from tap_branch.records.route import BATCH_FILES, RECORDS
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
 
@@ -175,7 +176,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
-    ) -> t.Iterator[dict | ColumnarRows]:
+    ) -> t.Iterator[dict | RowBatch]:
         """Typed records of one csv.gz file; the header decides the columns.
 
         Batches of rows typed a column at a time (`tap_branch.records.columnar`) where the stream's
@@ -188,7 +189,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         if deselected is None:
             yield from self._row_records(app, day, index, url, source, constants)
             return
-        pace = self.columnar_pace
+        pace = self.route.pace
         batches = self._reader.items(
             url,
             functools.partial(csv_batches, key_columns=self._file_key_columns(), pace=pace),
@@ -209,7 +210,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 copies=self.columnar_copies(first.schema.names),
             ),
             lambda given: self._row_records(app, day, index, url, source, constants, skip=given),
-            affixes=self.line_affixes,
+            affixes=lambda: self.route.affixes(self),
             ahead=pace.typed_ahead,
             source=source,
             logger=self.logger,
@@ -325,12 +326,8 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     # --- sync ---------------------------------------------------------------
 
-    def get_records(self, context: dict | None) -> t.Iterator[dict | Checkpoint]:
-        for item in self.walk(context):
-            if isinstance(item, ColumnarRows):
-                yield from self.records_of_rows(item)
-            else:
-                yield item
+    def get_records(self, context: dict | None) -> t.Iterator[dict | RowBatch | Checkpoint]:
+        return self.walk(context)
 
     def get_batches(self, batch_config, context: dict | None = None):
         """BATCH messages written from the columnar batches (`tap_branch.output.batch_files`):
@@ -339,7 +336,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         if files is None:
             yield from super().get_batches(batch_config, context)
             return
-        self._batching = True  # progress inside a day waits for the day's BATCH message too
+        self.route = BATCH_FILES  # progress inside a day waits for the day's BATCH message too
         try:
             for partition in [context] if context else self.partitions:
                 for item in self.walk(partition):
@@ -351,7 +348,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                     manifest = files.finish()
                     # The SDK writes the BATCH message, then STATE: the day is done once its
                     # files are announced, never before.
-                    self.apply_checkpoint(partition, item, write=False)
+                    self.route.apply(self, partition, item)
                     if manifest:
                         yield batch_config.encoding, manifest
                 files.discard()
@@ -363,9 +360,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 files.discard()  # the failed day's files: never announced, not left behind
             raise
         finally:
-            self._batching = False
+            self.route = RECORDS
 
-    def walk(self, context: dict | None) -> t.Iterator[dict | ColumnarRows | Checkpoint]:
+    def walk(self, context: dict | None) -> t.Iterator[dict | RowBatch | Checkpoint]:
         """Every record of the partition's days from the bookmark on, each day followed by
         its `day_complete` checkpoint once all its files are read; stops at the first day not
         ready."""

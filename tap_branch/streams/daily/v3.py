@@ -35,8 +35,8 @@ from tap_branch.config.apps import BranchApp
 from tap_branch.config.retention import clamp_to_retention
 from tap_branch.config.state_checks import ISO_MOMENT
 from tap_branch.files.downloads import file_done_entry, file_label, files_to_read
-from tap_branch.records.columnar.typer import ColumnarRows, raw_millis_copies
-from tap_branch.records.items import Checkpoint
+from tap_branch.records.columnar.typer import raw_millis_copies
+from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.event_topics import EO_TOPICS
 from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
@@ -152,7 +152,7 @@ class DailyV3Stream(DailyFileStream):
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
-    ) -> t.Iterator[dict | ColumnarRows | Checkpoint]:
+    ) -> t.Iterator[dict | RowBatch | Checkpoint]:
         """The file's records, unless an earlier run read the file already (this day's
         progress says so); then the file is recorded in the progress."""
         state = self.get_context_state(context)

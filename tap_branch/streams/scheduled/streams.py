@@ -41,12 +41,11 @@ from tap_branch.files.downloads import FileReader, file_label
 from tap_branch.output.progress import progress_of
 from tap_branch.records.columnar import encode
 from tap_branch.records.columnar.typer import (
-    ColumnarRows,
     ColumnarTyper,
     raw_millis_copies,
     typed_then_rows,
 )
-from tap_branch.records.items import Checkpoint
+from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 from tap_branch.streams.scheduled.api import (
@@ -510,12 +509,9 @@ class ScheduledExportRowsStream(_ScheduledStream):
         try:
             for index in range(files_done, len(job.urls)):
                 for record in self._records_of_file(sub, job, index):
-                    if isinstance(record, dict):
-                        rows_done += 1
-                        yield record
-                    else:  # a batch of a csv file's rows (`tap_branch.records.columnar`)
-                        rows_done += record.count
-                        yield from self.records_of_rows(record)
+                    # a dict, or a batch of a csv file's rows (`tap_branch.records.columnar`)
+                    rows_done += record.count if isinstance(record, RowBatch) else 1
+                    yield record
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
                 yield Checkpoint(entries={"progress": progress})
         except SignedUrlExpiredError:
@@ -551,7 +547,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
 
     def _records_of_file(
         self, sub: Subscription, job: Job, index: int
-    ) -> t.Iterator[dict | ColumnarRows]:
+    ) -> t.Iterator[dict | RowBatch]:
         url = job.urls[index]
         where = f"file {index + 1} of {len(job.urls)} of job {job.job_id} ({file_label(url)})"
         fmt = file_format(url, sub.response_format, sub.compression, where=where)
@@ -633,12 +629,12 @@ class ScheduledExportRowsStream(_ScheduledStream):
 
     def _columnar_records(
         self, sub: Subscription, job: Job, index: int, where: str, constants: dict
-    ) -> t.Iterator[ColumnarRows | dict]:
+    ) -> t.Iterator[RowBatch | dict]:
         """A csv file's rows a batch at a time (`tap_branch.records.columnar`), typed like the row path
         above: the keys are the typer's constants (a file column of their name is kept in
         `extra_columns`), `row_number` from a column of numbers added to each batch in the file's order, and the
         raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""
-        pace = self.columnar_pace
+        pace = self.route.pace
         batches = self._reader.items(
             job.urls[index],
             functools.partial(csv_batches, pace=pace),
@@ -674,7 +670,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             numbered(batches),
             typer_for,
             lambda given: self._row_records(sub, job, index, where, constants, skip=given),
-            affixes=self.line_affixes,
+            affixes=lambda: self.route.affixes(self),
             ahead=pace.typed_ahead,
             source=where,
             logger=self.logger,

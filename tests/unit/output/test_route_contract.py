@@ -6,8 +6,8 @@ fast path and with the SDK's own path (`FastRecordMixin.fast_records = False`), 
 the same moment, and compares the whole output byte for byte: records, selection, stream maps,
 flattening. An SDK upgrade that changes what the SDK writes breaks this test, not the product.
 
-The daily files take the columnar path (`write_record_lines`, records built as JSON text a
-batch of rows at a time) wherever the SDK's path would write records unchanged: without
+The daily files take the columnar path (`RowBatch` items, records built as JSON text a
+batch of rows at a time, written with `Output.add_lines`) wherever the SDK's path would write records unchanged: without
 stream maps and flattening. Those cases pin it to the SDK's output byte for byte too (the
 sandbox's JSON cells are compact, so writing them as they came gives the SDK's bytes).
 """
@@ -19,6 +19,7 @@ import singer_sdk.streams.core as sdk_core
 
 from tap_branch import clock
 from tap_branch.output.sdk_internals import FastRecordMixin
+from tap_branch.output.writer import Output
 from tap_branch.tap import TapBranch
 from tests.support.tap_runner import run_tap
 
@@ -61,11 +62,11 @@ def test_fast_path_output_equals_the_sdk_path_output(sandbox, base_config, monke
     # The SDK's own clock (its time_extracted, its bookmark signpost) is the tap's in both runs.
     monkeypatch.setattr(sdk_core, "utc_now", clock.now)
     batches = []
-    write_lines = FastRecordMixin.write_record_lines
+    add_lines = Output.add_lines
     monkeypatch.setattr(
-        FastRecordMixin,
-        "write_record_lines",
-        lambda self, rows: batches.append(rows.count) or write_lines(self, rows),
+        Output,
+        "add_lines",
+        lambda self, lines: batches.append(len(lines)) or add_lines(self, lines),
     )
     fast = run_tap(config, catalog=catalog)
     # The columnar path runs exactly where stream maps leave records as they are.
