@@ -56,6 +56,10 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     extra_retry_statuses: t.Sequence[int] = (429, 408)
     #: Where the records go (`tap_branch.records.route`): batch files while `get_batches` runs.
     route: Route = RECORDS
+    #: Whether `get_batches` takes `get_records`' items itself rather than through the SDK's
+    #: record loop: for a stream without child streams whose state only its `Checkpoint`s
+    #: move, whose units' files are announced at their checkpoints.
+    batches_of_items: bool = False
     #: A unit complete while batching: the files so far are announced before the next record.
     _checkpointed: bool = False
     #: The files `get_batches` is writing (row path), for `checkpoint` to announce.
@@ -206,13 +210,57 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     def get_batches(self, batch_config, context: dict | None = None):
         """Batch files of the stream's records (`tap_branch.output.batch_files`: jsonl, or
         parquet with the stream's own Arrow schema), announced where the STATE the SDK writes
-        after each BATCH message covers exactly the records in the files announced so far:
-        as each file is full for a stream whose bookmark moves with every record, at each
-        `checkpoint` (a day, a job's file, a window complete) for a stream that moves it by
-        hand or has none (whose STATE then holds no more than its progress markers), and
-        at the end. (The SDK's batcher announces a file as it is full: a STATE then lags
-        behind the half-read unit, and a run resumed from it sends that unit's rows again.)"""
+        after each BATCH message covers exactly the records in the files announced so far.
+        (The SDK's batcher announces a file as it is full: a STATE then lags behind the
+        half-read unit, and a run resumed from it sends that unit's rows again.)
+
+        A stream of `batches_of_items` whose records may be written as built JSON
+        (`BatchFiles.for_stream`): its items as they come, each unit's files announced at its
+        `Checkpoint` (`_batches_of_items`). Any other: the records of the SDK's record loop
+        (`_batches_of_records`)."""
+        files = BatchFiles.for_stream(self, batch_config) if self.batches_of_items else None
         self.route = BATCH_FILES
+        try:
+            if files is None:
+                yield from self._batches_of_records(batch_config, context)
+            else:
+                yield from self._batches_of_items(files, batch_config, context)
+        finally:
+            self.route = RECORDS
+
+    def _batches_of_items(self, files: BatchFiles, batch_config, context: dict | None):
+        """The items of `get_records`, partition by partition: records and batches of rows
+        into the files, and at each `Checkpoint` that ends a unit, the unit's files announced
+        with the state it moves to (the SDK writes the BATCH message, then STATE: a unit is
+        done once its files are announced, never before). Progress inside a unit is dropped
+        (`BATCH_FILES`): the unit's files are announced whole, or read again."""
+        try:
+            for partition in [context] if context else self.partitions:
+                for item in self.get_records(partition):
+                    if not isinstance(item, Checkpoint):
+                        files.add(item)
+                        continue
+                    if not item.ends_unit:
+                        continue
+                    manifest = files.finish()
+                    self.route.apply(self, partition, item)
+                    if manifest:
+                        yield batch_config.encoding, manifest
+                files.discard()  # a partition that stopped mid-unit: its files never announced
+                self.finalize_state(partition)
+            if not context:
+                self.finalize_state(None)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the run's own error is the one raised
+                files.discard()  # the failed unit's files: never announced, not left behind
+            raise
+
+    def _batches_of_records(self, batch_config, context: dict | None):
+        """The records the SDK's record loop gives (`records_to_batch`: children synced,
+        checkpoints applied) into the files, announced as each file is full for a stream
+        whose bookmark moves with every record, at each unit complete (`unit_complete`: a
+        job's file, a window) for a stream that moves it by hand or has none (whose STATE
+        then holds no more than its progress markers), and at the end."""
         self._checkpointed = False
         files = self._batch_files = BatchFiles(self, batch_config)
         self._batch_encoding = batch_config.encoding
@@ -232,7 +280,6 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
                 files.discard()  # files not announced: never left behind
             raise
         finally:
-            self.route = RECORDS
             self._batch_files = None
 
     def _announce_now(self) -> None:

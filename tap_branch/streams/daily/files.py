@@ -15,7 +15,6 @@ unit of completeness bigger than a record. Records do not touch state at all.
 from __future__ import annotations
 
 import abc
-import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -37,10 +36,8 @@ from tap_branch.errors import (
 )
 from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
-from tap_branch.output.batch_files import BatchFiles
 from tap_branch.records.columnar.typer import ColumnarTyper, typed_then_rows
 from tap_branch.records.items import Checkpoint, RowBatch
-from tap_branch.records.route import BATCH_FILES, RECORDS
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
 
@@ -127,6 +124,8 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     credentials_needed = "v1"
     replication_key = "export_date"
     bookmarks_per_record = False  # completed days move it (`day_complete`)
+    #: Batch files of the items as they come: a day's files announced when it is complete.
+    batches_of_items = True
     #: Cache namespace shared by the streams that read the same per-day answer.
     family: str = ""
     #: Branch's name of the API, and the setting of its host, for the connection test.
@@ -327,42 +326,6 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     # --- sync ---------------------------------------------------------------
 
     def get_records(self, context: dict | None) -> t.Iterator[dict | RowBatch | Checkpoint]:
-        return self.walk(context)
-
-    def get_batches(self, batch_config, context: dict | None = None):
-        """BATCH messages written from the columnar batches (`tap_branch.output.batch_files`):
-        one message per completed day, then its STATE; the SDK's own batcher otherwise."""
-        files = BatchFiles.for_stream(self, batch_config)
-        if files is None:
-            yield from super().get_batches(batch_config, context)
-            return
-        self.route = BATCH_FILES  # progress inside a day waits for the day's BATCH message too
-        try:
-            for partition in [context] if context else self.partitions:
-                for item in self.walk(partition):
-                    if not isinstance(item, Checkpoint):
-                        files.add(item)
-                        continue
-                    if not item.ends_unit:
-                        continue  # the day's files are announced whole, or read again
-                    manifest = files.finish()
-                    # The SDK writes the BATCH message, then STATE: the day is done once its
-                    # files are announced, never before.
-                    self.route.apply(self, partition, item)
-                    if manifest:
-                        yield batch_config.encoding, manifest
-                files.discard()
-                self.finalize_state(partition)
-            if not context:
-                self.finalize_state(None)
-        except BaseException:
-            with contextlib.suppress(Exception):  # the run's own error is the one raised
-                files.discard()  # the failed day's files: never announced, not left behind
-            raise
-        finally:
-            self.route = RECORDS
-
-    def walk(self, context: dict | None) -> t.Iterator[dict | RowBatch | Checkpoint]:
         """Every record of the partition's days from the bookmark on, each day followed by
         its `day_complete` checkpoint once all its files are read; stops at the first day not
         ready."""
