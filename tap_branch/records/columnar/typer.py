@@ -144,21 +144,22 @@ class ColumnarTyper:
         adds after the header's, like scheduled exports' row numbers), where the row path
         sets them after typing the row. A file column named like a constant is kept in
         `extra_columns`, as on the row path."""
-        # The row path decides which columns are typed, plain or extra, warns about unknown
-        # columns, and keeps the set of problems already logged: one source of those rules.
-        self._rows = rows.RowTyper(
-            schema, header, source=source, constants=constants, logger=logger, warned=warned
-        )
+        # Which columns are typed, plain or extra, and the problems already logged: the same
+        # as the row path's (`FileColumns`, `Warnings`), one source of those rules.
+        self.columns = columns = rows.FileColumns.of(schema, header, constants)
+        self.source = source
+        self.warnings = rows.Warnings(logger or logging.getLogger(rows.__name__), warned)
+        self.warnings.extra_columns(source, [column for _, column in columns.extra])
         properties = schema["properties"]
         self._deselected = frozenset(deselected)
-        template = self._rows._template
+        template = columns.template
         #: (key, literal JSON text or None, column index or None) in the row path's key order:
         #: missing documented columns (null) and the constants as literals, then the file's.
         self._fields: list[tuple[str, str | None, int | None]] = [
             (name, msgspec.json.encode(value).decode(), None) for name, value in template.items()
         ]
-        self._fields += [(column, None, index) for index, column in self._rows._plain]
-        self._fields += [(column, None, index) for index, column, _ in self._rows._typed]
+        self._fields += [(column, None, index) for index, column in columns.plain]
+        self._fields += [(column, None, index) for index, column, _ in columns.typed]
         self._fields = [field for field in self._fields if field[0] not in self._deselected]
         copies = dict(copies or {})
         self._fields = [
@@ -182,10 +183,10 @@ class ColumnarTyper:
         #: (the SDK pops deselected fields from records the row path typed whole).
         self._unparsed_only = [
             (column, index, encoder_for(properties[column]))
-            for index, column, _ in self._rows._typed
+            for index, column, _ in columns.typed
             if column in self._deselected and self._keep_unparsed
         ]
-        self._keep_extra = rows.EXTRA not in self._deselected and bool(self._rows._extra)
+        self._keep_extra = rows.EXTRA not in self._deselected and bool(columns.extra)
 
     def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array:
         """`before` + the JSON object of every row of `batch` + `after`, as a string array,
@@ -221,7 +222,7 @@ class ColumnarTyper:
         comma = "," if self._fields else ""  # a record of only these fields has no comma before
         if self._keep_unparsed and unparsed_by_column:
             # Typed columns in header order, as the row path adds them.
-            order = {column: position for position, (_, column, _) in enumerate(self._rows._typed)}
+            order = {column: position for position, (_, column, _) in enumerate(self.columns.typed)}
             by_row: dict[int, dict[str, str]] = {}
             for name, cells in sorted(unparsed_by_column, key=lambda item: order.get(item[0], 0)):
                 for row, raw in cells.items():
@@ -230,10 +231,10 @@ class ColumnarTyper:
                 tails[row] = comma + _key(rows.UNPARSED) + msgspec.json.encode(cells).decode()
         for name, cells in unparsed_by_column:
             for raw in cells.values():
-                self._rows._warn_once(name, raw)
+                self.warnings.cell_once(self.source, name, raw)
                 break
         if self._keep_extra:
-            columns = [(column, batch.column(index)) for index, column in self._rows._extra]
+            columns = [(column, batch.column(index)) for index, column in self.columns.extra]
             values = [cells.to_pylist() for _, cells in columns]
             names = [column for column, _ in columns]
             for row, cells in enumerate(zip(*values, strict=True)):
