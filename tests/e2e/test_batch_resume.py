@@ -110,7 +110,8 @@ def test_row_streams_with_their_own_checkpoints(sandbox, base_config, tmp_path, 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_job_families(fast, tmp_path, fmt):  # noqa: F811 - the fixture
-    from tests import test_aggregate_exports, test_cohort, test_query_api
+    from tests.e2e.analytics import test_aggregate_exports, test_query_api
+    from tests.e2e.cohort import test_cohort
 
     # Every run reads again the cohort windows not yet mature and the Query/Aggregate days
     # not yet settled, by design: these are checked for losses.
