@@ -1,30 +1,39 @@
-"""Write the tap's settings into meltano.yml and the README's settings table, and
-each stream's columns into docs/streams.md.
+"""Write the tap's settings into meltano.yml and the docs' settings table
+(docs/reference/settings.md), each stream's columns into docs/reference/streams.md, and
+the table of the credentials each stream family needs into README.md and
+docs/getting-started/real-account.md, and the sandbox's options (the declarations its `--help`
+shows) into docs/sandbox.md.
 
-    python scripts/sync_settings.py          # rewrite all three
+    python scripts/sync_settings.py          # rewrite them all
     python scripts/sync_settings.py --check  # exit 1 if any is out of date
 
-The tap's config schema and stream schemas are the one source of truth; this keeps
-Meltano's view of them (kinds, descriptions, secrets marked `sensitive`), the README
-and the column reference from drifting.
+The tap's config schema, stream schemas and the credentials its streams declare are the
+one source of truth; this keeps Meltano's view of them (kinds, descriptions, secrets marked
+`sensitive`), the docs and the column reference from drifting.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import pathlib
 import subprocess
 import sys
 
 from tap_branch.tap import TapBranch
+from tap_branch_sandbox import cli as sandbox_cli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEGIN = "      # BEGIN generated settings (scripts/sync_settings.py)\n"
 END = "      # END generated settings\n"
 README_BEGIN = "<!-- BEGIN generated settings (scripts/sync_settings.py) -->\n"
 README_END = "<!-- END generated settings -->\n"
-STREAMS_DOC = ROOT / "docs" / "streams.md"
+SETTINGS_DOC = ROOT / "docs" / "reference" / "settings.md"
+STREAMS_DOC = ROOT / "docs" / "reference" / "streams.md"
+CREDENTIALS_BEGIN = "<!-- BEGIN generated credentials (scripts/sync_settings.py) -->\n"
+CREDENTIALS_END = "<!-- END generated credentials -->\n"
+CREDENTIALS_DOCS = (ROOT / "README.md", ROOT / "docs" / "getting-started" / "real-account.md")
 
 _KINDS = {
     "string": "string",
@@ -108,7 +117,7 @@ def _cell(text: str) -> str:
 
 
 def streams_doc() -> str:
-    """docs/streams.md: every stream's key, bookmark and columns, streams that share
+    """docs/reference/streams.md: every stream's key, bookmark and columns, streams that share
     a schema (the 14 Daily Exports v3 topics, the Custom Exports event types) together."""
     tap = TapBranch(
         config={"start_date": "2024-01-01"}, parse_env_config=False, validate_config=False
@@ -148,6 +157,104 @@ def streams_doc() -> str:
     return "".join(lines)
 
 
+#: What each kind of credential a stream declares means in settings.
+#: (by `Credential.name`; the cohort and organization-wide streams' scope, `app_id` or
+#: `organization_id`, is their family's settings check).
+CREDENTIAL_SETTINGS = {
+    "key and secret": "`branch_key` and `branch_secret` (or `apps`)",
+    "key only": "`branch_key` (or `apps`)",
+    "key and secret, or user id with app": "`branch_key` and `branch_secret` (or `apps`), or "
+    "`user_id` with `app_id`",
+    "access token": "`access_token`, and `app_id` or `organization_id`",
+    "access token with app": "`access_token` and `app_id` (or `apps` entries with an `app_id`)",
+}
+#: A family's page in the docs, by the stream's package (and, for daily, its module).
+FAMILY_PAGES = {
+    "daily.v1": ("Daily exports", "docs/families/daily.md"),
+    "daily.v3": ("Daily Exports v3", "docs/families/event-level.md"),
+    "custom_exports": ("Custom Exports", "docs/families/event-level.md"),
+    "cohort": ("Cohort results", "docs/families/cohort.md"),
+    "scheduled": ("Scheduled log exports", "docs/families/scheduled.md"),
+    "credits": ("Credits and app config", "docs/families/credits.md"),
+    "analytics": ("Aggregate analytics", "docs/families/analytics.md"),
+}
+
+
+def credentials_of(stream) -> str:
+    """The kind of credential a stream declares it needs (the one place that reads it)."""
+    return stream.credentials.name
+
+
+def _family_of(stream) -> str:
+    """The stream's family package (`daily.v1`/`daily.v3` for the two daily APIs), from the
+    first class of its MRO defined in a family (the v3 and Custom Exports classes are made
+    per topic at run time)."""
+    module = next(cls.__module__ for cls in type(stream).__mro__ if ".streams." in cls.__module__)
+    parts = module.split(".")  # tap_branch.streams.<family>[.<module>...]
+    family = parts[parts.index("streams") + 1]
+    return f"{family}.{parts[-1]}" if f"{family}.{parts[-1]}" in FAMILY_PAGES else family
+
+
+def _stream_names(names: list[str]) -> str:
+    """`links`, `link_clicks`, ... with the streams of one prefix (3 or more) as `prefix*`."""
+    clusters: dict[str, list[str]] = {}
+    for name in names:
+        clusters.setdefault(name.split("_")[0], []).append(name)
+    shown = []
+    for cluster in clusters.values():
+        if len(cluster) < 3:
+            shown += [f"`{name}`" for name in cluster]
+            continue
+        prefix = cluster[0]
+        for name in cluster[1:]:
+            while not name.startswith(prefix):
+                prefix = prefix[:-1]
+        shown.append(f"`{prefix}*` ({len(cluster)})")
+    return ", ".join(shown)
+
+
+def credentials_table(doc: pathlib.Path) -> str:
+    """Which settings each stream family needs, from the credentials its streams declare
+    (every stream of the tap, the report streams with one report each), linking each family's
+    page relative to `doc`."""
+    tap = TapBranch(
+        config={
+            "start_date": "2024-01-01",
+            "aggregate_reports": [
+                {
+                    "name": "installs",
+                    "data_source": "eo_install",
+                    "aggregation": "unique_count",
+                    "dimensions": ["user_data_os"],
+                }
+            ],
+        },
+        parse_env_config=False,
+        validate_config=False,
+    )
+    rows: dict[tuple[str, str], list[str]] = {}
+    for stream in tap.streams.values():
+        need = credentials_of(stream)
+        if need:
+            rows.setdefault((_family_of(stream), need), []).append(stream.name)
+    order = list(FAMILY_PAGES)
+    lines = [
+        "| Family | Streams | Settings it needs |\n",
+        "|:--|:--|:--|\n",
+    ]
+    for (family, need), names in sorted(rows.items(), key=lambda row: order.index(row[0][0])):
+        title, page = FAMILY_PAGES[family]
+        link = os.path.relpath(ROOT / page, doc.parent)
+        lines.append(
+            f"| [{title}]({link}) | {_stream_names(names)} | {CREDENTIAL_SETTINGS[need]} |\n"
+        )
+    lines.append(
+        "\n`cohort_<name>`, `query_<name>` and `aggregate_<name>`: one stream per configured "
+        "report (shown: the default ones, and one Aggregate Exports report).\n"
+    )
+    return CREDENTIALS_BEGIN + "".join(lines) + CREDENTIALS_END
+
+
 def replace_between(text: str, begin: str, end: str, block: str) -> str:
     start, stop = text.index(begin), text.index(end) + len(end)
     return text[:start] + block + text[stop:]
@@ -156,12 +263,22 @@ def replace_between(text: str, begin: str, end: str, block: str) -> str:
 def main() -> int:
     targets = [
         (ROOT / "meltano.yml", BEGIN, END, settings_block()),
-        (ROOT / "README.md", README_BEGIN, README_END, readme_table()),
+        (SETTINGS_DOC, README_BEGIN, README_END, readme_table()),
+        *(
+            (doc, CREDENTIALS_BEGIN, CREDENTIALS_END, credentials_table(doc))
+            for doc in CREDENTIALS_DOCS
+        ),
+        (
+            ROOT / "docs" / "sandbox.md",
+            sandbox_cli.BEGIN,
+            sandbox_cli.END,
+            sandbox_cli.option_tables(),
+        ),
     ]
     stale = []
     if not STREAMS_DOC.exists() or STREAMS_DOC.read_text() != streams_doc():
         if "--check" in sys.argv:
-            stale.append("docs/streams.md")
+            stale.append(STREAMS_DOC.relative_to(ROOT).as_posix())
         else:
             STREAMS_DOC.parent.mkdir(exist_ok=True)
             STREAMS_DOC.write_text(streams_doc())
@@ -171,7 +288,7 @@ def main() -> int:
         if updated == text:
             continue
         if "--check" in sys.argv:
-            stale.append(path.name)
+            stale.append(path.relative_to(ROOT).as_posix())
         else:
             path.write_text(updated)
     if stale:

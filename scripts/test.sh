@@ -25,4 +25,9 @@ fi
 "$VENV/bin/ruff" check tap_branch tap_branch_sandbox tests benchmarks scripts
 "$VENV/bin/ruff" format --check tap_branch tap_branch_sandbox tests benchmarks scripts
 "$VENV/bin/python" scripts/sync_settings.py --check
+# The docs site (mkdocs.yml): --strict fails on a broken link or a page missing from nav. Built
+# into a temporary directory, never into the repository.
+site="$(mktemp -d)"
+trap 'rm -rf "$site"' EXIT
+NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$site"
 "$VENV/bin/python" -m pytest "$@"

@@ -10,40 +10,51 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._classproperty import classproperty
-from singer_sdk.plugin_base import JSONSchemaValidator, _ConfigInput, _format_validation_error
+from singer_sdk.plugin_base import JSONSchemaValidator
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
+from tap_branch.api.run_caches import RunCaches
 from tap_branch.config.catalog_checks import catalog_file, check_catalog
 from tap_branch.config.connection import (
     BranchFault,
+    selected_families,
     test_connection,
     test_credentials_of_selected_streams,
 )
+from tap_branch.config.errors import invalid_setting
 from tap_branch.config.settings import (
     COMMON_SETTINGS,
     check_batch_config,
     check_config,
-    check_credentials,
     check_dates,
     config_files,
     environment_config,
-    invalid_setting,
     say_what_null_means,
     secret_values,
     unknown_settings,
     without_nulls,
 )
 from tap_branch.config.state_checks import check_state, state_file
+from tap_branch.config.validation import describe
 from tap_branch.errors import InvalidCatalogError, InvalidStateError
 from tap_branch.output.progress import RunProgress
+from tap_branch.output.sdk_internals import (
+    ConfigInput,
+    EnvironmentSettings,
+    SyncHooks,
+    ValidatedSettings,
+    config_input,
+    invoke_with,
+)
 from tap_branch.output.writer import SingerOutputWriter
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 
 if t.TYPE_CHECKING:
     import click
     from singer_sdk import Stream
+
+    from tap_branch.config.credentials import Credential
 
 
 def _config_schema() -> dict:
@@ -69,7 +80,7 @@ def _null_as_schema(schema: t.Any) -> None:
             _null_as_schema(item)
 
 
-class TapBranch(Tap):
+class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
     """Singer tap for Branch (branch.io)."""
 
     name = "tap-branch"
@@ -77,25 +88,28 @@ class TapBranch(Tap):
     message_writer_class = SingerOutputWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        #: What the streams of one run share: a day's export lists (asked once for
-        #: every stream of a family), which request form an API accepts, what was
-        #: already logged once. Keys are namespaced by the module that sets them.
-        self.run_cache: dict[str, t.Any] = {}
+        #: What the streams of one run share: each family's cache (a day's export lists,
+        #: asked once for every stream of a family; what was already logged once), typed
+        #: and declared by the family, and the rate limiters.
+        self.caches = RunCaches()
         super().__init__(*args, **kwargs)
         for line in unknown_settings(self.config, self.config_jsonschema["properties"]):
             self.logger.warning(line)
         if self.config.get("start_date"):
             check_config(self.config)
 
-    @classproperty
-    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805 - the SDK's classproperty
+    @classmethod
+    def environment_settings(cls, prefix: str) -> dict[str, t.Any]:
         """Settings from environment variables, each converted by its type (`environment_config`)."""
         schema = cls.config_jsonschema
         cls.append_builtin_config(schema)
-        return environment_config(schema, cls._env_var_prefix)
+        return environment_config(schema, prefix)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's validation against the settings schema, with three changes.
+    def check_settings(
+        self, config: dict[str, t.Any], schema: dict, *, raise_errors: bool = True
+    ) -> dict[str, t.Any]:
+        """The SDK's validation against the settings schema, with three changes; the settings
+        to keep are returned (`sdk_internals.ValidatedSettings`).
 
         A null setting the schema allows is dropped first (`without_nulls`): it means unset,
         and the validator then fills in its default. The secrets are registered, and the log
@@ -104,20 +118,17 @@ class TapBranch(Tap):
         Discovery (where the SDK only warns, then runs on whatever it got) still refuses a
         setting given in the wrong shape; only the required ones may be missing, since
         discovery needs no credentials."""
-        schema = self.config_jsonschema
-        self.append_builtin_config(schema)
-        self._config = without_nulls(self._config, schema)
-        SECRETS.add(*secret_values(self._config, schema["properties"]))
+        config = without_nulls(config, schema)
+        SECRETS.add(*secret_values(config, schema["properties"]))
         install_log_redaction()
         if not raise_errors:
             schema = {key: value for key, value in schema.items() if key != "required"}
         errors = [
-            redact(_format_validation_error(error))
-            for error in JSONSchemaValidator(schema).iter_errors(self._config)
+            redact(describe(error)) for error in JSONSchemaValidator(schema).iter_errors(config)
         ]
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
-        return errors
+        return config
 
     @classmethod
     def invoke(  # type: ignore[override]
@@ -125,7 +136,7 @@ class TapBranch(Tap):
         *,
         about: bool = False,
         about_format: str | None = None,
-        config: _ConfigInput | None = None,
+        config: ConfigInput | None = None,
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
     ) -> None:
@@ -133,28 +144,21 @@ class TapBranch(Tap):
         here: one that is not JSON, or not a state or catalog, fails naming the file (the SDK
         fails on them with a bare decoding error), and each file is parsed once, the tap taking
         the parsed state and `Catalog` (a catalog of every stream is megabytes)."""
-        state_given = None if state is None else state_file(state)
-        catalog_given = None if catalog is None else catalog_file(catalog)
-        # The SDK's `Tap.invoke` minus its reading of the files: `--about`, the version line,
-        # then the tap, built with what was read above.
-        super(Tap, cls).invoke(about=about, about_format=about_format)
-        cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
-        tap = cls(
-            config=config.config,
-            state=state_given,
-            catalog=catalog_given,
-            parse_env_config=config.parse_env,
-            validate_config=True,
+        invoke_with(
+            cls,
+            about=about,
+            about_format=about_format,
+            config=config,
+            state=None if state is None else state_file(state),
+            catalog=None if catalog is None else catalog_file(catalog),
         )
-        tap.sync_all()
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
         """`--config` files read naming the one that is missing, not JSON, or not an object
         (the SDK's reading ends in a traceback for each)."""
         try:
-            return _ConfigInput(config=config_files(value), parse_env="ENV" in value)
+            return config_input(config_files(value), parse_env="ENV" in value)
         except ConfigValidationError as exc:
             cls.logger.error(str(exc))
             ctx.exit(1)
@@ -236,25 +240,29 @@ class TapBranch(Tap):
             streams.extend(family.build_streams(self))
         return streams
 
-    def sync_all(self) -> None:
-        self.run_cache["progress"] = RunProgress()  # the run's totals count from here
+    def before_sync(self) -> None:
+        """Before the SDK's sync (`sdk_internals.SyncHooks`): checks, then credentials tried."""
+        self.caches.renew(RunProgress)  # the run's totals count from here
         if self.input_catalog is not None:
             check_catalog(self.input_catalog, self.streams)
         check_dates(self.config)
         check_batch_config(self.config)
         self._check_credentials_of_selected_streams()
+        for family, streams in selected_families(self):
+            family.check_settings(self.config, streams)
         # The families' first runs (Meltano's config test among them): credentials tried first.
-        unavailable = self._test_credentials_of_selected_streams()
-        try:
-            super().sync_all()
-        finally:
-            self.after_sync()
-        if unavailable:  # the other families ran; the run still fails for what was selected
-            raise invalid_setting("Not run: " + " ".join(str(gone) for gone in unavailable))
+        self._unavailable = self._test_credentials_of_selected_streams()
 
-    def after_sync(self) -> None:
-        """The end of a run, whether it ends well or not: the records still batched for
-        stdout (`tap_branch.output.writer.Output`) belong to it and are written."""
+    def after_sync(self, *, completed: bool) -> None:
+        """After the SDK's sync, whether it ended well or not (`sdk_internals.SyncHooks`)."""
+        self.flush_output()
+        if completed and self._unavailable:
+            # The other families ran; the run still fails for what was selected.
+            raise invalid_setting("Not run: " + " ".join(str(gone) for gone in self._unavailable))
+
+    def flush_output(self) -> None:
+        """The records still batched for stdout (`tap_branch.output.writer.Output`) written:
+        they belong to the run, whether it ends well or not."""
         output = getattr(self.message_writer, "output", None)
         if output is not None:
             output.close()
@@ -264,7 +272,7 @@ class TapBranch(Tap):
         try:
             return super().run_sync_dry_run(*args, **kwargs)
         finally:
-            self.after_sync()
+            self.flush_output()
 
     def _test_credentials_of_selected_streams(self) -> list:
         """The connection test of the selected families (`tap_branch.config.connection`). A family
@@ -297,15 +305,15 @@ class TapBranch(Tap):
         missing are skipped with a warning, and only a run with nothing left fails.
         A stream selected on purpose (a catalog, or a partial selection) fails.
         """
-        by_need: dict[str, list[Stream]] = collections.defaultdict(list)
+        by_need: dict[Credential, list[Stream]] = collections.defaultdict(list)
         for stream in self.streams.values():
-            need = getattr(stream, "credentials_needed", None)
+            need = getattr(stream, "credentials", None)
             if need and (stream.selected or stream.has_selected_descendents):
                 by_need[need].append(stream)
         selected_by_default = self._selected_by_default()
         for need, streams in by_need.items():
             try:
-                check_credentials(self.config, need, [stream.name for stream in streams])
+                need.check(self.config, [stream.name for stream in streams])
             except ConfigValidationError as exc:
                 if not selected_by_default:
                     raise
@@ -313,9 +321,7 @@ class TapBranch(Tap):
                 for stream in streams:
                     stream.selected = False
         runnable = [
-            s
-            for s in self.streams.values()
-            if s.selected and getattr(s, "credentials_needed", None)
+            s for s in self.streams.values() if s.selected and getattr(s, "credentials", None)
         ]
         if selected_by_default and not runnable:
             raise invalid_setting(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
 import signal
 import sys
+import typing as t
 
-from tap_branch_sandbox.options import check_option
+from tap_branch_sandbox.options import OPTIONS, check_option
 from tap_branch_sandbox.profiles import PROFILES
 from tap_branch_sandbox.runner import make_sandbox_server
 from tap_branch_sandbox.server import Sandbox, SandboxApp, SandboxConfig
@@ -48,68 +50,143 @@ def _fault(text: str) -> dict:
     return rule
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    defaults = SandboxConfig()
-    parser = argparse.ArgumentParser(
-        prog="tap-branch-sandbox", description="A local server that behaves like Branch's APIs."
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--branch-key", default=defaults.branch_key)
-    parser.add_argument("--branch-secret", default=defaults.branch_secret)
-    parser.add_argument("--access-token", default=defaults.access_token)
-    parser.add_argument("--app-id", default=defaults.app_id)
-    parser.add_argument("--organization-id", default=defaults.organization_id)
-    parser.add_argument(
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """One command-line flag: its name, what it does, and argparse's other keywords
+    (`default`, `type`, `action`, ...). `--help` and `option_tables` read the same list."""
+
+    name: str
+    help: str
+    keywords: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+
+
+_DEFAULTS = SandboxConfig()
+FLAGS = (
+    Flag("--host", "the address to listen on", {"default": "127.0.0.1"}),
+    Flag("--port", "the port to listen on (0: a free one)", {"type": int, "default": 8787}),
+    Flag("--seed", "the seed of the synthetic data", {"type": int, "default": _DEFAULTS.seed}),
+    Flag("--branch-key", "the app's Branch key", {"default": _DEFAULTS.branch_key}),
+    Flag("--branch-secret", "the app's Branch secret", {"default": _DEFAULTS.branch_secret}),
+    Flag("--access-token", "the API access token", {"default": _DEFAULTS.access_token}),
+    Flag("--app-id", "the app's id", {"default": _DEFAULTS.app_id}),
+    Flag("--organization-id", "the organization's id", {"default": _DEFAULTS.organization_id}),
+    Flag(
         "--app",
-        type=_app,
-        action="append",
-        default=[],
-        help="an extra app: app_id:branch_key:branch_secret",
-    )
-    parser.add_argument(
-        "--today", type=dt.date.fromisoformat, help="the sandbox's UTC date (default: the real one)"
-    )
-    parser.add_argument(
-        "--url-ttl", type=int, default=defaults.url_ttl, help="signed URL lifetime in seconds"
-    )
-    parser.add_argument(
+        "an extra app, app_id:branch_key:branch_secret (repeatable)",
+        {"type": _app, "action": "append", "default": [], "metavar": "ID:KEY:SECRET"},
+    ),
+    Flag(
+        "--today",
+        "the sandbox's UTC date; None: the real one",
+        {"type": dt.date.fromisoformat, "default": None, "metavar": "YYYY-MM-DD"},
+    ),
+    Flag(
+        "--url-ttl",
+        "signed URL lifetime in seconds",
+        {"type": int, "default": _DEFAULTS.url_ttl},
+    ),
+    Flag(
         "--time-scale",
-        type=float,
-        default=defaults.time_scale,
-        help="sandbox seconds per real second (rate-limit windows, job latencies)",
-    )
-    parser.add_argument(
+        "sandbox seconds per real second (rate-limit windows, job latencies)",
+        {"type": float, "default": _DEFAULTS.time_scale},
+    ),
+    Flag(
         "--retry-after-header",
-        action="store_true",
-        help="send Retry-After on 429s (default: only in the body)",
-    )
-    parser.add_argument(
-        "--no-rate-limits", action="store_true", help="do not enforce the documented rate limits"
-    )
-    parser.add_argument(
+        "send Retry-After on 429s (else only in the body)",
+        {"action": "store_true"},
+    ),
+    Flag("--no-rate-limits", "do not enforce the documented rate limits", {"action": "store_true"}),
+    Flag(
         "--option",
-        type=_option,
-        action="append",
-        default=[],
-        help="family option name=value (JSON values allowed)",
-    )
-    parser.add_argument(
+        "a family option, name=value (JSON values allowed; repeatable; see below)",
+        {"type": _option, "action": "append", "default": [], "metavar": "NAME=VALUE"},
+    ),
+    Flag(
         "--fault",
-        type=_fault,
-        action="append",
-        default=[],
-        help='fault rule as JSON, e.g. {"kind": "status", "status": 503, "path": "/v1/export"}',
-    )
-    parser.add_argument(
+        'a fault rule as JSON, e.g. {"kind": "status", "status": 503, "path": "/v1/export"} '
+        "(repeatable)",
+        {"type": _fault, "action": "append", "default": [], "metavar": "JSON"},
+    ),
+    Flag(
         "--profile",
-        choices=PROFILES,
-        default=defaults.profile,
-        help="the account's products (tap_branch_sandbox/profiles.py): default all-products",
+        "the account's products, one of: " + ", ".join(PROFILES),
+        {"choices": PROFILES, "default": _DEFAULTS.profile, "metavar": "NAME"},
+    ),
+    Flag("--quiet", "do not log each request", {"action": "store_true"}),
+)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each flag's default after its help; the family options' list kept as written."""
+
+
+def _family_options_help() -> str:
+    lines = [
+        'family options (--option name=value, or POST /_sandbox/options {"name": value}; '
+        "null sets the default back):"
+    ]
+    for name, option in OPTIONS.items():
+        lines.append(f"  {name}: {option.kind.name} (default: {_json(option.default)})")
+        lines.append(f"      {option.help}")
+    return "\n".join(lines)
+
+
+def _json(value: t.Any) -> str:
+    return "unset" if value is None else json.dumps(value)
+
+
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(
+        prog="tap-branch-sandbox",
+        description="A local server that behaves like Branch's APIs.",
+        formatter_class=_HelpFormatter,
+        epilog=_family_options_help(),
     )
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
-    return parser.parse_args(argv)
+    for flag in FLAGS:
+        made.add_argument(flag.name, help=flag.help, **flag.keywords)
+    return made
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parser().parse_args(argv)
+
+
+def option_tables() -> str:
+    """docs/sandbox.md's tables of every flag and family option with its default, from the
+    declarations `--help` shows (a test compares the page with it)."""
+    lines = [
+        "| Flag | Default | What it does |",
+        "|:--|:--|:--|",
+        *(
+            f"| `{flag.name}` | `{flag.keywords.get('default', False)}` | {_cell(flag.help)} |"
+            for flag in FLAGS
+        ),
+        "",
+        "Family options (`--option name=value`, or `POST /_sandbox/options` with "
+        '`{"name": value}`; `null` sets the default back):',
+        "",
+        "| Option | Takes | Default | What it does |",
+        "|:--|:--|:--|:--|",
+        *(
+            f"| `{name}` | {_cell(option.kind.name)} | `{_json(option.default)}` | "
+            f"{_cell(option.help)} |"
+            for name, option in OPTIONS.items()
+        ),
+    ]
+    return BEGIN + "\n".join(lines) + "\n" + END
+
+
+#: The lines around `option_tables()` in docs/sandbox.md (as `scripts/sync_settings.py` marks its own).
+BEGIN = "<!-- BEGIN generated sandbox options (tap-branch-sandbox --help) -->\n"
+END = "<!-- END generated sandbox options -->\n"
+
+
+def _cell(text: str) -> str:
+    """Text in a Markdown table cell: a pipe would end the cell, `<x>` would read as HTML
+    and a `{...}` ending the cell as attributes (attr_list)."""
+    for char, escaped in (("|", "\\|"), ("<", "&lt;"), ("{", "\\{"), ("}", "\\}")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def build_config(args: argparse.Namespace) -> SandboxConfig:

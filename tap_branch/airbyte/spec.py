@@ -25,7 +25,7 @@ from airbyte_protocol.models import ConnectorSpecification
 from singer_sdk.helpers import capabilities
 
 from tap_branch.airbyte.inputs import InputError
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.tap import TapBranch
 
 #: The project's documentation of the Airbyte source (also metadata.yaml's documentationUrl).

@@ -8,15 +8,24 @@ how it is submitted and polled and what Branch's answers mean stay with each fam
 `submit`, `check` and `timed_out` hooks); requests go through `BranchStream.send()` there.
 
 Waits are durations, so they are measured with `time.monotonic`, not the tap's clock.
+
+`ReportJob` is one such job as an object (the model is Airbyte source-facebook-marketing's
+`AsyncJob`): it submits itself, polls itself, says when it has waited too long and fetches
+its result, which may be too large to trust and then gives the jobs of its halves. The run's
+`tap_branch.api.job_scheduler.JobScheduler` keeps several in flight for the streams that own
+them; it knows nothing of a job but this interface.
 """
 
 from __future__ import annotations
 
+import abc
 import collections
 import dataclasses
 import math
 import time
 import typing as t
+
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from tap_branch.output import progress
 
@@ -155,3 +164,91 @@ def wait(polling: Polling, job: Job[W], *, check: Check, timed_out: TimedOut) ->
 
 def _nothing_to_submit(work: t.Any) -> t.NoReturn:  # pragma: no cover - the work queue is empty
     raise AssertionError("wait() submits nothing")
+
+
+# --- report jobs as objects -------------------------------------------------------------
+
+
+class JobFailed(FatalAPIError):
+    """A report job failed (submission refused, ERROR, past its timeout, its result unreadable):
+    the message names the stream that owns it and its window."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """What `ReportJob.poll` returns once Branch has finished the job (the job keeps where its
+    result is)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """A finished job's result: its row count and its records, read once (`records` is to be
+    consumed or dropped once)."""
+
+    rows: int
+    records: t.Iterator[dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitNeeded:
+    """A finished job whose result reached the row cap (it may be cut): the jobs of its halves,
+    to ask instead."""
+
+    halves: list[ReportJob]
+
+
+class ReportJob(abc.ABC):
+    """One asynchronous report job of one window, for the stream that owns it."""
+
+    #: What messages call it ("cohort job").
+    kind: str = "job"
+    #: Branch's id of the job, once submitted.
+    job_id: str | None = None
+
+    @property
+    @abc.abstractmethod
+    def owner(self) -> str:
+        """Who takes the result: a stream's name (only a label to the scheduler)."""
+
+    @property
+    @abc.abstractmethod
+    def key(self) -> t.Hashable:
+        """What the job computes for its owner (its window): one job per key at a time."""
+
+    @property
+    @abc.abstractmethod
+    def window_text(self) -> str:
+        """The key as messages name it ("2026-01-01..2026-01-31")."""
+
+    @abc.abstractmethod
+    def submit(self, *, ahead_of: str | None = None) -> None:
+        """Send the job to Branch (`ahead_of`: the stream syncing meanwhile, for the log)."""
+
+    @abc.abstractmethod
+    def poll(self) -> Finished | Pending:
+        """Ask Branch about the job once; raises for a failed job."""
+
+    @abc.abstractmethod
+    def timed_out(self, status: str, waited: float) -> Exception:
+        """The error for a job still `status` after `waited` seconds, past its timeout."""
+
+    @abc.abstractmethod
+    def fetch(self) -> Fetched | SplitNeeded:
+        """Read the finished job's result (on the consumer's thread); raises when it cannot be
+        used (a single day at the row cap, a file that is not what Branch documents)."""
+
+    @property
+    def label(self) -> str:
+        """The job in progress lines."""
+        return f"{self.owner}: job {self.job_id} for {self.window_text}"
+
+    def unused(self) -> None:  # noqa: B027 - a hook: most jobs have nothing to say
+        """Called when the job's owner no longer plans its key (the day changed meanwhile)."""
+
+    def failure(self, error: Exception) -> Exception:
+        """`error`, or a `JobFailed` naming the owner and window when it does not say them."""
+        if isinstance(error, ConfigValidationError) or self.window_text in str(error):
+            return error
+        named = JobFailed(f"{self.owner}: the {self.kind} for {self.window_text} failed: {error}")
+        named.__cause__ = error
+        return named

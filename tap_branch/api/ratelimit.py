@@ -1,4 +1,5 @@
-"""Client-side rate limiting: several windows at once, shared per process by name.
+"""Client-side rate limiting: several windows at once, shared by the streams of a run by name
+(`tap_branch.api.run_caches.RunCaches.limiter`).
 
 Branch enforces more than one window on the same API (the Cohort API: 2 requests a
 second, 5 a minute and 150 an hour). Waiting out 429s would work but wastes calls and
@@ -27,8 +28,12 @@ import time
 import typing as t
 
 from pyrate_limiter import AbstractClock, InMemoryBucket, Rate, RateItem
+from singer_sdk import typing as th
 
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
+
+if t.TYPE_CHECKING:
+    from tap_branch.api.run_caches import RunCaches
 
 #: Seconds added to every window by default (`margin`). Not for the trip to the server: a
 #: request is counted from its answer (`answered`), after the server counted it. For how the
@@ -241,39 +246,17 @@ def _simulate(
     return admitted
 
 
-_registry: dict[tuple[str, tuple[tuple[int, float], ...], float], Limiter] = {}
-_registry_lock = threading.Lock()
-
-
-def shared_limiter(
-    name: str,
-    windows: t.Sequence[tuple[int, float]],
-    logger: logging.Logger,
-    *,
-    margin: float = DEFAULT_MARGIN_SECONDS,
-) -> Limiter:
-    """The process-wide limiter for `name`: every stream that talks to one API shares it.
-
-    Keyed by name, windows and margin, so two taps configured with different limits in the
-    same process (as tests do) do not silently inherit each other's windows.
-    """
-    key = (name, tuple((int(limit), float(seconds)) for limit, seconds in windows), float(margin))
-    with _registry_lock:
-        limiter = _registry.get(key)
-        if limiter is None:
-            limiter = _registry[key] = Limiter(name, windows, logger, margin=margin)
-        return limiter
-
-
 def configured_limiter(
+    caches: RunCaches,
     config: t.Mapping[str, t.Any],
     name: str,
     defaults: t.Sequence[tuple[int, float]],
     logger: logging.Logger,
 ) -> Limiter:
-    """The shared limiter `name` as settings `<name>_rate_limits` ([{requests, seconds}], else
-    `defaults`) and `<name>_rate_limit_margin` set it: one reading for every family that
-    has them (a window pyrate-limiter refuses fails naming the setting)."""
+    """The run's limiter `name` (`RunCaches.limiter`) as settings `<name>_rate_limits`
+    ([{requests, seconds}], else `defaults`) and `<name>_rate_limit_margin` set it: one
+    reading for every family that has them (a window pyrate-limiter refuses fails naming the
+    setting)."""
     setting = f"{name}_rate_limits"
     configured = config.get(setting)
     windows = (
@@ -283,7 +266,7 @@ def configured_limiter(
     )
     margin = config.get(f"{name}_rate_limit_margin")
     try:
-        return shared_limiter(
+        return caches.limiter(
             name,
             windows,
             logger,
@@ -293,7 +276,42 @@ def configured_limiter(
         raise invalid_setting(f"Setting '{setting}': {exc}") from None
 
 
-def reset_shared_limiters() -> None:
-    """Forget every shared limiter (tests that start from an idle account)."""
-    with _registry_lock:
-        _registry.clear()
+def windows_setting(
+    name: str, *, count: str = "requests", default: t.Any = None, description: str
+) -> th.Property:
+    """A setting listing rate-limit windows, `[{<count>, seconds}]`, all enforced at once."""
+    return th.Property(
+        name,
+        th.ArrayType(
+            th.ObjectType(
+                th.Property(count, th.IntegerType(minimum=1), required=True),
+                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
+            )
+        ),
+        default=default,
+        description=description,
+    )
+
+
+def limit_settings(
+    prefix: str,
+    defaults: t.Sequence[tuple[int, float]],
+    *,
+    limits: str,
+    margin: str | None = None,
+) -> list[th.Property]:
+    """The settings `configured_limiter` reads for limiter `prefix`: `<prefix>_rate_limits`,
+    described by `limits` with `{defaults}` standing for the `defaults` windows ("2/1 s,
+    5/60 s"), and, when `margin` describes it, `<prefix>_rate_limit_margin`."""
+    shown = ", ".join(f"{limit}/{seconds:g} s" for limit, seconds in defaults)
+    settings = [windows_setting(f"{prefix}_rate_limits", description=limits.format(defaults=shown))]
+    if margin is not None:
+        settings.append(
+            th.Property(
+                f"{prefix}_rate_limit_margin",
+                th.NumberType(minimum=0),
+                default=DEFAULT_MARGIN_SECONDS,
+                description=margin,
+            )
+        )
+    return settings

@@ -46,6 +46,10 @@ from tap_branch.records.items import Checkpoint
 from tap_branch.records.route import BATCH_FILES, RECORDS, Route
 from tap_branch.redaction import redact, strip_query
 
+if t.TYPE_CHECKING:
+    from tap_branch.api.run_caches import RunCaches
+    from tap_branch.config.credentials import Credential
+
 
 class BranchStream(ManualState, FastRecordMixin, RESTStream):
     """A Branch API stream on the v1 host (`api_url`)."""
@@ -69,10 +73,14 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     #: 'access_token'"), named when Branch refuses it: for streams without a connection probe,
     #: whose first request (a job) is the check (`tap_branch.config.probes`).
     refused_credential_setting: str | None = None
+    #: The kind of credential this stream's requests need (`tap_branch.config.credentials`),
+    #: checked before any request for the selected streams.
+    credentials: Credential | None = None
 
     def __init__(self, tap: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
-        #: What the streams of one run share (`TapBranch.run_cache`), given at construction.
-        self.run_cache: dict[str, t.Any] = tap.run_cache
+        #: What the streams of one run share (`TapBranch.caches`): its family's cache
+        #: (`caches.of(DailyCache)`), its rate limiters. Given at construction.
+        self.caches: RunCaches = tap.caches
         #: Where the stream's records go: the output of the tap's message writer. A writer
         #: without one (the SDK's own) writes every record itself: the fast paths are off.
         output = getattr(tap.message_writer, "output", None)

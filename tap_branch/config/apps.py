@@ -21,8 +21,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-if t.TYPE_CHECKING:
-    from singer_sdk.exceptions import ConfigValidationError
+from tap_branch.config.errors import invalid_setting
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,6 @@ class BranchApp:
 
     def __repr__(self) -> str:  # never print the secret
         return f"BranchApp(app_id={self.app_id!r}, branch_key={self.branch_key!r})"
-
-
-def _invalid(message: str) -> ConfigValidationError:
-    from tap_branch.config.settings import invalid_setting  # settings imports this module
-
-    return invalid_setting(message)
 
 
 def _app(app_id: t.Any, branch_key: str, branch_secret: t.Any) -> BranchApp:
@@ -86,7 +79,7 @@ def v2_app_ids(config: t.Mapping[str, t.Any], stream_names: t.Sequence[str] = ()
         streams = (
             f"Streams {', '.join(sorted(stream_names))} read" if stream_names else "v2 streams read"
         )
-        raise _invalid(
+        raise invalid_setting(
             f"{streams} apps by their app_id (Branch's v2 APIs know no branch_key): set 'app_id' in "
             f"the 'apps' entries with branch_key {', '.join(repr(a.branch_key) for a in missing)}."
         )
@@ -116,7 +109,7 @@ def check_apps(config: t.Mapping[str, t.Any]) -> None:
     first_entry: dict[str, int] = {}
     for number, app in enumerate(apps, start=1):
         if app.app_id in first_entry:
-            raise _invalid(
+            raise invalid_setting(
                 f"Setting 'apps': entries {first_entry[app.app_id]} and {number} have the same "
                 f"app_id '{app.app_id}' (an entry without app_id uses its branch_key). "
                 "Each app's state is kept under its app_id: give every entry its own."
@@ -124,13 +117,13 @@ def check_apps(config: t.Mapping[str, t.Any]) -> None:
         first_entry[app.app_id] = number
     app_ids = [app.app_id for app in apps if app.has_app_id]
     if config.get("app_id") and str(config["app_id"]) not in app_ids:
-        raise _invalid(
+        raise invalid_setting(
             f"Setting 'app_id' ({config['app_id']}) is none of the 'apps' entries' app_id "
             f"({', '.join(app_ids) or 'none set'}): with 'apps', set each app's app_id in its entry "
             "and leave 'app_id' unset (or set it to the entry the cohort streams should query)."
         )
     if config.get("branch_key") and config["branch_key"] not in {app.branch_key for app in apps}:
-        raise _invalid(
+        raise invalid_setting(
             "Setting 'branch_key' is none of the 'apps' entries' branch_key: with 'apps', set each "
             "app's branch_key and branch_secret in its entry and leave the flat ones unset."
         )

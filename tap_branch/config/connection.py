@@ -26,7 +26,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_branch import streams as families
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.errors import (
     NoAnswerError,
     RateLimitTooLongError,
@@ -36,10 +36,10 @@ from tap_branch.errors import (
 from tap_branch.redaction import redact, strip_queries_in_text
 
 if t.TYPE_CHECKING:
-    from singer_sdk import Stream
+    from singer_sdk import Stream, Tap  # the SDK's Tap: tap.py imports this module
 
-    from tap_branch.config.probes import Family, Probe
-    from tap_branch.tap import TapBranch
+    from tap_branch.config.probes import Probe
+    from tap_branch.streams.family import Family
 
 
 class BranchFault(Exception):
@@ -80,7 +80,7 @@ class Outcome:
         ]
 
 
-def selected_families(tap: TapBranch) -> list[tuple[Family, list[Stream]]]:
+def selected_families(tap: Tap) -> list[tuple[Family, list[Stream]]]:
     """Each family with its selected streams (a family's streams: those of a class its
     package defines, or derived from one)."""
     found = []
@@ -97,7 +97,7 @@ def selected_families(tap: TapBranch) -> list[tuple[Family, list[Stream]]]:
     return found
 
 
-def test_connection(tap: TapBranch) -> Outcome:
+def test_connection(tap: Tap) -> Outcome:
     """`--test`: the probes of every family with streams selected by default (`--test` runs
     before a `--catalog` is read), each with the credentials it is configured with.
 
@@ -113,7 +113,7 @@ def test_connection(tap: TapBranch) -> Outcome:
     return outcome
 
 
-def test_credentials_of_selected_streams(tap: TapBranch) -> Outcome:
+def test_credentials_of_selected_streams(tap: Tap) -> Outcome:
     """The start of a sync without input state: the probes of the selected families, before
     any record, so that a wrong credential fails the run (and `meltano config test`) naming
     its setting before an export job. A probe reuses the answer its stream asks first anyway
@@ -129,7 +129,7 @@ def test_credentials_of_selected_streams(tap: TapBranch) -> Outcome:
 
 
 def _run(
-    tap: TapBranch, *, first_run: bool, bookmarked: t.Callable[[str], bool] = lambda name: False
+    tap: Tap, *, first_run: bool, bookmarked: t.Callable[[str], bool] = lambda name: False
 ) -> Outcome:
     outcome = Outcome()
     for family, streams in selected_families(tap):

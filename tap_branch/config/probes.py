@@ -1,6 +1,7 @@
 """What a stream family tells the connection test (`tap_branch.config.connection`), and nothing more.
 
-Every family package in `tap_branch/streams/` exports, beside `SETTINGS` and `build_streams`:
+Every family package in `tap_branch/streams/` exports, beside what else the tap asks of it
+(`tap_branch.streams.family.Family`):
 
 - `probes(tap, streams, *, first_run)`: the cheapest read-only calls of its own API that try
   the credentials its selected `streams` use (`first_run`: the start of a sync without
@@ -50,18 +51,6 @@ class Probe:
     asked: str | None = None
     #: The setting of the host asked, named when nothing answers there.
     url_setting: str = "api_url"
-
-
-class Family(t.Protocol):
-    """A stream family package (`tap_branch.streams.FAMILIES`)."""
-
-    SETTINGS: list
-
-    def build_streams(self, tap: t.Any) -> list[Stream]: ...
-
-    def probes(self, tap: t.Any, streams: list[Stream], *, first_run: bool) -> list[Probe]: ...
-
-    def idle_reasons(self, tap: t.Any, streams: list[Stream]) -> list[str]: ...
 
 
 def deselect_advice(streams: t.Iterable[Stream]) -> str:

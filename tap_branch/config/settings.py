@@ -7,21 +7,24 @@ its module's `SETTINGS`; `TapBranch` joins them into one config schema.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import difflib
 import json
+import logging
+import os
 import typing as t
 import uuid
 
+from dotenv import find_dotenv, load_dotenv
 from singer_sdk import typing as th
-from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
 from upath import UPath
 
 from tap_branch import clock
-from tap_branch.clock import parse_moment
-from tap_branch.config.apps import check_apps, configured_apps, v2_app_ids
+from tap_branch.config.apps import check_apps
+from tap_branch.config.errors import invalid_setting, parse_date
 from tap_branch.records.typers import INTEGER_TEXT, parse_number_keeping_integers, types_of
+
+_LOGGER = logging.getLogger(__name__)
 
 #: An absolute http(s) URL with a host. JSON Schema's `format: uri` is only an
 #: annotation to the SDK's validator; the pattern is what rejects "not a url".
@@ -164,22 +167,6 @@ COMMON_SETTINGS = [
 ]
 
 
-def invalid_setting(message: str) -> ConfigValidationError:
-    """A ConfigValidationError that the CLI shows: the SDK's CLI logs an error's
-    `errors` list and then only "Config validation failed", never its message."""
-    return ConfigValidationError(message, errors=[message])
-
-
-def parse_date(value: str, setting: str) -> dt.date:
-    """The UTC day of a date setting (or state value), read by the clock's one parser."""
-    try:
-        return parse_moment(value.strip()).date()
-    except (ValueError, AttributeError, TypeError):
-        raise invalid_setting(
-            f"Setting '{setting}' is not a date: {value!r}. Use ISO 8601, e.g. 2024-01-31."
-        ) from None
-
-
 def check_config(config: t.Mapping[str, t.Any]) -> None:
     """The checks a JSON schema cannot express, each naming its setting."""
     check_dates(config)
@@ -217,54 +204,6 @@ def unknown_settings(config: t.Mapping[str, t.Any], known: t.Collection[str]) ->
         hint = f"; did you mean '{close[0]}'?" if close else "."
         lines.append(f"Unknown setting '{key}' is ignored{hint}")
     return lines
-
-
-def check_credentials(
-    config: t.Mapping[str, t.Any], needs: str, stream_names: t.Sequence[str]
-) -> None:
-    """Fail before syncing when the selected streams lack the settings they need.
-
-    `needs`: "v1" (branch_key + branch_secret, or apps), "v1-key" (branch_key, or apps:
-    reads that send the public key only), "app-config" (a key and secret, or the dashboard
-    user_id with app ids), "v2" (access_token), "v2-app" (access_token + app_id).
-    """
-    names = ", ".join(sorted(stream_names))
-    if needs == "app-config":
-        apps = config.get("apps") or []
-        # Branch's App API takes an app's key and secret, or (the older form) an explicit
-        # app id with the dashboard user id; the `apps` entries' app_ids win over the flat one.
-        with_secret = any(app.branch_secret for app in configured_apps(config))
-        app_ids = any(app.get("app_id") for app in apps) if apps else config.get("app_id")
-        if not with_secret and not (config.get("user_id") and app_ids):
-            raise invalid_setting(
-                f"Streams {names} need 'branch_key' and 'branch_secret' (or 'apps' entries "
-                "with both), or 'user_id' (the Branch dashboard user id) with 'app_id'."
-            )
-    if needs == "v1-key" and not configured_apps(config):
-        raise invalid_setting(
-            f"Streams {names} need a Branch key: set 'branch_key' (or the 'apps' list)."
-        )
-    if needs == "v1":
-        apps = configured_apps(config)
-        if not apps:
-            raise invalid_setting(
-                f"Streams {names} need Branch app credentials: set 'branch_key' and 'branch_secret' "
-                "(or the 'apps' list)."
-            )
-        for app in apps:
-            if not app.branch_secret:
-                where = (
-                    "'apps' entry for app " + app.app_id
-                    if config.get("apps")
-                    else "'branch_secret'"
-                )
-                raise invalid_setting(f"Streams {names} need the Branch secret: set {where}.")
-    if needs in ("v2", "v2-app") and not config.get("access_token"):
-        raise invalid_setting(
-            f"Streams {names} need setting 'access_token' (Branch API access token)."
-        )
-    if needs == "v2-app" and not v2_app_ids(config, stream_names):
-        raise invalid_setting(f"Streams {names} need setting 'app_id'.")
 
 
 # --- null settings -------------------------------------------------------------------
@@ -334,13 +273,30 @@ def environment_config(schema: t.Mapping[str, t.Any], prefix: str) -> dict[str, 
     but "true"/"1"/"yes"/"on" as false, and passes numbers as text that validation then
     refuses. Here a value that is not of its type fails, naming the variable."""
     properties = schema.get("properties", {})
-    # The SDK's reader, told every setting is a string, hands over each value as its text.
-    as_text = {"properties": dict.fromkeys(properties, {"type": "string"})}
-    texts = parse_environment_config(as_text, prefix)
+    texts = environment_texts(properties, prefix)
     return {
         name: _environment_value(text, properties[name], env_variable(prefix, name), name)
         for name, text in texts.items()
     }
+
+
+def environment_texts(
+    settings: t.Iterable[str], prefix: str, dotenv_path: str | None = None
+) -> dict[str, str]:
+    """The text of each setting given as a variable `<prefix><SETTING>`, as the SDK's reader
+    finds them: a `.env` file's variables are set first (python-dotenv), taking precedence
+    over the environment's; the file is looked for from this package's folder up, unless
+    `dotenv_path` names it."""
+    path = find_dotenv() if dotenv_path is None else dotenv_path
+    _LOGGER.debug("Loading configuration from %s", path)
+    load_dotenv(path, override=True, encoding=None)
+    texts = {}
+    for setting in settings:
+        variable = env_variable(prefix, setting)
+        if variable in os.environ:
+            _LOGGER.info("Parsing '%s' config from env variable '%s'.", setting, variable)
+            texts[setting] = os.environ[variable]
+    return texts
 
 
 def env_variable(prefix: str, setting: str) -> str:

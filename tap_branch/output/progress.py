@@ -92,8 +92,8 @@ class RunProgress:
 
 
 def progress_of(stream: t.Any) -> RunProgress:
-    """The run's progress, shared by its streams (`TapBranch.run_cache`)."""
-    return stream.run_cache.setdefault("progress", RunProgress())
+    """The run's progress, shared by its streams (`TapBranch.caches`)."""
+    return stream.caches.of(RunProgress)
 
 
 def job_state(label: str, state: str, seconds: float) -> None:

@@ -273,3 +273,84 @@ def log_request_duration(
 def sibling_streams(stream: t.Any) -> list[t.Any]:
     """Every stream of the tap `stream` belongs to (the SDK keeps the tap privately)."""
     return list(stream._tap.streams.values())
+
+
+# --- The tap's side: settings from the environment, their validation, the sync's hooks, invoke.
+# `class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap)`: each mixin turns one
+# private SDK method into a public method of the tap, so that tap.py names nothing private.
+# (Imported here, not at the top: the section stays one block.)
+
+from singer_sdk import Tap  # noqa: E402
+from singer_sdk.helpers._classproperty import classproperty  # noqa: E402
+from singer_sdk.plugin_base import _ConfigInput  # noqa: E402
+
+#: What `--config` gives `invoke`: the files' settings, and whether to read the environment.
+ConfigInput = _ConfigInput
+
+
+class EnvironmentSettings:
+    """The SDK reads the `<PREFIX><SETTING>` variables in its private `_env_var_config`; here
+    the tap's public `environment_settings(prefix)` does."""
+
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805 - the SDK's classproperty
+        return cls.environment_settings(cls._env_var_prefix)
+
+
+class ValidatedSettings:
+    """The SDK validates the settings in its private `_validate_config`, on `self._config`;
+    here the tap's public `check_settings(config, schema, raise_errors=)` does, returning the
+    settings to keep (the public `config` is a read-only copy of them)."""
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        self._config = self.check_settings(self._config, schema, raise_errors=raise_errors)
+        return []
+
+
+class SyncHooks:
+    """`Tap.sync_all` is final in the SDK: the tap's public `before_sync()` runs first, then
+    the SDK's sync, then `after_sync(completed=)` in a `finally`, told whether the sync ended
+    well (a run may fail at its end only when it did)."""
+
+    def sync_all(self) -> None:
+        self.before_sync()
+        completed = False
+        try:
+            super().sync_all()
+            completed = True
+        finally:
+            self.after_sync(completed=completed)
+
+
+def config_input(config: dict | None = None, *, parse_env: bool = False) -> ConfigInput:
+    """What `--config` gives `invoke`: the settings read from the files, `ENV` or not."""
+    return _ConfigInput(config=config, parse_env=parse_env)
+
+
+def invoke_with(
+    tap_class: type[Tap],
+    *,
+    about: bool,
+    about_format: str | None,
+    config: ConfigInput | None,
+    state: dict | None,
+    catalog: t.Any,
+) -> None:
+    """The SDK's sync command (`Tap.invoke`) with the state and catalog already read and
+    parsed: `--about`, the version line, then the tap built with them, and synced. 0.54 has
+    no hook to hand over a parsed state or catalog, so this repeats `Tap.invoke` minus its
+    reading of the files (tests/unit/output/test_sdk_internals.py fails when the SDK's steps
+    change)."""
+    super(Tap, tap_class).invoke(about=about, about_format=about_format)
+    tap_class.print_version(print_fn=tap_class.logger.info)
+    config = config or _ConfigInput()
+    tap = tap_class(
+        config=config.config,
+        state=state,
+        catalog=catalog,
+        parse_env_config=config.parse_env,
+        validate_config=True,
+    )
+    tap.sync_all()

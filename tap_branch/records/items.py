@@ -27,10 +27,16 @@ from tap_branch.records.columnar import encode
 if t.TYPE_CHECKING:
     import pyarrow as pa
 
-    from tap_branch.records.columnar.typer import ColumnarTyper
-
 #: The text around each record in a batch file: JSON lines.
 JSON_LINES = ("", "\n")
+
+
+class LineTyper(t.Protocol):
+    """What types a batch of rows into lines (`tap_branch.records.columnar.typer.ColumnarTyper`)."""
+
+    def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array: ...
+
+
 _NOTHING: t.Mapping[str, t.Any] = types.MappingProxyType({})
 
 
@@ -55,7 +61,7 @@ class RowBatch:
     lines with `affixes` around each record's JSON. `typed`: those lines, when they were
     built ahead (`typed_ahead`)."""
 
-    typer: ColumnarTyper
+    typer: LineTyper
     batch: pa.RecordBatch
     typed: concurrent.futures.Future | None = None
     affixes: tuple[str, str] = JSON_LINES

@@ -18,7 +18,6 @@ import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tests.support.sandbox import (
     SANDBOX_APP,
     SANDBOX_KEY,
@@ -43,13 +42,11 @@ def _scaled(windows: list[tuple[int, float]], key: str) -> list[dict]:
 @pytest.fixture
 def account(request: pytest.FixtureRequest) -> t.Iterator[SandboxControl]:
     """A time-scaled sandbox playing the profile the test is parametrized with."""
-    reset_shared_limiters()
     running = start_sandbox(time_scale=SCALE, profile=request.param)
     try:
         yield SandboxControl(running)
     finally:
         running.stop()
-        reset_shared_limiters()
 
 
 def _config(control: SandboxControl, days: int = 2, **extra: t.Any) -> dict:

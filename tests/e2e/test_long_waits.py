@@ -11,7 +11,7 @@ import pytest
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.api import ratelimit
-from tap_branch.api.ratelimit import WAIT_LOG_INTERVAL_SECONDS, Limiter, reset_shared_limiters
+from tap_branch.api.ratelimit import WAIT_LOG_INTERVAL_SECONDS, Limiter
 from tests.support.tap_runner import run_tap
 
 
@@ -86,15 +86,11 @@ def test_custom_exports_estimate_their_budget_before_the_first_job(sandbox, base
     # 110 days in windows of 60: 2 jobs, ~110 days of data, against 100 days an hour.
     start = dt.date.fromisoformat(base_config["start_date"]) - dt.timedelta(days=107)
     sandbox.fault(kind="status", status=400, path="/v2/logs", times=-1)  # stop at the first job
-    reset_shared_limiters()
-    try:
-        run = run_tap(
-            {**base_config, "start_date": start.isoformat()},
-            select=["custom_eo_click", "custom_eo_open"],
-            expect_error=True,
-        )
-    finally:
-        reset_shared_limiters()
+    run = run_tap(
+        {**base_config, "start_date": start.isoformat()},
+        select=["custom_eo_click", "custom_eo_open"],
+        expect_error=True,
+    )
     assert run.error is not None  # the fault, after the estimate
     first = next(line for line in run.logs.splitlines() if "export job(s)" in line)
     assert "custom_eo_click (app sandbox-app)" in first and "in 2 export job(s)" in first

@@ -17,7 +17,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.records.schemas.event_topics import EO_TOPICS, REPORT_TYPES
 from tests.support.sandbox import (
     SANDBOX_APP,
@@ -120,7 +119,6 @@ FORMATS.checks("date-time")(_date_time)
 
 @pytest.fixture(scope="module")
 def messages(tmp_path_factory) -> list[dict]:
-    reset_shared_limiters()
     running = start_sandbox(time_scale=SCALE)
     tmp_path = tmp_path_factory.mktemp("schema-run")
     try:
@@ -132,7 +130,6 @@ def messages(tmp_path_factory) -> list[dict]:
         out = _run(["--config", str(config), "--catalog", str(selected)], tmp_path)
     finally:
         running.stop()
-        reset_shared_limiters()
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 

@@ -17,7 +17,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch_sandbox.runner import RunningSandbox
 from tests.support import ROOT
 from tests.support.airbyte_cdk_env import airbyte_cdk_python
@@ -84,13 +83,11 @@ def standard_config(url: str) -> dict:
 
 @pytest.fixture
 def fast_sandbox() -> t.Iterator[RunningSandbox]:
-    reset_shared_limiters()
     running = start_sandbox(time_scale=TIME_SCALE)
     try:
         yield running
     finally:
         running.stop()
-        reset_shared_limiters()
 
 
 @pytest.fixture(scope="module")

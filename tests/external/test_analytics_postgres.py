@@ -15,7 +15,6 @@ import typing as t
 
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tests.support.postgres_server import NoPostgres, PostgresServer, start_postgres
 from tests.support.sandbox import (
     NOW,
@@ -107,7 +106,6 @@ def _expected(records: list[dict]) -> dict[tuple, int]:
 
 
 def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
-    reset_shared_limiters()
     running = start_sandbox(time_scale=100.0, options={"query_late_events": 3})
     try:
         config = {
@@ -163,7 +161,6 @@ def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
         assert _table(postgres, AGGREGATE) == corrected
     finally:
         running.stop()
-        reset_shared_limiters()
 
 
 def requests_post(url: str, body: dict) -> None:

@@ -1,24 +1,28 @@
-"""Every Meltano command the README shows, run as written against the Meltano this project
-installs, in a new project holding the README's plugin entry (this repository's), the tap
-installed from this checkout, and Branch played by the sandbox.
+"""Every Meltano command the docs show, run as written against the Meltano this project
+installs, in a new project holding the repository's plugin entries (the tap installed from this
+checkout), with Branch played by the sandbox and PostgreSQL by a throwaway server.
 
-The commands are read from the README's "In Meltano" block, so a command added there is run
-here too; placeholders (`key_live_xxx`, ...) become the sandbox's credentials.
+The commands are read from the docs' blocks marked `<!-- run: meltano -->` (tests/docs/blocks.py):
+"In Meltano", then the PostgreSQL recipe, then the demo's run again in the same project, so a
+command added there is run here too; placeholders (`key_live_xxx`, ...) become the sandbox's
+credentials and the server's connection.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import pathlib
-import re
 import shlex
 import subprocess
 import sys
 
 import pytest
 
+from tests.docs.blocks import Block, marked
 from tests.support import ROOT
+from tests.support.postgres_server import SUPERUSER, NoPostgres, start_postgres
 from tests.support.sandbox import (
     SANDBOX_APP,
     SANDBOX_KEY,
@@ -27,6 +31,7 @@ from tests.support.sandbox import (
     start_sandbox,
     utc_today,
 )
+from tests.support.target_postgres_env import target_postgres
 
 MELTANO = pathlib.Path(sys.executable).with_name("meltano")
 
@@ -36,19 +41,32 @@ pytestmark = [
 ]
 
 
-def readme_meltano_commands() -> list[str]:
-    """The `meltano ...` lines of the README's "In Meltano" bash block, comments removed."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### In Meltano") :]
-    section = section[: section.index("\n### ")]
-    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-    commands = []
-    for block in blocks:
-        for line in block.splitlines():
-            command = line.split("#", 1)[0].strip()
-            if command.startswith("meltano "):
-                commands.append(command)
+#: Where the docs show the Meltano commands: the first hour, and the PostgreSQL recipe.
+MELTANO_DOC = "docs/getting-started/meltano.md"
+POSTGRES_DOC = "docs/getting-started/postgresql.md"
+
+
+def _meltano_blocks(path: str, heading: str) -> list[Block]:
+    found = [b for b in marked("run: meltano", path) if b.heading.startswith(heading)]
+    assert found, f"{path}: no `<!-- run: meltano -->` block under {heading!r}"
+    return found
+
+
+def _commands(blocks: list[Block]) -> list[str]:
+    """The command lines of these blocks, comments removed: `meltano ...` and `export ...`."""
+    commands = [line for block in blocks for line in block.lines()]
+    unknown = [c for c in commands if not c.startswith(("meltano ", "export "))]
+    assert not unknown, f"a Meltano block holds lines this test cannot run: {unknown}"
     return commands
+
+
+def readme_meltano_commands() -> list[str]:
+    """The `meltano ...` lines of the "In Meltano" blocks."""
+    return _commands(_meltano_blocks(MELTANO_DOC, "In Meltano"))
+
+
+def postgres_commands() -> list[str]:
+    return _commands(_meltano_blocks(POSTGRES_DOC, "Load into PostgreSQL"))
 
 
 def _placeholders(start_date: dt.date) -> dict[str, str]:
@@ -73,6 +91,11 @@ def _user_project(path: pathlib.Path) -> None:
     project["project_id"] = "tap-branch-readme-test"
     [tap] = project["plugins"]["extractors"]
     tap["pip_url"] = f"-e {ROOT}"
+    # target-postgres: the virtualenv the PostgreSQL tests built (tests/target_postgres_env.py),
+    # same pins, rather than a second install of it in every run of this test.
+    [loader] = [p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres"]
+    del loader["pip_url"]
+    loader["executable"] = str(target_postgres())
     (path / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
     (path / "output").mkdir()
 
@@ -229,3 +252,87 @@ def test_every_readme_meltano_command_works(sandbox, tmp_path):
     assert custom == {"custom_eo_install"}
     assert {"credit_history", "credit_balances"} <= _selected_streams(after.stdout)
     assert "app_config" not in _selected_streams(after.stdout)
+
+
+def _postgres_replacements(server, batches: pathlib.Path) -> dict[str, str]:
+    """The PostgreSQL recipe's placeholders: this test's server and batch directory."""
+    return {
+        "TARGET_POSTGRES_HOST=localhost": f"TARGET_POSTGRES_HOST={server.host}",
+        "TARGET_POSTGRES_PORT=5432": f"TARGET_POSTGRES_PORT={server.port}",
+        "TARGET_POSTGRES_USER=loader": f"TARGET_POSTGRES_USER={SUPERUSER}",
+        "TARGET_POSTGRES_DATABASE=warehouse": "TARGET_POSTGRES_DATABASE=postgres",
+        "password '...'": "password unused-trust-auth",
+    }
+
+
+def test_the_postgresql_recipe_then_the_demo_run_both_load(sandbox, tmp_path):
+    """The PostgreSQL recipe's commands in a user's project, then the demo's `meltano run
+    tap-branch target-duckdb` in the same project: `batch_config` must reach the PostgreSQL
+    pipeline only (target-duckdb cannot read BATCH messages)."""
+    import yaml
+
+    try:
+        server = start_postgres()
+    except NoPostgres as why:
+        pytest.skip(f"no PostgreSQL server could be started: {why}")
+    try:
+        project = tmp_path / "project"
+        project.mkdir()
+        _user_project(project)
+        batches = tmp_path / "batches"
+        batches.mkdir()
+        env = {
+            **os.environ,
+            "PATH": f"{MELTANO.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "TAP_BRANCH_API_URL": sandbox.url,
+            "TAP_BRANCH_API2_URL": sandbox.url,
+            "TAP_BRANCH_START_DATE": (utc_today() - dt.timedelta(days=2)).isoformat(),
+            "TAP_BRANCH_BRANCH_KEY": SANDBOX_KEY,
+            "TAP_BRANCH_BRANCH_SECRET": SANDBOX_SECRET,
+            "TAP_BRANCH__SELECT": json.dumps(["links.*", "events.*"]),
+        }
+        setup = subprocess.run(
+            [str(MELTANO), "install", "--plugin-type", "extractor", "tap-branch"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert setup.returncode == 0, setup.stderr[-4000:]
+        # The docs' meltano.yml entry, added to the project as they say.
+        [shown] = [
+            b for b in marked("shown: config", POSTGRES_DOC) if "tap-branch--batch" in b.text
+        ]
+        [entry] = yaml.safe_load(shown.text)
+        assert (
+            entry["config"]["batch_config"]["storage"]["root"]
+            == "file:///var/tmp/tap-branch-batches"
+        )
+        entry["config"]["batch_config"]["storage"]["root"] = batches.as_uri()
+        written = yaml.safe_load((project / "meltano.yml").read_text())
+        written["plugins"]["extractors"].append(entry)
+        (project / "meltano.yml").write_text(yaml.safe_dump(written, sort_keys=False))
+        commands = postgres_commands()
+        # The demo's pipeline, last: the recipe must have left it alone.
+        assert commands[-1] == "meltano run tap-branch target-duckdb"
+        ran = []
+        for command in commands:
+            for placeholder, value in _postgres_replacements(server, batches).items():
+                command = command.replace(placeholder, value)
+            words = shlex.split(command)
+            if words[0] == "export":
+                env.update(word.split("=", 1) for word in words[1:])
+                continue
+            result = subprocess.run(
+                words, cwd=project, env=env, capture_output=True, text=True, timeout=600
+            )
+            assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-6000:])
+            ran.append(words[1:3])
+        assert ["run", "tap-branch--batch"] in ran and ran[-1] == ["run", "tap-branch"]
+
+        # The batch pipeline wrote BATCH files and loaded them; the demo's pipeline loaded too.
+        assert list(batches.iterdir()), "the tap-branch--batch run wrote no batch file"
+        for table in ("links", "events"):
+            assert int(server.psql(f"SELECT count(*) FROM branch.{table}")) > 0, table
+        assert (project / "output" / "demo.duckdb").exists()
+
+    finally:
+        server.stop()

@@ -35,7 +35,6 @@ import typing as t
 import pyarrow as pa
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.output.parquet import arrow_type
 from tests.support.postgres_server import NoPostgres, PostgresServer, start_postgres
 from tests.support.s3_server import S3Server, start_s3
@@ -44,6 +43,7 @@ from tests.support.sandbox import (
     SANDBOX_KEY,
     SANDBOX_SECRET,
     SANDBOX_TOKEN,
+    SandboxControl,
     start_sandbox,
     utc_today,
 )
@@ -174,7 +174,6 @@ def loads(postgres: PostgresServer, s3: S3Server) -> t.Iterator[dict[str, Load]]
     """The same sandbox read into four schemas: records, batches (jsonl.gz), parquet, and s3
     (jsonl.gz files in the local S3 server, which the tap and the target reach through the
     usual AWS settings in their environment)."""
-    reset_shared_limiters()
     running = start_sandbox()
     home = pathlib.Path(tempfile.mkdtemp(prefix="tap-branch-batch-"))
     try:
@@ -231,7 +230,6 @@ def loads(postgres: PostgresServer, s3: S3Server) -> t.Iterator[dict[str, Load]]
         yield loads
     finally:
         running.stop()
-        reset_shared_limiters()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -340,7 +338,7 @@ def _json_columns(schema: dict) -> dict[str, pa.DataType]:
 def _held_as_json_strings(postgres: PostgresServer, stream: str, columns: dict) -> bool:
     """target-postgres 0.8.1 loads a parquet JSON column's text as it gets it from the
     SDK's batch reader (`pyarrow` `to_pylist`, singer-sdk 0.54): a jsonb *string* holding
-    the object's JSON, where a RECORD load holds the object (README). Checked, so a target
+    the object's JSON, where a RECORD load holds the object (docs/getting-started/postgresql.md). Checked, so a target
     or SDK that decodes the JSON type shows here and the decoding below can go."""
     objects = [c for c, kind in columns.items() if kind == pa.json_()]
     if not objects:
@@ -437,3 +435,107 @@ def test_binaries_are_found_where_debian_puts_them(postgres):
     assert (postgres.bin / "pg_ctl").exists()
     assert postgres.psql("SHOW fsync").strip() == "off"
     assert os.path.isdir(postgres.data)
+
+
+# The docs' SQL for the cells that did not parse, run on what target-postgres stores.
+DATA_QUALITY_DOC = "docs/reference/data-quality.md"
+
+
+@pytest.fixture(scope="module")
+def quality_load(postgres: PostgresServer) -> t.Iterator[list[Load]]:
+    """`events` of a sandbox whose files have cells that do not parse (the options of the
+    columnar tests), piped as RECORD messages into schema `quality`: a first day without, a
+    second day with a column the schema lacks, so that some rows have `extra_columns` and
+    some do not."""
+    reset_shared_limiters()
+    running = start_sandbox(
+        options={
+            "daily_rows": {"links": 1, "link_clicks": 1, "events": 40},
+            "daily_rows_per_file": 20,
+            "daily_bad_cells": 3,
+        }
+    )
+    home = pathlib.Path(tempfile.mkdtemp(prefix="tap-branch-quality-"))
+    try:
+        first, second = utc_today() - dt.timedelta(days=2), utc_today() - dt.timedelta(days=1)
+        base = {
+            "branch_key": SANDBOX_KEY,
+            "branch_secret": SANDBOX_SECRET,
+            "app_id": SANDBOX_APP,
+            "api_url": running.url,
+            "api2_url": running.url,
+        }
+        (home / "base.json").write_text(json.dumps({**base, "start_date": first.isoformat()}))
+        discovered = subprocess.run(
+            [str(TAP), "--config", str(home / "base.json"), "--discover"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=home,
+        )
+        assert discovered.returncode == 0, discovered.stderr[-3000:]
+        catalog = json.loads(discovered.stdout)
+        for entry in catalog["streams"]:
+            for item in entry["metadata"]:
+                if item["breadcrumb"] == []:
+                    item["metadata"]["selected"] = entry["tap_stream_id"] == "events"
+        (home / "catalog.json").write_text(json.dumps(catalog))
+        (home / "target.json").write_text(json.dumps(postgres.target_config("quality")))
+        loads = []
+        for day, options in ((first, {}), (second, {"daily_extra_column": "partner_field"})):
+            if options:
+                SandboxControl(running).options(**options)
+            workdir = home / day.isoformat()
+            workdir.mkdir()
+            config = {**base, "start_date": day.isoformat(), "end_date": day.isoformat()}
+            (workdir / "tap.json").write_text(json.dumps(config))
+            tap_args = ["--config", str(workdir / "tap.json"), "--catalog", str(home / "catalog.json")]  # fmt: skip
+            loads.append(_pipe(tap_args, home / "target.json", workdir, {}))
+        yield loads
+    finally:
+        running.stop()
+        reset_shared_limiters()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _statements(sql: str) -> list[str]:
+    """The statements of a SQL block, `-- comments` removed."""
+    text = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def test_the_docs_queries_find_the_cells_that_did_not_parse(quality_load, postgres):
+    from tests.docs.blocks import marked
+
+    for load in quality_load:
+        _loaded(load)
+    records = [m["record"] for load in quality_load for m in load.of_type("RECORD", "events")]
+    unparsed = [r for r in records if "unparsed_cells" in r]
+    extra = [r for r in records if "extra_columns" in r]
+    assert 0 < len(unparsed) < len(records) and 0 < len(extra) < len(records), (
+        "the sandbox served no mix of rows with and without bad cells and extra columns"
+    )
+
+    def run(statement: str) -> list[list[str]]:
+        out = postgres.psql(f"SET search_path TO quality; {statement};")
+        return [line.split("|") for line in out.splitlines()[1:] if line]  # [0]: "SET"
+
+    assert int(run("select count(*) from events")[0][0]) == len(records)
+    # What the target stores for a record without the key: jsonb 'null', not SQL NULL (so
+    # `is not null` finds every row: the docs say so, and query with jsonb_typeof).
+    for column in ("unparsed_cells", "extra_columns"):
+        [[stored]] = run(f"select count(*) from events where {column} is not null")
+        assert int(stored) == len(records), column
+
+    [block] = [b for b in marked("run: sql", DATA_QUALITY_DOC) if "unparsed_cells" in b.text]
+    rows, keys, extra_keys = (run(s) for s in _statements(block.text))
+    assert sorted(row[0] for row in rows) == sorted(r["id"] for r in unparsed)
+    assert {row[0]: json.loads(row[1]) for row in rows} == {
+        r["id"]: r["unparsed_cells"] for r in unparsed
+    }
+    counted: dict[str, int] = {}
+    for record in unparsed:
+        for key in record["unparsed_cells"]:
+            counted[key] = counted.get(key, 0) + 1
+    assert {key: int(count) for key, count in keys} == counted
+    assert {row[0] for row in extra_keys} == {k for r in extra for k in r["extra_columns"]}

@@ -1,5 +1,5 @@
-"""PyAirbyte, as a user runs it, drives tap-branch-airbyte against the sandbox: the README's
-snippet checks, discovers and reads the daily streams and the scheduled exports into PyAirbyte's
+"""PyAirbyte, as a user runs it, drives tap-branch-airbyte against the sandbox: the docs'
+snippet (the `<!-- run: python -->` block of docs/getting-started/airbyte.md) checks, discovers and reads the daily streams and the scheduled exports into PyAirbyte's
 default DuckDB cache; the row counts are the Singer tap's; a second read with the state PyAirbyte
 kept brings nothing new; wrong credentials fail `check` naming the setting.
 
@@ -13,12 +13,12 @@ import datetime as dt
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 
 import pytest
 
+from tests.docs.blocks import one
 from tests.support import ROOT
 from tests.support.pyairbyte_env import pyairbyte_python
 from tests.support.sandbox import DAILY_STREAMS, utc_today
@@ -28,15 +28,12 @@ STREAMS = (*DAILY_STREAMS, "scheduled_export_jobs", "scheduled_export_rows")
 WRONG = {"branch_secret": "secret_live_WRONG", "access_token": "api_app_WRONG"}
 
 
+#: The page whose `<!-- run: python -->` block is the PyAirbyte snippet.
+SNIPPET_DOC = "docs/getting-started/airbyte.md"
+
+
 def readme_snippet() -> str:
-    readme = (ROOT / "README.md").read_text()
-    found = re.search(
-        r"<!-- BEGIN PyAirbyte snippet[^>]*-->\n```python\n(.*?)```\n<!-- END PyAirbyte snippet -->",
-        readme,
-        re.DOTALL,
-    )
-    assert found, "README.md has no PyAirbyte snippet between its markers"
-    return found.group(1)
+    return one("run: python", SNIPPET_DOC, "import airbyte as ab").text
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +62,7 @@ def test_pyairbyte_loads_what_the_singer_tap_reads(sandbox, pyairbyte, tmp_path)
     done = subprocess.run(
         [
             str(pyairbyte),
-            str(ROOT / "tests" / "pyairbyte_driver.py"),
+            str(ROOT / "tests" / "support" / "pyairbyte_driver.py"),
             "snippet.py",
             "result.json",
             "wrong.json",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import types
 import typing as t
 
 import msgspec
@@ -136,11 +137,10 @@ def test_a_file_system_package_not_installed_is_named_with_the_setting(days, tmp
 def test_a_bucket_gone_after_the_check_is_not_created_by_writing_a_file(s3):
     # The storage check looks the bucket up once; a file written later must not make an
     # object store's "mkdir" (s3fs creates the bucket) bring back a bucket someone removed.
-    from singer_sdk.helpers._batch import StorageTarget
-
     from tap_branch.output import batch_files as batches
 
-    storage = StorageTarget(root="s3://tap-branch-removed-bucket/run")
+    # What the writer reads of the SDK's `StorageTarget` (the batch config's storage).
+    storage = types.SimpleNamespace(root="s3://tap-branch-removed-bucket/run", params={})
     with pytest.raises(FileNotFoundError), batches._open(storage, "b-1.json.gz") as handle:
         handle.write(b"{}\n")
     assert not s3.fs().exists("tap-branch-removed-bucket")

@@ -2,7 +2,7 @@
 
     python pyairbyte_driver.py SNIPPET.py RESULT.json BAD_SETTINGS.json
 
-Runs the README's PyAirbyte snippet as a user would (check, read into the default
+Runs the docs' PyAirbyte snippet (docs/getting-started/airbyte.md) as a user would (check, read into the default
 DuckDB cache), then reads again with the state PyAirbyte kept, then checks the
 connection once per wrong credential in BAD_SETTINGS (`{"setting": "wrong value"}`),
 and writes what it saw to RESULT.json.
@@ -16,7 +16,7 @@ import airbyte as ab  # noqa: F401 - the snippet imports it too; fail early here
 snippet_path, result_path, bad_path = sys.argv[1:4]
 namespace: dict = {}
 with open(snippet_path) as handle:
-    exec(compile(handle.read(), snippet_path, "exec"), namespace)  # noqa: S102 - the README's code
+    exec(compile(handle.read(), snippet_path, "exec"), namespace)  # noqa: S102 - the docs' code
 source = namespace["source"]
 result = namespace["result"]
 config = source.get_config()

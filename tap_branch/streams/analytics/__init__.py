@@ -6,7 +6,8 @@ apps' dashboard time zones, `query` the Query API streams, `aggregate` the Aggre
 streams (jobs, on the Query streams' records and bookmarks).
 """
 
-from tap_branch.streams.analytics import aggregate, query
+from tap_branch.streams.analytics import aggregate, query, zones
+from tap_branch.streams.analytics.cache import AnalyticsCache as Cache
 from tap_branch.streams.analytics.query import probes
 
 SETTINGS = [*query.SETTINGS, *aggregate.SETTINGS]
@@ -16,8 +17,14 @@ def build_streams(tap) -> list:
     return [*query.build_streams(tap), *aggregate.build_streams(tap)]
 
 
+def check_settings(config, streams: list) -> None:
+    """The apps' time zones (also checked when the streams are built: a report's days are
+    the app's)."""
+    zones.check_zones(config)
+
+
 def idle_reasons(tap, streams: list) -> list[str]:
     return []  # a report reads whatever Branch counts, zero rows included
 
 
-__all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
+__all__ = ["SETTINGS", "Cache", "build_streams", "check_settings", "idle_reasons", "probes"]

@@ -10,9 +10,10 @@ FINISHED, then the signed result file (CSV or JSON, `tap_branch.files.result_fil
 disk and counted: a window whose result reaches the record limit may be cut, so it is asked
 again in halves (`tap_branch.api.date_windows`), and a single day at the limit fails naming it.
 
-Up to `aggregate_max_concurrent_jobs` windows are in flight at once, on the polling loop
-cohorts use (`tap_branch.api.jobs`), every call paced by the shared limiter `aggregate`; results
-are read in the order their jobs finish. Rows become records as the Query API's do
+Each window is an `AggregateJob` (`aggregate_job`). Up to `aggregate_max_concurrent_jobs` are
+in flight at once, submitted and polled by a `JobScheduler` (`tap_branch.api.job_scheduler`,
+as cohorts are) in a background thread for the partition syncing, every call paced by the
+shared limiter `aggregate`; results are read in the order their jobs finish. Rows become records as the Query API's do
 (`QueryStream._record`: the day in the dashboard zone, typed dimensions, `dimension_values`),
 with the same settling window (`aggregate_settle_days`); the bookmark passes a window's days
 only once every earlier window is done.
@@ -20,31 +21,25 @@ only once every earlier window is done.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime as dt
-import functools
-import tempfile
 import typing as t
 from functools import cached_property
 
-import msgspec
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.api import jobs
 from tap_branch.api.auth import AccessTokenAuthenticator
-from tap_branch.api.date_windows import halves
-from tap_branch.api.ratelimit import configured_limiter
+from tap_branch.api.job_scheduler import JobScheduler
+from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.config.apps import scope_field, v2_app_ids
-from tap_branch.errors import DownloadError, json_answer
-from tap_branch.files.downloads import FileReader, file_label
-from tap_branch.files.result_files import csv_dicts, json_array_items
+from tap_branch.config.credentials import ACCESS_TOKEN, ACCESS_TOKEN_WITH_APP, Credential
+from tap_branch.files.downloads import FileReader
 from tap_branch.records.items import Checkpoint
 from tap_branch.streams.analytics import catalog, reports, zones
+from tap_branch.streams.analytics.aggregate_job import AggregateApi, AggregateJob
 from tap_branch.streams.analytics.query import QueryStream, Window, owner_label
-
-PATH = "/v2/analytics"
 
 SETTINGS = [
     th.Property(
@@ -102,15 +97,10 @@ SETTINGS = [
         default=3600,
         description="Seconds an Aggregate Exports job may take before the run fails.",
     ),
-    th.Property(
-        "aggregate_rate_limits",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("requests", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
-        description="Client-side limits for Aggregate Exports. Default: 2/1 s, 5/60 s, 150/3600 s.",
+    *limit_settings(
+        "aggregate",
+        catalog.AGGREGATE_RATE_LIMITS,
+        limits="Client-side limits for Aggregate Exports. Default: {defaults}.",
     ),
 ]
 
@@ -137,8 +127,8 @@ class AggregateStream(QueryStream):
         super().__init__(tap, report)
 
     @property
-    def credentials_needed(self) -> str:
-        return "v2" if self.scope == "organization_id" else "v2-app"
+    def credentials(self) -> Credential:
+        return ACCESS_TOKEN if self.scope == "organization_id" else ACCESS_TOKEN_WITH_APP
 
     @property
     def partitions(self) -> list[dict]:
@@ -153,7 +143,7 @@ class AggregateStream(QueryStream):
     @cached_property
     def limiter(self):
         return configured_limiter(
-            self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
+            self.caches, self.config, "aggregate", catalog.AGGREGATE_RATE_LIMITS, self.logger
         )
 
     @property
@@ -218,71 +208,30 @@ class AggregateStream(QueryStream):
         """(window, its records) for every window, in the order their jobs finish, up to
         `max_jobs` in flight; a window whose result reaches the limit is asked again in
         halves (queued first), and a single day at the limit fails naming it."""
-        work = collections.deque(planned)
-        finished = jobs.run(
-            self.polling,
-            work,
-            submit=lambda window: self._submit(scope, window),
-            check=lambda job: self._check(scope, job.job_id, job.label),
-            timed_out=lambda job, status, waited: FatalAPIError(
-                f"{job.label}: Branch's job is still {status} after {waited:.0f} s "
-                f"(aggregate_job_timeout {self.polling.timeout:g} s)."
-            ),
-            most=self.max_jobs,
+        api = AggregateApi(
+            self.send,
+            self.limiter,
+            FileReader(self),
+            self.logger,
+            self.name,
+            self.report,
+            self.record_limit,
+            self.result_format,
+            self.polling.timeout,
         )
-        for job, url in finished:
-            first, after_last = window = job.work
-            spool, rows = self._spool(scope, job, url)
-            if rows >= self.record_limit:
-                spool.close()
-                last = after_last - dt.timedelta(days=1)
-                if first == last:
-                    raise FatalAPIError(
-                        f"{job.label}: day {first} alone returned {rows} rows, the record limit "
-                        f"(aggregate_record_limit {self.record_limit}): Branch may have cut rows; "
-                        "give the report fewer dimensions or filters (split it into several)."
-                    )
-                self.logger.info(
-                    "%s returned %d rows, the limit: asking in halves.", job.label, rows
-                )
-                parts = [(a, b + dt.timedelta(days=1)) for a, b in halves(first, last)]
-                work.extendleft(reversed(parts))
-                continue
-            yield window, self._replay(spool, scope, window, job.label)
-
-    def _label(self, scope: dict[str, str], window: Window) -> str:
-        first, after_last = window
-        return f"{self.name} ({owner_label(scope)}), window {first}..{after_last - dt.timedelta(days=1)}"
-
-    def _spool(self, scope: dict[str, str], job: jobs.Job, url: str) -> tuple[t.IO[bytes], int]:
-        """The finished job's result rows in a temporary file (memory stays flat; whether the
-        result reached the limit is known only at its end), and their count."""
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _replay or the caller
-        encode = msgspec.json.Encoder().encode
-        rows = 0
+        queued = [AggregateJob(api, scope, window) for window in planned]
+        # A scheduler of this partition's jobs alone: its thread ends with the partition.
+        scheduler = JobScheduler(self.polling, self.max_jobs, name="aggregate jobs")
+        owner = queued[0].owner
         try:
-            try:
-                for row in FileReader(self).items(
-                    url,
-                    self._parser,
-                    refresh=lambda: self._finished_url(scope, job.job_id, job.label),
-                ):
-                    rows += 1
-                    spool.write(encode(row) + b"\n")
-            except DownloadError as exc:  # retried already: its error names the file
-                raise DownloadError(f"{job.label}: the result: {exc}") from None
-            except ValueError as exc:
-                raise FatalAPIError(
-                    f"{job.label}: the result ({file_label(url)}) is not readable: {exc}"
-                ) from None
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return spool, rows
+            scheduler.plan([(owner, lambda: queued)])
+            for job, fetched in scheduler.fetched(owner, queued):
+                yield job.key, self._replay(fetched.records, scope, job.key, job.label)
+        finally:
+            scheduler.stop()
 
     def _replay(
-        self, spool: t.IO[bytes], scope: dict[str, str], window: Window, label: str
+        self, rows: t.Iterator[dict], scope: dict[str, str], window: Window, label: str
     ) -> t.Iterator[dict]:
         zone = zones.zone_of(self.config, scope[self.scope])
         # Per organization Branch sums its apps: no app unless the report has dimension app_id.
@@ -291,76 +240,20 @@ class AggregateStream(QueryStream):
             if self.scope == "organization_id"
             else scope
         )
-        decode = msgspec.json.Decoder().decode
         seen: set[tuple] = set()
-        with spool:
-            for line in spool:
-                row = decode(line)
-                if "timestamp" not in row:
-                    raise FatalAPIError(f"{label}: a result row has no timestamp: {row}")
-                item = {
-                    "timestamp": row.pop("timestamp"),
-                    "result": _numbers(row, self.report.aggregation),
-                }
-                record = self._record(item, owner, zone, window, label)
-                key = tuple(record.get(k) for k in self.primary_keys)
-                if key in seen:
-                    raise FatalAPIError(f"{label}: the row {key[2:]} comes twice in the result.")
-                seen.add(key)
-                yield record
-
-    @property
-    def _parser(self) -> t.Callable[[t.IO[bytes]], t.Iterator[dict]]:
-        if self.result_format == "json":
-            return json_array_items
-        return functools.partial(csv_dicts, key_columns=("timestamp", self.report.aggregation))
-
-    def _call(
-        self, method: str, path: str, scope: dict[str, str], what: str, **kwargs: t.Any
-    ) -> dict:
-        params = {**scope, **(kwargs.pop("params", None) or {})}
-        response = self.send(method, path, what=what, params=params, limiter=self.limiter, **kwargs)
-        return json_answer(response, what)
-
-    def _submit(self, scope: dict[str, str], window: Window) -> jobs.Job[Window]:
-        """Submit one window's job; the job, its first poll scheduled."""
-        label = self._label(scope, window)
-        answer = self._call(
-            "POST",
-            PATH,
-            scope,
-            f"{label}: submitting its job",
-            params={"limit": self.record_limit, "format": self.result_format},
-            json=self.report.body(*window),
-        )
-        job_id = answer.get("job_id")
-        if not job_id:
-            raise FatalAPIError(
-                f"{label}: Branch accepted no job: {answer.get('error_message') or answer}"
-            )
-        return self.polling.start(window, str(job_id), f"{label}, job {job_id}")
-
-    def _check(self, scope: dict[str, str], job_id: str, label: str) -> str | jobs.Pending:
-        # The job's own path on the configured host, never `status_url`: the token goes nowhere else.
-        answer = self._call("GET", f"{PATH}/{job_id}", scope, f"{label}: polling it")
-        status = str(answer.get("status") or "").strip().upper()
-        if status == "FINISHED":
-            if not answer.get("response_url"):
-                raise FatalAPIError(f"{label}: FINISHED without a response_url")
-            return str(answer["response_url"])
-        if status == "ERROR":
-            raise FatalAPIError(
-                f"{label}: Branch's job failed: {answer.get('error_message') or 'no message'}"
-            )
-        if status in ("QUEUED", "RUNNING", ""):
-            return jobs.Pending(status or "pending")
-        raise FatalAPIError(f"{label}: the job has an unknown status {status!r}")
-
-    def _finished_url(self, scope: dict[str, str], job_id: str, label: str) -> str:
-        answer = self._check(scope, job_id, label)
-        if isinstance(answer, jobs.Pending):
-            raise FatalAPIError(f"{label}: the job no longer offers its result")
-        return answer
+        for row in rows:
+            if "timestamp" not in row:
+                raise FatalAPIError(f"{label}: a result row has no timestamp: {row}")
+            item = {
+                "timestamp": row.pop("timestamp"),
+                "result": _numbers(row, self.report.aggregation),
+            }
+            record = self._record(item, owner, zone, window, label)
+            key = tuple(record.get(k) for k in self.primary_keys)
+            if key in seen:
+                raise FatalAPIError(f"{label}: the row {key[2:]} comes twice in the result.")
+            seen.add(key)
+            yield record
 
 
 def _numbers(row: dict, aggregation: str) -> dict:

@@ -30,15 +30,17 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch import clock
 from tap_branch.api import date_windows
 from tap_branch.api.auth import BranchKeyAuthenticator
-from tap_branch.api.ratelimit import DEFAULT_MARGIN_SECONDS, configured_limiter
+from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.config.apps import app_partitions, configured_apps, find_app, secret_setting
+from tap_branch.config.credentials import KEY_AND_SECRET
+from tap_branch.config.errors import parse_date
 from tap_branch.config.probes import Probe, deselect_advice
-from tap_branch.config.settings import parse_date
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
 from tap_branch.output.sdk_internals import sibling_streams
 from tap_branch.records.items import Checkpoint
 from tap_branch.streams.analytics import catalog, reports, zones
+from tap_branch.streams.analytics.cache import AnalyticsCache
 
 PATH = "/v1/query/analytics"
 RATE_LIMITED_CODE = 7  # Branch's `errors[].error_code` for "Limit is exceeded ..."
@@ -97,22 +99,12 @@ SETTINGS = [
         default=catalog.PAGE_LIMIT,
         description="`limit` of every Query API request (rows per day and page; Branch's maximum 1000).",
     ),
-    th.Property(
-        "query_rate_limits",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("requests", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
-        description="Client-side limits for the Query API, all enforced at once. Default: "
-        "5/1 s, 20/60 s, 150/3600 s (Branch's, per organization).",
-    ),
-    th.Property(
-        "query_rate_limit_margin",
-        th.NumberType(minimum=0),
-        default=DEFAULT_MARGIN_SECONDS,
-        description="Seconds added to every Query API rate-limit window (besides 0.1% of it).",
+    *limit_settings(
+        "query",
+        catalog.DEFAULT_RATE_LIMITS,
+        limits="Client-side limits for the Query API, all enforced at once. Default: "
+        "{defaults} (Branch's, per organization).",
+        margin="Seconds added to every Query API rate-limit window (besides 0.1% of it).",
     ),
     *zones.SETTINGS,
 ]
@@ -123,7 +115,7 @@ Window = tuple[dt.date, dt.date]  # first day, day after the last (Branch's excl
 class QueryStream(Branch2Stream):
     """One Query API report: a record per app, day and dimension values."""
 
-    credentials_needed = "v1"
+    credentials = KEY_AND_SECRET
     replication_key = "date"
     bookmarks_per_record = False  # settled, completed windows move it (`get_records`)
     is_sorted = False
@@ -146,7 +138,9 @@ class QueryStream(Branch2Stream):
 
     @cached_property
     def limiter(self):
-        return configured_limiter(self.config, "query", catalog.DEFAULT_RATE_LIMITS, self.logger)
+        return configured_limiter(
+            self.caches, self.config, "query", catalog.DEFAULT_RATE_LIMITS, self.logger
+        )
 
     #: The setting of the days re-read by every run.
     settle_setting = "query_settle_days"
@@ -231,10 +225,10 @@ class QueryStream(Branch2Stream):
     def _announce_run(self) -> None:
         """Once per run and API: the calls every selected stream of this API needs (they
         share its limiter), against the hour's budget."""
-        announced = f"{self.api_title} announced"
-        if self.run_cache.get(announced):
+        announced = self.caches.of(AnalyticsCache).announced
+        if self.api_title in announced:
             return
-        self.run_cache[announced] = True
+        announced.add(self.api_title)
         windows = 0
         for stream in sibling_streams(self):
             if type(stream) is type(self) and stream.selected:

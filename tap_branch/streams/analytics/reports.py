@@ -17,7 +17,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES
 from tap_branch.streams.analytics import catalog
 

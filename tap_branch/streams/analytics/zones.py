@@ -14,7 +14,7 @@ import zoneinfo
 from singer_sdk import typing as th
 
 from tap_branch.config.apps import configured_apps
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 
 UTC = dt.timezone.utc
 

@@ -8,9 +8,17 @@
 from __future__ import annotations
 
 from tap_branch.config.probes import Probe
-from tap_branch.streams.cohort.stream import SETTINGS, build_streams
+from tap_branch.streams.cohort.cache import CohortCache as Cache
+from tap_branch.streams.cohort.settings import SETTINGS
+from tap_branch.streams.cohort.stream import build_streams
 
-__all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
+__all__ = ["SETTINGS", "Cache", "build_streams", "check_settings", "idle_reasons", "probes"]
+
+
+def check_settings(config, streams: list) -> None:
+    """'organization_id' or 'app_id': every cohort query is scoped by one."""
+    for stream in streams:
+        stream.scope_param  # noqa: B018 - raises naming both settings
 
 
 def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:

@@ -9,11 +9,19 @@ from __future__ import annotations
 from tap_branch.config.probes import Probe
 from tap_branch.streams.credits.app_config import AppConfigStream
 from tap_branch.streams.credits.base import PublicApiStream
+from tap_branch.streams.credits.cache import CreditsCache as Cache
 from tap_branch.streams.credits.identities import SETTING as IDENTITIES_SETTING
 from tap_branch.streams.credits.identities import configured_identities
 from tap_branch.streams.credits.streams import SETTINGS, build_streams
 
-__all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
+__all__ = ["SETTINGS", "Cache", "build_streams", "check_settings", "idle_reasons", "probes"]
+
+
+def check_settings(config, streams: list) -> None:
+    """Setting 'credit_identities', when a credit stream is selected: a list, or a file that
+    can be read (empty is no error: `idle_reasons` says so)."""
+    if any(isinstance(s, PublicApiStream) for s in streams):
+        configured_identities(config)
 
 
 def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:

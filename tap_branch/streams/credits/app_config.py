@@ -35,6 +35,7 @@ from tap_branch.errors import (
 )
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, DictTyper
 from tap_branch.redaction import SECRETS, SENSITIVE_QUERY_KEYS, redact
+from tap_branch.streams.credits.credential import APP_CONFIG
 
 if t.TYPE_CHECKING:
     import requests
@@ -89,8 +90,8 @@ class AppConfigStream(BranchStream):
     _app_key: BranchApp | None = None
     path = "/v1/app/{app_id}"
     primary_keys = ("app_id",)
-    #: Selected without a way to read it (settings.check_credentials), the run fails.
-    credentials_needed = "app-config"
+    #: Selected without a way to read it (`APP_CONFIG.check`), the run fails.
+    credentials = APP_CONFIG
     #: Full table: partitions (one per app) only drive the requests; no state is kept.
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = th.PropertiesList(

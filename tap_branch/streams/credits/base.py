@@ -24,6 +24,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.api.auth import BranchKeyAuthenticator
 from tap_branch.api.stream import BranchStream
 from tap_branch.config.apps import BranchApp, configured_apps, find_app
+from tap_branch.config.credentials import KEY_ONLY
 from tap_branch.errors import (
     CREDENTIALS,
     REFUSED,
@@ -87,11 +88,11 @@ def _partition_key(context: t.Mapping[str, t.Any]) -> tuple:
 class PublicApiStream(BranchStream):
     """A Public API v1 read, partitioned by (app_id, identity), sending the public branch_key only.
 
-    `credentials_needed = "v1-key"`: these reads document only `branch_key` and
-    `identity`; a `branch_secret` not sent cannot leak, so it is not required either.
+    `credentials = KEY_ONLY`: these reads document only `branch_key` and `identity`; a
+    `branch_secret` not sent cannot leak, so it is not required either.
     """
 
-    credentials_needed = "v1-key"
+    credentials = KEY_ONLY
     # Opt-in, as Custom Exports: without `credit_identities` (your own user ids, which no
     # default can guess) these streams read nothing, so a default selection would load empty
     # tables. Select them with the identities set.

@@ -12,7 +12,7 @@ import logging
 import os
 import typing as t
 
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 
 SETTING = "credit_identities"
 #: Branch's documented maximum length of an identity.

@@ -13,13 +13,19 @@ from tap_branch import clock
 from tap_branch.config.apps import v2_app_ids
 from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.records.schemas.event_topics import READINESS_TOPICS
+from tap_branch.streams.custom_exports.cache import CustomExportsCache as Cache
 from tap_branch.streams.custom_exports.readiness import floor_hour
 from tap_branch.streams.custom_exports.settings import SETTINGS
 from tap_branch.streams.custom_exports.stream import build_streams
 
-__all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
+__all__ = ["SETTINGS", "Cache", "build_streams", "check_settings", "idle_reasons", "probes"]
 
 PRODUCT = "Custom Exports"
+
+
+def check_settings(config, streams: list) -> None:
+    """Nothing beyond the streams' credentials (a field Branch refuses is dropped with a
+    warning, a filter is Branch's to judge)."""
 
 
 def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:

@@ -13,6 +13,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch.api import jobs
 from tap_branch.errors import branch_error_message, describe_response, json_answer
 from tap_branch.records.typers import parse_count
+from tap_branch.streams.custom_exports.cache import CustomExportsCache
 from tap_branch.streams.custom_exports.readiness import branch_time
 
 _NOT_AVAILABLE = "is not available for exports"
@@ -29,7 +30,7 @@ class ExportJobs:
     """Mixed into `CustomExportStream`: the export jobs of one report type."""
 
     def _create_job(self, app_id: str, start: dt.datetime, end: dt.datetime) -> str:
-        dropped: dict = self.run_cache.setdefault("custom_dropped_fields", {})
+        dropped = self.caches.of(CustomExportsCache).dropped_fields
         fields = [f for f in self.fields if f not in dropped.get(self.report_type, set())]
         days = job_days(start, end)
         day_limiter = self._limiter(
@@ -109,7 +110,7 @@ class ExportJobs:
 
     def _log_dropped_fields_once(self, dropped: set[str] | None) -> None:
         """One warning a run per report type, with every field Branch refused."""
-        logged: set = self.run_cache.setdefault("custom_dropped_fields_logged", set())
+        logged = self.caches.of(CustomExportsCache).dropped_logged
         if not dropped or self.report_type in logged:
             return
         logged.add(self.report_type)

@@ -15,6 +15,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_branch import clock
 from tap_branch.errors import branch_error_message, describe_response, json_answer
 from tap_branch.records.schemas.event_topics import READINESS_TOPICS
+from tap_branch.streams.custom_exports.cache import CustomExportsCache
 
 _UTC = dt.timezone.utc
 _HOUR = dt.timedelta(hours=1)
@@ -86,7 +87,7 @@ class ReadinessChecks:
 
     def _note_readiness_unknown(self, why: str) -> None:
         """Once a run per report type: its data is taken as complete up to the assumed delay."""
-        seen: set = self.run_cache.setdefault("custom_ready_unknown", set())
+        seen = self.caches.of(CustomExportsCache).ready_unknown
         if self.report_type in seen:
             return
         seen.add(self.report_type)

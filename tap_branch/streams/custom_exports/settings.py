@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from tap_branch.api.ratelimit import windows_setting
+
 MAX_WINDOW_DAYS = 60
 
 
 def _limits_property(name: str, default: list[tuple[int, float]], what: str) -> th.Property:
-    return th.Property(
+    return windows_setting(
         name,
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("limit", th.IntegerType(minimum=1), required=True),
-                th.Property("seconds", th.NumberType(exclusive_minimum=0), required=True),
-            )
-        ),
+        count="limit",
         default=[{"limit": limit, "seconds": seconds} for limit, seconds in default],
         description=f"Custom Exports: {what}, as windows of at most `limit` in `seconds` "
         "(Branch's documented limits by default; lower them if other tools share the account).",

@@ -30,12 +30,12 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch import clock
 from tap_branch.api.auth import AccessTokenAuthenticator
-from tap_branch.api.ratelimit import shared_limiter
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.clock import parse_moment
 from tap_branch.config.apps import v2_app_ids
+from tap_branch.config.credentials import ACCESS_TOKEN_WITH_APP
+from tap_branch.config.errors import parse_date
 from tap_branch.config.retention import clamp_to_retention
-from tap_branch.config.settings import parse_date
 from tap_branch.config.state_checks import ISO_MOMENT
 from tap_branch.errors import (
     RequestRejected,
@@ -78,7 +78,7 @@ PROGRESS = "window_in_progress"
 class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
     """One Custom Exports report type, per app, incremental by the hour Branch has finished."""
 
-    credentials_needed = "v2-app"
+    credentials = ACCESS_TOKEN_WITH_APP
     # Opt-in: every report type costs export jobs out of Branch's 25 an hour and days out of
     # its 100 an hour, so running all 31 unasked would take hours. Select the ones you need.
     selected_by_default = False
@@ -150,7 +150,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         windows = [(int(w["limit"]), float(w["seconds"])) for w in self.config.get(setting) or []]
         if not windows:
             windows = [(int(w["limit"]), float(w["seconds"])) for w in setting_default(setting)]
-        return shared_limiter(name, windows, self.logger)
+        return self.caches.limiter(name, windows, self.logger)
 
     # --- windows -------------------------------------------------------------
 

@@ -13,15 +13,22 @@ import typing as t
 from tap_branch.config.apps import configured_apps, secret_setting
 from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.streams.daily import v1, v3
+from tap_branch.streams.daily.cache import DailyCache as Cache
 
 if t.TYPE_CHECKING:
     from tap_branch.streams.daily.files import DailyFileStream
+
+__all__ = ["SETTINGS", "Cache", "build_streams", "check_settings", "idle_reasons", "probes"]
 
 SETTINGS = [*v1.SETTINGS]
 
 
 def build_streams(tap) -> list:
     return [*v1.build_streams(tap), *v3.build_streams(tap)]
+
+
+def check_settings(config, streams: list) -> None:
+    """Nothing beyond the streams' credentials (`start_date` is everyone's)."""
 
 
 def probes(tap, streams: list[DailyFileStream], *, first_run: bool) -> list[Probe]:

@@ -26,7 +26,8 @@ from singer_sdk import typing as th
 from tap_branch import clock
 from tap_branch.api.stream import BranchStream
 from tap_branch.config.apps import BranchApp, app_partitions, find_app
-from tap_branch.config.settings import parse_date
+from tap_branch.config.credentials import KEY_AND_SECRET
+from tap_branch.config.errors import parse_date
 from tap_branch.errors import (
     DownloadError,
     FatalAPIError,
@@ -40,9 +41,7 @@ from tap_branch.records.columnar.typer import ColumnarTyper, typed_then_rows
 from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
-
-Manifest = t.Mapping[str, t.Sequence[str]]
-
+from tap_branch.streams.daily.cache import DailyCache, Manifest
 
 EXPORT_DATE_PROPERTY = th.Property(
     "export_date",
@@ -121,7 +120,7 @@ def midnight(day: dt.date) -> str:
 class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
     """One kind of a per-day file export, partitioned by app, incremental by day."""
 
-    credentials_needed = "v1"
+    credentials = KEY_AND_SECRET
     replication_key = "export_date"
     bookmarks_per_record = False  # completed days move it (`day_complete`)
     #: Batch files of the items as they come: a day's files announced when it is complete.
@@ -280,7 +279,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         # next stream of the family walks the same days again later. An answer is
         # a few URLs (kilobytes even for a year's backfill); URLs that expired in
         # the meantime are refreshed on their 403 (`_fresh_url`).
-        cache: dict = self.run_cache.setdefault("daily_manifests", {})
+        cache = self.caches.of(DailyCache).manifests
         key = (self.family, app.app_id, day)
         if fresh or key not in cache:
             cache[key] = self._each_file_once(self.request_manifest(app, day), app, day)

@@ -22,7 +22,8 @@ from tap_branch.records.schemas.daily_export import (
     LINK_COLUMNS,
     column_kind,
 )
-from tap_branch.streams.daily.files import DailyFileStream, Manifest, parse_manifest
+from tap_branch.streams.daily.cache import DailyCache, Manifest
+from tap_branch.streams.daily.files import DailyFileStream, parse_manifest
 
 SETTINGS = [
     th.Property(
@@ -60,7 +61,8 @@ class DailyExportStream(DailyFileStream):
     path = "/v1/export/{branch_key}"
 
     def request_manifest(self, app: BranchApp, day: dt.date) -> Manifest:
-        use_post = self.run_cache.get("daily_export_use_post", False)
+        cache = self.caches.of(DailyCache)
+        use_post = cache.use_post
         if not use_post:
             response = self._send_export_request(app, day, post=False)
             if response.status_code in (404, 405):
@@ -68,7 +70,7 @@ class DailyExportStream(DailyFileStream):
                     "GET /v1/export answered %s; using the documented POST /v2/export form from now on.",
                     response.status_code,
                 )
-                self.run_cache["daily_export_use_post"] = True
+                cache.use_post = True
                 use_post = True
             else:
                 return self._parse_manifest(response, day, app)

@@ -40,6 +40,7 @@ from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.event_topics import EO_TOPICS
 from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
+from tap_branch.streams.daily.cache import DailyCache
 from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
     EXPORT_DATE_PROPERTY,
@@ -103,7 +104,7 @@ class DailyV3Stream(DailyFileStream):
         return manifest
 
     def _report_unknown_topics(self, manifest: Manifest, day: dt.date) -> None:
-        seen: set = self.run_cache.setdefault("daily_v3_unknown_topics", set())
+        seen = self.caches.of(DailyCache).unknown_v3_topics
         for topic, urls in manifest.items():
             if urls and topic not in TOPICS and topic not in seen:
                 seen.add(topic)

@@ -11,15 +11,22 @@ import functools
 from tap_branch.config.apps import default_app_id
 from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.streams.scheduled.api import configured_subscriptions
+from tap_branch.streams.scheduled.cache import ScheduledCache as Cache
 from tap_branch.streams.scheduled.streams import (
     SETTINGS,
     ScheduledExportJobsStream,
     build_streams,
 )
 
-__all__ = ["SETTINGS", "build_streams", "idle_reasons", "probes"]
+__all__ = ["SETTINGS", "Cache", "build_streams", "check_settings", "idle_reasons", "probes"]
 
 PRODUCT = "Scheduled Log Exports"
+
+
+def check_settings(config, streams: list) -> None:
+    """Setting 'scheduled_exports': each entry's subscription_id, and an app_id (its own or
+    the tap's)."""
+    configured_subscriptions(config)
 
 
 def probes(tap, streams: list, *, first_run: bool) -> list[Probe]:

@@ -20,7 +20,7 @@ import typing as t
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_branch.config.apps import default_app_id
-from tap_branch.config.settings import invalid_setting
+from tap_branch.config.errors import invalid_setting
 from tap_branch.errors import NoAnswerError, RequestRejected, json_answer
 from tap_branch.records.typers import parse_count, parse_datetime
 from tap_branch.redaction import strip_query

@@ -33,8 +33,9 @@ from tap_branch.api.auth import AccessTokenAuthenticator
 from tap_branch.api.stream import Branch2Stream
 from tap_branch.clock import parse_moment
 from tap_branch.config.apps import v2_app_ids
+from tap_branch.config.credentials import ACCESS_TOKEN_WITH_APP
+from tap_branch.config.errors import invalid_setting, parse_date
 from tap_branch.config.retention import clamp_to_retention
-from tap_branch.config.settings import invalid_setting, parse_date
 from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
 from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import FileReader, file_label
@@ -133,7 +134,7 @@ class ScheduledRun:
 
 
 class _ScheduledStream(Branch2Stream):
-    credentials_needed = "v2-app"
+    credentials = ACCESS_TOKEN_WITH_APP
 
     def __init__(self, tap: t.Any, run: ScheduledRun) -> None:
         super().__init__(tap)

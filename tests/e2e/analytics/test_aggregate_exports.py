@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.tap import TapBranch
 from tests.support.sandbox import (
     SANDBOX_APP,
@@ -37,7 +36,6 @@ AGGREGATE, QUERY = "aggregate_installs", "query_installs"
 
 @pytest.fixture
 def fast() -> SandboxControl:
-    reset_shared_limiters()
     running = start_sandbox(time_scale=100.0, options={"cohort_job_latency": 0.5})
     try:
         yield SandboxControl(running)
@@ -48,7 +46,6 @@ def fast() -> SandboxControl:
 @pytest.fixture
 def two_apps() -> SandboxControl:
     """The sandbox with a second app in its organization."""
-    reset_shared_limiters()
     running = start_sandbox(
         time_scale=100.0, options={"cohort_job_latency": 0.5}, extra_apps=[SECOND]
     )

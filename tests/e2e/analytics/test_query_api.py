@@ -18,7 +18,6 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch import clock
 from tap_branch.api import ratelimit
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.config.connection import verdict
 from tap_branch.streams import analytics
 from tap_branch.streams.analytics import catalog
@@ -47,7 +46,6 @@ TIME_SCALE = 100.0
 
 @pytest.fixture
 def fast() -> SandboxControl:
-    reset_shared_limiters()  # every test starts from an idle account, like its fresh sandbox
     running = start_sandbox(time_scale=TIME_SCALE)
     try:
         yield SandboxControl(running)

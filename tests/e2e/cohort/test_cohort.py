@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tests.support.sandbox import SANDBOX_TOKEN, SandboxControl, start_sandbox, utc_today
 from tests.support.tap_runner import run_tap
 
@@ -41,7 +40,6 @@ def scaled_config(url: str, **extra) -> dict:
 
 @pytest.fixture
 def fast():
-    reset_shared_limiters()  # each test starts from an idle account, like its fresh sandbox
     running = start_sandbox(time_scale=TIME_SCALE)
     try:
         yield running
@@ -317,7 +315,6 @@ def test_next_report_jobs_are_submitted_while_the_last_ones_run(fast):
 
     alone = {}
     for name in ("cohort_a", "cohort_b"):
-        reset_shared_limiters()
         running = start_sandbox(time_scale=TIME_SCALE)
         try:
             running.sandbox.config.options.update(cohort_job_latency=60, cohort_rows_per_day=1)
@@ -520,7 +517,6 @@ def test_branch_refusing_more_than_3_measures_fails_naming_the_report_and_the_li
     accepted = run_tap(_five_measures_config(fast), select=[STREAM])
     assert {r["measure"] for r in accepted.records(STREAM)} == set(FIVE_MEASURES)
 
-    reset_shared_limiters()
     fast.sandbox.config.options["cohort_measures_limit"] = 3
     run = run_tap(_five_measures_config(fast), select=[STREAM], expect_error=True)
     message = str(run.error)
@@ -550,7 +546,6 @@ def test_a_result_silently_missing_measures_fails_naming_them(fast):
     read = run_tap(three, select=[STREAM])
     assert {r["measure"] for r in read.records(STREAM)} == set(FIVE_MEASURES[:3])
 
-    reset_shared_limiters()
     _fails_naming_the_job(
         fast,
         _five_measures_config(fast),

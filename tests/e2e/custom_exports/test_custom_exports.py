@@ -8,7 +8,6 @@ import typing as t
 
 import pytest
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tests.support.sandbox import NOW, SandboxControl, start_sandbox, utc_today
 from tests.support.tap_runner import run_tap
 
@@ -23,13 +22,11 @@ def _scaled(windows: list[tuple[int, float]]) -> list[dict]:
 
 @pytest.fixture
 def fast_sandbox() -> t.Iterator[SandboxControl]:
-    reset_shared_limiters()
     running = start_sandbox(time_scale=SCALE)
     try:
         yield SandboxControl(running)
     finally:
         running.stop()
-        reset_shared_limiters()
 
 
 @pytest.fixture
@@ -189,7 +186,6 @@ def test_429_with_error_code_7_body_is_waited_out(fast_sandbox, config):
 def test_client_limiter_paces_job_creation_without_429s():
     # Its own sandbox where Branch's minute lasts 2 s: twelve or more quick jobs always fill it.
     scale = 30.0
-    reset_shared_limiters()
     start = dt.datetime.combine(utc_today() - dt.timedelta(days=12), dt.time(), dt.timezone.utc)
     ready_end = _now_hour() - dt.timedelta(hours=3)  # the sandbox's data lands 3 hours late
     # One-day windows up to the last ready hour: 12 before 04:00 UTC, 13 after.
@@ -225,7 +221,6 @@ def test_client_limiter_paces_job_creation_without_429s():
         )
     finally:
         running.stop()
-        reset_shared_limiters()
 
 
 def test_resume_after_kill_between_files_reuses_the_job(fast_sandbox, config):

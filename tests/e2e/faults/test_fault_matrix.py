@@ -20,7 +20,6 @@ import pytest
 import requests
 
 from tap_branch.api import ratelimit
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tap_branch.api.stream import BranchStream
 from tap_branch.errors import InvalidStateError, retry_after_seconds
 from tests.support.sandbox import SandboxControl, days_back, file_requests, start_sandbox, utc_today
@@ -284,7 +283,6 @@ def _scaled(windows: list[tuple[int, float]]) -> list[dict]:
 
 @pytest.fixture
 def custom_sandbox() -> t.Iterator[SandboxControl]:
-    reset_shared_limiters()
     running = start_sandbox(time_scale=SCALE)
     try:
         control = SandboxControl(running)
@@ -292,7 +290,6 @@ def custom_sandbox() -> t.Iterator[SandboxControl]:
         yield control
     finally:
         running.stop()
-        reset_shared_limiters()
 
 
 @pytest.fixture

@@ -8,7 +8,11 @@ import time
 
 import pytest
 
-from tap_branch.api.ratelimit import Limiter, padded, reset_shared_limiters, shared_limiter
+from tap_branch.api.ratelimit import Limiter, padded
+from tap_branch.api.run_caches import RunCaches
+from tap_branch.streams.cohort.cache import CohortCache
+from tap_branch.streams.daily.cache import DailyCache
+from tap_branch.tap import TapBranch
 
 LOGGER = logging.getLogger("test.ratelimit")
 
@@ -59,14 +63,47 @@ def test_no_window_is_exceeded_under_threads():
             assert stamps[index] - stamps[index - limit] >= seconds * 0.98
 
 
-def test_shared_by_name_and_windows():
-    reset_shared_limiters()
-    first = shared_limiter("cohort-test", [(5, 60.0), (2, 1.0)], LOGGER)
-    assert shared_limiter("cohort-test", [(5, 60), (2, 1)], LOGGER) is first
-    assert shared_limiter("other", [(5, 60.0), (2, 1.0)], LOGGER) is not first
-    assert shared_limiter("cohort-test", [(9, 60.0)], LOGGER) is not first
-    reset_shared_limiters()
-    assert shared_limiter("cohort-test", [(5, 60.0), (2, 1.0)], LOGGER) is not first
+def test_shared_by_name_and_windows_within_a_run_only():
+    run = RunCaches()
+    first = run.limiter("cohort-test", [(5, 60.0), (2, 1.0)], LOGGER)
+    assert run.limiter("cohort-test", [(5, 60), (2, 1)], LOGGER) is first
+    assert run.limiter("other", [(5, 60.0), (2, 1.0)], LOGGER) is not first
+    assert run.limiter("cohort-test", [(9, 60.0)], LOGGER) is not first
+    assert run.limiter("cohort-test", [(5, 60.0), (2, 1.0)], LOGGER, margin=0) is not first
+    assert RunCaches().limiter("cohort-test", [(5, 60.0), (2, 1.0)], LOGGER) is not first
+
+
+def test_a_family_cache_is_made_on_the_first_ask_and_kept_by_type():
+    run = RunCaches()
+    daily = run.of(DailyCache)
+    assert daily == DailyCache() and run.of(DailyCache) is daily
+    assert run.of(CohortCache) is not daily
+    daily.use_post = True
+    assert run.of(DailyCache).use_post and not RunCaches().of(DailyCache).use_post
+    assert run.renew(DailyCache) is run.of(DailyCache) is not daily
+
+
+def _cohort_tap() -> TapBranch:
+    reports = [{"name": "a", "measures": ["OPEN"]}, {"name": "b", "measures": ["revenue"]}]
+    config = {
+        "start_date": "2024-01-01",
+        "access_token": "token",
+        "app_id": "1",
+        "cohort_reports": reports,
+        "cohort_rate_limits": [{"requests": 2, "seconds": 1}, {"requests": 5, "seconds": 60}],
+    }
+    return TapBranch(config=config, parse_env_config=False)
+
+
+def test_a_runs_cohort_streams_share_one_limiter_and_two_runs_share_none():
+    """Branch counts every cohort call of an account together: the streams of one run pace
+    themselves on one limiter. A second run in the same process (tests, the Airbyte source)
+    starts from an idle account, not from the first run's counts."""
+    one, two = _cohort_tap(), _cohort_tap()
+    limiter = one.streams["cohort_a"].limiter
+    assert one.streams["cohort_b"].limiter is limiter
+    assert limiter.windows == [(2, 1.0), (5, 60.0)]
+    assert two.streams["cohort_a"].limiter is not limiter
 
 
 def test_budget_counts_what_is_left_in_every_window():

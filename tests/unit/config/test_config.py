@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import typing as t
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_branch.config.apps import configured_apps
-from tap_branch.config.settings import check_credentials, parse_date
+from tap_branch.config.credentials import ACCESS_TOKEN, ACCESS_TOKEN_WITH_APP
+from tap_branch.config.errors import parse_date
+from tap_branch.output.sdk_internals import config_input
 from tap_branch.tap import TapBranch
 from tests.support.sandbox import DAILY_STREAMS, SANDBOX_KEY
 from tests.support.tap_runner import run_tap
@@ -110,10 +111,10 @@ def test_credentials_of_streams_not_selected_are_not_required(sandbox, base_conf
 
 def test_v2_credentials_are_named():
     with pytest.raises(ConfigValidationError, match="'access_token'"):
-        check_credentials({}, "v2", ["cohort"])
+        ACCESS_TOKEN.check({}, ["cohort"])
     with pytest.raises(ConfigValidationError, match="'app_id'"):
-        check_credentials({"access_token": "api_app_x"}, "v2-app", ["scheduled"])
-    check_credentials({"access_token": "api_app_x", "app_id": "1"}, "v2-app", ["scheduled"])
+        ACCESS_TOKEN_WITH_APP.check({"access_token": "api_app_x"}, ["scheduled"])
+    ACCESS_TOKEN_WITH_APP.check({"access_token": "api_app_x", "app_id": "1"}, ["scheduled"])
 
 
 def test_flat_settings_and_apps_list_give_the_same_shape():
@@ -521,7 +522,6 @@ def test_a_number_settings_variable_that_is_no_finite_number_is_refused(monkeypa
 def test_the_catalog_and_state_files_are_read_once_and_handed_to_the_tap(tmp_path, monkeypatch):
     """A `--catalog` was parsed to check it, then again by the SDK (a catalog of every stream
     is megabytes: a tenth of a second of start-up); the tap now takes the checked one."""
-    from singer_sdk.plugin_base import _ConfigInput
     from singer_sdk.singerlib import Catalog
 
     catalog = TapBranch(config=_CONFIG).catalog_dict
@@ -546,41 +546,27 @@ def test_the_catalog_and_state_files_are_read_once_and_handed_to_the_tap(tmp_pat
         (tmp_path / "catalog.json").open() as catalog_file,
         (tmp_path / "state.json").open() as state_file,
     ):
-        TapBranch.invoke(
-            config=_ConfigInput(config=_CONFIG), catalog=catalog_file, state=state_file
-        )
+        TapBranch.invoke(config=config_input(_CONFIG), catalog=catalog_file, state=state_file)
     assert len(catalogs_built) == 1
     [tap] = taps
     assert [name for name, stream in tap.streams.items() if stream.selected] == ["links"]
     assert tap.state["bookmarks"]["links"]["replication_key_value"] == "2024-02-01T00:00:00+00:00"
 
 
-def test_the_sdks_invoke_still_does_what_tapbranch_invoke_repeats():
-    """`TapBranch.invoke` is the SDK's `Tap.invoke` with the files read by the tap: it repeats
-    the SDK's other steps. If an SDK upgrade adds or drops a step, this fails: recheck it."""
-    import ast
-    import inspect
-    import textwrap
+def test_a_dotenv_file_gives_settings_and_wins_over_the_environment(tmp_path, monkeypatch):
+    """The SDK's rule for `--config ENV`: a `.env` file's variables are set first, over those
+    of the environment; settings are then read by their variable's name."""
+    from tap_branch.config.settings import environment_texts
 
-    from singer_sdk import Tap
-
-    def calls(function: t.Callable) -> list[str]:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-        return sorted(
-            {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-        )
-
-    sdk = calls(Tap.invoke)
-    assert sdk == [
-        "_ConfigInput",
-        "catalog.read",
-        "cls",
-        "cls.print_version",
-        "load_json",
-        "state.read",
-        "super",
-        "super().invoke",
-        "tap.sync_all",
-    ], "the SDK's Tap.invoke changed: bring TapBranch.invoke in step with it"
-    ours = set(calls(TapBranch.invoke))
-    assert {"_ConfigInput", "cls", "cls.print_version", "tap.sync_all"} <= ours
+    monkeypatch.setenv("TAP_BRANCH_MAX_RETRIES", "1")  # also restored after the test
+    monkeypatch.delenv("TAP_BRANCH_BRANCH_KEY", raising=False)
+    monkeypatch.delenv("TAP_BRANCH_APP_ID", raising=False)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "TAP_BRANCH_MAX_RETRIES=4\nTAP_BRANCH_BRANCH_KEY='key_live_${TAP_BRANCH_MAX_RETRIES}'\n"
+    )
+    texts = environment_texts(
+        ["max_retries", "branch_key", "app_id"], "TAP_BRANCH_", dotenv_path=str(dotenv)
+    )
+    assert texts == {"max_retries": "4", "branch_key": "key_live_4"}
+    assert environment_texts(["max_retries"], "TAP_BRANCH_", dotenv_path="") == {"max_retries": "4"}

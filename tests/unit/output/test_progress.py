@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 
-from tap_branch.api.ratelimit import reset_shared_limiters
 from tests.e2e.cohort.test_cohort import STREAM as COHORT_STREAM
 from tests.e2e.cohort.test_cohort import TIME_SCALE, scaled_config
 from tests.e2e.custom_exports.test_custom_exports import config, fast_sandbox  # noqa: F401 - fixtures
@@ -83,7 +82,6 @@ def _cumulative(files: list[re.Match]) -> list[int]:
 
 
 def test_a_line_per_job_state_change():
-    reset_shared_limiters()
     # Jobs take 300 sandbox seconds (3 s): QUEUED for the first 90, then RUNNING; the tap
     # polls 2, 3, 4.5, ... (at most 20) sandbox seconds apart, within the rate limits (5 a
     # minute): every job is seen in both states.
@@ -92,7 +90,6 @@ def test_a_line_per_job_state_change():
         run = run_tap(scaled_config(running.url), select=[COHORT_STREAM])
     finally:
         running.stop()
-        reset_shared_limiters()
     assert run.records(COHORT_STREAM)
     states: dict[str, list[str]] = collections.defaultdict(list)
     for line in run.logs.splitlines():
