@@ -47,7 +47,7 @@ from tap_branch.output.sdk_internals import (
     config_input,
     invoke_with,
 )
-from tap_branch.output.writer import OUTPUT, BufferedMsgSpecWriter
+from tap_branch.output.writer import SingerOutputWriter
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 
 if t.TYPE_CHECKING:
@@ -85,7 +85,7 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
 
     name = "tap-branch"
     config_jsonschema = _config_schema()
-    message_writer_class = BufferedMsgSpecWriter
+    message_writer_class = SingerOutputWriter
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         #: What the streams of one run share: each family's cache (a day's export lists,
@@ -255,11 +255,24 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
 
     def after_sync(self, *, completed: bool) -> None:
         """After the SDK's sync, whether it ended well or not (`sdk_internals.SyncHooks`)."""
-        # Records batched for stdout belong to this run, whether it ends well or not.
-        OUTPUT.drain_and_flush()
+        self.flush_output()
         if completed and self._unavailable:
             # The other families ran; the run still fails for what was selected.
             raise invalid_setting("Not run: " + " ".join(str(gone) for gone in self._unavailable))
+
+    def flush_output(self) -> None:
+        """The records still batched for stdout (`tap_branch.output.writer.Output`) written:
+        they belong to the run, whether it ends well or not."""
+        output = getattr(self.message_writer, "output", None)
+        if output is not None:
+            output.close()
+
+    def run_sync_dry_run(self, *args: t.Any, **kwargs: t.Any) -> bool:
+        """The SDK's `--test` sync of a few records a stream, its records written at its end."""
+        try:
+            return super().run_sync_dry_run(*args, **kwargs)
+        finally:
+            self.flush_output()
 
     def _test_credentials_of_selected_streams(self) -> list:
         """The connection test of the selected families (`tap_branch.config.connection`). A family

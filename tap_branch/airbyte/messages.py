@@ -2,8 +2,8 @@
 
 Every message is built and serialised by the Airbyte protocol models
 (`airbyte-protocol-models-pdv2`), except RECORD: the tap's record paths encode
-records straight into the output batch (`tap_branch.output.writer.OUTPUT`) in the
-envelope it holds, so `AirbyteEnvelope` shapes a RECORD by hand with the fields
+records straight into the batch of the writer's output (`tap_branch.output.writer.Output`)
+in the envelope it holds, so `AirbyteEnvelope` shapes a RECORD by hand with the fields
 of `AirbyteRecordMessage` (`tests/e2e/airbyte/test_protocol.py` pins both of its
 forms to the model's own output). Records wait in the batch; every other message
 drains it first, so a STATE never overtakes the records it covers.
@@ -11,7 +11,7 @@ drains it first, so a STATE never overtakes the records it covers.
 The envelope also counts the records it frames for the read's `SyncProgress`
 (`progress`: stream statuses, `sourceStats` of each STATE): one per `message`,
 and for lines built a batch at a time, the count the record path reports with
-`records_written`. `AirbyteWriter` takes the SDK's Singer messages: SCHEMA and
+`records_written`. `AirbyteWriter` owns the read's output and takes the SDK's Singer messages: SCHEMA and
 ACTIVATE_VERSION have no Airbyte counterpart (the catalog carries the schemas)
 and are dropped, records of the SDK's own record path are shaped by the output's
 envelope, and each Singer STATE goes to `SyncProgress`. `LogHandler` turns log
@@ -22,7 +22,6 @@ and requests on its side; they were half of a read's log).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import typing as t
 
@@ -36,7 +35,7 @@ from airbyte_protocol.models import (
 from singer_sdk.metrics import METRICS_LOGGER_NAME
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 
-from tap_branch.output.writer import OUTPUT
+from tap_branch.output.writer import Output, write_through
 
 if t.TYPE_CHECKING:
     from tap_branch.airbyte.progress import SyncProgress
@@ -46,12 +45,15 @@ _encoder = msgspec.json.Encoder(
 )
 
 
+def line(message: AirbyteMessage) -> bytes:
+    """One message as its line on stdout."""
+    return message.model_dump_json(exclude_none=True, by_alias=True).encode() + b"\n"
+
+
 def write(message: AirbyteMessage) -> None:
-    """Write one message, after the records batched before it."""
-    line = message.model_dump_json(exclude_none=True, by_alias=True).encode() + b"\n"
-    OUTPUT.drain()
-    sys.stdout.buffer.write(line)
-    sys.stdout.flush()
+    """One message written at once: outside a read (spec, check, discover, an error after
+    the read's output was closed)."""
+    write_through(line(message))
 
 
 class AirbyteEnvelope:
@@ -98,6 +100,10 @@ class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
 
     def __init__(self, progress: SyncProgress) -> None:
         self.progress = progress
+        #: The read's output: records framed by Airbyte's envelope, counted for `progress`.
+        self.output = Output(AirbyteEnvelope(progress))
+        # The read's STATE and statuses go out through it, after the records before them.
+        progress.output = self.output
 
     def serialize_message(self, message: t.Any) -> bytes:
         raise NotImplementedError("tap-branch-airbyte writes Airbyte messages, not Singer lines")
@@ -105,11 +111,8 @@ class AirbyteWriter(GenericSingerWriter[bytes, t.Any]):
     def write_message(self, message: t.Any) -> None:
         kind = getattr(message, "type", None)
         if kind == SingerMessageType.RECORD:
-            shaped = OUTPUT.envelope.message(message.stream, message.record)
-            buffer = OUTPUT.buffer
-            _encoder.encode_into(shaped, buffer, len(buffer))
-            buffer += b"\n"
-            OUTPUT.line_added()
+            shaped = self.output.envelope.message(message.stream, message.record)
+            self.output.add_encoded(shaped, _encoder)
         elif kind == SingerMessageType.STATE:
             self.progress.singer_state(message.value)
         elif kind == SingerMessageType.BATCH:
@@ -151,8 +154,6 @@ class LogHandler(logging.Handler):
                     stack_trace=record.exc_text or None,
                 ),
             )
-            line = message.model_dump_json(exclude_none=True).encode() + b"\n"
-            sys.stdout.buffer.write(line)
-            sys.stdout.flush()
+            write_through(message.model_dump_json(exclude_none=True).encode() + b"\n")
         except Exception:  # noqa: BLE001 - logging must never break the sync
             self.handleError(record)

@@ -36,7 +36,8 @@ from airbyte_protocol.models import (
     Type,
 )
 
-from tap_branch.airbyte.messages import now_ms, write
+from tap_branch.airbyte.messages import line, now_ms
+from tap_branch.output.writer import Output
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -63,6 +64,9 @@ class SyncProgress:
         self.status: dict[str, AirbyteStreamStatus] = {}
         #: The stream whose sync raised first (the innermost: a child inside its parent's).
         self.failing: str | None = None
+        #: Where STATE and statuses go: the read's output (`AirbyteWriter` sets it), after
+        #: the records written before them.
+        self.output = Output()
 
     # -- the streams' syncs ------------------------------------------------------------
 
@@ -139,16 +143,18 @@ class SyncProgress:
 
     def _status(self, name: str, status: AirbyteStreamStatus) -> None:
         self.status[name] = status
-        write(
-            AirbyteMessage(
-                type=Type.TRACE,
-                trace=AirbyteTraceMessage(
-                    type=TraceType.STREAM_STATUS,
-                    emitted_at=now_ms(),
-                    stream_status=AirbyteStreamStatusTraceMessage(
-                        stream_descriptor=StreamDescriptor(name=name), status=status
+        self.output.write_now(
+            line(
+                AirbyteMessage(
+                    type=Type.TRACE,
+                    trace=AirbyteTraceMessage(
+                        type=TraceType.STREAM_STATUS,
+                        emitted_at=now_ms(),
+                        stream_status=AirbyteStreamStatusTraceMessage(
+                            stream_descriptor=StreamDescriptor(name=name), status=status
+                        ),
                     ),
-                ),
+                )
             )
         )
 
@@ -192,15 +198,17 @@ class SyncProgress:
         records = self.records.get(carrier, 0)
         if carrier in self.records:
             self.records[carrier] = 0
-        write(
-            AirbyteMessage(
-                type=Type.STATE,
-                state=AirbyteStateMessage(
-                    type=AirbyteStateType.STREAM,
-                    stream=AirbyteStreamState(
-                        stream_descriptor=StreamDescriptor(name=carrier), stream_state=carried
+        self.output.write_now(
+            line(
+                AirbyteMessage(
+                    type=Type.STATE,
+                    state=AirbyteStateMessage(
+                        type=AirbyteStateType.STREAM,
+                        stream=AirbyteStreamState(
+                            stream_descriptor=StreamDescriptor(name=carrier), stream_state=carried
+                        ),
+                        sourceStats=AirbyteStateStats(recordCount=float(records)),
                     ),
-                    sourceStats=AirbyteStateStats(recordCount=float(records)),
-                ),
+                )
             )
         )

@@ -21,12 +21,11 @@ from tap_branch.airbyte.catalog import (
     selected_singer_catalog,
 )
 from tap_branch.airbyte.inputs import InputError, read_config
-from tap_branch.airbyte.messages import AirbyteEnvelope, AirbyteWriter, write
+from tap_branch.airbyte.messages import AirbyteWriter, write
 from tap_branch.airbyte.progress import SyncProgress
 from tap_branch.airbyte.spec import refuse_unsupported, specification, tap_config
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
 from tap_branch.config.connection import BranchFault, test_connection
-from tap_branch.output.writer import OUTPUT
 from tap_branch.redaction import redact
 from tap_branch.tap import TapBranch
 
@@ -76,20 +75,21 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
         reset={name for name, carrier in carried_by.items() if carrier in refreshed} & with_cursor,
     )
     progress = SyncProgress(names, parents, carried_by, bookmarks)
-    with OUTPUT.records_in(AirbyteEnvelope(progress)):
-        tap = TapBranch(
-            config=config,
-            catalog=selected,
-            state={"bookmarks": bookmarks} if bookmarks else None,
-            parse_env_config=False,
-            message_writer=AirbyteWriter(progress),
-        )
-        progress.watch(tap)
-        try:
-            tap.sync_all()
-        except Exception as exc:
-            raise StreamFailed(progress.incomplete()) from exc
-        progress.complete_all()
+    writer = AirbyteWriter(progress)
+    tap = TapBranch(
+        config=config,
+        catalog=selected,
+        state={"bookmarks": bookmarks} if bookmarks else None,
+        parse_env_config=False,
+        message_writer=writer,
+    )
+    progress.watch(tap)
+    try:
+        tap.sync_all()  # its output written at its end, failed or not (`after_sync`)
+    except Exception as exc:
+        raise StreamFailed(progress.incomplete()) from exc
+    progress.complete_all()
+    writer.output.close()
 
 
 class StreamFailed(Exception):

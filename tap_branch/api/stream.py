@@ -5,7 +5,7 @@ It adds to the SDK's `RESTStream`:
   5xx and connection errors are retried with backoff, and every error message
   is free of secrets.
 - A lean record path (`tap_branch.output.sdk_internals.FastRecordMixin`).
-- One request sender (`send`) and one checkpoint (`checkpoint`).
+- One request sender (`send`); its state moves where it yields a `Checkpoint`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from tap_branch.errors import (
     refuses_credentials,
     retry_after_seconds,
 )
-from tap_branch.files.csv_batches import Pace, pace_for
 from tap_branch.output.batch_files import BatchFiles
 from tap_branch.output.sdk_internals import (
     FastRecordMixin,
@@ -42,6 +41,9 @@ from tap_branch.output.sdk_internals import (
     log_request_duration,
     write_batch_message,
 )
+from tap_branch.output.writer import Output
+from tap_branch.records.items import Checkpoint
+from tap_branch.records.route import BATCH_FILES, RECORDS, Route
 from tap_branch.redaction import redact, strip_query
 
 if t.TYPE_CHECKING:
@@ -56,7 +58,13 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
     DEFAULT_MAX_TRIES = 6
     #: Retried like a 5xx: 408 (a proxy or load balancer that gave up waiting) is transient.
     extra_retry_statuses: t.Sequence[int] = (429, 408)
-    #: A `checkpoint` while batching: the files so far are announced before the next record.
+    #: Where the records go (`tap_branch.records.route`): batch files while `get_batches` runs.
+    route: Route = RECORDS
+    #: Whether `get_batches` takes `get_records`' items itself rather than through the SDK's
+    #: record loop: for a stream without child streams whose state only its `Checkpoint`s
+    #: move, whose units' files are announced at their checkpoints.
+    batches_of_items: bool = False
+    #: A unit complete while batching: the files so far are announced before the next record.
     _checkpointed: bool = False
     #: The files `get_batches` is writing (row path), for `checkpoint` to announce.
     _batch_files: BatchFiles | None = None
@@ -73,6 +81,12 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         #: What the streams of one run share (`TapBranch.caches`): its family's cache
         #: (`caches.of(DailyCache)`), its rate limiters. Given at construction.
         self.caches: RunCaches = tap.caches
+        #: Where the stream's records go: the output of the tap's message writer. A writer
+        #: without one (the SDK's own) writes every record itself: the fast paths are off.
+        output = getattr(tap.message_writer, "output", None)
+        if output is None:
+            output, self.fast_records = Output(), False
+        self.output: Output = output
         super().__init__(tap, *args, **kwargs)
 
     @property
@@ -172,40 +186,25 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
 
     # --- state ----------------------------------------------------------------
 
-    def checkpoint(
-        self,
-        context: dict | None,
-        *,
-        bookmark: str | None = None,
-        write: bool = True,
-        **entries: t.Any,
-    ) -> None:
-        """Write this partition's state now: `entries` (None removes one), then the bookmark
-        when given. The one way a stream that bookmarks by hand (`bookmarks_per_record =
-        False`) records a finished unit or its progress inside one.
+    def post_process(self, row: t.Any, context: dict | None = None) -> t.Any:
+        """A `Checkpoint` the stream yielded is applied here by the route (`route.apply`),
+        in the SDK's record loop right after the records before it, and goes no further
+        (None: not a record). Records and batches of rows pass."""
+        if isinstance(row, Checkpoint):
+            self.route.apply(self, context, row)
+            return None
+        return row
 
-        `write` False, or a sync in BATCH messages: the state changes but is written by the
-        SDK after its next BATCH message, so it never announces records still in a batch."""
-        state = self.get_context_state(context)
-        for key, value in entries.items():
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = value
-        if bookmark is not None:
-            if self.replication_key:  # none when the catalog forces FULL_TABLE: never a null
-                state["replication_key"] = self.replication_key
-            state["replication_key_value"] = bookmark
-        if write and not self._batching:
-            self.write_state_now()
+    def unit_complete(self) -> None:
+        """While batch files are written: the records added so far make whole units, whose
+        files are announced before the next record (with the STATE the SDK writes after)."""
+        self.state_manager.is_flushed = False
+        if self.child_streams and self._batch_files is not None:
+            # Now, not before the next record: the SDK syncs a record's children before
+            # the record reaches `get_batches`, and their STATE carries this one.
+            self._announce_now()
         else:
-            self.state_manager.is_flushed = False
-            if self._batching and self.child_streams and self._batch_files is not None:
-                # Now, not before the next record: the SDK syncs a record's children before
-                # the record reaches `get_batches`, and their STATE carries this one.
-                self._announce_now()
-            else:
-                self._checkpointed = self._batching
+            self._checkpointed = True
 
     @property
     def columnar_plan(self) -> tuple[str, ...] | None:
@@ -216,21 +215,60 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
             return None
         return self.columnar_deselected
 
-    @property
-    def columnar_pace(self) -> Pace:
-        """How much of a file the columnar path keeps in flight: less for RECORD lines."""
-        return pace_for(self._batching)
-
     def get_batches(self, batch_config, context: dict | None = None):
         """Batch files of the stream's records (`tap_branch.output.batch_files`: jsonl, or
         parquet with the stream's own Arrow schema), announced where the STATE the SDK writes
-        after each BATCH message covers exactly the records in the files announced so far:
-        as each file is full for a stream whose bookmark moves with every record, at each
-        `checkpoint` (a day, a job's file, a window complete) for a stream that moves it by
-        hand or has none (whose STATE then holds no more than its progress markers), and
-        at the end. (The SDK's batcher announces a file as it is full: a STATE then lags
-        behind the half-read unit, and a run resumed from it sends that unit's rows again.)"""
-        self._batching = True
+        after each BATCH message covers exactly the records in the files announced so far.
+        (The SDK's batcher announces a file as it is full: a STATE then lags behind the
+        half-read unit, and a run resumed from it sends that unit's rows again.)
+
+        A stream of `batches_of_items` whose records may be written as built JSON
+        (`BatchFiles.for_stream`): its items as they come, each unit's files announced at its
+        `Checkpoint` (`_batches_of_items`). Any other: the records of the SDK's record loop
+        (`_batches_of_records`)."""
+        files = BatchFiles.for_stream(self, batch_config) if self.batches_of_items else None
+        self.route = BATCH_FILES
+        try:
+            if files is None:
+                yield from self._batches_of_records(batch_config, context)
+            else:
+                yield from self._batches_of_items(files, batch_config, context)
+        finally:
+            self.route = RECORDS
+
+    def _batches_of_items(self, files: BatchFiles, batch_config, context: dict | None):
+        """The items of `get_records`, partition by partition: records and batches of rows
+        into the files, and at each `Checkpoint` that ends a unit, the unit's files announced
+        with the state it moves to (the SDK writes the BATCH message, then STATE: a unit is
+        done once its files are announced, never before). Progress inside a unit is dropped
+        (`BATCH_FILES`): the unit's files are announced whole, or read again."""
+        try:
+            for partition in [context] if context else self.partitions:
+                for item in self.get_records(partition):
+                    if not isinstance(item, Checkpoint):
+                        files.add(item)
+                        continue
+                    if not item.ends_unit:
+                        continue
+                    manifest = files.finish()
+                    self.route.apply(self, partition, item)
+                    if manifest:
+                        yield batch_config.encoding, manifest
+                files.discard()  # a partition that stopped mid-unit: its files never announced
+                self.finalize_state(partition)
+            if not context:
+                self.finalize_state(None)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the run's own error is the one raised
+                files.discard()  # the failed unit's files: never announced, not left behind
+            raise
+
+    def _batches_of_records(self, batch_config, context: dict | None):
+        """The records the SDK's record loop gives (`records_to_batch`: children synced,
+        checkpoints applied) into the files, announced as each file is full for a stream
+        whose bookmark moves with every record, at each unit complete (`unit_complete`: a
+        job's file, a window) for a stream that moves it by hand or has none (whose STATE
+        then holds no more than its progress markers), and at the end."""
         self._checkpointed = False
         files = self._batch_files = BatchFiles(self, batch_config)
         self._batch_encoding = batch_config.encoding
@@ -250,7 +288,6 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
                 files.discard()  # files not announced: never left behind
             raise
         finally:
-            self._batching = False
             self._batch_files = None
 
     def _announce_now(self) -> None:

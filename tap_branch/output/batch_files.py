@@ -28,7 +28,7 @@ from upath import UPath
 from tap_branch.files import gunzip as deflate
 from tap_branch.output.parquet import ParquetRangeError, ParquetWriter, Tables, arrow_schema
 from tap_branch.records.columnar import encode
-from tap_branch.records.columnar.typer import ColumnarRows
+from tap_branch.records.items import RowBatch
 
 _GZIP_LEVEL = 1
 #: A record (dict) as the SDK encodes it in RECORD messages (`MsgSpecWriter`).
@@ -75,7 +75,7 @@ class BatchFiles:
         self._closed: list[str] = []  # names of the files closed and not announced
         self._file: _File | None = None
 
-    def add(self, item: dict | ColumnarRows) -> None:
+    def add(self, item: dict | RowBatch) -> None:
         """Records of the current unit: a dict (the row path) or a batch of rows."""
         if isinstance(item, dict):
             if self.schema is not None:

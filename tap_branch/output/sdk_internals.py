@@ -5,8 +5,9 @@ public API only. When an SDK upgrade changes one of these internals, this module
 contract test (`tests/unit/output/test_route_contract.py`) break, not the streams.
 
 - `FastRecordMixin`: the fast record path (the SDK's per-record work done once per stream),
-  and the columnar one (`write_record_lines`: RECORD lines built a batch of rows at a time),
-  and the records the SDK's batcher takes (`records_to_batch`), for the tap's own batch files.
+  and the columnar one (a `RowBatch` item: RECORD lines built a batch of rows at a time,
+  counted as its rows by `ItemCounter`), and the records the SDK's batcher takes
+  (`records_to_batch`), for the tap's own batch files.
 - `ManualState`: streams whose bookmark moves by whole units (a day, a window, a job), not
   record by record, and that write STATE themselves when a unit is complete.
 - `state_manager_of`: a stream's own `StreamStateManager` subclass.
@@ -21,6 +22,7 @@ import typing as t
 from functools import cached_property
 
 import msgspec
+from singer_sdk import metrics
 from singer_sdk.contrib.msgspec import enc_hook
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -28,11 +30,11 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_branch import clock
-from tap_branch.output.writer import OUTPUT
-from tap_branch.records.columnar.typer import JSON_LINES
+from tap_branch.records.items import RowBatch
 
 __all__ = [
     "FastRecordMixin",
+    "ItemCounter",
     "ManualState",
     "StreamStateManager",
     "log_request_duration",
@@ -61,16 +63,14 @@ class FastRecordMixin:
       the message is encoded straight to stdout's buffer; any other stream map
       configuration takes the SDK's own path, so mapping keeps working;
     - `time_extracted` is read every 1024 records rather than every record;
-    - lines go to the tap writer's batch (`tap_branch.output.writer.OUTPUT`), written
-      in large chunks and drained before every STATE, so STATE never overtakes
-      the records before it.
+    - lines go to the batch of the tap writer's output (`self.output`,
+      `tap_branch.output.writer.Output`), written in large chunks and drained before
+      every STATE, so STATE never overtakes the records before it.
     """
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     #: False: every record takes the SDK's own path (the contract test compares the two).
     fast_records: bool = True
-    #: True while the stream writes batch files (set by `BranchStream.get_batches`).
-    _batching: bool = False
 
     @cached_property
     def _emit_plan(self) -> tuple[tuple[str, ...], bool, bool]:
@@ -93,7 +93,10 @@ class FastRecordMixin:
         )
         return tuple(deselected), nested, identity
 
-    def _write_record_message(self, record: dict) -> None:
+    def _write_record_message(self, record: dict | RowBatch) -> None:
+        if isinstance(record, RowBatch):
+            self._write_record_lines(record)
+            return
         if not self.fast_records:
             super()._write_record_message(record)
             return
@@ -114,19 +117,31 @@ class FastRecordMixin:
             count = 0
         self._records_since_clock = count + 1
         # Keys in the order of the SDK's RecordMessage.to_dict.
-        message = OUTPUT.envelope.message(
+        output = self.output
+        message = output.envelope.message(
             self.name, record, self._time_extracted, self._stream_version
         )
-        buffer = OUTPUT.buffer
+        buffer = output.buffer
         _encoder.encode_into(message, buffer, len(buffer))
         buffer += b"\n"
-        OUTPUT.line_added()
+        output.line_added()
         self.state_manager.is_flushed = False
 
-    def get_record_counter(self, **kwargs: t.Any):
-        # Public since SDK 0.51; kept so the columnar path counts its records in the same metric.
-        self._record_counter = super().get_record_counter(**kwargs)
-        return self._record_counter
+    def _write_record_lines(self, rows: RowBatch) -> None:
+        """RECORD messages for a batch of rows, typed with `record_affixes`: the same bytes
+        `_write_record_message` writes for the same records
+        (tests/unit/output/test_route_contract.py), in the envelope of the output."""
+        if not self._emit_plan[2]:  # `columnar_deselected` gives batches no other map
+            raise AssertionError(f"{self.name}: a batch of rows reached a stream map")
+        self.output.add_lines(rows.lines())
+        self.output.envelope.records_written(self.name, rows.count)
+        self.state_manager.is_flushed = False
+
+    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
+        """The SDK's record counter, counting a batch of rows as its rows (`ItemCounter`)."""
+        counter = super().get_record_counter(**kwargs)
+        self._item_counter = ItemCounter(counter.metric, counter.tags, counter.log_interval)
+        return self._item_counter
 
     @property
     def columnar_deselected(self) -> tuple[str, ...] | None:
@@ -154,35 +169,13 @@ class FastRecordMixin:
         advances as they are given, no RECORD message is written."""
         return self._sync_records(context, write_messages=False)
 
-    def line_affixes(self) -> tuple[str, str]:
-        """The text around each record's JSON in lines the stream builds a batch of rows at a
-        time (`tap_branch.records.columnar.typer.typed_ahead`, which asks as it hands a batch to be
-        typed): plain JSON lines for a batch file, else the output's RECORD message."""
-        if self._batching:
-            return JSON_LINES
+    def record_affixes(self) -> tuple[str, str]:
+        """The output's RECORD envelope around each record's JSON in lines the stream builds
+        a batch of rows at a time (`tap_branch.records.route.RECORDS`), asked as it hands a
+        batch to be typed: `time_extracted` read then."""
         self._time_extracted = clock.now()
         self._records_since_clock = 0
-        return OUTPUT.envelope.affixes(self.name, self._time_extracted, self._stream_version)
-
-    def records_of_rows(self, rows: t.Any) -> t.Iterator[dict]:
-        """What `get_records` gives for a batch of rows (`ColumnarRows`): their dicts while
-        the SDK's batcher takes them (parquet), else nothing: they are written here as RECORD
-        lines (`write_record_lines`)."""
-        if self._batching:
-            yield from rows.records()
-        else:
-            self.write_record_lines(rows)
-
-    def write_record_lines(self, rows: t.Any) -> None:
-        """RECORD messages for a batch of rows (`tap_branch.records.columnar.typer.ColumnarRows`),
-        typed with `line_affixes`: the same bytes `_write_record_message` writes for the same
-        records (tests/unit/output/test_route_contract.py), in the envelope of the output."""
-        if not self.selected:
-            return
-        OUTPUT.add_lines(rows.lines())
-        OUTPUT.envelope.records_written(self.name, rows.count)
-        self._record_counter.increment(rows.count)
-        self.state_manager.is_flushed = False
+        return self.output.envelope.affixes(self.name, self._time_extracted, self._stream_version)
 
     def _generate_record_messages_after_selection(self, record: dict):
         import singer_sdk.singerlib as singer
@@ -198,6 +191,11 @@ class FastRecordMixin:
                 )
 
     def _process_record(self, record, child_context=None, partition_context=None) -> None:
+        if isinstance(record, RowBatch):
+            # Its rows are counted as records; its partition keys are the typer's constants,
+            # and streams with children never get batches (`columnar_deselected`).
+            self._item_counter.weight = record.count
+            return
         # Streams without children: the SDK would still evaluate the first stream
         # map's filter and build a child context for every record.
         if self.child_streams or not self.fast_records:
@@ -210,14 +208,25 @@ class FastRecordMixin:
                 record[key] = value
 
 
+class ItemCounter(metrics.Counter):
+    """The SDK's record counter (`Stream.get_record_counter`), where an item may be a batch of
+    rows: `weight`, set for the item about to be counted, is what its `increment` adds."""
+
+    weight: int = 1
+
+    def increment(self, value: int = 1) -> None:
+        weight, self.weight = self.weight, 1
+        super().increment(value * weight)
+
+
 class ManualState:
     """Mixed into the base stream: bookmark per record (the SDK's way) or by hand."""
 
-    #: False: records never move the bookmark; the stream calls `checkpoint` itself.
+    #: False: records never move the bookmark; the stream yields `Checkpoint`s.
     bookmarks_per_record: bool = True
 
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        if self.bookmarks_per_record:
+        if self.bookmarks_per_record and not isinstance(latest_record, RowBatch):
             super()._increment_stream_state(latest_record, context=context)
 
     def finalize_state(self, context: dict | None) -> None:

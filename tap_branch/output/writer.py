@@ -1,27 +1,28 @@
-"""The tap's Singer output: msgspec encoding, RECORD lines batched, everything else flushed.
+"""The tap's output: msgspec encoding, RECORD lines batched, everything else flushed.
 
 The SDK's writers (`SingerWriter`, `MsgSpecWriter`) write and flush stdout for
-every message: a system call per record. Here RECORD lines collect in one
-process-wide buffer (`OUTPUT`) and go to stdout in ~1 MiB writes. Any other
+every message: a system call per record. Here RECORD lines collect in the buffer
+of the message writer's `Output` and go to stdout in ~1 MiB writes. Any other
 message (SCHEMA, STATE, ACTIVATE_VERSION, BATCH) first drains that buffer,
 then is written and flushed, so a STATE message never reaches the target
-before the records it covers. The fast record path in `tap_branch.api.stream`
-encodes straight into the same buffer, in the envelope `OUTPUT.envelope` gives
-(Singer's RECORD message; tap-branch-airbyte swaps in Airbyte's).
+before the records it covers. The fast record paths (`tap_branch.output.sdk_internals`)
+encode straight into the same buffer, in the envelope the output holds
+(Singer's RECORD message; tap-branch-airbyte's writer has an output of Airbyte's).
+This module and `sdk_internals` are the only ones that write stdout.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import sys
 import typing as t
 
 import msgspec
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
 from singer_sdk.singerlib.encoding.base import SingerMessageType
 
 _DRAIN_AT = 1 << 20
+# The SDK's own record encoding (`MsgSpecWriter`): same hook, decimals as numbers.
+_ENCODER = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
 
 
 class SingerEnvelope:
@@ -58,22 +59,40 @@ class SingerEnvelope:
         tap-branch-airbyte's envelope counts for its STATE messages)."""
 
 
-class RecordBatch:
-    """Encoded RECORD lines waiting for one large write to stdout."""
+def write_through(data: bytes, stdout: t.BinaryIO | None = None) -> None:
+    """Bytes written and flushed at once, beside any output's batch (log lines, and messages
+    written outside a sync: an Airbyte spec, catalog or error)."""
+    out = stdout or sys.stdout.buffer
+    out.write(data)
+    out.flush()
 
-    def __init__(self) -> None:
+
+class Output:
+    """One writer's output: RECORD lines batched for large writes to stdout, every other
+    message written at once after them.
+
+    Each message writer owns one (`SingerOutputWriter`, the Airbyte source's writer), and
+    the streams of its tap reach it as `BranchStream.output`. `envelope` frames the records
+    (Singer's RECORD message, or Airbyte's). `stdout` defaults to the process's stdout at
+    the time of each write (tests redirect it). `close` at the end of a run, failed or not
+    (`TapBranch.after_sync`), writes the records still waiting."""
+
+    def __init__(self, envelope: t.Any = None, stdout: t.BinaryIO | None = None) -> None:
         self.buffer = bytearray()
-        #: The message around each record (Singer's unless `records_in` says otherwise).
-        self.envelope: t.Any = SingerEnvelope()
+        #: The message around each record (Singer's unless the writer says otherwise).
+        self.envelope: t.Any = envelope if envelope is not None else SingerEnvelope()
+        self._stdout = stdout
 
-    @contextlib.contextmanager
-    def records_in(self, envelope: t.Any) -> t.Iterator[None]:
-        """Frame the records written meanwhile in another protocol's envelope."""
-        previous, self.envelope = self.envelope, envelope
-        try:
-            yield
-        finally:
-            self.envelope = previous
+    @property
+    def stdout(self) -> t.BinaryIO:
+        return self._stdout or sys.stdout.buffer
+
+    def add_encoded(self, message: t.Any, encoder: msgspec.json.Encoder | None = None) -> None:
+        """A message encoded into the batch, one line (`encoder`: default the SDK's)."""
+        buffer = self.buffer
+        (encoder or _ENCODER).encode_into(message, buffer, len(buffer))
+        buffer += b"\n"
+        self.line_added()
 
     def add_lines(self, lines: bytes | memoryview) -> None:
         """Whole lines at once (a batch of records built as text): written as they are when
@@ -83,32 +102,39 @@ class RecordBatch:
             self.line_added()
             return
         self.drain()
-        sys.stdout.buffer.write(lines)
+        self.stdout.write(lines)
 
     def line_added(self) -> None:
         if len(self.buffer) >= _DRAIN_AT:
             self.drain()
 
+    def write_now(self, data: bytes) -> None:
+        """A message that must not wait: after the records before it, then flushed."""
+        self.drain()
+        write_through(data, self.stdout)
+
     def drain(self) -> None:
         if self.buffer:
-            sys.stdout.buffer.write(self.buffer)
+            self.stdout.write(self.buffer)
             self.buffer.clear()
 
-    def drain_and_flush(self) -> None:
+    def close(self) -> None:
+        """The records still waiting written, and stdout flushed (the output stays usable)."""
         self.drain()
-        sys.stdout.flush()
+        self.stdout.flush()
 
 
-OUTPUT = RecordBatch()
-atexit.register(OUTPUT.drain_and_flush)
+class SingerOutputWriter(MsgSpecWriter):
+    """The tap's message writer: the SDK's msgspec encoding, RECORD lines into its `output`'s
+    batch, every other message written after them and flushed."""
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.output = Output(SingerEnvelope())
 
-class BufferedMsgSpecWriter(MsgSpecWriter):
     def write_message(self, message) -> None:
         if getattr(message, "type", None) == SingerMessageType.RECORD:
-            OUTPUT.buffer += self.format_message(message)
-            OUTPUT.line_added()
+            self.output.buffer += self.format_message(message)
+            self.output.line_added()
             return
-        OUTPUT.drain()
-        sys.stdout.buffer.write(self.format_message(message))
-        sys.stdout.flush()
+        self.output.write_now(self.format_message(message))

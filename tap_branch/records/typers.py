@@ -14,6 +14,7 @@ text, in `extra_columns`.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -353,11 +354,98 @@ def converter_for(prop: dict) -> Converter | None:
 CELL_ERRORS = (ValueError, TypeError, OverflowError, msgspec.DecodeError)
 
 
+@dataclasses.dataclass(frozen=True)
+class FileColumns:
+    """What a file's header means under a stream's schema, decided once per file and read by
+    both typers (`RowTyper`, `tap_branch.records.columnar.typer.ColumnarTyper`).
+
+    `template`: the documented columns missing from the file (null) and the `constants`
+    every record carries; `plain` (text) and `typed` (with their converter) columns, and
+    `extra` ones (unknown to the schema, or named like a constant: kept as text), each with
+    its position in the header. A record's keys follow that order: template, plain, typed,
+    then the catch-all fields."""
+
+    header: tuple[str, ...]
+    template: dict[str, t.Any]
+    plain: tuple[tuple[int, str], ...]
+    typed: tuple[tuple[int, str, Converter], ...]
+    extra: tuple[tuple[int, str], ...]
+
+    @classmethod
+    def of(
+        cls,
+        schema: dict,
+        header: t.Sequence[str],
+        constants: t.Mapping[str, t.Any] | None = None,
+    ) -> FileColumns:
+        properties = schema["properties"]
+        constants = constants or {}
+        typed: list[tuple[int, str, Converter]] = []
+        plain: list[tuple[int, str]] = []
+        extra: list[tuple[int, str]] = []
+        for index, column in enumerate(header):
+            # A file column named like a constant (`app_id`, `export_date`) never replaces it:
+            # the constants are the record's key and bookmark. Its cells are kept as text.
+            if column in (UNPARSED, EXTRA) or column not in properties or column in constants:
+                extra.append((index, column))
+                continue
+            convert = converter_for(properties[column])
+            if convert is None or convert is as_text:
+                plain.append((index, column))
+            else:
+                typed.append((index, column, convert))
+        present = set(header)
+        # Documented columns missing from this file become null, not absent.
+        template: dict[str, t.Any] = {
+            name: None
+            for name in properties
+            if name not in present and name not in (UNPARSED, EXTRA)
+        }
+        template.update(constants)
+        return cls(tuple(header), template, tuple(plain), tuple(typed), tuple(extra))
+
+
+class Warnings:
+    """The problems of a stream's files, each logged once a run: `warned` is shared by the
+    typers of the stream's files."""
+
+    def __init__(self, logger: logging.Logger | None = None, warned: set | None = None) -> None:
+        self.logger = logger or logging.getLogger(__name__)
+        self.warned: set = warned if warned is not None else set()
+
+    def extra_columns(self, source: str, columns: t.Iterable[str]) -> None:
+        """The file `source` has `columns` the schema does not know (kept in `extra_columns`)."""
+        unseen = [column for column in columns if ("extra", column) not in self.warned]
+        if unseen:
+            self.warned.update(("extra", column) for column in unseen)
+            self.logger.warning(
+                "%s has columns this stream's schema does not know; they are kept as text in '%s': %s",
+                source,
+                EXTRA,
+                ", ".join(unseen),
+            )
+
+    def cell_once(self, source: str, column: str, cell: str) -> None:
+        """A cell of `column` that does not parse as its type (kept in `unparsed_cells`)."""
+        if column in self.warned:
+            return
+        self.warned.add(column)
+        sample = cell if len(cell) <= 60 else cell[:57] + "..."
+        self.logger.warning(
+            "%s: column '%s' has a value that does not parse as its type (%r); "
+            "kept as text in '%s' (further ones in this column are not logged).",
+            source,
+            column,
+            sample,
+            UNPARSED,
+        )
+
+
 class RowTyper:
     """Turns the rows of one file (lists of cells, in `header` order) into typed records.
 
-    Built once per file: the header decides which converter each position gets.
-    `constants` are fields every record of the file carries (`app_id`, ...).
+    Built once per file: the header decides which converter each position gets
+    (`FileColumns`). `constants` are fields every record of the file carries (`app_id`, ...).
     """
 
     def __init__(
@@ -371,45 +459,16 @@ class RowTyper:
         warned: set | None = None,
     ) -> None:
         """`warned`: shared across the files of a stream, so each problem is logged once a run."""
-        properties = schema["properties"]
         self.source = source
-        self._warned_columns: set = warned if warned is not None else set()
         self.logger = logger or logging.getLogger(__name__)
+        self.warnings = Warnings(self.logger, warned)
+        self.columns = FileColumns.of(schema, header, constants)
         self.header = list(header)
-        self._typed: list[tuple[int, str, Converter]] = []
-        self._plain: list[tuple[int, str]] = []
-        self._extra: list[tuple[int, str]] = []
-        constants = constants or {}
-        for index, column in enumerate(self.header):
-            # A file column named like a constant (`app_id`, `export_date`) never replaces it:
-            # the constants are the record's key and bookmark. Its cells are kept as text.
-            if column in (UNPARSED, EXTRA) or column not in properties or column in constants:
-                self._extra.append((index, column))
-                continue
-            convert = converter_for(properties[column])
-            if convert is None or convert is as_text:
-                self._plain.append((index, column))
-            else:
-                self._typed.append((index, column, convert))
-        present = set(self.header)
-        # Documented columns missing from this file become null, not absent.
-        self._template: dict[str, t.Any] = {
-            name: None
-            for name in properties
-            if name not in present and name not in (UNPARSED, EXTRA)
-        }
-        self._template.update(constants)
-        unseen = [
-            column for _, column in self._extra if ("extra", column) not in self._warned_columns
-        ]
-        if unseen:
-            self._warned_columns.update(("extra", column) for column in unseen)
-            self.logger.warning(
-                "%s has columns this stream's schema does not know; they are kept as text in '%s': %s",
-                source,
-                EXTRA,
-                ", ".join(unseen),
-            )
+        self._typed = self.columns.typed
+        self._plain = self.columns.plain
+        self._extra = self.columns.extra
+        self._template = self.columns.template
+        self.warnings.extra_columns(source, [column for _, column in self._extra])
         self._width = len(self.header)
 
     def __call__(self, cells: t.Sequence[str]) -> dict[str, t.Any]:
@@ -452,22 +511,8 @@ class RowTyper:
         if unparsed is None:
             unparsed = {}
         unparsed[column] = cell
-        self._warn_once(column, cell)
+        self.warnings.cell_once(self.source, column, cell)
         return unparsed
-
-    def _warn_once(self, column: str, cell: str) -> None:
-        if column in self._warned_columns:
-            return
-        self._warned_columns.add(column)
-        sample = cell if len(cell) <= 60 else cell[:57] + "..."
-        self.logger.warning(
-            "%s: column '%s' has a value that does not parse as its type (%r); "
-            "kept as text in '%s' (further ones in this column are not logged).",
-            self.source,
-            column,
-            sample,
-            UNPARSED,
-        )
 
 
 class DictTyper:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import tap_branch
 import tap_branch.streams
 
 
@@ -31,3 +32,35 @@ def test_no_stream_family_imports_another_family():
                 if other_family and parts[2] != family.name:
                     borrowed.append(f"{family.name}/{path.name}: {name}")
     assert borrowed == []
+
+
+def test_only_the_output_writes_stdout():
+    """Every record, batch and message leaves through one writer (`tap_branch.output.writer`,
+    and the SDK's own path in `sdk_internals`): no module reaches stdout on its own, where it
+    could overtake the records batched before it."""
+    root = Path(tap_branch.__file__).parent
+    allowed = {root / "output" / "writer.py", root / "output" / "sdk_internals.py"}
+    writers = []
+    for path in sorted(root.rglob("*.py")):
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            stdout = (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("stdout", "__stdout__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ) or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "sys"
+                and any(alias.name in ("stdout", "__stdout__") for alias in node.names)
+            )
+            printed = (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "print"
+                and not any(k.arg == "file" for k in node.keywords)
+            )
+            if stdout or printed:
+                writers.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert writers == []

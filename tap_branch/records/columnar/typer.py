@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from tap_branch.files.csv_batches import RowPathNeeded
 from tap_branch.records import typers as rows
 from tap_branch.records.columnar import encode
+from tap_branch.records.items import RowBatch
 from tap_branch.records.schemas.ontology import RawMillis
 
 _ENCODERS: dict[t.Any, encode.Encoder] = {
@@ -42,46 +43,6 @@ def encoder_for(prop: dict) -> encode.Encoder:
     return encode.json_of(convert)
 
 
-#: The text around each record in a batch file: JSON lines.
-JSON_LINES = ("", "\n")
-
-
-class ColumnarRows(t.NamedTuple):
-    """A batch of a file's rows and the typer of that file: records not yet written, as
-    lines with `affixes` around each record's JSON. `typed`: those lines, when they were
-    built ahead (`typed_ahead`)."""
-
-    typer: ColumnarTyper
-    batch: pa.RecordBatch
-    typed: concurrent.futures.Future | None = None
-    affixes: tuple[str, str] = JSON_LINES
-
-    @property
-    def count(self) -> int:
-        return self.batch.num_rows
-
-    def line_array(self) -> pa.Array:
-        """Each record's line, one array item per record."""
-        if self.typed is None:
-            return self.typer.lines(self.batch, *self.affixes)
-        return self.typed.result()
-
-    def lines(self) -> memoryview:
-        """Every record's line, one after the other (a view of the text, not a copy: it is
-        copied once, where it is written)."""
-        return encode.text_view(self.line_array())
-
-    def records(self) -> list[dict]:
-        """The records as dicts, for paths that need them (the SDK's batcher)."""
-        lines = (
-            self if self.affixes == JSON_LINES else self._replace(typed=None, affixes=JSON_LINES)
-        )
-        return _LINES_DECODER.decode_lines(lines.lines())
-
-
-_LINES_DECODER = msgspec.json.Decoder(dict)
-
-
 #: Batches typed at once beside the main thread (pyarrow's compute calls release the GIL).
 _TYPING_THREADS = 2
 
@@ -94,13 +55,13 @@ def typed_ahead(
     typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
     affixes: Affixes,
     ahead: int,
-) -> t.Iterator[ColumnarRows]:
+) -> t.Iterator[RowBatch]:
     """The batches with their records' lines built on helper threads, in the batches' order,
     while the next batches are read; `affixes()`, called as each batch is handed to a thread,
     gives the text around each of its records; `ahead` batches may wait typed (their memory
     is most of what is in flight). Batches read before the reading stops (an
     error, or `RowPathNeeded`) are still given, then the error is raised."""
-    pending: collections.deque[ColumnarRows] = collections.deque()
+    pending: collections.deque[RowBatch] = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(_TYPING_THREADS, "tap-branch-typing") as pool:
         typer = None
         try:
@@ -108,7 +69,7 @@ def typed_ahead(
                 typer = typer or typer_for(batch)
                 around = affixes()
                 typed = pool.submit(typer.lines, batch, *around)
-                pending.append(ColumnarRows(typer, batch, typed, around))
+                pending.append(RowBatch(typer, batch, typed, around))
                 if len(pending) > ahead:
                     yield pending.popleft()
         except GeneratorExit:
@@ -131,7 +92,7 @@ def typed_then_rows(
     ahead: int,
     source: str,
     logger: logging.Logger,
-) -> t.Iterator[ColumnarRows | dict]:
+) -> t.Iterator[RowBatch | dict]:
     """A file's records: its batches typed (`typed_ahead`, lines with `affixes`) and, where
     pyarrow cannot go on (`RowPathNeeded`), `row_path(rows given)`: the row path's records of
     the rows after them."""
@@ -183,21 +144,22 @@ class ColumnarTyper:
         adds after the header's, like scheduled exports' row numbers), where the row path
         sets them after typing the row. A file column named like a constant is kept in
         `extra_columns`, as on the row path."""
-        # The row path decides which columns are typed, plain or extra, warns about unknown
-        # columns, and keeps the set of problems already logged: one source of those rules.
-        self._rows = rows.RowTyper(
-            schema, header, source=source, constants=constants, logger=logger, warned=warned
-        )
+        # Which columns are typed, plain or extra, and the problems already logged: the same
+        # as the row path's (`FileColumns`, `Warnings`), one source of those rules.
+        self.columns = columns = rows.FileColumns.of(schema, header, constants)
+        self.source = source
+        self.warnings = rows.Warnings(logger or logging.getLogger(rows.__name__), warned)
+        self.warnings.extra_columns(source, [column for _, column in columns.extra])
         properties = schema["properties"]
         self._deselected = frozenset(deselected)
-        template = self._rows._template
+        template = columns.template
         #: (key, literal JSON text or None, column index or None) in the row path's key order:
         #: missing documented columns (null) and the constants as literals, then the file's.
         self._fields: list[tuple[str, str | None, int | None]] = [
             (name, msgspec.json.encode(value).decode(), None) for name, value in template.items()
         ]
-        self._fields += [(column, None, index) for index, column in self._rows._plain]
-        self._fields += [(column, None, index) for index, column, _ in self._rows._typed]
+        self._fields += [(column, None, index) for index, column in columns.plain]
+        self._fields += [(column, None, index) for index, column, _ in columns.typed]
         self._fields = [field for field in self._fields if field[0] not in self._deselected]
         copies = dict(copies or {})
         self._fields = [
@@ -227,10 +189,10 @@ class ColumnarTyper:
         #: (the SDK pops deselected fields from records the row path typed whole).
         self._unparsed_only = [
             (column, index, encoder_for(properties[column]))
-            for index, column, _ in self._rows._typed
+            for index, column, _ in columns.typed
             if column in self._deselected and self._keep_unparsed
         ]
-        self._keep_extra = rows.EXTRA not in self._deselected and bool(self._rows._extra)
+        self._keep_extra = rows.EXTRA not in self._deselected and bool(columns.extra)
 
     def lines(self, batch: pa.RecordBatch, before: str, after: str) -> pa.Array:
         """`before` + the JSON object of every row of `batch` + `after`, as a string array,
@@ -276,7 +238,7 @@ class ColumnarTyper:
         comma = "," if self._fields else ""  # a record of only these fields has no comma before
         if self._keep_unparsed and unparsed_by_column:
             # Typed columns in header order, as the row path adds them.
-            order = {column: position for position, (_, column, _) in enumerate(self._rows._typed)}
+            order = {column: position for position, (_, column, _) in enumerate(self.columns.typed)}
             by_row: dict[int, dict[str, str]] = {}
             for name, cells in sorted(unparsed_by_column, key=lambda item: order.get(item[0], 0)):
                 for row, raw in cells.items():
@@ -285,10 +247,10 @@ class ColumnarTyper:
                 tails[row] = comma + _key(rows.UNPARSED) + msgspec.json.encode(cells).decode()
         for name, cells in unparsed_by_column:
             for raw in cells.values():
-                self._rows._warn_once(name, raw)
+                self.warnings.cell_once(self.source, name, raw)
                 break
         if self._keep_extra:
-            columns = [(column, batch.column(index)) for index, column in self._rows._extra]
+            columns = [(column, batch.column(index)) for index, column in self.columns.extra]
             values = [cells.to_pylist() for _, cells in columns]
             names = [column for column, _ in columns]
             for row, cells in enumerate(zip(*values, strict=True)):

@@ -36,6 +36,7 @@ from tap_branch.api.ratelimit import configured_limiter, limit_settings
 from tap_branch.config.apps import scope_field, v2_app_ids
 from tap_branch.config.credentials import ACCESS_TOKEN, ACCESS_TOKEN_WITH_APP, Credential
 from tap_branch.files.downloads import FileReader
+from tap_branch.records.items import Checkpoint
 from tap_branch.streams.analytics import catalog, reports, zones
 from tap_branch.streams.analytics.aggregate_job import AggregateApi, AggregateJob
 from tap_branch.streams.analytics.query import QueryStream, Window, owner_label
@@ -189,7 +190,7 @@ class AggregateStream(QueryStream):
             done = min(frontier - dt.timedelta(days=1), settled)
             if frontier > planned[0][0] and (bookmark is None or done > bookmark):
                 bookmark = done
-                self.checkpoint(context, bookmark=done.isoformat())
+                yield Checkpoint(bookmark=done.isoformat())
         self.logger.info(
             "%s (%s): %s..%s read; days after %s are re-read next run (%s %d).",
             self.name,

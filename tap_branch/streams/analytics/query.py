@@ -38,6 +38,7 @@ from tap_branch.config.errors import parse_date
 from tap_branch.config.probes import Probe, deselect_advice
 from tap_branch.errors import RateLimitedError, describe_response, json_answer, retry_after_seconds
 from tap_branch.output.sdk_internals import sibling_streams
+from tap_branch.records.items import Checkpoint
 from tap_branch.streams.analytics import catalog, reports, zones
 from tap_branch.streams.analytics.cache import AnalyticsCache
 
@@ -209,7 +210,7 @@ class QueryStream(Branch2Stream):
             done = min(window[1] - dt.timedelta(days=1), settled)
             if bookmark is None or done > bookmark:
                 bookmark = done
-                self.checkpoint(context, bookmark=done.isoformat())
+                yield Checkpoint(bookmark=done.isoformat())
         self.logger.info(
             "%s (app %s): %s..%s read; days after %s are re-read next run (%s %d).",
             self.name,

@@ -39,6 +39,7 @@ from tap_branch.config.credentials import ACCESS_TOKEN
 from tap_branch.config.errors import parse_date
 from tap_branch.files.downloads import FileReader
 from tap_branch.output.sdk_internals import sibling_streams
+from tap_branch.records.items import Checkpoint
 from tap_branch.streams.cohort import catalog, reports
 from tap_branch.streams.cohort.api import CohortApi
 from tap_branch.streams.cohort.cache import CohortCache
@@ -197,7 +198,7 @@ class CohortStream(Branch2Stream):
             covered = frontier - dt.timedelta(days=1)
             bookmark = min(covered, mature)
             if bookmark >= start:
-                self.checkpoint(context, bookmark=bookmark.isoformat())
+                yield Checkpoint(bookmark=bookmark.isoformat())
         self.logger.info(
             "%s: %s..%s extracted for %s %s; days after %s are not mature yet and will be re-extracted next run.",
             self.name,

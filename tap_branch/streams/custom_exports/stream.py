@@ -51,8 +51,8 @@ from tap_branch.files.downloads import (
     json_lines,
     same_file_in,
 )
-from tap_branch.output.progress import progress_of
 from tap_branch.output.sdk_internals import sibling_streams
+from tap_branch.records.items import Checkpoint
 from tap_branch.records.schemas.event_topics import REPORT_TYPES
 from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, DictTyper
@@ -221,9 +221,8 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         for window_start, window_end in windows:
             yield from self._export_window(context, app_id, window_start, window_end, pending)
             pending = None
-            self.checkpoint(context, bookmark=window_end.isoformat(), **{PROGRESS: None})
             window = f"{branch_time(window_start)} to {branch_time(window_end)} (app {app_id})"
-            progress_of(self).unit_done(self.name, window)
+            yield Checkpoint(bookmark=window_end.isoformat(), entries={PROGRESS: None}, done=window)
 
     def _announce(self, app_id: str, windows: list[tuple[dt.datetime, dt.datetime]]) -> None:
         """Before the first job, as the cohort streams do: the jobs and days of data this
@@ -300,7 +299,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         if files is None:
             handle = self._create_job(app_id, start, end)
             # Saved before waiting: a run stopped now resumes this job instead of creating another.
-            self._save_progress(context, start, end, handle, done, lines)
+            yield self._save_progress(start, end, handle, done, lines)
             files = self._wait_for_job(app_id, handle, period)
             if files is None:
                 raise FatalAPIError(
@@ -315,20 +314,20 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
                 yield record
             done.append(file_done_entry(index, url))
             lines = None if lines is None else lines + read
-            self._save_progress(context, start, end, handle, done, lines)
-        self._check_line_count(context, app_id, handle, period, files, lines)
+            yield self._save_progress(start, end, handle, done, lines)
+        yield from self._check_line_count(app_id, handle, period, files, lines)
 
     def _check_line_count(
         self,
-        context: dict,
         app_id: str,
         handle: str,
         period: str,
         files: JobFiles,
         lines: int | None,
-    ) -> None:
+    ) -> t.Iterator[Checkpoint]:
         """The job's files must hold the `lines_exported` Branch reports (data lines: its JSON
-        files have no header), or the window fails before its bookmark moves."""
+        files have no header), or the window fails before its bookmark moves (its progress
+        cleared first)."""
         job = f"export job {handle} for {period} (app {app_id})"
         if files.lines is None or lines is None:
             self.logger.warning(
@@ -343,7 +342,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         if lines == files.lines:
             return
         # The next run exports the window again with a new job, instead of resuming this one.
-        self.checkpoint(context, **{PROGRESS: None})
+        yield Checkpoint(entries={PROGRESS: None})
         raise FatalAPIError(
             f"{self.name}: {job}: its {len(files.urls)} file(s) hold {lines} rows, but Branch "
             f"reports lines_exported={files.lines}. The bookmark stays before this window; the "
@@ -353,13 +352,12 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
 
     def _save_progress(
         self,
-        context: dict,
         start: dt.datetime,
         end: dt.datetime,
         handle: str,
         done: list[str],
         lines: int | None,
-    ) -> None:
+    ) -> Checkpoint:
         """The window being exported, its job, the files already emitted (position and URL
         without its signed query) and the lines they held."""
         progress = {
@@ -370,7 +368,7 @@ class CustomExportStream(ReadinessChecks, ExportJobs, Branch2Stream):
         }
         if lines is not None:
             progress["lines_done"] = lines
-        self.checkpoint(context, **{PROGRESS: progress})
+        return Checkpoint(entries={PROGRESS: progress})
 
     def _records_of_file(
         self, app_id: str, handle: str, index: int, url: str, period: str

@@ -8,14 +8,13 @@ run: Branch is asked once a day, not once a stream.
 Bookmarks: the SDK advances a bookmark record by record; here a day's bookmark
 moves only once every file of that day has been emitted, so a run that stops
 half-way through a day redoes that whole day and never skips part of it. That
-is written by hand (`_mark_day_complete`) because the SDK has no notion of a
+is a `Checkpoint` the walk yields (`day_complete`) because the SDK has no notion of a
 unit of completeness bigger than a record. Records do not touch state at all.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -38,19 +37,11 @@ from tap_branch.errors import (
 )
 from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
-from tap_branch.output.batch_files import BatchFiles
-from tap_branch.output.progress import progress_of
-from tap_branch.records.columnar.typer import ColumnarRows, ColumnarTyper, typed_then_rows
+from tap_branch.records.columnar.typer import ColumnarTyper, typed_then_rows
+from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 from tap_branch.redaction import redact, strip_queries_in_text
 from tap_branch.streams.daily.cache import DailyCache, Manifest
-
-
-class DayComplete(t.NamedTuple):
-    """Every file of `day` has been read (`DailyFileStream.walk`)."""
-
-    day: dt.date
-
 
 EXPORT_DATE_PROPERTY = th.Property(
     "export_date",
@@ -131,7 +122,9 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     credentials = KEY_AND_SECRET
     replication_key = "export_date"
-    bookmarks_per_record = False  # completed days move it (`_mark_day_complete`)
+    bookmarks_per_record = False  # completed days move it (`day_complete`)
+    #: Batch files of the items as they come: a day's files announced when it is complete.
+    batches_of_items = True
     #: Cache namespace shared by the streams that read the same per-day answer.
     family: str = ""
     #: Branch's name of the API, and the setting of its host, for the connection test.
@@ -181,7 +174,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
-    ) -> t.Iterator[dict | ColumnarRows]:
+    ) -> t.Iterator[dict | RowBatch]:
         """Typed records of one csv.gz file; the header decides the columns.
 
         Batches of rows typed a column at a time (`tap_branch.records.columnar`) where the stream's
@@ -194,7 +187,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         if deselected is None:
             yield from self._row_records(app, day, index, url, source, constants)
             return
-        pace = self.columnar_pace
+        pace = self.route.pace
         batches = self._reader.items(
             url,
             functools.partial(csv_batches, key_columns=self._file_key_columns(), pace=pace),
@@ -215,7 +208,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                 copies=self.columnar_copies(first.schema.names),
             ),
             lambda given: self._row_records(app, day, index, url, source, constants, skip=given),
-            affixes=self.line_affixes,
+            affixes=lambda: self.route.affixes(self),
             ahead=pace.typed_ahead,
             source=source,
             logger=self.logger,
@@ -273,9 +266,11 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
             return max(start, parse_date(str(bookmark), "state") + dt.timedelta(days=1))
         return start
 
-    def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
-        self.checkpoint(context, bookmark=midnight(day), write=write)
-        progress_of(self).unit_done(self.name, f"{day} (app {(context or {}).get('app_id')})")
+    def day_complete(self, context: dict | None, day: dt.date) -> Checkpoint:
+        """Every file of `day` has been read: the bookmark moves to it."""
+        return Checkpoint(
+            bookmark=midnight(day), done=f"{day} (app {(context or {}).get('app_id')})"
+        )
 
     # --- the shared per-day answer ------------------------------------------
 
@@ -329,49 +324,10 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     # --- sync ---------------------------------------------------------------
 
-    def get_records(self, context: dict | None) -> t.Iterator[dict]:
-        for item in self.walk(context):
-            if isinstance(item, DayComplete):
-                self._mark_day_complete(context, item.day)
-            elif isinstance(item, ColumnarRows):
-                yield from self.records_of_rows(item)
-            else:
-                yield item
-
-    def get_batches(self, batch_config, context: dict | None = None):
-        """BATCH messages written from the columnar batches (`tap_branch.output.batch_files`):
-        one message per completed day, then its STATE; the SDK's own batcher otherwise."""
-        files = BatchFiles.for_stream(self, batch_config)
-        if files is None:
-            yield from super().get_batches(batch_config, context)
-            return
-        self._batching = True  # progress inside a day waits for the day's BATCH message too
-        try:
-            for partition in [context] if context else self.partitions:
-                for item in self.walk(partition):
-                    if not isinstance(item, DayComplete):
-                        files.add(item)
-                        continue
-                    manifest = files.finish()
-                    # The SDK writes the BATCH message, then STATE: the day is done once its
-                    # files are announced, never before.
-                    self._mark_day_complete(partition, item.day, write=False)
-                    if manifest:
-                        yield batch_config.encoding, manifest
-                files.discard()
-                self.finalize_state(partition)
-            if not context:
-                self.finalize_state(None)
-        except BaseException:
-            with contextlib.suppress(Exception):  # the run's own error is the one raised
-                files.discard()  # the failed day's files: never announced, not left behind
-            raise
-        finally:
-            self._batching = False
-
-    def walk(self, context: dict | None) -> t.Iterator[dict | ColumnarRows | DayComplete]:
+    def get_records(self, context: dict | None) -> t.Iterator[dict | RowBatch | Checkpoint]:
         """Every record of the partition's days from the bookmark on, each day followed by
-        `DayComplete` once all its files are read; stops at the first day not ready."""
+        its `day_complete` checkpoint once all its files are read; stops at the first day not
+        ready."""
         app = find_app(self.config, context["app_id"])
         day, last = self.first_day(context), self.last_day()
         if day > last:
@@ -395,7 +351,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
                     raise self._never_ready(app, day, index, url, exc) from None
                 self._log_not_ready(app, day)
                 return
-            yield DayComplete(day)
+            yield self.day_complete(context, day)
             day += dt.timedelta(days=1)
 
     def _no_list(self, app: BranchApp, day: dt.date, manifest: Manifest) -> str:

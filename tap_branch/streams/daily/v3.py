@@ -23,6 +23,7 @@ same events from another API and state.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import typing as t
 
@@ -34,7 +35,8 @@ from tap_branch.config.apps import BranchApp
 from tap_branch.config.retention import clamp_to_retention
 from tap_branch.config.state_checks import ISO_MOMENT
 from tap_branch.files.downloads import file_done_entry, file_label, files_to_read
-from tap_branch.records.columnar.typer import ColumnarRows, raw_millis_copies
+from tap_branch.records.columnar.typer import raw_millis_copies
+from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.event_topics import EO_TOPICS
 from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
@@ -44,7 +46,6 @@ from tap_branch.streams.daily.files import (
     EXPORT_DATE_PROPERTY,
     DailyFileStream,
     Manifest,
-    midnight,
     parse_manifest,
 )
 
@@ -137,8 +138,9 @@ class DailyV3Stream(DailyFileStream):
             last_lost=earliest - dt.timedelta(days=1),
         )
 
-    def _mark_day_complete(self, context: dict | None, day: dt.date, *, write: bool = True) -> None:
-        self.checkpoint(context, bookmark=midnight(day), write=write, **{PROGRESS: None})
+    def day_complete(self, context: dict | None, day: dt.date) -> Checkpoint:
+        done = super().day_complete(context, day)
+        return dataclasses.replace(done, entries={PROGRESS: None})
 
     # --- files --------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class DailyV3Stream(DailyFileStream):
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
-    ) -> t.Iterator[dict | ColumnarRows]:
+    ) -> t.Iterator[dict | RowBatch | Checkpoint]:
         """The file's records, unless an earlier run read the file already (this day's
         progress says so); then the file is recorded in the progress."""
         state = self.get_context_state(context)
@@ -167,15 +169,14 @@ class DailyV3Stream(DailyFileStream):
             )
             return
         yield from super().records_of_file(context, app, day, index, url)
-        if self._batching:
-            # A day's batch files are announced once the day is whole, and discarded if the
-            # run stops before: its files are read again, so none may be marked read.
-            return
-        # Every row of this file has been emitted: remember it, so a stop before the
-        # day's end does not read it again.
+        # Every row of this file has been emitted: remember it, so a stop before the day's
+        # end does not read it again. Not while batch files are written (`ends_unit`): a
+        # day's are announced once the day is whole, and discarded if the run stops before,
+        # its files read again, so none may be marked read.
         entry = file_done_entry(index, url)
-        self.checkpoint(
-            context, **{PROGRESS: {"day": day.isoformat(), "files_done": [*done, entry]}}
+        yield Checkpoint(
+            entries={PROGRESS: {"day": day.isoformat(), "files_done": [*done, entry]}},
+            ends_unit=False,
         )
 
 

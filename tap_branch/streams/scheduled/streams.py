@@ -42,11 +42,11 @@ from tap_branch.files.downloads import FileReader, file_label
 from tap_branch.output.progress import progress_of
 from tap_branch.records.columnar import encode
 from tap_branch.records.columnar.typer import (
-    ColumnarRows,
     ColumnarTyper,
     raw_millis_copies,
     typed_then_rows,
 )
+from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.ontology import RawMillis, millis_column, ontology_properties
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
 from tap_branch.streams.scheduled.api import (
@@ -304,7 +304,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 yield job.record(sub)
                 if not self._failed_job_accepted(sub, job):
                     return  # the bookmark stays before this job
-                self._mark_done(context, job)
+                yield self._mark_done(context, job)
                 continue
             if job.status != SUCCEEDED:
                 yield job.record(sub)
@@ -323,7 +323,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
                 self.run.live.pop(key, None)
             if self.run.outcomes.pop(key, DONE) == MISMATCH:
                 return  # the bookmark stays before this job
-            self._mark_done(context, job)
+            yield self._mark_done(context, job)
 
     def _gone_before_first_run(
         self,
@@ -378,7 +378,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
         if (record["subscription_id"], record["job_id"]) in self.run.live:
             yield {"subscription_id": record["subscription_id"], "job_id": record["job_id"]}
 
-    def _mark_done(self, context: dict, job: Job) -> None:
+    def _mark_done(self, context: dict, job: Job) -> Checkpoint:
         """Move the bookmark past a finished job (several jobs may share one end_date), and
         clear the rows stream's progress marker of the job in the same STATE."""
         rows_state = self.run.read_to_end.pop(context["subscription_id"], None)
@@ -390,7 +390,7 @@ class ScheduledExportJobsStream(_ScheduledStream):
             at_bookmark = sorted({*(state.get("jobs_at_bookmark") or []), job.job_id})
         else:
             at_bookmark = [job.job_id]
-        self.checkpoint(context, bookmark=job.end_date, jobs_at_bookmark=at_bookmark)
+        return Checkpoint(bookmark=job.end_date, entries={"jobs_at_bookmark": at_bookmark})
 
     def _failed_job_accepted(self, sub: Subscription, job: Job) -> bool:
         """A job Branch reports FAILED has no files: its rows are lost unless Branch runs it again."""
@@ -510,14 +510,11 @@ class ScheduledExportRowsStream(_ScheduledStream):
         try:
             for index in range(files_done, len(job.urls)):
                 for record in self._records_of_file(sub, job, index):
-                    if isinstance(record, dict):
-                        rows_done += 1
-                        yield record
-                    else:  # a batch of a csv file's rows (`tap_branch.records.columnar`)
-                        rows_done += record.count
-                        yield from self.records_of_rows(record)
+                    # a dict, or a batch of a csv file's rows (`tap_branch.records.columnar`)
+                    rows_done += record.count if isinstance(record, RowBatch) else 1
+                    yield record
                 progress = {"job_id": job.job_id, "files_done": index + 1, "rows_done": rows_done}
-                self.checkpoint(context, progress=progress)
+                yield Checkpoint(entries={"progress": progress})
         except SignedUrlExpiredError:
             outcome = self._files_gone(sub, job, rows_done)
         else:
@@ -530,7 +527,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             # after the job's last file, and never sends its rows again.
             self.run.read_to_end[sub.subscription_id] = self.get_context_state(context)
         else:
-            self.checkpoint(context, progress=None)  # the job is read again from its start
+            yield Checkpoint(entries={"progress": None})  # the job is read again from its start
 
     def _check_progress(self, context: dict, job: Job, files_done: int, rows_done: int) -> None:
         """A progress marker this tap could have written for `job`, or `InvalidStateError`:
@@ -551,7 +548,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
 
     def _records_of_file(
         self, sub: Subscription, job: Job, index: int
-    ) -> t.Iterator[dict | ColumnarRows]:
+    ) -> t.Iterator[dict | RowBatch]:
         url = job.urls[index]
         where = f"file {index + 1} of {len(job.urls)} of job {job.job_id} ({file_label(url)})"
         fmt = file_format(url, sub.response_format, sub.compression, where=where)
@@ -633,12 +630,12 @@ class ScheduledExportRowsStream(_ScheduledStream):
 
     def _columnar_records(
         self, sub: Subscription, job: Job, index: int, where: str, constants: dict
-    ) -> t.Iterator[ColumnarRows | dict]:
+    ) -> t.Iterator[RowBatch | dict]:
         """A csv file's rows a batch at a time (`tap_branch.records.columnar`), typed like the row path
         above: the keys are the typer's constants (a file column of their name is kept in
         `extra_columns`), `row_number` from a column of numbers added to each batch in the file's order, and the
         raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""
-        pace = self.columnar_pace
+        pace = self.route.pace
         batches = self._reader.items(
             job.urls[index],
             functools.partial(csv_batches, pace=pace),
@@ -674,7 +671,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
             numbered(batches),
             typer_for,
             lambda given: self._row_records(sub, job, index, where, constants, skip=given),
-            affixes=self.line_affixes,
+            affixes=lambda: self.route.affixes(self),
             ahead=pace.typed_ahead,
             source=where,
             logger=self.logger,

@@ -21,7 +21,8 @@ from tap_branch.files import csv_batches as csv_batches_module
 from tap_branch.files.checks import UnexpectedContent
 from tap_branch.files.csv_batches import RowPathNeeded, csv_batches
 from tap_branch.files.downloads import csv_rows
-from tap_branch.records.columnar.typer import ColumnarRows, ColumnarTyper
+from tap_branch.records.columnar.typer import ColumnarTyper
+from tap_branch.records.items import RowBatch
 from tap_branch.records.schemas.event_topics import EO_TOPICS
 from tap_branch.records.typers import RowTyper
 from tap_branch.streams.daily.v1 import EventsStream
@@ -130,7 +131,7 @@ def _columnar(schema: dict, data: bytes, batch_bytes: int, **typer: object) -> l
         columnar = columnar or ColumnarTyper(
             schema, batch.schema.names, source="file", constants=CONSTANTS, **typer
         )
-        records.extend(ColumnarRows(columnar, batch).records())
+        records.extend(RowBatch(columnar, batch).records())
     return records
 
 
@@ -180,7 +181,7 @@ def test_json_cells_broken_over_lines_stay_on_their_records_line():
     data = _csv(HEADER, rows)
     (batch,) = csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"])
     typer = ColumnarTyper(EventsStream.schema, batch.schema.names, source="file")
-    lines = bytes(ColumnarRows(typer, batch).lines()).split(b"\n")
+    lines = bytes(RowBatch(typer, batch).lines()).split(b"\n")
     assert len(lines) == 21 and lines[-1] == b""
     assert [json.loads(line)["metadata"] for line in lines[:2]] == [{"a": 2}, {"a": [1, 2]}]
 

@@ -33,11 +33,11 @@ from tap_branch.files.checks import UnexpectedContent
 from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import csv_rows
 from tap_branch.records.columnar.typer import (
-    JSON_LINES,
     ColumnarTyper,
     raw_millis_copies,
     typed_then_rows,
 )
+from tap_branch.records.items import JSON_LINES
 from tap_branch.records.schemas.ontology import RawMillis
 from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
 
