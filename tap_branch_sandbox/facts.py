@@ -4,7 +4,7 @@ Written from Branch's documents (`/work/shared/branch-api/`, Branch's Custom Exp
 table and its legacy-export migration guide) and from what public clients of the real API
 read, never from the tap's own modules: a wrong column or type in the tap must fail a test,
 not be echoed back. Where Branch's behaviour is unknown the harsher variant is described
-(see the README's "Assumptions").
+(see docs/assumptions.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which Branch apps a run reads: the one resolver every stream family asks.
 
-The rule (README, "Several Branch apps"):
+The rule (docs/getting-started/real-account.md, "Several Branch apps"):
 - The apps are the `apps` entries, or else one app made of the flat `branch_key`,
   `branch_secret` and `app_id`. With `apps` the flat settings describe no further app: a flat
   `app_id` or `branch_key` must name one of the entries (it is a contradiction otherwise).

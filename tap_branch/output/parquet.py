@@ -17,8 +17,7 @@ of fields, so a free-form object would come back with every other row's keys as 
 not fit at all; the text keeps each object exactly as the tap sent it. Parquet readers that
 know the JSON logical type (DuckDB, Spark, BigQuery, Snowflake) read these columns as JSON.
 The Singer SDK's batch reader (`Sink.process_batch_files`, singer-sdk 0.54) hands a target
-the cell as text, so a target built on it receives the JSON text of these fields (README,
-"Load into PostgreSQL").
+the cell as text, so a target built on it receives the JSON text of these fields (docs/getting-started/postgresql.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ asynchronous job's state (cohort, Custom Exports and Aggregate Exports jobs), on
 The SDK's METRIC lines (JSON counters and timers on its `singer_sdk.metrics` logger) are for
 machines: `quiet_metrics` keeps them off the console unless the SDK's logging config
 (`SINGER_SDK_LOG_CONFIG`, a `logging.config.dictConfig` YAML file) says where they go
-(docs/progress.md has one that writes them to a file).
+(docs/operations.md, "Progress in the log", has one that writes them to a file).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Aggregate analytics: Branch's Query API as streams `query_<name>` and its Aggregate
-Exports as streams `aggregate_<name>`, one per configured report (docs/aggregate-analytics.md).
+Exports as streams `aggregate_<name>`, one per configured report (docs/families/analytics.md).
 
 `catalog` is Branch's documented vocabulary, `reports` the configured reports, `zones` the
 apps' dashboard time zones, `query` the Query API streams, `aggregate` the Aggregate Exports

@@ -3,7 +3,7 @@
 From `/work/shared/branch-api/analytics-apis.md` (section 1): Branch's current and legacy
 Query API pages, its recipes and Branch's own MCP client. Where they disagree the wider
 list is taken (every documented variant is accepted), and the docs page
-(docs/aggregate-analytics.md) says so.
+(docs/families/analytics.md) says so.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def parse_report(entry: t.Any, index: int, api: Api = QUERY) -> QueryReport:
         if dimension == "timestamp":
             fail("dimensions", "'timestamp' is in every record already (the day's bucket).")
         if dimension not in api.dimensions:
-            fail("dimensions", f"{dimension!r} is not a dimension{_close(dimension, api)}.")
+            fail("dimensions", f"{dimension!r} is not a dimension{_close(dimension, api)}")
     if len(set(dimensions)) != len(dimensions):
         fail("dimensions", "lists a dimension twice.")
     if len(dimensions) > catalog.MAX_DIMENSIONS:
@@ -169,7 +169,7 @@ def parse_report(entry: t.Any, index: int, api: Api = QUERY) -> QueryReport:
     for key, values in filters.items():
         dimension = str(key).removeprefix("!")
         if dimension not in api.dimensions:
-            fail("filters", f"{key!r} is not a dimension{_close(dimension, api)}.")
+            fail("filters", f"{key!r} is not a dimension{_close(dimension, api)}")
         if not isinstance(values, list):
             values = [values]
         # Branch's filter values are strings; YAML turns `true` and `3` into other types
@@ -223,7 +223,7 @@ def _close(name: str, api: Api) -> str:
     import difflib
 
     close = difflib.get_close_matches(name, list(api.dimensions), n=1, cutoff=0.7)
-    return f"; did you mean {close[0]!r}?" if close else " (see docs/aggregate-analytics.md)."
+    return f"; did you mean {close[0]!r}?" if close else " (see docs/families/analytics.md)."
 
 
 # --- schema --------------------------------------------------------------------
