@@ -132,3 +132,21 @@ def test_a_file_pyarrow_stops_reading_half_way_goes_on_by_rows_after_the_rows_gi
         assert [record["row_number"] for record in columnar] == list(range(1, len(rows) + 1))
     asked = [r for r in sandbox.requests_log() if file_label(url).endswith(r["path"])]
     assert len(asked) == 2, asked
+
+
+def test_the_row_path_reads_on_from_the_fresh_url_a_403_gave(sandbox, events, caplog):
+    """The signed URL expired before the columnar read: refreshed once, and the row path's
+    second read of the file uses that fresh URL, not the expired one."""
+    stream, day, url = events
+    app = find_app(stream.config, SANDBOX_APP)
+    source = _source(stream, day, url, refresh=lambda: stream._fresh_url(app, day, 0, url))
+    rows, _ = _records(stream, source, None)
+    path = file_label(url).split(sandbox.url)[1]
+    sandbox.fault(kind="header", path=path, rename={"name": '"name"'}, times=-1)
+    sandbox.expire_urls()
+    sandbox.clear_requests()
+    with caplog.at_level(logging.INFO):
+        columnar, batched = _records(stream, source, ())
+    assert batched == 0 and columnar == rows
+    assert caplog.text.count("expired; asking Branch for a fresh one") == 1
+    assert len([r for r in sandbox.requests_log() if "/export" in r["path"]]) == 1
