@@ -19,7 +19,6 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tap_branch.files.csv_batches import RowPathNeeded
 from tap_branch.records import typers as rows
 from tap_branch.records.columnar import encode
 from tap_branch.records.items import RowBatch
@@ -81,30 +80,6 @@ def typed_ahead(
             raise
         while pending:
             yield pending.popleft()
-
-
-def typed_then_rows(
-    batches: t.Iterable[pa.RecordBatch],
-    typer_for: t.Callable[[pa.RecordBatch], ColumnarTyper],
-    row_path: t.Callable[[int], t.Iterable[dict]],
-    *,
-    affixes: Affixes,
-    ahead: int,
-    source: str,
-    logger: logging.Logger,
-) -> t.Iterator[RowBatch | dict]:
-    """A file's records: its batches typed (`typed_ahead`, lines with `affixes`) and, where
-    pyarrow cannot go on (`RowPathNeeded`), `row_path(rows given)`: the row path's records of
-    the rows after them."""
-    given = 0
-    try:
-        for batch in typed_ahead(batches, typer_for, affixes, ahead):
-            yield batch
-            given += batch.count
-        return
-    except RowPathNeeded as exc:
-        logger.info("%s: %s; reading on row by row after row %d.", source, exc, given)
-    yield from row_path(given)
 
 
 def raw_millis_copies(

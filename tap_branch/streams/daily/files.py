@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import functools
-import itertools
 import typing as t
 from urllib.parse import urlsplit
 
@@ -35,11 +33,10 @@ from tap_branch.errors import (
     error_in_body,
     json_answer,
 )
-from tap_branch.files.csv_batches import csv_batches
-from tap_branch.files.downloads import FileReader, csv_rows, file_identity, file_label, same_file_in
-from tap_branch.records.columnar.typer import ColumnarTyper, typed_then_rows
+from tap_branch.files.downloads import FileReader, file_identity, file_label, same_file_in
+from tap_branch.files.pipeline import FileSource, csv_items
 from tap_branch.records.items import Checkpoint, RowBatch
-from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, Warnings
 from tap_branch.redaction import redact, strip_queries_in_text
 from tap_branch.streams.daily.cache import DailyCache, Manifest
 
@@ -135,7 +132,7 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._warned: set = set()
+        self._warnings = Warnings(self.logger)
         self._reader = FileReader(self)
 
     @property
@@ -157,99 +154,31 @@ class DailyFileStream(BranchStream, metaclass=abc.ABCMeta):
         """Whether `day` is older than `empty_day_grace_days`: Branch has long published it."""
         return (clock.today() - day).days > int(self.config.get("empty_day_grace_days", 2))
 
-    def file_rows(
-        self, app: BranchApp, day: dt.date, index: int, url: str, source: str
-    ) -> t.Iterator[list[str]]:
-        """The rows of one csv.gz file, header first; the header must name the stream's key
-        columns (the ones the file holds: `app_id` and `export_date` are the tap's)."""
-        return self._reader.items(
-            url,
-            functools.partial(csv_rows, key_columns=self._file_key_columns()),
-            refresh=lambda: self._fresh_url(app, day, index, url),
-            source=source,
-        )
-
     def _file_key_columns(self) -> list[str]:
+        """The key columns a file must hold (`app_id` and `export_date` are the tap's)."""
         return [k for k in self.primary_keys if k not in ("app_id", "export_date")]
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str
     ) -> t.Iterator[dict | RowBatch]:
-        """Typed records of one csv.gz file; the header decides the columns.
-
-        Batches of rows typed a column at a time (`tap_branch.records.columnar`) where the stream's
-        records may be written as built JSON (`columnar_plan`), else one dict per row.
-        A file pyarrow cannot read to the end goes on with the row path after the rows read.
-        """
-        source = f"{self.name} file {index + 1} of {day} ({file_label(url)})"
-        constants = {"app_id": app.app_id, "export_date": midnight(day)}
-        deselected = self.columnar_plan
-        if deselected is None:
-            yield from self._row_records(app, day, index, url, source, constants)
-            return
-        pace = self.route.pace
-        batches = self._reader.items(
+        """Typed records of one csv.gz file (`tap_branch.files.pipeline`); the header decides
+        the columns, the stream's schema their types."""
+        source = FileSource(
             url,
-            functools.partial(csv_batches, key_columns=self._file_key_columns(), pace=pace),
+            f"{self.name} file {index + 1} of {day} ({file_label(url)})",
+            constants={"app_id": app.app_id, "export_date": midnight(day)},
+            schema_for=lambda header: self.schema,
+            key_columns=self._file_key_columns(),
             refresh=lambda: self._fresh_url(app, day, index, url),
-            size=len,
-            source=source,
         )
-        yield from typed_then_rows(
-            batches,
-            lambda first: ColumnarTyper(
-                self.schema,
-                first.schema.names,
-                source=source,
-                constants=constants,
-                logger=self.logger,
-                warned=self._warned,
-                deselected=deselected,
-                copies=self.columnar_copies(first.schema.names),
-            ),
-            lambda given: self._row_records(app, day, index, url, source, constants, skip=given),
-            affixes=lambda: self.route.affixes(self),
-            ahead=pace.typed_ahead,
-            source=source,
+        yield from csv_items(
+            self._reader,
+            source,
+            deselected=self.columnar_plan,
+            route=self.route,
+            warnings=self._warnings,
             logger=self.logger,
         )
-
-    def _row_records(
-        self,
-        app: BranchApp,
-        day: dt.date,
-        index: int,
-        url: str,
-        source: str,
-        constants: dict,
-        skip: int = 0,
-    ) -> t.Iterator[dict]:
-        """The file's records one row at a time (`tap_branch.records.typers.RowTyper`), after `skip`."""
-        rows = self.file_rows(app, day, index, url, source)
-        header = next(rows, None)
-        if header is None:
-            return
-        typer = self.row_typer(
-            RowTyper(
-                self.schema,
-                header,
-                source=source,
-                constants=constants,
-                logger=self.logger,
-                warned=self._warned,
-            )
-        )
-        # Blank lines (no cells) are not rows.
-        yield from map(typer, itertools.islice(filter(None, rows), skip, None))
-
-    def row_typer(self, typer: RowTyper) -> t.Callable[[list[str]], dict]:
-        """The row path's record of a row's cells (a family may add fields)."""
-        return typer
-
-    def columnar_copies(self, header: t.Sequence[str]) -> dict[str, tuple[int, t.Any]]:
-        """Fields the columnar path fills from a column with another encoder (what
-        `row_typer` adds): {field: (column index, encoder)}."""
-        return {}
 
     # --- days and bookmarks -------------------------------------------------
 

@@ -35,11 +35,10 @@ from tap_branch.config.apps import BranchApp
 from tap_branch.config.retention import clamp_to_retention
 from tap_branch.config.state_checks import ISO_MOMENT
 from tap_branch.files.downloads import file_done_entry, file_label, files_to_read
-from tap_branch.records.columnar.typer import raw_millis_copies
 from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.event_topics import EO_TOPICS
-from tap_branch.records.schemas.ontology import RawMillis, ontology_properties
-from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
+from tap_branch.records.schemas.ontology import ontology_properties
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES
 from tap_branch.streams.daily.cache import DailyCache
 from tap_branch.streams.daily.files import (
     APP_ID_PROPERTY,
@@ -143,13 +142,6 @@ class DailyV3Stream(DailyFileStream):
         return dataclasses.replace(done, entries={PROGRESS: None})
 
     # --- files --------------------------------------------------------------
-
-    def row_typer(self, typer: RowTyper) -> t.Callable[[list[str]], dict]:
-        millis = RawMillis(self.schema, typer.header)
-        return lambda cells: millis.from_cells(typer(cells), cells)
-
-    def columnar_copies(self, header: t.Sequence[str]) -> dict[str, tuple[int, t.Any]]:
-        return raw_millis_copies(self.schema, header)
 
     def records_of_file(
         self, context: dict, app: BranchApp, day: dt.date, index: int, url: str

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import typing as t
 from functools import cached_property
 
-import pyarrow as pa
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
@@ -37,18 +35,12 @@ from tap_branch.config.credentials import ACCESS_TOKEN_WITH_APP
 from tap_branch.config.errors import invalid_setting, parse_date
 from tap_branch.config.retention import clamp_to_retention
 from tap_branch.errors import InvalidStateError, SignedUrlExpiredError
-from tap_branch.files.csv_batches import csv_batches
 from tap_branch.files.downloads import FileReader, file_label
+from tap_branch.files.pipeline import FileSource, csv_items
 from tap_branch.output.progress import progress_of
-from tap_branch.records.columnar import encode
-from tap_branch.records.columnar.typer import (
-    ColumnarTyper,
-    raw_millis_copies,
-    typed_then_rows,
-)
 from tap_branch.records.items import Checkpoint, RowBatch
 from tap_branch.records.schemas.ontology import RawMillis, millis_column, ontology_properties
-from tap_branch.records.typers import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, RowTyper
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, EXTRA, UNPARSED, DictTyper, Warnings
 from tap_branch.streams.scheduled.api import (
     FAILED,
     SUCCEEDED,
@@ -450,8 +442,6 @@ _ROW_FIELDS = [
     th.Property("app_id", th.StringType),
 ]
 _FIXED = {prop.name for prop in _ROW_FIELDS}
-#: The column of row numbers added to each batch of a csv file (after the file's own).
-_ROW_NUMBER_COLUMN = "\x00row_number"
 
 
 def rows_schema() -> dict:
@@ -483,7 +473,7 @@ class ScheduledExportRowsStream(_ScheduledStream):
     def __init__(self, tap: t.Any, run: ScheduledRun) -> None:
         super().__init__(tap, run)
         self._reader = FileReader(self)
-        self._warned: set = set()
+        self._warnings = Warnings(self.logger)
 
     @property
     def emit_activate_version_messages(self) -> bool:
@@ -559,10 +549,22 @@ class ScheduledExportRowsStream(_ScheduledStream):
             "file_index": index,
         }
         if fmt == CSV:
-            if self.columnar_plan is not None:
-                yield from self._columnar_records(sub, job, index, where, constants)
-            else:
-                yield from self._row_records(sub, job, index, where, constants)
+            source = FileSource(
+                url,
+                where,
+                constants,
+                schema_for=self._file_schema,
+                refresh=lambda: self._fresh_url(sub, job, index),
+                number_rows=True,
+            )
+            yield from csv_items(
+                self._reader,
+                source,
+                deselected=self.columnar_plan,
+                route=self.route,
+                warnings=self._warnings,
+                logger=self.logger,
+            )
             return
         items = self._reader.items(
             url, PARSERS[fmt], refresh=lambda: self._fresh_url(sub, job, index), source=where
@@ -584,98 +586,6 @@ class ScheduledExportRowsStream(_ScheduledStream):
                 millis.from_object(record, obj)
             record["row_number"] = number
             yield record
-
-    def _row_records(
-        self,
-        sub: Subscription,
-        job: Job,
-        index: int,
-        where: str,
-        constants: dict,
-        skip: int = 0,
-    ) -> t.Iterator[dict]:
-        """A csv file's rows one by one (`tap_branch.records.typers.RowTyper`), after `skip` rows (read
-        and numbered, not typed)."""
-        items = self._reader.items(
-            job.urls[index],
-            PARSERS[CSV],
-            refresh=lambda: self._fresh_url(sub, job, index),
-            source=where,
-        )
-        header = next(items, None)
-        if header is None:
-            return
-        schema = self._file_schema(header)
-        typer = RowTyper(
-            schema,
-            header,
-            source=where,
-            constants=constants,
-            logger=self.logger,
-            warned=self._warned,
-        )
-        millis = RawMillis(schema, header)
-        number = 0
-        for cells in items:
-            if not cells:
-                continue  # a blank line is not a row
-            number += 1
-            if number <= skip:
-                continue
-            record = typer(cells)
-            if millis:
-                millis.from_cells(record, cells)
-            record["row_number"] = number
-            yield record
-
-    def _columnar_records(
-        self, sub: Subscription, job: Job, index: int, where: str, constants: dict
-    ) -> t.Iterator[RowBatch | dict]:
-        """A csv file's rows a batch at a time (`tap_branch.records.columnar`), typed like the row path
-        above: the keys are the typer's constants (a file column of their name is kept in
-        `extra_columns`), `row_number` from a column of numbers added to each batch in the file's order, and the
-        raw `*_ms` numbers. What pyarrow cannot read is read on by the row path."""
-        pace = self.route.pace
-        batches = self._reader.items(
-            job.urls[index],
-            functools.partial(csv_batches, pace=pace),
-            refresh=lambda: self._fresh_url(sub, job, index),
-            size=len,
-            source=where,
-        )
-
-        def numbered(batches: t.Iterable[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:
-            first = 1
-            for batch in batches:
-                numbers = pa.array(range(first, first + batch.num_rows)).cast(pa.string())
-                first += batch.num_rows
-                yield batch.append_column(_ROW_NUMBER_COLUMN, numbers)
-
-        def typer_for(batch: pa.RecordBatch) -> ColumnarTyper:
-            header = batch.schema.names[:-1]
-            schema = self._file_schema(header)
-            copies = raw_millis_copies(schema, header)
-            copies["row_number"] = (len(header), encode.integer)
-            return ColumnarTyper(
-                schema,
-                header,
-                source=where,
-                constants=constants,
-                logger=self.logger,
-                warned=self._warned,
-                deselected=self.columnar_plan,
-                copies=copies,
-            )
-
-        yield from typed_then_rows(
-            numbered(batches),
-            typer_for,
-            lambda given: self._row_records(sub, job, index, where, constants, skip=given),
-            affixes=lambda: self.route.affixes(self),
-            ahead=pace.typed_ahead,
-            source=where,
-            logger=self.logger,
-        )
 
     def _file_schema(self, columns: t.Iterable[str]) -> dict:
         """The stream's schema cut down to one file's columns.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import itertools
 import json
@@ -30,16 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_branch.files.checks import UnexpectedContent
-from tap_branch.files.csv_batches import csv_batches
+from tap_branch.files.csv_batches import Pace
 from tap_branch.files.downloads import csv_rows
-from tap_branch.records.columnar.typer import (
-    ColumnarTyper,
-    raw_millis_copies,
-    typed_then_rows,
-)
+from tap_branch.files.pipeline import FileSource, csv_items
 from tap_branch.records.items import JSON_LINES
 from tap_branch.records.schemas.ontology import RawMillis
-from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper
+from tap_branch.records.typers import CATCH_ALL_PROPERTIES, RowTyper, Warnings
 
 SCHEMA = {
     "type": "object",
@@ -299,12 +294,6 @@ def _row_path(header: list[str]) -> t.Callable[[list[str]], dict]:
     return lambda cells: millis.from_cells(typer(cells), cells)
 
 
-def _typer(schema: dict, batch: object) -> ColumnarTyper:
-    header = batch.schema.names
-    copies = raw_millis_copies(schema, header)
-    return ColumnarTyper(schema, header, source="file", constants=CONSTANTS, copies=copies)
-
-
 def _csv(rows: list[list[str]]) -> bytes:
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\r\n")
@@ -313,25 +302,54 @@ def _csv(rows: list[list[str]]) -> bytes:
     return text.getvalue().encode()
 
 
+class _BytesReader:
+    """`FileReader.items` over bytes in memory: each call reads the file from its start."""
+
+    stream = None
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def items(self, url, parse, *, refresh=None, size=None, source=None):
+        yield from parse(io.BufferedReader(io.BytesIO(self.data)))
+
+
+class _PacedRoute(t.NamedTuple):
+    """A route's pace and affixes (`tap_branch.records.route.Route`), with batches of chosen sizes."""
+
+    pace: Pace
+
+    def affixes(self, stream: object) -> tuple[str, str]:
+        return JSON_LINES
+
+
 def _lines_as_the_tap_reads(
-    rng: random.Random,
-    data: bytes,
-    rest: t.Callable[[int], t.Iterable[dict]],
-    batch_bytes: int | None = None,
+    rng: random.Random, data: bytes, batch_bytes: int | None = None
 ) -> tuple[list[bytes], int]:
-    """Each record's line, as the tap reads a file: pyarrow's batches typed, then, where
-    pyarrow cannot go on (a ragged row, a row longer than its block), `rest(rows given)`;
-    and how many rows the columnar path typed."""
+    """Each record's line, as the tap reads a file (`csv_items`): pyarrow's batches typed,
+    then, where pyarrow cannot go on (a ragged row, a row longer than its block), the row
+    path's records of the rest; and how many rows the columnar path typed."""
     lines: list[bytes] = []
     typed = 0
-    body = io.BufferedReader(io.BytesIO(data))
     batch_bytes = batch_bytes or rng.choice([700, 3000, 20000])
     batch_rows = rng.choice([None, None, 5, 64])  # batches cut by rows too: slices of a block
-    batches = csv_batches(body, ["id"], batch_bytes=batch_bytes, batch_rows=batch_rows)
-    typer_for = functools.partial(_typer, SCHEMA)
-    for item in typed_then_rows(
-        batches, typer_for, rest, affixes=lambda: JSON_LINES, ahead=1, source="file", logger=LOG
-    ):
+    pace = Pace(batch_bytes, batch_bytes, typed_ahead=1, batch_rows=batch_rows or 2048)
+    source = FileSource(
+        "https://files.example/file.csv",
+        "file",
+        CONSTANTS,
+        schema_for=lambda header: SCHEMA,
+        key_columns=["id"],
+    )
+    items = csv_items(
+        _BytesReader(data),
+        source,
+        deselected=(),
+        route=_PacedRoute(pace),
+        warnings=Warnings(LOG),
+        logger=LOG,
+    )
+    for item in items:
         if isinstance(item, dict):
             lines.append(msgspec.json.encode(item) + b"\n")
             continue
@@ -360,9 +378,7 @@ def _assert_the_row_paths_records(
             if cell and column in KINDS and record[column] is None:
                 assert record.get("unparsed_cells", {}).get(column) == cell, (column, cell)
 
-    lines, typed = _lines_as_the_tap_reads(
-        rng, data, lambda given: (row_path(cells) for cells in rows[1 + given :]), batch_bytes
-    )
+    lines, typed = _lines_as_the_tap_reads(rng, data, batch_bytes)
     assert typed > 0
 
     assert len(lines) == len(expected)
@@ -650,9 +666,9 @@ def test_sloppy_csv_text_gives_the_row_paths_records(seed):
             expected.append(msgspec.json.decode(msgspec.json.encode(record)))
     except UnexpectedContent as refused:  # a ragged row: the rows before it, then this error
         with pytest.raises(UnexpectedContent, match=re.escape(str(refused))):
-            _lines_as_the_tap_reads(rng, data, row_path_records)
+            _lines_as_the_tap_reads(rng, data)
         return
-    lines, _ = _lines_as_the_tap_reads(rng, data, row_path_records)
+    lines, _ = _lines_as_the_tap_reads(rng, data)
     assert len(lines) == len(expected)
     for number, (line, want) in enumerate(zip(lines, expected, strict=True)):
         got = json.loads(line)
