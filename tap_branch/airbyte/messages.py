@@ -37,8 +37,20 @@ from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessag
 
 from tap_branch.output.writer import Output, write_through
 
-if t.TYPE_CHECKING:
-    from tap_branch.airbyte.progress import SyncProgress
+
+class SyncProgress(t.Protocol):
+    """What the read's messages tell its progress (`tap_branch.airbyte.progress.SyncProgress`,
+    which builds its messages with this module: typed here by what it does, so the two
+    modules import one way)."""
+
+    output: Output
+
+    def running(self, name: str) -> None: ...
+
+    def count(self, name: str, records: int) -> None: ...
+
+    def singer_state(self, singer_state: t.Mapping[str, t.Any]) -> None: ...
+
 
 _encoder = msgspec.json.Encoder(
     enc_hook=lambda obj: obj.isoformat() if hasattr(obj, "isoformat") else str(obj)
