@@ -11,6 +11,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import JSONSchemaValidator
+from singer_sdk.singerlib import Catalog
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
@@ -233,6 +234,31 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
 
         command.callback = invoke_naming_the_setting
         return command
+
+    def setup_mapper(self) -> None:
+        """The SDK's stream maps for the streams this run syncs only: the selected ones and the
+        parents of selected ones (a parent's first map decides which children sync).
+
+        The SDK's own `Tap.setup_mapper` registers every stream of the catalog, a deep copy of
+        its schema cut to its selection: 59 streams, 36 of them opt-in and most carrying the
+        event ontology's 300 fields. That was a third of building the tap (0.04 of 0.13 s), for
+        streams that never sync; a tap is built at every start and every test run."""
+        super(Tap, self).setup_mapper()  # the plugin's empty mapper, as `Tap.setup_mapper` starts
+        syncing = Catalog(
+            (stream_id, entry)
+            for stream_id, entry in self.catalog.items()
+            if (stream := self.streams.get(entry.stream or stream_id)) is not None
+            and (stream.selected or stream.has_selected_descendents)
+        )
+        self.mapper.register_raw_streams_from_catalog(syncing)
+
+    def write_schemas(self) -> None:
+        """`--test schema`: the SDK selects every stream, then writes their SCHEMA messages
+        through their stream maps, so the maps are set up again, for every stream."""
+        for stream in self.streams.values():
+            stream.selected = True
+        self.setup_mapper()
+        super().write_schemas()
 
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []

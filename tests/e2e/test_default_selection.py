@@ -140,3 +140,30 @@ def test_a_catalog_deselecting_properties_or_rewording_them_runs(sandbox, base_c
     assert run.error is None
     records = run.records("links")
     assert records and all("tags" not in record for record in records)
+
+
+# --- the SDK's stream maps: set up for the streams that sync, and for them only ---------------
+
+
+def test_stream_maps_are_set_up_for_what_syncs_a_child_selected_alone_included(
+    sandbox, base_config
+):
+    """`TapBranch.setup_mapper` registers the selected streams and the parents of selected
+    ones (a parent's first map decides which of its records' children sync): a catalog
+    selecting only `scheduled_export_rows` syncs its rows through the jobs' maps."""
+    from tap_branch.tap import TapBranch
+
+    by_default = TapBranch(config=base_config, parse_env_config=False)
+    assert set(by_default.mapper.stream_maps) == {
+        name for name, stream in by_default.streams.items() if stream.selected
+    }
+    assert "events" in by_default.mapper.stream_maps
+    assert "custom_eo_install" not in by_default.mapper.stream_maps
+
+    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
+    catalog = _catalog(config, "scheduled_export_rows")
+    child_only = TapBranch(config=config, catalog=catalog, parse_env_config=False)
+    assert set(child_only.mapper.stream_maps) == {"scheduled_export_jobs", "scheduled_export_rows"}
+    run = run_tap(config, catalog=catalog)
+    assert run.error is None
+    assert run.streams_with_records == {"scheduled_export_rows"}

@@ -83,7 +83,7 @@ def run_tap(
                     stream.selected = name in wanted
                 # As a catalog does at start: the SDK's stream maps (the SCHEMA messages) take
                 # each stream's selected properties, or an opt-in stream's would be empty.
-                tap.mapper.register_raw_streams_from_catalog(tap.catalog)
+                tap.setup_mapper()
             try:
                 tap.sync_all()
             except BaseException as exc:  # noqa: BLE001 - the test decides

@@ -568,7 +568,7 @@ def test_a_dry_run_of_two_reports_ends(fast):
     tap = TapBranch(config=config, parse_env_config=False)
     for name, stream in tap.streams.items():
         stream.selected = name in ("cohort_a", "cohort_b")
-    tap.mapper.register_raw_streams_from_catalog(tap.catalog)
+    tap.setup_mapper()
     outcome: list = []
     out = io.BytesIO()
     stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)  # open until read
