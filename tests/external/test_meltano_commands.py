@@ -22,7 +22,7 @@ import pytest
 
 from tests.docs.blocks import Block, marked
 from tests.support import ROOT
-from tests.support.postgres_server import SUPERUSER, NoPostgres, start_postgres
+from tests.support.postgres_server import SUPERUSER
 from tests.support.sandbox import (
     SANDBOX_APP,
     SANDBOX_KEY,
@@ -91,6 +91,11 @@ def _user_project(path: pathlib.Path) -> None:
     project["project_id"] = "tap-branch-readme-test"
     [tap] = project["plugins"]["extractors"]
     tap["pip_url"] = f"-e {ROOT}"
+    # The sandbox's cohort jobs finish in 0.2 s (the `sandbox` fixture): polled after 0.5 s,
+    # not the default 5 s, in `config test` and `run`. (In meltano.yml, not the environment:
+    # Meltano 4.4 turns a `kind: decimal` setting's environment variable into a Decimal it
+    # then cannot write into the tap's config file.)
+    tap.setdefault("config", {})["cohort_poll_interval"] = 0.5
     # target-postgres: the virtualenv the PostgreSQL tests built (tests/target_postgres_env.py),
     # same pins, rather than a second install of it in every run of this test.
     [loader] = [p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres"]
@@ -98,6 +103,16 @@ def _user_project(path: pathlib.Path) -> None:
     loader["executable"] = str(target_postgres())
     (path / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
     (path / "output").mkdir()
+
+
+@pytest.fixture(scope="module")
+def user_project(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """One user's project for the module's tests, in their order: the first hour's commands,
+    then the PostgreSQL recipe in the same project, as a user follows the docs (and the
+    plugins' installs, seconds each, happen once)."""
+    path = tmp_path_factory.mktemp("meltano-project")
+    _user_project(path)
+    return path
 
 
 def _selected_streams(listing: str) -> set[str]:
@@ -124,8 +139,8 @@ def test_readme_commands_cover_the_first_hour():
     assert not [c for c in commands if c.startswith("meltano config tap-branch")]
 
 
-def test_every_readme_meltano_command_works(sandbox, tmp_path):
-    _user_project(tmp_path)
+def test_every_readme_meltano_command_works(sandbox, user_project):
+    tmp_path = user_project
     start = utc_today() - dt.timedelta(days=2)
     env = {
         **os.environ,
@@ -265,74 +280,68 @@ def _postgres_replacements(server, batches: pathlib.Path) -> dict[str, str]:
     }
 
 
-def test_the_postgresql_recipe_then_the_demo_run_both_load(sandbox, tmp_path):
-    """The PostgreSQL recipe's commands in a user's project, then the demo's `meltano run
-    tap-branch target-duckdb` in the same project: `batch_config` must reach the PostgreSQL
-    pipeline only (target-duckdb cannot read BATCH messages)."""
+def test_the_postgresql_recipe_then_the_demo_run_both_load(
+    sandbox, user_project, postgres_server, tmp_path
+):
+    """The PostgreSQL recipe's commands in the user's project of the first hour, then the
+    demo's `meltano run tap-branch target-duckdb` in the same project: `batch_config` must
+    reach the PostgreSQL pipeline only (target-duckdb cannot read BATCH messages)."""
     import yaml
 
-    try:
-        server = start_postgres()
-    except NoPostgres as why:
-        pytest.skip(f"no PostgreSQL server could be started: {why}")
-    try:
-        project = tmp_path / "project"
-        project.mkdir()
-        _user_project(project)
-        batches = tmp_path / "batches"
-        batches.mkdir()
-        env = {
-            **os.environ,
-            "PATH": f"{MELTANO.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "TAP_BRANCH_API_URL": sandbox.url,
-            "TAP_BRANCH_API2_URL": sandbox.url,
-            "TAP_BRANCH_START_DATE": (utc_today() - dt.timedelta(days=2)).isoformat(),
-            "TAP_BRANCH_BRANCH_KEY": SANDBOX_KEY,
-            "TAP_BRANCH_BRANCH_SECRET": SANDBOX_SECRET,
-            "TAP_BRANCH__SELECT": json.dumps(["links.*", "events.*"]),
-        }
+    server = postgres_server
+    server.psql("DROP SCHEMA IF EXISTS branch CASCADE")
+    project = user_project
+    # The demo's database, written again by the last run, or this test fails.
+    (project / "output" / "demo.duckdb").unlink(missing_ok=True)
+    batches = tmp_path / "batches"
+    batches.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{MELTANO.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "TAP_BRANCH_API_URL": sandbox.url,
+        "TAP_BRANCH_API2_URL": sandbox.url,
+        "TAP_BRANCH_START_DATE": (utc_today() - dt.timedelta(days=2)).isoformat(),
+        "TAP_BRANCH_BRANCH_KEY": SANDBOX_KEY,
+        "TAP_BRANCH_BRANCH_SECRET": SANDBOX_SECRET,
+        "TAP_BRANCH__SELECT": json.dumps(["links.*", "events.*"]),
+    }
+    if not (project / ".meltano" / "extractors" / "tap-branch").exists():  # run alone
         setup = subprocess.run(
             [str(MELTANO), "install", "--plugin-type", "extractor", "tap-branch"],
             cwd=project, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert setup.returncode == 0, setup.stderr[-4000:]
-        # The docs' meltano.yml entry, added to the project as they say.
-        [shown] = [
-            b for b in marked("shown: config", POSTGRES_DOC) if "tap-branch--batch" in b.text
-        ]
-        [entry] = yaml.safe_load(shown.text)
-        assert (
-            entry["config"]["batch_config"]["storage"]["root"]
-            == "file:///var/tmp/tap-branch-batches"
+    # The docs' meltano.yml entry, added to the project as they say.
+    [shown] = [b for b in marked("shown: config", POSTGRES_DOC) if "tap-branch--batch" in b.text]
+    [entry] = yaml.safe_load(shown.text)
+    assert (
+        entry["config"]["batch_config"]["storage"]["root"] == "file:///var/tmp/tap-branch-batches"
+    )
+    entry["config"]["batch_config"]["storage"]["root"] = batches.as_uri()
+    written = yaml.safe_load((project / "meltano.yml").read_text())
+    written["plugins"]["extractors"].append(entry)
+    (project / "meltano.yml").write_text(yaml.safe_dump(written, sort_keys=False))
+    commands = postgres_commands()
+    # The demo's pipeline, last: the recipe must have left it alone.
+    assert commands[-1] == "meltano run tap-branch target-duckdb"
+    ran = []
+    for command in commands:
+        for placeholder, value in _postgres_replacements(server, batches).items():
+            command = command.replace(placeholder, value)
+        words = shlex.split(command)
+        if words[0] == "export":
+            env.update(word.split("=", 1) for word in words[1:])
+            continue
+        result = subprocess.run(
+            words, cwd=project, env=env, capture_output=True, text=True, timeout=600
         )
-        entry["config"]["batch_config"]["storage"]["root"] = batches.as_uri()
-        written = yaml.safe_load((project / "meltano.yml").read_text())
-        written["plugins"]["extractors"].append(entry)
-        (project / "meltano.yml").write_text(yaml.safe_dump(written, sort_keys=False))
-        commands = postgres_commands()
-        # The demo's pipeline, last: the recipe must have left it alone.
-        assert commands[-1] == "meltano run tap-branch target-duckdb"
-        ran = []
-        for command in commands:
-            for placeholder, value in _postgres_replacements(server, batches).items():
-                command = command.replace(placeholder, value)
-            words = shlex.split(command)
-            if words[0] == "export":
-                env.update(word.split("=", 1) for word in words[1:])
-                continue
-            result = subprocess.run(
-                words, cwd=project, env=env, capture_output=True, text=True, timeout=600
-            )
-            assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-6000:])
-            ran.append(words[1:3])
-        assert ["run", "tap-branch--batch"] in ran and ran[-1] == ["run", "tap-branch"]
+        assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-6000:])
+        ran.append(words[1:3])
+    assert ["run", "tap-branch--batch"] in ran and ran[-1] == ["run", "tap-branch"]
 
-        # The batch pipeline wrote BATCH files and loaded them; the demo's pipeline loaded too.
-        assert list(batches.iterdir()), "the tap-branch--batch run wrote no batch file"
-        for table in ("links", "events"):
-            assert int(server.psql(f"SELECT count(*) FROM branch.{table}")) > 0, table
-        assert (project / "output" / "demo.duckdb").exists()
-
-    finally:
-        server.stop()
+    # The batch pipeline wrote BATCH files and loaded them; the demo's pipeline loaded too.
+    assert list(batches.iterdir()), "the tap-branch--batch run wrote no batch file"
+    for table in ("links", "events"):
+        assert int(server.psql(f"SELECT count(*) FROM branch.{table}")) > 0, table
+    assert (project / "output" / "demo.duckdb").exists()

@@ -76,13 +76,19 @@ def run_tap(
     error = None
     try:
         with contextlib.redirect_stdout(fake_stdout):
-            tap = TapBranch(config=config, state=state, catalog=catalog, parse_env_config=False)
+            # With `select`, the stream maps are set up once the selection is made, as a
+            # catalog's is at start: they take each stream's selected properties.
+            tap = TapBranch(
+                config=config,
+                state=state,
+                catalog=catalog,
+                parse_env_config=False,
+                setup_mapper=select is None,
+            )
             if select is not None:
                 wanted = set(select)
                 for name, stream in tap.streams.items():
                     stream.selected = name in wanted
-                # As a catalog does at start: the SDK's stream maps (the SCHEMA messages) take
-                # each stream's selected properties, or an opt-in stream's would be empty.
                 tap.setup_mapper()
             try:
                 tap.sync_all()
