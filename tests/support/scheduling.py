@@ -1,4 +1,4 @@
-"""How pytest-xdist shares the suite between its workers (`-n 2 --dist loadfile`, as
+"""How pytest-xdist shares the suite between its workers (`-n 3 --dist loadfile`, as
 scripts/test.sh and pyproject's addopts run it; tests/conftest.py hands this scheduler over).
 
 A test module runs on one worker, so a fixture it shares between its tests (a module-scoped
@@ -6,7 +6,7 @@ sandbox run, a PostgreSQL load, the SDK's class-scoped standard sync) is set up 
 per worker. tests/external/ is one unit: its tests each start programs of their own (a Meltano
 project installing the tap, a PostgreSQL server, the PyAirbyte and airbyte-cdk virtualenvs), so
 two of them at once on two cores only slow each other down. It is the longest unit, so it goes
-first, while the other worker takes the modules, most tests first.
+first, while the other workers take the modules.
 
 (pytest-xdist's own grouping by `xdist_group` marks, `--dist loadgroup`, does nothing on pytest 9.2:
 it renames the collected tests through a field pytest no longer reads.)
