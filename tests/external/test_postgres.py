@@ -73,6 +73,26 @@ def _kind(schema: dict) -> str:
     return next((k for k in ("object", "array", "integer", "boolean") if k in types), "other")
 
 
+def _write_catalog(home: pathlib.Path, config: dict, selected: t.Collection[str]) -> None:
+    """`home/catalog.json`: the tap's CLI discovery with `config` (written to `home/base.json`),
+    only the `selected` streams selected."""
+    (home / "base.json").write_text(json.dumps(config))
+    discovered = subprocess.run(
+        [str(TAP), "--config", str(home / "base.json"), "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=home,
+    )
+    assert discovered.returncode == 0, discovered.stderr[-3000:]
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in selected
+    (home / "catalog.json").write_text(json.dumps(catalog))
+
+
 @dataclasses.dataclass
 class Load:
     """One tap run piped into the target: what the tap wrote, and how it ended."""
@@ -182,21 +202,7 @@ def loads(postgres: PostgresServer, s3: S3Server) -> t.Iterator[dict[str, Load]]
             "api2_url": running.url,
             "backoff_factor": 0.05,
         }
-        (home / "base.json").write_text(json.dumps(base))
-        discovered = subprocess.run(
-            [str(TAP), "--config", str(home / "base.json"), "--discover"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=home,
-        )
-        assert discovered.returncode == 0, discovered.stderr[-3000:]
-        catalog = json.loads(discovered.stdout)
-        for entry in catalog["streams"]:
-            for item in entry["metadata"]:
-                if item["breadcrumb"] == []:
-                    item["metadata"]["selected"] = entry["tap_stream_id"] in STREAMS
-        (home / "catalog.json").write_text(json.dumps(catalog))
+        _write_catalog(home, base, STREAMS)
 
         batch_encodings = {
             "records": None,
@@ -459,21 +465,7 @@ def quality_load(postgres: PostgresServer) -> t.Iterator[list[Load]]:
             "api_url": running.url,
             "api2_url": running.url,
         }
-        (home / "base.json").write_text(json.dumps({**base, "start_date": first.isoformat()}))
-        discovered = subprocess.run(
-            [str(TAP), "--config", str(home / "base.json"), "--discover"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=home,
-        )
-        assert discovered.returncode == 0, discovered.stderr[-3000:]
-        catalog = json.loads(discovered.stdout)
-        for entry in catalog["streams"]:
-            for item in entry["metadata"]:
-                if item["breadcrumb"] == []:
-                    item["metadata"]["selected"] = entry["tap_stream_id"] == "events"
-        (home / "catalog.json").write_text(json.dumps(catalog))
+        _write_catalog(home, {**base, "start_date": first.isoformat()}, ("events",))
         (home / "target.json").write_text(json.dumps(postgres.target_config("quality")))
         loads = []
         for day, options in ((first, {}), (second, {"daily_extra_column": "partner_field"})):
