@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 import sys
 import typing as t
 
@@ -230,6 +231,15 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
                 sys.exit(1)
             except (InvalidStateError, InvalidCatalogError, BranchFault) as exc:  # one line
                 cls.logger.error(str(exc))
+                sys.exit(1)
+            except BrokenPipeError:
+                # click ends such a run with status 1 and not a word: say whose end it was.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit's flush
+                cls.logger.error(
+                    "The tap's output (stdout) was closed while it was written: the target "
+                    "stopped reading, and its own log says why. The last state it received "
+                    "stays good: the next run reads on from there."
+                )
                 sys.exit(1)
 
         command.callback = invoke_naming_the_setting
