@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import os
 import sys
 import typing as t
 
@@ -49,7 +48,7 @@ from tap_branch.output.sdk_internals import (
     config_input,
     invoke_with,
 )
-from tap_branch.output.writer import SingerOutputWriter
+from tap_branch.output.writer import SingerOutputWriter, closed_by_reader
 from tap_branch.redaction import SECRETS, install_log_redaction, redact
 
 if t.TYPE_CHECKING:
@@ -234,7 +233,7 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
                 sys.exit(1)
             except BrokenPipeError:
                 # click ends such a run with status 1 and not a word: say whose end it was.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit's flush
+                closed_by_reader()
                 cls.logger.error(
                     "The tap's output (stdout) was closed while it was written: the target "
                     "stopped reading, and its own log says why. The last state it received "

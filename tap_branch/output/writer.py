@@ -13,6 +13,7 @@ This module and `sdk_internals` are the only ones that write stdout.
 
 from __future__ import annotations
 
+import os
 import sys
 import typing as t
 
@@ -65,6 +66,12 @@ def write_through(data: bytes, stdout: t.BinaryIO | None = None) -> None:
     out = stdout or sys.stdout.buffer
     out.write(data)
     out.flush()
+
+
+def closed_by_reader() -> None:
+    """stdout, which the reader closed (a broken pipe), pointed at /dev/null: the records
+    still batched and the interpreter's last flush go nowhere instead of failing again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class Output:
