@@ -6,6 +6,7 @@ import datetime as dt
 import email.utils
 import math
 import re
+import signal
 import typing as t
 
 import requests
@@ -82,6 +83,22 @@ class RequestRejected(FatalAPIError):
         super().__init__(message)
         self.status = status
         self.detail = detail
+
+
+class StopRequested(BaseException):
+    """SIGTERM (a scheduler cancelling the run, a container stopping) or SIGINT (Ctrl-C),
+    raised on the main thread where it is, so that every cleanup on the way out runs: the
+    batch files of a unit not announced yet are deleted. A BaseException: no retry's or
+    fallback's `except Exception` takes it for a failure to handle."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(
+            f"Stopped by {signal.Signals(signum).name} before the end of the run. Nothing after "
+            "the last STATE message is marked read (batch files not announced are deleted): "
+            "the next run reads on from there."
+        )
+        #: The shell's status of a process ended by this signal.
+        self.exit_status = 128 + signum
 
 
 class InvalidStateError(ValueError):

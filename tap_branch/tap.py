@@ -38,7 +38,7 @@ from tap_branch.config.settings import (
 )
 from tap_branch.config.state_checks import check_state, state_file
 from tap_branch.config.validation import describe
-from tap_branch.errors import InvalidCatalogError, InvalidStateError
+from tap_branch.errors import InvalidCatalogError, InvalidStateError, StopRequested
 from tap_branch.output.progress import RunProgress
 from tap_branch.output.sdk_internals import (
     ConfigInput,
@@ -231,6 +231,9 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
             except (InvalidStateError, InvalidCatalogError, BranchFault) as exc:  # one line
                 cls.logger.error(str(exc))
                 sys.exit(1)
+            except StopRequested as stop:  # SIGTERM, SIGINT: the shell's status for it
+                cls.logger.error(str(stop))
+                sys.exit(stop.exit_status)
             except BrokenPipeError:
                 # click ends such a run with status 1 and not a word: say whose end it was.
                 closed_by_reader()

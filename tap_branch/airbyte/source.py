@@ -26,6 +26,7 @@ from tap_branch.airbyte.progress import SyncProgress
 from tap_branch.airbyte.spec import refuse_unsupported, specification, tap_config
 from tap_branch.airbyte.state import carriers, read_state, singer_bookmarks
 from tap_branch.config.connection import BranchFault, test_connection
+from tap_branch.errors import StopRequested
 from tap_branch.redaction import redact
 from tap_branch.tap import TapBranch
 
@@ -86,7 +87,7 @@ def read(config_path: str, catalog_path: str, state_path: str | None) -> None:
     progress.watch(tap)
     try:
         tap.sync_all()  # its output written at its end, failed or not (`after_sync`)
-    except Exception as exc:
+    except (Exception, StopRequested) as exc:  # SIGTERM: Airbyte cancelling the sync
         raise StreamFailed(progress.incomplete()) from exc
     progress.complete_all()
     writer.output.close()

@@ -14,10 +14,13 @@ contract test (`tests/unit/output/test_route_contract.py`) break, not the stream
 - `sibling_streams`: the other streams of the tap a stream belongs to.
 - `log_request_duration`: the SDK's per-request timer metric, for requests the tap sends itself.
 - `write_batch_message`: a BATCH message written between two batches `get_batches` yields.
+- `SyncHooks`: the sync between the tap's own hooks, and the end of a run on SIGTERM/SIGINT
+  (`tests/e2e/test_sigterm.py` and the Airbyte protocol test pin it).
 """
 
 from __future__ import annotations
 
+import signal
 import typing as t
 from functools import cached_property
 
@@ -30,6 +33,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_branch import clock
+from tap_branch.errors import StopRequested
 from tap_branch.records.items import RowBatch
 
 __all__ = [
@@ -312,7 +316,17 @@ class ValidatedSettings:
 class SyncHooks:
     """`Tap.sync_all` is final in the SDK: the tap's public `before_sync()` runs first, then
     the SDK's sync, then `after_sync(completed=)` in a `finally`, told whether the sync ended
-    well (a run may fail at its end only when it did)."""
+    well (a run may fail at its end only when it did). And the run's end on SIGTERM or
+    SIGINT (`_handle_termination`)."""
+
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:
+        """The SDK's handler of SIGTERM and SIGINT (`PluginBase`, installed when the tap is
+        built) logs "Gracefully shutting down..." and exits 0, as a complete run does. Here
+        the signal raises `StopRequested` on the main thread where it is: the cleanup on the
+        way out runs (batch files not announced are deleted), and the CLI ends the run with
+        the signal's status. A second signal while it winds down ends it at once."""
+        signal.signal(signum, signal.SIG_DFL)
+        raise StopRequested(signum)
 
     def sync_all(self) -> None:
         self.before_sync()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -432,3 +434,43 @@ def test_check_answers_with_a_connection_status(sandbox, base_config, tmp_path):
         r for r in sandbox.requests_log() if r["path"].startswith(("/v2/logs", "/v2/analytics"))
     ]
     assert jobs == []
+
+
+def test_a_cancelled_read_ends_with_a_trace_error_saying_so(
+    sandbox, base_config, catalog, tmp_path
+):
+    """Airbyte cancels a sync with SIGTERM: the streams not done are INCOMPLETE and the last
+    message says the read was stopped (the SDK's own handler exited 0 in silence)."""
+    first_day = (dt.date.fromisoformat(base_config["start_date"])).isoformat()
+    sandbox.options(daily_rows={"links": 40}, daily_rows_per_file=20)
+    sandbox.fault(kind="slow", path=f"/{first_day}/links/1-", delay=20, times=1)
+    argv = [sys.executable, "-m", "tap_branch.airbyte.cli", "read"]
+    for option, content in (
+        ("--config", base_config),
+        ("--catalog", configured(catalog, ("links",))),
+    ):
+        path = tmp_path / f"{option.strip('-')}.json"
+        path.write_text(json.dumps(content))
+        argv += [option, str(path)]
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as stdout:
+        source = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        # the progress line of the first file (records wait in the output's batch)
+        while b"read links file 1 " not in out.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        source.send_signal(signal.SIGTERM)
+        _, errors = source.communicate(timeout=15)
+    assert errors == b""
+    run = Run(
+        source.returncode,
+        [AirbyteMessage.model_validate_json(line) for line in out.read_text().splitlines()],
+        out.read_text(),
+    )
+    assert run.returncode == 1
+    assert run.record_counts() == {"links": 20}  # the first file, the second one never came
+    trace = run.messages[-1]
+    assert trace.type == Type.TRACE and trace.trace.type == TraceType.ERROR
+    assert trace.trace.error.message.startswith("Stopped by SIGTERM before the end of the run")
+    assert trace.trace.error.failure_type.value == "system_error"
+    assert statuses_of(run) == {"links": ["STARTED", "RUNNING", "INCOMPLETE"]}
