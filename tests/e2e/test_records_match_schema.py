@@ -11,13 +11,13 @@ import collections
 import datetime as dt
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from tap_branch.records.schemas.event_topics import EO_TOPICS, REPORT_TYPES
+from tests.support import TAP
 from tests.support.sandbox import (
     SANDBOX_APP,
     SANDBOX_KEY,
@@ -29,7 +29,6 @@ from tests.support.sandbox import (
 
 #: Sandbox time runs this much faster, so Branch's rate limits hold but cost no wall time.
 SCALE = 3600.0
-TAP = Path(sys.executable).parent / "tap-branch"
 
 
 def _scaled(windows: list[tuple[int, float]]) -> list[dict]:

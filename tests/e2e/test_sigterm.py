@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from tests.support import TAP
 from tests.support.sandbox import days_back
-
-TAP = Path(sys.executable).parent / "tap-branch"
 
 
 def _catalog_of(config: Path, stream: str, tmp_path: Path) -> Path:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
-TAP = Path(sys.executable).parent / "tap-branch"
+from tests.support import TAP
 
 
 def test_a_target_that_stops_reading_is_named(sandbox, base_config, tmp_path):

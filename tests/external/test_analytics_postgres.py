@@ -10,10 +10,10 @@ import json
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
 
+from tests.support import TAP
 from tests.support.postgres_server import PostgresServer
 from tests.support.sandbox import (
     NOW,
@@ -26,7 +26,6 @@ from tests.support.sandbox import (
 )
 from tests.support.target_postgres_env import target_postgres
 
-TAP = pathlib.Path(sys.executable).parent / "tap-branch"
 STREAM = "query_install_events"
 AGGREGATE = "aggregate_install_events"
 REPORT = {

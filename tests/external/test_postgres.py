@@ -26,7 +26,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ import pyarrow as pa
 import pytest
 
 from tap_branch.output.parquet import arrow_type
+from tests.support import TAP
 from tests.support.postgres_server import PostgresServer
 from tests.support.s3_server import S3Server, start_s3
 from tests.support.sandbox import (
@@ -49,7 +49,6 @@ from tests.support.sandbox import (
 )
 from tests.support.target_postgres_env import target_postgres
 
-TAP = pathlib.Path(sys.executable).parent / "tap-branch"
 STREAMS = ("links", "link_clicks", "events", "daily_eo_click")
 #: JSON Schema kinds and the column type meltanolabs-target-postgres gives them. date-time is
 #: `timestamp` (without time zone, the target's choice): PostgreSQL drops an offset on input, so

@@ -11,11 +11,11 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 
 from tests.e2e.cohort.test_cohort import STREAM as COHORT_STREAM
 from tests.e2e.cohort.test_cohort import TIME_SCALE, scaled_config
 from tests.e2e.custom_exports.test_custom_exports import config, fast_sandbox  # noqa: F401 - fixtures
+from tests.support import TAP
 from tests.support.sandbox import (
     DAILY_STREAMS,
     SANDBOX_APP,
@@ -106,7 +106,6 @@ def test_a_line_per_job_state_change():
 
 
 def test_metric_lines_stay_off_the_console_unless_the_logging_config_routes_them(tmp_path):
-    tap = pathlib.Path(sys.executable).parent / "tap-branch"
     running = start_sandbox()
     try:
         config = {
@@ -119,13 +118,13 @@ def test_metric_lines_stay_off_the_console_unless_the_logging_config_routes_them
             "api2_url": running.url,
         }
         (tmp_path / "config.json").write_text(json.dumps(config))
-        catalog = json.loads(_run(tap, tmp_path, "--discover").stdout)
+        catalog = json.loads(_run(tmp_path, "--discover").stdout)
         for entry in catalog["streams"]:
             for item in entry["metadata"]:
                 if item["breadcrumb"] == []:
                     item["metadata"]["selected"] = entry["tap_stream_id"] == "links"
         (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-        plain = _run(tap, tmp_path, "--catalog", str(tmp_path / "catalog.json"))
+        plain = _run(tmp_path, "--catalog", str(tmp_path / "catalog.json"))
         assert plain.returncode == 0, plain.stderr[-3000:]
         assert "METRIC" not in plain.stderr
         assert "Beginning sync of 'links'" in plain.stderr  # the INFO lines are there
@@ -142,7 +141,6 @@ def test_metric_lines_stay_off_the_console_unless_the_logging_config_routes_them
             "loggers:\n  singer_sdk.metrics:\n    handlers: [metrics]\n    propagate: false\n"
         )
         routed = _run(
-            tap,
             tmp_path,
             "--catalog",
             str(tmp_path / "catalog.json"),
@@ -155,9 +153,9 @@ def test_metric_lines_stay_off_the_console_unless_the_logging_config_routes_them
         running.stop()
 
 
-def _run(tap: pathlib.Path, home: pathlib.Path, *args: str, env: dict | None = None):
+def _run(home: pathlib.Path, *args: str, env: dict | None = None):
     return subprocess.run(
-        [str(tap), "--config", str(home / "config.json"), *args],
+        [str(TAP), "--config", str(home / "config.json"), *args],
         capture_output=True,
         text=True,
         timeout=300,
