@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.tap_runner import run_tap
+from tests.support.tap_runner import run_tap, select_only
 
 
 def test_v1_only_credentials_sync_the_v1_streams_and_skip_the_rest(sandbox, base_config):
@@ -66,12 +66,7 @@ def test_credits_are_opt_in_like_custom_exports(sandbox, base_config):
 def _catalog(base_config: dict, *selected: str) -> dict:
     from tap_branch.tap import TapBranch
 
-    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in selected
-    return catalog
+    return select_only(TapBranch(config=base_config, parse_env_config=False).catalog_dict, selected)
 
 
 def _entry(catalog: dict, stream: str) -> dict:

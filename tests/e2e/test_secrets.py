@@ -26,7 +26,7 @@ from tests.support.sandbox import (
     days_back,
     utc_today,
 )
-from tests.support.tap_runner import TapRun, run_tap
+from tests.support.tap_runner import TapRun, run_tap, select_only
 
 
 @pytest.fixture(autouse=True)
@@ -190,12 +190,7 @@ def test_cli_tap_and_cli_sandbox_print_no_secret(tmp_path):
             timeout=60,
             check=True,
         )
-        entries = json.loads(discovered.stdout)
-        for entry in entries["streams"]:
-            for metadata in entry["metadata"]:
-                if metadata["breadcrumb"] == []:
-                    metadata["metadata"]["selected"] = entry["tap_stream_id"] in DAILY_STREAMS
-        catalog.write_text(json.dumps(entries))
+        catalog.write_text(json.dumps(select_only(json.loads(discovered.stdout), DAILY_STREAMS)))
         tap = subprocess.run(
             [
                 sys.executable,

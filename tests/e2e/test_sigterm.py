@@ -12,18 +12,14 @@ from pathlib import Path
 
 from tests.support import TAP
 from tests.support.sandbox import days_back
+from tests.support.tap_runner import select_only
 
 
 def _catalog_of(config: Path, stream: str, tmp_path: Path) -> Path:
-    catalog = json.loads(
-        subprocess.run(
-            [TAP, "--config", str(config), "--discover"], capture_output=True, check=True
-        ).stdout
+    discovered = subprocess.run(
+        [TAP, "--config", str(config), "--discover"], capture_output=True, check=True
     )
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == stream
+    catalog = select_only(json.loads(discovered.stdout), (stream,))
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(catalog))
     return path

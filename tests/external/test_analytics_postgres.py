@@ -24,6 +24,7 @@ from tests.support.sandbox import (
     start_sandbox,
     utc_today,
 )
+from tests.support.tap_runner import select_only
 from tests.support.target_postgres_env import target_postgres
 
 STREAM = "query_install_events"
@@ -128,10 +129,7 @@ def test_rereads_and_late_corrections_are_upserted(postgres, tmp_path):
                 check=True,
             ).stdout
         )
-        for entry in catalog["streams"]:
-            for item in entry["metadata"]:
-                if item["breadcrumb"] == []:
-                    item["metadata"]["selected"] = entry["tap_stream_id"] in (STREAM, AGGREGATE)
+        select_only(catalog, (STREAM, AGGREGATE))
         (tmp_path / "catalog.json").write_text(json.dumps(catalog))
         first, state = _run(tmp_path, "first", config, None, postgres, NOW)
         loaded = _table(postgres)

@@ -47,6 +47,7 @@ from tests.support.sandbox import (
     start_sandbox,
     utc_today,
 )
+from tests.support.tap_runner import select_only
 from tests.support.target_postgres_env import target_postgres
 
 STREAMS = ("links", "link_clicks", "events", "daily_eo_click")
@@ -84,11 +85,7 @@ def _write_catalog(home: pathlib.Path, config: dict, selected: t.Collection[str]
         cwd=home,
     )
     assert discovered.returncode == 0, discovered.stderr[-3000:]
-    catalog = json.loads(discovered.stdout)
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in selected
+    catalog = select_only(json.loads(discovered.stdout), selected)
     (home / "catalog.json").write_text(json.dumps(catalog))
 
 

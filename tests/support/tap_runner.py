@@ -108,6 +108,16 @@ def run_tap(
     )
 
 
+def select_only(catalog: dict, selected: t.Collection[str]) -> dict:
+    """`catalog` (a Singer catalog as JSON) with the streams in `selected` selected and every
+    other one deselected; returned, for a call in an expression."""
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in selected
+    return catalog
+
+
 def run_cli_test(config: dict, tmp_path: t.Any) -> subprocess.CompletedProcess:
     """`tap-branch --config ... --test` in its own process: what Meltano's config test runs."""
     path = tmp_path / "config.json"

@@ -17,7 +17,7 @@ from tap_branch.config.errors import parse_date
 from tap_branch.output.sdk_internals import config_input
 from tap_branch.tap import TapBranch
 from tests.support.sandbox import DAILY_STREAMS, SANDBOX_KEY
-from tests.support.tap_runner import run_tap
+from tests.support.tap_runner import run_tap, select_only
 
 
 def _tap(config: dict) -> TapBranch:
@@ -524,11 +524,7 @@ def test_the_catalog_and_state_files_are_read_once_and_handed_to_the_tap(tmp_pat
     is megabytes: a tenth of a second of start-up); the tap now takes the checked one."""
     from singer_sdk.singerlib import Catalog
 
-    catalog = TapBranch(config=_CONFIG).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "links"
+    catalog = select_only(TapBranch(config=_CONFIG).catalog_dict, ("links",))
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
     state = {"bookmarks": {"links": {"replication_key_value": "2024-02-01T00:00:00+00:00"}}}
     (tmp_path / "state.json").write_text(json.dumps(state))

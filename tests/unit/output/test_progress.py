@@ -25,7 +25,7 @@ from tests.support.sandbox import (
     start_sandbox,
     utc_today,
 )
-from tests.support.tap_runner import run_tap
+from tests.support.tap_runner import run_tap, select_only
 
 FILE_LINE = re.compile(
     r"INFO tap-branch\.progress (?P<stream>\w+): read (?P<url>.+?): (?P<rows>[\d,]+) rows, "
@@ -118,11 +118,7 @@ def test_metric_lines_stay_off_the_console_unless_the_logging_config_routes_them
             "api2_url": running.url,
         }
         (tmp_path / "config.json").write_text(json.dumps(config))
-        catalog = json.loads(_run(tmp_path, "--discover").stdout)
-        for entry in catalog["streams"]:
-            for item in entry["metadata"]:
-                if item["breadcrumb"] == []:
-                    item["metadata"]["selected"] = entry["tap_stream_id"] == "links"
+        catalog = select_only(json.loads(_run(tmp_path, "--discover").stdout), ("links",))
         (tmp_path / "catalog.json").write_text(json.dumps(catalog))
         plain = _run(tmp_path, "--catalog", str(tmp_path / "catalog.json"))
         assert plain.returncode == 0, plain.stderr[-3000:]
