@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as dt
 import json
 import signal
 import subprocess
@@ -49,13 +48,19 @@ class Run:
         return [m.state.model_dump(mode="json", exclude_none=True) for m in self.of(Type.STATE)]
 
 
-def airbyte(*args: str, files: dict[str, object], tmp_path) -> Run:
-    """Run the console script; every stdout line must parse as an Airbyte message."""
+def airbyte_argv(*args: str, files: dict[str, object], tmp_path) -> list[str]:
+    """The console script's command line, each of `files` written to `tmp_path` for its option."""
     argv = [sys.executable, "-m", "tap_branch.airbyte.cli", *args]
     for option, content in files.items():
         path = tmp_path / f"{option.strip('-')}.json"
         path.write_text(json.dumps(content))
         argv += [option, str(path)]
+    return argv
+
+
+def airbyte(*args: str, files: dict[str, object], tmp_path) -> Run:
+    """Run the console script; every stdout line must parse as an Airbyte message."""
+    argv = airbyte_argv(*args, files=files, tmp_path=tmp_path)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     messages = [AirbyteMessage.model_validate_json(line) for line in done.stdout.splitlines()]
     assert done.stderr == "", done.stderr  # everything is a message, logs included
@@ -441,17 +446,11 @@ def test_a_cancelled_read_ends_with_a_trace_error_saying_so(
 ):
     """Airbyte cancels a sync with SIGTERM: the streams not done are INCOMPLETE and the last
     message says the read was stopped (the SDK's own handler exited 0 in silence)."""
-    first_day = (dt.date.fromisoformat(base_config["start_date"])).isoformat()
+    first_day = base_config["start_date"]  # an ISO date
     sandbox.options(daily_rows={"links": 40}, daily_rows_per_file=20)
     sandbox.fault(kind="slow", path=f"/{first_day}/links/1-", delay=20, times=1)
-    argv = [sys.executable, "-m", "tap_branch.airbyte.cli", "read"]
-    for option, content in (
-        ("--config", base_config),
-        ("--catalog", configured(catalog, ("links",))),
-    ):
-        path = tmp_path / f"{option.strip('-')}.json"
-        path.write_text(json.dumps(content))
-        argv += [option, str(path)]
+    files = {"--config": base_config, "--catalog": configured(catalog, ("links",))}
+    argv = airbyte_argv("read", files=files, tmp_path=tmp_path)
     out = tmp_path / "out.jsonl"
     with out.open("wb") as stdout:
         source = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
