@@ -71,7 +71,9 @@ def write_through(data: bytes, stdout: t.BinaryIO | None = None) -> None:
 def closed_by_reader() -> None:
     """stdout, which the reader closed (a broken pipe), pointed at /dev/null: the records
     still batched and the interpreter's last flush go nowhere instead of failing again."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class Output:
