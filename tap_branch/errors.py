@@ -91,11 +91,14 @@ class StopRequested(BaseException):
     batch files of a unit not announced yet are deleted. A BaseException: no retry's or
     fallback's `except Exception` takes it for a failure to handle."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, *, syncing: bool) -> None:
+        name = signal.Signals(signum).name
         super().__init__(
-            f"Stopped by {signal.Signals(signum).name} before the end of the run. Nothing after "
-            "the last STATE message is marked read (batch files not announced are deleted): "
-            "the next run reads on from there."
+            f"Stopped by {name} before the end of the run. Nothing after the last STATE "
+            "message is marked read (batch files not announced are deleted): the next run "
+            "reads on from there."
+            if syncing  # --discover, --test, an Airbyte check: nothing to read on from
+            else f"Stopped by {name} before it was done; no sync had started."
         )
         #: The shell's status of a process ended by this signal.
         self.exit_status = 128 + signum

@@ -37,6 +37,7 @@ from tap_branch.errors import (
     InvalidCatalogError,
     InvalidStateError,
     RequestRejected,
+    StopRequested,
     refuses_credentials,
 )
 from tap_branch.redaction import install_log_redaction, redact
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             source.read(args.config, args.catalog, args.state)
     except source.StreamFailed as failed:
         _fail(t.cast(BaseException, failed.__cause__), failed.stream)
-    except Exception as exc:  # noqa: BLE001 - every failure ends with a TRACE message
+    except (Exception, StopRequested) as exc:  # noqa: BLE001 - every end but success: a TRACE
         _fail(exc, None)
 
 

@@ -326,9 +326,13 @@ class SyncHooks:
         way out runs (batch files not announced are deleted), and the CLI ends the run with
         the signal's status. A second signal while it winds down ends it at once."""
         signal.signal(signum, signal.SIG_DFL)
-        raise StopRequested(signum)
+        raise StopRequested(signum, syncing=self._syncing)
+
+    #: Whether `sync_all` has begun (a signal before it stops a discovery or a test).
+    _syncing = False
 
     def sync_all(self) -> None:
+        self._syncing = True
         self.before_sync()
         completed = False
         try:

@@ -473,3 +473,29 @@ def test_a_cancelled_read_ends_with_a_trace_error_saying_so(
     assert trace.trace.error.message.startswith("Stopped by SIGTERM before the end of the run")
     assert trace.trace.error.failure_type.value == "system_error"
     assert statuses_of(run) == {"links": ["STARTED", "RUNNING", "INCOMPLETE"]}
+
+
+def test_a_cancelled_check_ends_with_a_trace_error_not_a_traceback(sandbox, base_config, tmp_path):
+    """SIGTERM while `check` waits on Branch: a TRACE error saying so, as for a read (a
+    traceback on stderr before), and no connection status."""
+    sandbox.fault(kind="slow", path="", delay=20, after=1)  # the second request hangs
+    argv = airbyte_argv("check", files={"--config": base_config}, tmp_path=tmp_path)
+    source = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+
+    def branch_answered() -> bool:  # the first request to Branch (the tap built), not ours
+        return any(not r["path"].startswith("/_sandbox/") for r in sandbox.requests_log())
+
+    while not branch_answered() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    source.send_signal(signal.SIGTERM)
+    out, errors = source.communicate(timeout=15)
+    assert errors == b""
+    messages = [AirbyteMessage.model_validate_json(line) for line in out.splitlines()]
+    assert source.returncode == 1
+    assert not [m for m in messages if m.type == Type.CONNECTION_STATUS]
+    trace = messages[-1]
+    assert trace.type == Type.TRACE and trace.trace.error.failure_type.value == "system_error"
+    assert (
+        trace.trace.error.message == "Stopped by SIGTERM before it was done; no sync had started."
+    )
