@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import sys
+import threading
 import typing as t
 
 import msgspec
@@ -260,6 +261,12 @@ def parse_boolean(value: t.Any) -> bool:
 
 #: Longest Python list literal read (a tags cell is a few dozen characters).
 _MAX_LITERAL = 100_000
+#: One `ast.literal_eval` at a time: the columnar path's two typing threads both read odd
+#: cells with these converters, and CPython (3.11 at least) keeps one AST recursion counter
+#: for all threads, so two parses at once failed now and then with "SystemError: AST
+#: constructor recursion depth mismatch" (python/cpython#106905), ending the run. Each
+#: distinct cell is parsed once (`encode._typed_cell`), so the lock is rarely waited on.
+_LITERAL_EVAL = threading.Lock()
 
 
 def parse_python_text_list(value: str) -> list[str]:
@@ -271,7 +278,8 @@ def parse_python_text_list(value: str) -> list[str]:
     if len(value) > _MAX_LITERAL or not value.lstrip().startswith("["):
         raise ValueError("not a Python list literal")
     try:
-        parsed = ast.literal_eval(value.strip())
+        with _LITERAL_EVAL:
+            parsed = ast.literal_eval(value.strip())
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise ValueError("not a Python list literal") from None
     if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):

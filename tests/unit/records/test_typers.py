@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import random
+import sys
+import threading
 
 import jsonschema
 import msgspec
@@ -22,6 +25,7 @@ from tap_branch.records.typers import (
     parse_integer,
     parse_number,
     parse_number_keeping_integers,
+    parse_python_text_list,
 )
 from tap_branch.streams.daily.v1 import EventsStream, LinkClicksStream, LinksStream
 from tap_branch_sandbox import daily_export as sandbox_daily
@@ -480,3 +484,45 @@ def test_the_text_of_an_integer_keeps_being_an_integer(value, number):
 def test_numbers_keeping_integers_refuse_what_parse_number_refuses(value):
     with pytest.raises(ValueError):
         parse_number_keeping_integers(value)
+
+
+class _CollectedWithPythonCode:
+    """Garbage whose collection runs Python code: the interpreter may then switch threads in
+    the middle of building an AST, as it did in the typing threads."""
+
+    def __init__(self) -> None:
+        self.cycle = self
+
+    def __del__(self) -> None:
+        sum(range(3))
+
+
+def test_python_list_literals_parse_on_threads_at_once():
+    """CPython keeps one AST recursion counter for all threads (python/cpython#106905): two
+    `ast.literal_eval` at once failed now and then with SystemError, which ended a run whose
+    two typing threads read tags cells. Switching threads as often as the interpreter can,
+    this failed within a few thousand parses before the lock."""
+    cell = "[" + ", ".join(repr(f"tag{number}") for number in range(50)) + "]"
+    failures: list[BaseException] = []
+
+    def parse_many() -> None:
+        try:
+            for _ in range(2000):
+                _CollectedWithPythonCode()
+                assert len(parse_python_text_list(cell)) == 50
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            failures.append(exc)
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(10, 1, 1)
+    try:
+        threads = [threading.Thread(target=parse_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    assert failures == []
