@@ -41,14 +41,16 @@ class Pace(t.NamedTuple):
     batch_rows: int
 
 
-#: RECORD lines, which go to a target at its pace: ~140-148 MB peak RSS on a large events day.
-#: Rows of usual width fill `batch_rows` before `batch_bytes`; wide rows (JSON cells of
-#: 40 keys) fill the bytes first, and with 768 kB batches (~190 such rows) the fixed cost
-#: of each batch took ~40% more CPU (300k such rows: ~25 s CPU, 1.5 MB ~17 s). Batches of
-#: 1 MB or 1.25 MB were slower on usual rows: each cut into 1,024 rows and a large rest.
+#: RECORD lines, which go to a target at its pace: 137-143 MB peak RSS on a 1M-row events
+#: day of any shape the benchmark makes (`docs/performance.md`). Rows of usual width fill
+#: `batch_rows` before `batch_bytes`; wide rows (JSON cells of 40 keys) fill the bytes first,
+#: and with 768 kB batches (~190 such rows) the fixed cost of each batch took ~40% more CPU.
 LEAN = Pace(batch_bytes=1536 << 10, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
-#: BATCH files, written at the tap's own pace: 1 MB blocks put together in twos.
-FAST = Pace(batch_bytes=2 << 20, block_bytes=1 << 20, typed_ahead=2, batch_rows=2048)
+#: BATCH files, the tap's own work: the same batches, two typed ahead (12-16% faster than one
+#: on mixed timestamp forms, ~4 MB more). It was 1 MB blocks put together in twos and cut
+#: at 2,048 rows: half its batches were the few rows left over (2,222 rows gave 2,048 and
+#: 174), each paying a whole batch's typing, at 165-171 MB; now 137-145 MB.
+FAST = LEAN._replace(typed_ahead=2)
 
 
 def pace_for(batching: bool) -> Pace:
@@ -120,12 +122,11 @@ def csv_batches(
     blocks_per_batch = max(1, batch_bytes // block_bytes)
     keys = [header.index(column) for column in key_columns]
     try:
-        for batch in _put_together(paced.given_each(reader), blocks_per_batch):
+        for batch in _batches_of(paced.given_each(reader), batch_rows, blocks_per_batch):
             if any(pc.any(pc.equal(batch.column(index), "")).as_py() for index in keys):
                 # A row without its key: the row path reads on, and fails naming its line.
                 raise RowPathNeeded("a row of this file has an empty key cell")
-            for start in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(start, batch_rows)
+            yield batch
     except pa.ArrowInvalid:
         paced.raise_error()  # pyarrow refused the row the error cut short
         # The message quotes the row: never passed on (cells may hold personal data).
@@ -234,23 +235,54 @@ class _PacedBody:
             raise RowPathNeeded("the file holds text that is not UTF-8") from None
 
 
-def _put_together(blocks: t.Iterable[pa.RecordBatch], count: int) -> t.Iterator[pa.RecordBatch]:
-    """The parsed blocks, `count` at a time, as one batch each (the last may hold fewer)."""
-    waiting: list[pa.RecordBatch] = []
+def _batches_of(
+    blocks: t.Iterable[pa.RecordBatch], rows: int, blocks_per_batch: int
+) -> t.Iterator[pa.RecordBatch]:
+    """The parsed blocks' rows in batches of `rows` rows, or of fewer where `blocks_per_batch`
+    blocks come first (wide rows); the last batch may hold fewer.
+
+    The rows of a batch may come from two blocks, and the rest of a block waits for the next
+    one: the blocks' edges fall anywhere, and cut at them a batch was often a few rows (a
+    2 MB batch of 2,222 rows gave 2,048 and 174), each paying the whole fixed cost of typing
+    a batch (compute calls, ~5-8 ms) for few rows."""
+    waiting: list[pa.RecordBatch] = []  # blocks, or the rest of one, in order
+    count = 0  # their rows
+    parts = 0.0  # the blocks they make up
     for block in blocks:
-        if block.num_rows:
-            waiting.append(block)
-        if len(waiting) == count:
-            yield _one(waiting)
-            waiting = []
+        if not block.num_rows:
+            continue
+        waiting.append(block)
+        count += block.num_rows
+        parts += 1
+        while count >= rows or (parts >= blocks_per_batch and count):
+            take = min(rows, count)
+            batch, waiting = _first_rows(waiting, take)
+            parts *= (count - take) / count
+            count -= take
+            yield batch
     if waiting:
-        yield _one(waiting)
+        yield _first_rows(waiting, count)[0]
 
 
-def _one(blocks: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(blocks) == 1:
-        return blocks[0]
-    return pa.Table.from_batches(blocks).combine_chunks().to_batches()[0]
+def _first_rows(
+    blocks: list[pa.RecordBatch], rows: int
+) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
+    """The first `rows` rows of `blocks` as one batch (a slice where one block holds them, else
+    copied into one), and the rest of the blocks."""
+    head: list[pa.RecordBatch] = []
+    left = rows
+    while left:
+        block = blocks[0]
+        if block.num_rows <= left:
+            head.append(blocks.pop(0))
+            left -= block.num_rows
+        else:
+            head.append(block.slice(0, left))
+            blocks[0] = block.slice(left)
+            left = 0
+    if len(head) == 1:
+        return head[0], blocks
+    return pa.Table.from_batches(head).combine_chunks().to_batches()[0], blocks
 
 
 def _cut_at_end(data: bytes) -> int:

@@ -19,7 +19,7 @@ import pytest
 
 from tap_branch.files import csv_batches as csv_batches_module
 from tap_branch.files.checks import UnexpectedContent
-from tap_branch.files.csv_batches import RowPathNeeded, csv_batches
+from tap_branch.files.csv_batches import Pace, RowPathNeeded, csv_batches
 from tap_branch.files.downloads import csv_rows
 from tap_branch.records.columnar.typer import ColumnarTyper
 from tap_branch.records.items import RowBatch
@@ -218,6 +218,32 @@ def test_a_row_of_another_width_hands_the_rest_of_the_file_to_the_row_path():
             read += batch.num_rows
     assert 0 < read <= 150
     assert "1150" not in str(raised.value)  # pyarrow's message quotes the row: not passed on
+
+
+def test_batches_hold_their_rows_whatever_the_blocks_edges():
+    """Batches of `batch_rows` rows, the last one the rest, in the file's order: rows of two
+    blocks make one batch, and the rest of a block waits for the next (cut at the blocks'
+    edges, every other batch was a few rows, each paying a whole batch's typing)."""
+    rows = _rows(1000)
+    data = _csv(HEADER, rows)
+    pace = Pace(batch_bytes=1 << 20, block_bytes=4096, typed_ahead=1, batch_rows=96)
+    batches = list(csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"], pace=pace))
+    assert [batch.num_rows for batch in batches] == [96] * 10 + [40]
+    assert [cell for batch in batches for cell in batch.column(0).to_pylist()] == [
+        row[0] for row in rows
+    ]
+
+
+def test_wide_rows_make_batches_of_fewer_rows():
+    """Where the blocks' rows weigh `batch_bytes` before `batch_rows` are read, a batch holds
+    what those blocks hold (the memory of a batch of wide rows stays bounded)."""
+    rows = _rows(1000)
+    data = _csv(HEADER, rows)
+    pace = Pace(batch_bytes=8192, block_bytes=4096, typed_ahead=1, batch_rows=1024)
+    batches = list(csv_batches(io.BufferedReader(io.BytesIO(data)), ["id"], pace=pace))
+    assert len(batches) > 1
+    assert max(batch.nbytes for batch in batches) < 3 * 8192
+    assert sum(batch.num_rows for batch in batches) == 1000
 
 
 def _cells(data: bytes, batch_bytes: int) -> list[str]:
