@@ -68,7 +68,7 @@ Parser = t.Callable[[t.IO[bytes]], t.Iterator[T]]
 # Export cells hold whole JSON documents; the csv module's default cap is 128 KiB.
 csv.field_size_limit(2**31 - 1)
 
-_CHUNK = 1 << 20
+_CHUNK = 256 << 10  # read and buffered at a time: the memory of each of the two buffers
 _ERROR_BODY_LIMIT = 1 << 16
 
 #: Bytes a file must bring within `request_timeout` seconds of waiting (setting

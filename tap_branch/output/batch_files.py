@@ -33,7 +33,7 @@ from tap_branch.records.items import RowBatch
 _GZIP_LEVEL = 1
 #: A record (dict) as the SDK encodes it in RECORD messages (`MsgSpecWriter`).
 _RECORD = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
-_QUEUED_CHUNKS = 8  # compressed on the helper thread; bounds the memory waiting for it
+_QUEUED_CHUNKS = 2  # batches of lines (~2.5 MB each) waiting for the helper thread: its memory
 #: Parquet's chunks are whole tables (a batch of rows each): fewer wait.
 _QUEUED_TABLES = 2
 #: Records (dicts) collected before they are written as one parquet row group.
