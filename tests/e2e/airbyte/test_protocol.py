@@ -467,7 +467,10 @@ def test_a_cancelled_read_ends_with_a_trace_error_saying_so(
         out.read_text(),
     )
     assert run.returncode == 1
-    assert run.record_counts() == {"links": 20}  # the first file, the second one never came
+    # The second file never came. The first file's records are out or not, depending on where
+    # the signal lands (they wait in the output's batch); no state covers them either way.
+    assert run.record_counts().get("links", 0) <= 20
+    assert first_day not in json.dumps(run.states())
     trace = run.messages[-1]
     assert trace.type == Type.TRACE and trace.trace.type == TraceType.ERROR
     assert trace.trace.error.message.startswith("Stopped by SIGTERM before the end of the run")
