@@ -256,19 +256,17 @@ def _batches_of(
         parts += 1
         while count >= rows or (parts >= blocks_per_batch and count):
             take = min(rows, count)
-            batch, waiting = _first_rows(waiting, take)
+            batch = _first_rows(waiting, take)
             parts *= (count - take) / count
             count -= take
             yield batch
     if waiting:
-        yield _first_rows(waiting, count)[0]
+        yield _first_rows(waiting, count)
 
 
-def _first_rows(
-    blocks: list[pa.RecordBatch], rows: int
-) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
+def _first_rows(blocks: list[pa.RecordBatch], rows: int) -> pa.RecordBatch:
     """The first `rows` rows of `blocks` as one batch (a slice where one block holds them, else
-    copied into one), and the rest of the blocks."""
+    copied into one), taken out of `blocks`: what is left there is the rest."""
     head: list[pa.RecordBatch] = []
     left = rows
     while left:
@@ -281,8 +279,8 @@ def _first_rows(
             blocks[0] = block.slice(left)
             left = 0
     if len(head) == 1:
-        return head[0], blocks
-    return pa.Table.from_batches(head).combine_chunks().to_batches()[0], blocks
+        return head[0]
+    return pa.Table.from_batches(head).combine_chunks().to_batches()[0]
 
 
 def _cut_at_end(data: bytes) -> int:

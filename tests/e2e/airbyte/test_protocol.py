@@ -38,6 +38,12 @@ class Run:
     messages: list[AirbyteMessage]
     raw: str
 
+    @classmethod
+    def of_output(cls, returncode: int, stdout: str) -> Run:
+        """A run from its stdout; every line must parse as an Airbyte message."""
+        messages = [AirbyteMessage.model_validate_json(line) for line in stdout.splitlines()]
+        return cls(returncode, messages, stdout)
+
     def of(self, kind: Type) -> list[AirbyteMessage]:
         return [m for m in self.messages if m.type == kind]
 
@@ -62,9 +68,9 @@ def airbyte(*args: str, files: dict[str, object], tmp_path) -> Run:
     """Run the console script; every stdout line must parse as an Airbyte message."""
     argv = airbyte_argv(*args, files=files, tmp_path=tmp_path)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    messages = [AirbyteMessage.model_validate_json(line) for line in done.stdout.splitlines()]
+    run = Run.of_output(done.returncode, done.stdout)
     assert done.stderr == "", done.stderr  # everything is a message, logs included
-    return Run(done.returncode, messages, done.stdout)
+    return run
 
 
 def configured(catalog: dict, names: tuple[str, ...], mode: str = "incremental") -> dict:
@@ -461,11 +467,7 @@ def test_a_cancelled_read_ends_with_a_trace_error_saying_so(
         source.send_signal(signal.SIGTERM)
         _, errors = source.communicate(timeout=15)
     assert errors == b""
-    run = Run(
-        source.returncode,
-        [AirbyteMessage.model_validate_json(line) for line in out.read_text().splitlines()],
-        out.read_text(),
-    )
+    run = Run.of_output(source.returncode, out.read_text())
     assert run.returncode == 1
     # The second file never came. The first file's records are out or not, depending on where
     # the signal lands (they wait in the output's batch); no state covers them either way.
@@ -494,10 +496,10 @@ def test_a_cancelled_check_ends_with_a_trace_error_not_a_traceback(sandbox, base
     source.send_signal(signal.SIGTERM)
     out, errors = source.communicate(timeout=15)
     assert errors == b""
-    messages = [AirbyteMessage.model_validate_json(line) for line in out.splitlines()]
-    assert source.returncode == 1
-    assert not [m for m in messages if m.type == Type.CONNECTION_STATUS]
-    trace = messages[-1]
+    run = Run.of_output(source.returncode, out.decode())
+    assert run.returncode == 1
+    assert run.of(Type.CONNECTION_STATUS) == []
+    trace = run.messages[-1]
     assert trace.type == Type.TRACE and trace.trace.error.failure_type.value == "system_error"
     assert (
         trace.trace.error.message == "Stopped by SIGTERM before it was done; no sync had started."
