@@ -65,6 +65,8 @@ _BLOCKS_AHEAD = 3
 #: never waits for a block it is needed for. Should a version of it not, the wait would never
 #: end: a read that waits this long while the reader is asked for a batch ends the pacing.
 _STUCK_SECONDS = 2.0
+#: A key cell's text that is not a key: made once (a str argument is converted at each call).
+_NO_KEY = pa.scalar("", pa.string())
 #: The header must be within the first bytes of the body.
 _HEADER_BYTES = 1 << 20
 
@@ -123,7 +125,7 @@ def csv_batches(
     keys = [header.index(column) for column in key_columns]
     try:
         for batch in _batches_of(paced.given_each(reader), batch_rows, blocks_per_batch):
-            if any(pc.any(pc.equal(batch.column(index), "")).as_py() for index in keys):
+            if any(pc.index(batch.column(index), _NO_KEY).as_py() >= 0 for index in keys):
                 # A row without its key: the row path reads on, and fails naming its line.
                 raise RowPathNeeded("a row of this file has an empty key cell")
             yield batch
@@ -280,7 +282,7 @@ def _first_rows(blocks: list[pa.RecordBatch], rows: int) -> pa.RecordBatch:
             left = 0
     if len(head) == 1:
         return head[0]
-    return pa.Table.from_batches(head).combine_chunks().to_batches()[0]
+    return pa.concat_batches(head)
 
 
 def _cut_at_end(data: bytes) -> int:
