@@ -32,6 +32,13 @@ _ENCODERS: dict[t.Any, encode.Encoder] = {
 }
 
 
+#: Encoders of one column, and their version for several columns of a batch typed as one.
+_TOGETHER: dict[encode.Encoder, t.Callable[[list[pa.Array]], list[encode.Encoded]]] = {
+    encode.date_time: encode.date_times,
+    encode.text: encode.texts,
+}
+
+
 def encoder_for(prop: dict) -> encode.Encoder:
     """The column encoder giving what `tap_branch.records.typers.converter_for(prop)` gives."""
     convert = rows.converter_for(prop)
@@ -146,17 +153,29 @@ class ColumnarTyper:
             for name, (index, _) in copies.items()
             if name not in template and name not in self._deselected
         ]
+        #: `"name":` of each field, after a comma but for the first.
+        self._keys = [
+            ("," if position else "") + _key(name)
+            for position, (name, _, _) in enumerate(self._fields)
+        ]
         #: The encoder of each field read from the file, in `_fields` order.
         self._encoders = {
             name: copies[name][1] if name in copies else encoder_for(properties[name])
             for name, literal, index in self._fields
             if index is not None
         }
-        #: The date-time fields read from the file, typed together (`encode.date_times`).
-        self._date_times = [
-            (name, index)
-            for name, literal, index in self._fields
-            if index is not None and self._encoders[name] is encode.date_time
+        #: The fields read from the file whose columns are typed together, by the encoder
+        #: of several columns at once (`_TOGETHER`).
+        self._together = [
+            (
+                together,
+                [
+                    (name, index)
+                    for name, _, index in self._fields
+                    if index is not None and self._encoders[name] is alone
+                ],
+            )
+            for alone, together in _TOGETHER.items()
         ]
         self._literals = Literals()
         self._keep_unparsed = rows.UNPARSED not in self._deselected
@@ -174,15 +193,12 @@ class ColumnarTyper:
         in one pass over the rows (the affixes are pieces of the same join)."""
         pieces: list[encode.Piece] = ["{"]
         unparsed_by_column: list[tuple[str, dict[int, str]]] = []
-        together = dict(
-            zip(
-                (name for name, _ in self._date_times),
-                encode.date_times([batch.column(index) for _, index in self._date_times]),
-                strict=True,
-            )
-        )
-        for position, (name, value, index) in enumerate(self._fields):
-            pieces.append(("," if position else "") + _key(name))
+        together: dict[str, encode.Encoded] = {}
+        for encoder, fields in self._together:
+            typed = encoder([batch.column(index) for _, index in fields])
+            together.update(zip((name for name, _ in fields), typed, strict=True))
+        for (name, value, index), key in zip(self._fields, self._keys, strict=True):
+            pieces.append(key)
             if index is None:
                 pieces.append(value)
                 continue

@@ -41,6 +41,9 @@ SCHEMA = {
     "properties": {
         "id": {"type": ["string"]},
         "name": {"type": ["string", "null"]},
+        # A second text column: a batch's text columns are typed as one column, and only those
+        # holding a character to escape are escaped.
+        "label": {"type": ["string", "null"]},
         "timestamp": {"type": ["string", "null"], "format": "date-time"},
         "timestamp_ms": {"type": ["integer", "null"]},  # Daily Exports v3's raw number beside it
         # A second date-time column: a batch's date-time columns are typed as one column.
@@ -255,6 +258,7 @@ KINDS = {
     "tags": (_usual_tags, _odd_tags),
     "flags": (_usual_flags, _odd_flags),
     "scores": (_usual_scores, _odd_scores),
+    "label": (_usual_name, _odd_name),
 }
 HEADER = ["id", *KINDS, "surprise"]
 DATE_TIMES = ("timestamp", "created")
@@ -512,6 +516,7 @@ _FORMS_BY_COLUMN: dict[str, dict[str, st.SearchStrategy[str]]] = {
     "flag": {"word": st.sampled_from(_TRUE_FORMS + _FALSE_FORMS)},
     "data": {"object": _json_object_texts()},
     "name": {"text": st.text()},
+    "label": {"text": st.text(), "plain": st.text(string.ascii_letters)},
 }
 
 
