@@ -41,7 +41,7 @@ class Pace(t.NamedTuple):
     batch_rows: int
 
 
-#: RECORD lines, which go to a target at its pace: 132-140 MB peak RSS on a 1M-row events
+#: RECORD lines, which go to a target at its pace: 132-145 MB peak RSS on a 1M-row events
 #: day of any shape the benchmark makes (`docs/performance.md`). Rows of usual width fill
 #: `batch_rows` before `batch_bytes`; wide rows (JSON cells of 40 keys) fill the bytes first,
 #: and with 768 kB batches (~190 such rows) the fixed cost of each batch took ~40% more CPU.
@@ -49,7 +49,7 @@ LEAN = Pace(batch_bytes=1536 << 10, block_bytes=256 << 10, typed_ahead=1, batch_
 #: BATCH files, the tap's own work: the same batches, two typed ahead (10-16% faster than one
 #: on mixed timestamp forms, ~4 MB more). It was 1 MB blocks put together in twos and cut
 #: at 2,048 rows: half its batches were the few rows left over (2,222 rows gave 2,048 and
-#: 174), each paying a whole batch's typing, at 165-171 MB; now 138-143 MB.
+#: 174), each paying a whole batch's typing, at 165-171 MB; now 138-147 MB.
 FAST = LEAN._replace(typed_ahead=2)
 
 
