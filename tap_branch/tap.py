@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import sys
 import typing as t
@@ -11,7 +12,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import JSONSchemaValidator
-from singer_sdk.singerlib import Catalog
+from singer_sdk.singerlib import Catalog, CatalogEntry, Schema
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_branch import streams as families
@@ -257,7 +258,7 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
         streams that never sync; a tap is built at every start and every test run."""
         super(Tap, self).setup_mapper()  # the plugin's empty mapper, as `Tap.setup_mapper` starts
         syncing = Catalog(
-            (stream_id, entry)
+            (stream_id, _with_a_schema(entry, stream))
             for stream_id, entry in self.catalog.items()
             if (stream := self.streams.get(entry.stream or stream_id)) is not None
             and (stream.selected or stream.has_selected_descendents)
@@ -366,6 +367,17 @@ class TapBranch(SyncHooks, ValidatedSettings, EnvironmentSettings, Tap):
                 "No stream can run with these settings: set Branch credentials "
                 "('branch_key' and 'branch_secret', or 'apps'; 'access_token' for the v2 APIs)."
             )
+
+
+_NO_SCHEMA = Schema()
+
+
+def _with_a_schema(entry: CatalogEntry, stream: Stream) -> CatalogEntry:
+    """A catalog's entry with the stream's own schema where it has none (a deselected
+    stream's entry is read without: `catalog_checks.catalog_file`)."""
+    if entry.schema != _NO_SCHEMA:
+        return entry
+    return dataclasses.replace(entry, schema=Schema.from_dict(stream.schema))
 
 
 if __name__ == "__main__":

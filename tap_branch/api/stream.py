@@ -90,6 +90,12 @@ class BranchStream(ManualState, FastRecordMixin, RESTStream):
         super().__init__(tap, *args, **kwargs)
 
     @property
+    def effective_schema(self) -> dict:
+        """The catalog's schema of this stream, or its own where the catalog's entry has none
+        (a deselected stream's: `catalog_checks.catalog_file`)."""
+        return super().effective_schema or self.schema
+
+    @property
     def url_base(self) -> str:
         return self.config.get("api_url", "https://api.branch.io").rstrip("/")
 

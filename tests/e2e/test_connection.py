@@ -269,6 +269,35 @@ def test_cli_schema_test_of_a_good_config_prints_the_schemas(base_config, tmp_pa
     assert schemas["custom_eo_install"]["properties"] and schemas["credit_history"]["properties"]
 
 
+def test_cli_schema_test_with_a_catalog_prints_the_deselected_streams_whole_schemas(
+    base_config, tmp_path
+):
+    """The catalog file's deselected entries are read without their schemas
+    (`catalog_checks.catalog_file`); `--test=schema` selects every stream, and each still
+    gets its whole schema."""
+    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "links"
+    (tmp_path / "config.json").write_text(json.dumps(base_config))
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    result = subprocess.run(
+        [sys.executable, "-m", "tap_branch.tap", "--config", str(tmp_path / "config.json")]
+        + ["--catalog", str(tmp_path / "catalog.json"), "--test=schema"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    schemas = {
+        m["stream"]: m["schema"]
+        for m in map(json.loads, result.stdout.splitlines())
+        if m["type"] == "SCHEMA"
+    }
+    assert schemas == {e["tap_stream_id"]: e["schema"] for e in catalog["streams"]}
+
+
 def _answered(status: int, detail: str) -> Probe:
     def call() -> None:
         raise RequestRejected(f"HTTP {status}: {detail}", status, detail)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
 
+import pytest
+from singer_sdk.singerlib import Schema
+
+from tap_branch.config.catalog_checks import catalog_file
 from tests.support.tap_runner import run_tap, select_only
 
 
@@ -162,3 +167,75 @@ def test_stream_maps_are_set_up_for_what_syncs_a_child_selected_alone_included(
     run = run_tap(config, catalog=catalog)
     assert run.error is None
     assert run.streams_with_records == {"scheduled_export_rows"}
+
+
+# --- a catalog file: what a deselected stream's entry carries is not kept ----------------------
+
+
+def _read(catalog: dict):
+    return catalog_file(io.StringIO(json.dumps(catalog)))
+
+
+def test_a_catalog_file_keeps_only_the_root_of_deselected_streams_entries(sandbox, base_config):
+    """A catalog of every stream is ~1.2 MB of JSON: the schemas and fields' metadata of the
+    streams it deselects were ~7 MB of the tap's memory for the whole run. Their entries
+    keep their root metadata (still deselected); the selected ones are read whole."""
+    catalog = _catalog(base_config, "links", "events")
+    read = _read(catalog)
+    assert set(read) == {entry["tap_stream_id"] for entry in catalog["streams"]}
+    for stream_id, entry in read.items():
+        if stream_id in ("links", "events"):
+            assert entry.schema.to_dict() == _entry(catalog, stream_id)["schema"]
+            assert len(entry.metadata) == len(_entry(catalog, stream_id)["metadata"])
+        else:
+            assert entry.schema == Schema(), stream_id
+            assert list(entry.metadata) == [()], stream_id
+            assert entry.metadata.root.selected is False
+    run = run_tap(base_config, catalog=read)
+    assert run.error is None
+    assert run.streams_with_records == {"links", "events"}
+
+
+def test_a_parent_deselected_in_a_catalog_file_still_syncs_its_child_with_its_own_schema(
+    sandbox, base_config
+):
+    """`scheduled_export_jobs`, deselected, is read as the parent of the selected rows: its
+    entry, read without a schema, stands for the stream's own (its maps, its bookmarks)."""
+    from tap_branch.tap import TapBranch
+
+    config = {**base_config, "scheduled_exports": [{"subscription_id": "sandbox-sub-1"}]}
+    catalog = _catalog(config, "scheduled_export_rows")
+    tap = TapBranch(config=config, catalog=_read(catalog), parse_env_config=False)
+    whole = TapBranch(config=config, catalog=catalog, parse_env_config=False)
+    jobs = tap.streams["scheduled_export_jobs"]
+    assert tap.input_catalog["scheduled_export_jobs"].schema == Schema()
+    assert jobs.effective_schema == jobs.schema == whole.streams[jobs.name].effective_schema
+    for name in ("scheduled_export_jobs", "scheduled_export_rows"):
+        maps, whole_maps = tap.mapper.stream_maps[name], whole.mapper.stream_maps[name]
+        assert [m.raw_schema for m in maps] == [m.raw_schema for m in whole_maps], name
+    run = run_tap(config, catalog=_read(catalog))
+    assert run.error is None
+    assert run.streams_with_records == {"scheduled_export_rows"}
+    with_whole_entries = run_tap(config, catalog=catalog)
+    assert run.records("scheduled_export_rows") == with_whole_entries.records(
+        "scheduled_export_rows"
+    )
+
+
+def test_a_catalog_file_that_is_not_a_catalog_is_still_named(tmp_path):
+    """Read entry by entry where it can be, the file is read whole where it cannot, and what
+    is wrong is named as before."""
+    from tap_branch.errors import InvalidCatalogError
+
+    for text, said in [
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "holds a JSON list"),
+        ('{"streams": "links"}', "not a Singer catalog"),
+        ('{"streams": [{"metadata": []}]}', "not a Singer catalog"),
+        ('{"streams": [1]}', "not a Singer catalog"),
+    ]:
+        path = tmp_path / "catalog.json"
+        path.write_text(text)
+        with path.open() as file, pytest.raises(InvalidCatalogError, match=said) as raised:
+            catalog_file(file)
+        assert str(path) in str(raised.value)

@@ -13,6 +13,9 @@ import typing as t
 
 from tap_branch.tap import TapBranch
 
+if t.TYPE_CHECKING:
+    from singer_sdk.singerlib import Catalog
+
 
 @dataclasses.dataclass
 class TapRun:
@@ -55,7 +58,7 @@ def run_tap(
     config: dict,
     *,
     state: dict | None = None,
-    catalog: dict | None = None,
+    catalog: dict | Catalog | None = None,
     select: t.Iterable[str] | None = None,
     expect_error: bool = False,
     log_level: int = logging.INFO,
