@@ -36,16 +36,26 @@ class Pace(t.NamedTuple):
     block_bytes: int
     #: Batches typed ahead of the one being written (`records.typed_ahead`).
     typed_ahead: int
-    #: Rows per batch at most: a record's JSON outweighs its CSV row most where the row is
-    #: short (empty cells still make `"key":null`), and the typed batch is what is in flight.
+    #: Rows per batch at most.
     batch_rows: int
+    #: The records' JSON per batch, estimated as it is read (`_rows_for`): a record's JSON
+    #: outweighs its CSV row most where the row is short (an empty cell still makes
+    #: `"key":null`), and the typed batch is what is in flight. None: `batch_rows` rows.
+    lines_bytes: int | None = None
 
 
 #: RECORD lines, which go to a target at its pace: 132-145 MB peak RSS on a 1M-row events
 #: day of any shape the benchmark makes (`docs/performance.md`). Rows of usual width fill
-#: `batch_rows` before `batch_bytes`; wide rows (JSON cells of 40 keys) fill the bytes first,
-#: and with 768 kB batches (~190 such rows) the fixed cost of each batch took ~40% more CPU.
-LEAN = Pace(batch_bytes=1536 << 10, block_bytes=256 << 10, typed_ahead=1, batch_rows=1024)
+#: `lines_bytes` before `batch_bytes` (1,024 rows of an events export, 1,536 where four
+#: cells in five are empty); wide rows (JSON cells of 40 keys) fill the bytes first, and
+#: with 768 kB batches (~190 such rows) the fixed cost of each batch took ~40% more CPU.
+LEAN = Pace(
+    batch_bytes=1536 << 10,
+    block_bytes=256 << 10,
+    typed_ahead=1,
+    batch_rows=4096,
+    lines_bytes=3328 << 10,
+)
 #: BATCH files, the tap's own work: the same batches, two typed ahead (10-16% faster than one
 #: on mixed timestamp forms, ~4 MB more). It was 1 MB blocks put together in twos and cut
 #: at 2,048 rows: half its batches were the few rows left over (2,222 rows gave 2,048 and
@@ -84,7 +94,8 @@ def csv_batches(
     batch_rows: int | None = None,
 ) -> t.Iterator[pa.RecordBatch]:
     """Batches of the rows of a UTF-8 CSV body; column names are the header's cells.
-    `batch_bytes`, `batch_rows`: the pace's size of a batch, changed (tests)."""
+    `batch_bytes`, `batch_rows`: the pace's size of a batch, changed (tests: `batch_rows`
+    rows a batch, whatever their JSON weighs)."""
     head = body.peek(_HEADER_BYTES)[:_HEADER_BYTES]  # type: ignore[attr-defined]
     header = _header(head)
     check_header(header, key_columns)
@@ -92,7 +103,7 @@ def csv_batches(
         # Quoted names, bytes that are not UTF-8: the row path's reading.
         raise RowPathNeeded("the header is not plain")
     batch_bytes = batch_bytes or pace.batch_bytes
-    batch_rows = batch_rows or pace.batch_rows
+    rows = _Rows(batch_rows or pace.batch_rows, None if batch_rows else pace.lines_bytes, header)
     block_bytes = min(pace.block_bytes, batch_bytes)
     paced = _PacedBody(body)
     try:
@@ -124,7 +135,7 @@ def csv_batches(
     blocks_per_batch = max(1, batch_bytes // block_bytes)
     keys = [header.index(column) for column in key_columns]
     try:
-        for batch in _batches_of(paced.given_each(reader), batch_rows, blocks_per_batch):
+        for batch in _batches_of(paced.given_each(reader), rows, blocks_per_batch):
             if any(pc.index(batch.column(index), _NO_KEY).as_py() >= 0 for index in keys):
                 # A row without its key: the row path reads on, and fails naming its line.
                 raise RowPathNeeded("a row of this file has an empty key cell")
@@ -237,10 +248,36 @@ class _PacedBody:
             raise RowPathNeeded("the file holds text that is not UTF-8") from None
 
 
+class _Rows:
+    """How many rows a batch takes: as many as make `lines_bytes` of JSON records, at most
+    `most`. A record's JSON is its cells' text and, for every cell, empty or not, the
+    column's `"name":` and a few bytes (quotes, `null`, a comma): within 3% of the typed
+    lines on every shape of the benchmark, read from each block as it comes."""
+
+    def __init__(self, most: int, lines_bytes: int | None, header: t.Sequence[str]) -> None:
+        self._most = most
+        self._lines_bytes = lines_bytes
+        #: Per row: `"name":` and a comma for each column; the 4 bytes of each cell's offset
+        #: in the block stand for its quotes or `null`.
+        self._keys = sum(len(name.encode()) + 4 for name in header)
+
+    def after(self, block: pa.RecordBatch) -> int:
+        """The rows of a batch where rows weigh what `block`'s do."""
+        if self._lines_bytes is None:
+            return self._most
+        per_row = self._keys + block.nbytes // block.num_rows
+        rows = min(self._most, self._lines_bytes // per_row)
+        # Rounded down to a quarter of its power of two (1,024, 1,280, 1,536, 1,792, 2,048,
+        # ...), as the allocator's sizes go: 1,029 int64s took a 10 kB block where 1,024
+        # fill 8 kB, and batches of such rows held ~3 MB more at the peak.
+        step = 1 << max(0, rows.bit_length() - 3)
+        return max(1, rows - rows % step)
+
+
 def _batches_of(
-    blocks: t.Iterable[pa.RecordBatch], rows: int, blocks_per_batch: int
+    blocks: t.Iterable[pa.RecordBatch], sizes: _Rows, blocks_per_batch: int
 ) -> t.Iterator[pa.RecordBatch]:
-    """The parsed blocks' rows in batches of `rows` rows, or of fewer where `blocks_per_batch`
+    """The parsed blocks' rows in batches of `sizes` rows, or of fewer where `blocks_per_batch`
     blocks come first (wide rows); the last batch may hold fewer.
 
     The rows of a batch may come from two blocks, and the rest of a block waits for the next
@@ -253,6 +290,7 @@ def _batches_of(
     for block in blocks:
         if not block.num_rows:
             continue
+        rows = sizes.after(block)
         waiting.append(block)
         count += block.num_rows
         parts += 1

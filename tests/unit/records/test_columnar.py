@@ -246,6 +246,36 @@ def test_wide_rows_make_batches_of_fewer_rows():
     assert sum(batch.num_rows for batch in batches) == 1000
 
 
+def test_a_batch_holds_about_the_same_json_however_much_its_rows_weigh():
+    """Rows are cut by the JSON their records make (`Pace.lines_bytes`), rounded down to a
+    quarter of their power of two (the allocator's sizes): a row of empty cells still makes `"name":null` for each, so it weighs less than a
+    row of full cells, not nothing, and its batches hold more rows, not unboundedly more."""
+    header = ["id"] + [f"column_{number:02}" for number in range(39)]
+    lines_bytes = 1 << 20
+    pace = Pace(
+        batch_bytes=64 << 20,
+        block_bytes=64 << 10,
+        typed_ahead=1,
+        batch_rows=1 << 16,
+        lines_bytes=lines_bytes,
+    )
+    sizes = {}
+    for kind, cell in [("empty", ""), ("full", "x" * 40)]:
+        rows = [[str(number)] + [cell] * 39 for number in range(12000)]
+        record = {name: cell or None for name, cell in zip(header, rows[5000], strict=True)}
+        per_row = len(msgspec.json.encode(record))
+        body = io.BufferedReader(io.BytesIO(_csv(header, rows)))
+        sizes[kind] = [batch.num_rows for batch in csv_batches(body, ["id"], pace=pace)]
+        assert sum(sizes[kind]) == 12000
+        for rows_count in sizes[kind][:-1]:
+            step = 1 << (rows_count.bit_length() - 3)
+            assert rows_count % step == 0, kind
+            # The estimate of the JSON is within 5% of the records' JSON.
+            assert rows_count * per_row <= lines_bytes * 1.05, kind
+            assert (rows_count + step) * per_row > lines_bytes * 0.95, kind
+    assert sizes["empty"][0] > 2 * sizes["full"][0]
+
+
 def _cells(data: bytes, batch_bytes: int) -> list[str]:
     body = io.BufferedReader(io.BytesIO(data))
     return [
