@@ -751,15 +751,33 @@ def json_of(convert: rows.JsonConverter) -> Encoder:
 
 
 #: A column is typed once per distinct cell when its first `_SAMPLE` cells hold at most
-#: `_FEW_IN_SAMPLE` distinct ones and the batch at most `_FEW` (tags, a query's few params).
-_SAMPLE, _FEW_IN_SAMPLE, _FEW = 256, 32, 256
+#: `_FEW_IN_SAMPLE` distinct ones, each twice on average unless there are at most
+#: `_ALWAYS_FEW`, and the batch at most `_FEW` (tags, a query's few params).
+_SAMPLE, _FEW_IN_SAMPLE, _ALWAYS_FEW, _FEW = 256, 32, 8, 256
+
+
+def _repeating(cells: pa.Array) -> bool:
+    """Whether a column's cells come again and again (`_FEW_IN_SAMPLE`). Counting the empty
+    cell as one of the few was not enough: a column empty in most rows held ~30 distinct
+    links' data in its first 256 cells, and ~125 cells a batch were typed one by one in
+    Python, each new (the cache of typed cells was emptied every few batches)."""
+    sample = cells.slice(0, _SAMPLE)
+    counted = pc.value_counts(sample)
+    if len(counted) > _FEW_IN_SAMPLE + 1:
+        return False
+    empty = pc.index(counted.field("values"), _EMPTY).as_py()
+    kinds, present = len(counted), len(sample)
+    if empty >= 0:
+        kinds -= 1
+        present -= counted.field("counts")[empty].as_py()
+    return kinds <= _ALWAYS_FEW or 2 * kinds <= present
 
 
 def _by_distinct_cell(cells: pa.Array, convert: rows.Converter) -> Encoded | None:
     """The row path's converter once per distinct cell, for a column of few distinct cells
     (a few microseconds each, where checking the column in bulk costs more); None for a
     column of many."""
-    if pc.count_distinct(cells.slice(0, _SAMPLE)).as_py() > _FEW_IN_SAMPLE:
+    if not _repeating(cells):
         return None
     distinct = pc.dictionary_encode(cells)
     if len(distinct.dictionary) > _FEW:

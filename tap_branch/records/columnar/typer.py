@@ -296,5 +296,6 @@ class Literals:
         if array is None or len(array) < rows_count:
             # A file's batches hold about the same number of rows: sized to this one, the
             # arrays of a typer's few dozen texts stay a few MB.
-            array = self._arrays[text] = pa.array([text] * rows_count, pa.string())
-        return array.slice(0, rows_count)
+            array = self._arrays[text] = pa.repeat(pa.scalar(text, pa.string()), rows_count)
+        # Most batches are as long as the array: a slice is a new Python object each time.
+        return array if len(array) == rows_count else array.slice(0, rows_count)
