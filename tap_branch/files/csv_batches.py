@@ -38,7 +38,7 @@ class Pace(t.NamedTuple):
     typed_ahead: int
     #: Rows per batch at most.
     batch_rows: int
-    #: The records' JSON per batch, estimated as it is read (`_rows_for`): a record's JSON
+    #: The records' JSON per batch, estimated as it is read (`_Rows`): a record's JSON
     #: outweighs its CSV row most where the row is short (an empty cell still makes
     #: `"key":null`), and the typed batch is what is in flight. None: `batch_rows` rows.
     lines_bytes: int | None = None
@@ -47,14 +47,16 @@ class Pace(t.NamedTuple):
 #: RECORD lines, which go to a target at its pace: 132-145 MB peak RSS on a 1M-row events
 #: day of any shape the benchmark makes (`docs/performance.md`). Rows of usual width fill
 #: `lines_bytes` before `batch_bytes` (1,024 rows of an events export, 1,536 where four
-#: cells in five are empty); wide rows (JSON cells of 40 keys) fill the bytes first, and
-#: with 768 kB batches (~190 such rows) the fixed cost of each batch took ~40% more CPU.
+#: cells in five are empty: 15% less time on such a day than 1,024); wide rows (JSON cells of
+#: 40 keys) fill the bytes first, and with 768 kB batches (~190 such rows) the fixed cost of
+#: each batch took ~40% more CPU. 3.25 MB (1,280 rows of an events export) was no faster
+#: side by side on epoch seconds or isoformat days, and held ~2 MB more (150.3 MiB once).
 LEAN = Pace(
     batch_bytes=1536 << 10,
     block_bytes=256 << 10,
     typed_ahead=1,
     batch_rows=4096,
-    lines_bytes=3328 << 10,
+    lines_bytes=3 << 20,
 )
 #: BATCH files, the tap's own work: the same batches, two typed ahead (10-16% faster than one
 #: on mixed timestamp forms, ~4 MB more). It was 1 MB blocks put together in twos and cut

@@ -762,9 +762,12 @@ def _repeating(cells: pa.Array) -> bool:
     links' data in its first 256 cells, and ~125 cells a batch were typed one by one in
     Python, each new (the cache of typed cells was emptied every few batches)."""
     sample = cells.slice(0, _SAMPLE)
-    counted = pc.value_counts(sample)
-    if len(counted) > _FEW_IN_SAMPLE + 1:
+    distinct = pc.count_distinct(sample).as_py()  # the empty cell counted
+    if distinct > _FEW_IN_SAMPLE + 1:
         return False
+    if distinct <= _ALWAYS_FEW:
+        return True
+    counted = pc.value_counts(sample)
     empty = pc.index(counted.field("values"), _EMPTY).as_py()
     kinds, present = len(counted), len(sample)
     if empty >= 0:
