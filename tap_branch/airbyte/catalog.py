@@ -25,7 +25,7 @@ from airbyte_protocol.models import (
 from pydantic import ValidationError
 
 from tap_branch.airbyte.inputs import InputError, read_json_file
-from tap_branch.config.catalog_checks import refuse_unknown_streams
+from tap_branch.config.catalog_checks import deselected_without_fields, refuse_unknown_streams
 
 #: Child streams incremental through their parent's cursor: the field of their rows that
 #: follows it. A scheduled export's jobs are read in `end_date` order, each covering the
@@ -115,6 +115,8 @@ def selected_singer_catalog(
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] in wanted
+    # As a Singer catalog file is read: the streams not configured keep their root only.
+    selected["streams"] = [deselected_without_fields(entry) for entry in selected["streams"]]
     return selected
 
 

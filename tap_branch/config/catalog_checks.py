@@ -46,7 +46,7 @@ REDISCOVER = (
 def catalog_file(file: t.IO[str]) -> Catalog:
     """The Singer catalog of a `--catalog` file, parsed once here and handed to the tap as it
     is (the SDK's own reading fails with a bare decoding or key error that names no file),
-    but for the entries of deselected streams (`_deselected_without_fields`)."""
+    but for the entries of deselected streams (`deselected_without_fields`)."""
     name = getattr(file, "name", "--catalog")
     text = file.read()
     catalog = _stream_by_stream(text)
@@ -84,7 +84,7 @@ def _stream_by_stream(text: str) -> dict[str, t.Any] | None:
         entries = msgspec.json.decode(text, type=_Streams).streams
         return {
             "streams": [
-                _deselected_without_fields(json.loads(bytes(entry), parse_float=decimal.Decimal))
+                deselected_without_fields(json.loads(bytes(entry), parse_float=decimal.Decimal))
                 for entry in entries
             ]
         }
@@ -92,7 +92,7 @@ def _stream_by_stream(text: str) -> dict[str, t.Any] | None:
         return None
 
 
-def _deselected_without_fields(entry: t.Any) -> t.Any:
+def deselected_without_fields(entry: t.Any) -> t.Any:
     """The entry of a stream deselected at its root (`selected: false`) without its schema and
     its fields' metadata: no record of it is read, and a stream whose entry has no schema
     keeps its own (`BranchStream.effective_schema`, `TapBranch.setup_mapper`). A stream
