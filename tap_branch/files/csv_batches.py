@@ -44,7 +44,7 @@ class Pace(t.NamedTuple):
     lines_bytes: int | None = None
 
 
-#: RECORD lines, which go to a target at its pace: 132-145 MB peak RSS on a 1M-row events
+#: RECORD lines, which go to a target at its pace: 135-141 MB peak RSS on a 1M-row events
 #: day of any shape the benchmark makes (`docs/performance.md`). Rows of usual width fill
 #: `lines_bytes` before `batch_bytes` (1,024 rows of an events export, 1,536 where four
 #: cells in five are empty: 15% less time on such a day than 1,024); wide rows (JSON cells of
@@ -61,7 +61,7 @@ LEAN = Pace(
 #: BATCH files, the tap's own work: the same batches, two typed ahead (10-16% faster than one
 #: on mixed timestamp forms, ~4 MB more). It was 1 MB blocks put together in twos and cut
 #: at 2,048 rows: half its batches were the few rows left over (2,222 rows gave 2,048 and
-#: 174), each paying a whole batch's typing, at 165-171 MB; now 138-147 MB.
+#: 174), each paying a whole batch's typing, at 165-171 MB; now 137-144 MB.
 FAST = LEAN._replace(typed_ahead=2)
 
 
