@@ -25,7 +25,7 @@ from tests.support.sandbox import (
     SandboxControl,
     start_sandbox,
 )
-from tests.support.tap_runner import run_cli_test, run_tap
+from tests.support.tap_runner import run_cli_test, run_tap, select_only
 
 #: Paths that create or poll export jobs, or read export data: never part of a connection test.
 JOB_PATHS = ("/v2/logs", "/v2/analytics", "/files/", "/job")
@@ -247,21 +247,27 @@ def test_cli_schema_test_reports_a_bad_config_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_cli_schema_test_of_a_good_config_prints_the_schemas(base_config, tmp_path):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(base_config))
+def _schemas_of_the_schema_test(tmp_path, config: dict, catalog: dict | None = None) -> dict:
+    """`tap-branch --config ... [--catalog ...] --test=schema` in its own process: the schema
+    of each stream it prints, by stream."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_branch.tap", "--config", str(tmp_path / "config.json")]
+    if catalog is not None:
+        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+        command += ["--catalog", str(tmp_path / "catalog.json")]
     result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(path), "--test=schema"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [*command, "--test=schema"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    schemas = {
+    return {
         m["stream"]: m["schema"]
         for m in map(json.loads, result.stdout.splitlines())
         if m["type"] == "SCHEMA"
     }
+
+
+def test_cli_schema_test_of_a_good_config_prints_the_schemas(base_config, tmp_path):
+    schemas = _schemas_of_the_schema_test(tmp_path, base_config)
     # Every stream's whole schema, the opt-in ones too (Custom Exports, credits): the SDK's
     # stream maps had cut theirs to no property, as for a stream not selected.
     catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
@@ -275,26 +281,10 @@ def test_cli_schema_test_with_a_catalog_prints_the_deselected_streams_whole_sche
     """The catalog file's deselected entries are read without their schemas
     (`catalog_checks.catalog_file`); `--test=schema` selects every stream, and each still
     gets its whole schema."""
-    catalog = TapBranch(config=base_config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "links"
-    (tmp_path / "config.json").write_text(json.dumps(base_config))
-    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_branch.tap", "--config", str(tmp_path / "config.json")]
-        + ["--catalog", str(tmp_path / "catalog.json"), "--test=schema"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    catalog = select_only(
+        TapBranch(config=base_config, parse_env_config=False).catalog_dict, ["links"]
     )
-    assert result.returncode == 0, result.stderr
-    schemas = {
-        m["stream"]: m["schema"]
-        for m in map(json.loads, result.stdout.splitlines())
-        if m["type"] == "SCHEMA"
-    }
+    schemas = _schemas_of_the_schema_test(tmp_path, base_config, catalog)
     assert schemas == {e["tap_stream_id"]: e["schema"] for e in catalog["streams"]}
 
 
